@@ -1,0 +1,114 @@
+"""Merchants, their products, and the hashtag campaigns that put products on offer (DESIGN §3)."""
+
+import zoneinfo
+from datetime import time
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import TimeStampedModel
+from social.models import Platform
+
+TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
+
+
+class Merchant(TimeStampedModel):
+    """A retailer partnered with the card issuer. Its staff see only its own rows."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    time_zone = models.CharField(
+        max_length=64, choices=TIME_ZONE_CHOICES, default="America/New_York"
+    )
+    cutoff_time = models.TimeField(
+        default=time(14, 0), help_text="Orders paid before this local time ship the same day."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(TimeStampedModel):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=200)
+    sku = models.CharField("SKU", max_length=64)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "sku"], name="product_unique_sku"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(TimeStampedModel):
+    """A product on offer under a purchase hashtag on one platform, from ``starts_at`` to ``ends_at``.
+
+    ``hashtag`` is shown as written; ``hashtag_key`` (``social.hashtags.hashtag_key``) is what
+    posts are matched on. No two campaigns on one platform hold the same key at overlapping times:
+    an exclusion constraint on PostgreSQL, a trigger on SQLite (migration 0002).
+
+    Stock: ``stock_reserved`` counts the units held by orders from pending onward; a unit is
+    released on expiry, cancellation or decline. ``0 <= stock_reserved <= stock_total`` is a
+    check constraint, and reservations are conditional updates against it (DESIGN §3.5).
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="campaigns")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="campaigns")
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.SANDBOX)
+    hashtag = models.CharField(max_length=100, help_text="As displayed, without the #.")
+    hashtag_key = models.CharField(max_length=100, editable=False)
+    confirm_prefix = models.CharField(
+        max_length=30, default="Confirm", help_text="Buyers confirm with #<prefix><CODE>."
+    )
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    stock_total = models.PositiveIntegerField()
+    stock_reserved = models.PositiveIntegerField(default=0, editable=False)
+    per_buyer_limit = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Units one cardholder may buy."
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    paused = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stock_reserved__gte=0) & Q(stock_reserved__lte=F("stock_total")),
+                name="campaign_stock_reserved_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"
+            ),
+            models.CheckConstraint(condition=Q(price__gt=0), name="campaign_price_positive"),
+            models.CheckConstraint(
+                condition=Q(per_buyer_limit__gte=1), name="campaign_per_buyer_limit_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(hashtag_key="") & ~Q(confirm_prefix=""),
+                name="campaign_hashtag_key_present",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["platform", "hashtag_key"], name="campaign_key_idx"),
+            models.Index(fields=["merchant", "-starts_at"], name="campaign_merchant_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.hashtag}"
+
+    @property
+    def stock_available(self) -> int:
+        return self.stock_total - self.stock_reserved

@@ -1,0 +1,166 @@
+"""Settings shared by every run mode, read from the environment (DESIGN §9).
+
+With no environment at all Hashcart runs on embedded defaults: SQLite under ``var/`` and
+kombu's filesystem broker under ``var/celery``. ``DATABASE_URL`` and ``REDIS_URL`` switch to
+PostgreSQL and Redis. ``env`` below is the one reader of the environment; a ``.env`` file at the
+repository root is read too when present.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("HASHCART_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Development-only key; production settings demand SECRET_KEY with no default.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-hashcart-local-development-only-key")
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "core",
+    "accounts",
+    "catalog",
+    "social",
+    "orders",
+    "fulfillment",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database ---------------------------------------------------------------------------------
+# Web, worker and beat all write one SQLite file in the embedded mode: WAL lets readers run beside
+# the writer, IMMEDIATE transactions take the write lock up front (no upgrade deadlocks) and the
+# timeout waits for it instead of failing with "database is locked".
+SQLITE_OPTIONS: dict[str, Any] = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_from_env(url: str | None) -> dict[str, Any]:
+    """The default database: ``url`` if given, else SQLite under ``var/``."""
+    config = env.db_url_config(url or f"sqlite:///{VAR_DIR / 'hashcart.sqlite3'}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    else:
+        config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": database_from_env(env.str("DATABASE_URL", default=None))}
+
+# --- Redis: broker and cache ------------------------------------------------------------------
+REDIS_URL: str | None = env.str("REDIS_URL", default=None)
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # kombu's filesystem transport: a broker that needs no server, for the embedded mode.
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "store_processed": False,
+    }
+
+# --- Celery -----------------------------------------------------------------------------------
+# Tasks are idempotent and take ids (DESIGN §5.4): acknowledge after running, and give a message
+# back to the queue when its worker dies, so that a lost worker only delays work.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- E-mail -----------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hashcart <orders@hashcart.localhost>")
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- Hashcart ---------------------------------------------------------------------------------
+HASHCART = {
+    # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
+    "CONFIRMATION_WINDOW_MINUTES": env.int("HASHCART_CONFIRMATION_WINDOW_MINUTES", default=15),
+    # Rows at which admin changelists stop counting exactly (they show "N+" beyond it).
+    "ADMIN_COUNT_LIMIT": env.int("HASHCART_ADMIN_COUNT_LIMIT", default=10_000),
+    # Terms of buying by post that a cardholder consents to (§6).
+    "TERMS_VERSION": env.str("HASHCART_TERMS_VERSION", default="2026-11"),
+}

@@ -1,0 +1,14 @@
+"""Test settings: explicit and fast. PostgreSQL when ``DATABASE_URL`` is set, else SQLite.
+
+``REQUIRE_SERVICES=1`` (set by CI) turns the skip of a service-bound test into a failure.
+"""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = False
+SECRET_KEY = "hashcart-test-secret-key-not-for-any-real-use-0123456789"  # noqa: S105
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)

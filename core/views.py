@@ -1,0 +1,11 @@
+"""The landing page."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog.selectors import campaign_list_live
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    """What Hashcart is, and the hashtags on offer right now."""
+    return render(request, "landing.html", {"campaigns": campaign_list_live()})

@@ -1,0 +1,81 @@
+"""Two-day shipments of paid orders (DESIGN §7)."""
+
+from django.db import models
+from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from core.models import TimeStampedModel
+
+
+class ShipmentStatus(models.TextChoices):
+    AWAITING_LABEL = "awaiting_label", "Awaiting label"
+    LABEL_BOUGHT = "label_bought", "Label bought"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    EXCEPTION = "exception", "Exception"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
+    """The shipment of one paid order: ships by ``ship_by``, arrives by ``promised_delivery``."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT,
+                                 related_name="shipment")
+    merchant = models.ForeignKey("catalog.Merchant", on_delete=models.PROTECT,
+                                 related_name="shipments")
+    status = FSMField(
+        max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.AWAITING_LABEL,
+        protected=True,
+    )
+    service = models.CharField(max_length=32, default="two_day")
+    ship_by = models.DateField()
+    promised_delivery = models.DateField()
+    carrier = models.CharField(max_length=32, blank=True)
+    tracking_number = models.CharField(max_length=64, blank=True)
+    label_bought_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(promised_delivery__gt=F("ship_by")),
+                name="shipment_delivery_after_ship_by",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in ShipmentStatus]),
+                name="shipment_status_known",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="shipment_merchant_idx"),
+            models.Index(fields=["merchant", "status", "ship_by"], name="shipment_queue_idx"),
+            models.Index(fields=["status", "-id"], name="shipment_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipment of order {self.order_id} ({self.status})"
+
+    @transition(field=status, source=ShipmentStatus.AWAITING_LABEL,
+                target=ShipmentStatus.LABEL_BOUGHT)
+    def buy_label(self) -> None:
+        """A label was bought from the carrier (the payment is captured then)."""
+
+    @transition(field=status, source=ShipmentStatus.LABEL_BOUGHT, target=ShipmentStatus.IN_TRANSIT)
+    def hand_over(self) -> None:
+        """The carrier scanned the parcel."""
+
+    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION],
+                target=ShipmentStatus.DELIVERED)
+    def deliver(self) -> None:
+        """The carrier reported delivery."""
+
+    @transition(field=status, source=[ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT],
+                target=ShipmentStatus.EXCEPTION)
+    def report_exception(self) -> None:
+        """The carrier reported a problem (address, damage, delay)."""
+
+    @transition(field=status, source=[ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT],
+                target=ShipmentStatus.CANCELLED)
+    def cancel(self) -> None:
+        """The order was cancelled before the parcel left."""

@@ -1,0 +1,170 @@
+"""Orders placed by post, their states, and the audit trail of every change (DESIGN §3.3–§3.5).
+
+The allowed transitions are declared here, once, with django-fsm-2; the status field is
+protected (no direct assignment) and saves are compare-and-set on the status
+(``ConcurrentTransitionMixin``), so two workers racing on one order cannot both win.
+Services in ``orders.services`` run the transitions; the methods below only move the state.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from core.models import TimeStampedModel
+
+# Five characters from an alphabet without the look-alikes 0/O, 1/I/L (DESIGN §3.3).
+CONFIRMATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CONFIRMATION_CODE_LENGTH = 5
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending confirmation"
+    CONFIRMED = "confirmed", "Confirmed"
+    PAID = "paid", "Paid"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    DECLINED = "declined", "Declined"
+
+
+# Statuses that hold a unit of the campaign's stock.
+STOCK_HOLDING_STATUSES = frozenset(
+    {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID, OrderStatus.SHIPPED,
+     OrderStatus.DELIVERED}
+)
+
+
+class Order(ConcurrentTransitionMixin, TimeStampedModel):
+    """One unit of a campaign's product, bought by a cardholder's post.
+
+    The product, price and shipping address are copied at creation (the snapshot), so later edits
+    of the campaign or card do not change what was bought or where it goes. ``author_id`` is the
+    platform user id of the purchase post: only that id may confirm (DESIGN §3.3).
+    """
+
+    merchant = models.ForeignKey("catalog.Merchant", on_delete=models.PROTECT,
+                                 related_name="orders")
+    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.PROTECT,
+                                 related_name="orders")
+    cardholder = models.ForeignKey("accounts.Cardholder", on_delete=models.PROTECT,
+                                   related_name="orders")
+    card = models.ForeignKey("accounts.Card", on_delete=models.PROTECT, related_name="orders")
+    purchase_post = models.OneToOneField(
+        "social.Post", on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+    )
+    platform = models.CharField(max_length=16)
+    author_id = models.CharField(max_length=255)
+    author_handle = models.CharField(max_length=255)
+
+    status = FSMField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, protected=True
+    )
+    confirmation_code = models.CharField(max_length=CONFIRMATION_CODE_LENGTH)
+    reply_posted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    quantity = models.PositiveSmallIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    product_name = models.CharField(max_length=200)
+    product_sku = models.CharField(max_length=64)
+    hashtag = models.CharField(max_length=100)
+    ship_to = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cardholder", "campaign"],
+                condition=Q(status="pending"),
+                name="order_one_pending_per_buyer_campaign",
+            ),
+            models.UniqueConstraint(
+                fields=["confirmation_code"],
+                condition=Q(status="pending"),
+                name="order_unique_pending_code",
+            ),
+            models.CheckConstraint(
+                condition=Q(confirmation_code__regex=r"^[2-9A-HJKMNP-Z]{5}$"),
+                name="order_confirmation_code_alphabet",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gt=0) & Q(total=F("unit_price") * F("quantity")),
+                name="order_total_is_price_times_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in OrderStatus]), name="order_status_known"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="order_merchant_idx"),
+            models.Index(fields=["merchant", "status", "-id"], name="order_merchant_status_idx"),
+            models.Index(fields=["status", "-id"], name="order_status_idx"),
+            models.Index(fields=["campaign", "status"], name="order_campaign_status_idx"),
+            models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="pending"), name="order_pending_expiry_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.product_name}, {self.status})"
+
+    # --- Transitions (DESIGN §3.4). Side effects live in services, never here. -----------------
+    @transition(field=status, source=OrderStatus.PENDING, target=OrderStatus.CONFIRMED)
+    def confirm(self) -> None:
+        """The buyer posted the confirmation hashtag in time."""
+
+    @transition(field=status, source=OrderStatus.CONFIRMED, target=OrderStatus.PAID)
+    def pay(self) -> None:
+        """The card was authorized; the shipment is scheduled in the same transaction."""
+
+    @transition(field=status, source=OrderStatus.PAID, target=OrderStatus.SHIPPED)
+    def ship(self) -> None:
+        """The label was bought and the payment captured."""
+
+    @transition(field=status, source=OrderStatus.SHIPPED, target=OrderStatus.DELIVERED)
+    def deliver(self) -> None:
+        """The carrier reported delivery."""
+
+    @transition(field=status, source=OrderStatus.PENDING, target=OrderStatus.EXPIRED)
+    def expire(self) -> None:
+        """No confirmation within the window; the unit goes back to stock."""
+
+    @transition(field=status, source=OrderStatus.CONFIRMED, target=OrderStatus.DECLINED)
+    def decline(self) -> None:
+        """The authorization was refused; the unit goes back to stock."""
+
+    @transition(
+        field=status,
+        source=[OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID],
+        target=OrderStatus.CANCELLED,
+    )
+    def cancel(self) -> None:
+        """Cancelled by the buyer ("Not me"), staff or ops; a paid order's authorization is voided."""
+
+
+class OrderEvent(models.Model):
+    """The audit trail: one row per thing that happened to an order, who did it and when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=64, default="system")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["order", "id"], name="orderevent_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}→{self.to_status}"

@@ -1,0 +1,194 @@
+"""Social platforms: the brand accounts, the inbox of posts, feed cursors and the reply outbox.
+
+``social`` knows nothing about orders: it stores what the platforms deliver and sends what it is
+asked to send (DESIGN §2). Decisions about a post are written back as its ``outcome``.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimeStampedModel
+
+
+class Platform(models.TextChoices):
+    SANDBOX = "sandbox", "Sandbox"
+    X = "x", "X"
+    MASTODON = "mastodon", "Mastodon"
+
+
+class PlatformAccount(TimeStampedModel):
+    """The brand account on one platform: its feed is polled and it sends the replies."""
+
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    platform_user_id = models.CharField(max_length=255)
+    handle = models.CharField(max_length=255)
+    enabled = models.BooleanField(default=True)
+    # Token bucket for replies (DESIGN §5.3); X allows 100 posts per 15 minutes per user token.
+    reply_budget = models.PositiveIntegerField(default=100)
+    reply_budget_seconds = models.PositiveIntegerField(default=15 * 60)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "platform_user_id"], name="platformaccount_unique_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.handle} ({self.get_platform_display()})"
+
+
+class PostKind(models.TextChoices):
+    ORIGINAL = "original", "Original"
+    REPLY = "reply", "Reply"
+    REPOST = "repost", "Repost"
+    QUOTE = "quote", "Quote"
+
+
+class PostOutcome(models.TextChoices):
+    """Exactly one outcome per inbox post (DESIGN §3.2)."""
+
+    IGNORED_REPOST = "ignored_repost", "Ignored: repost"
+    IGNORED_OWN = "ignored_own", "Ignored: own post"
+    IGNORED_EDIT = "ignored_edit", "Ignored: edit"
+    NO_CAMPAIGN = "no_campaign", "No campaign"
+    NOT_LINKED = "not_linked", "Not linked"
+    CAMPAIGN_CLOSED = "campaign_closed", "Campaign closed"
+    BLOCKED = "blocked", "Blocked"
+    SOLD_OUT = "sold_out", "Sold out"
+    DUPLICATE = "duplicate", "Duplicate"
+    ORDER_CREATED = "order_created", "Order created"
+    CONFIRMED = "confirmed", "Confirmed"
+    CONFIRM_LATE = "confirm_late", "Confirmation late"
+    CONFIRM_UNKNOWN = "confirm_unknown", "Confirmation unknown"
+
+
+class Post(models.Model):
+    """The inbox: every post a feed delivered, stored before anything else is done with it.
+
+    ``(platform, post_id)`` is unique, so a post delivered twice is stored once. ``root_id`` is
+    the first post of an edit chain (the post itself when never edited). ``outcome`` is null
+    until the post is decided, and decided posts are never decided again.
+    """
+
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    account = models.ForeignKey(PlatformAccount, on_delete=models.PROTECT, related_name="posts")
+    post_id = models.CharField(max_length=64)
+    root_id = models.CharField(max_length=64)
+    author_id = models.CharField(max_length=255)
+    author_handle = models.CharField(max_length=255)
+    text = models.TextField()
+    hashtags = models.JSONField(default=list, blank=True)
+    kind = models.CharField(max_length=16, choices=PostKind.choices, default=PostKind.ORIGINAL)
+    posted_at = models.DateTimeField(help_text="The platform's timestamp of the post.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    raw = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=32, choices=PostOutcome.choices, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "post_id"], name="post_unique_platform_id"),
+            models.CheckConstraint(
+                condition=(Q(outcome="") & Q(decided_at__isnull=True))
+                | (~Q(outcome="") & Q(decided_at__isnull=False)),
+                name="post_outcome_with_decided_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["platform", "root_id"], name="post_root_idx"),
+            models.Index(
+                fields=["id"], condition=Q(outcome=""), name="post_undecided_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.post_id} by @{self.author_handle}"
+
+
+class FeedKind(models.TextChoices):
+    MENTIONS = "mentions", "Mentions"
+    SEARCH = "search", "Hashtag search"
+
+
+class FeedCursor(models.Model):
+    """Where one feed of a brand account has been read up to.
+
+    ``cursor`` is the platform's opaque position; ``high_water_mark`` is the platform time up to
+    which every post is known to be stored (the expiry sweep trusts nothing later, DESIGN §3.3).
+    """
+
+    account = models.ForeignKey(PlatformAccount, on_delete=models.CASCADE, related_name="cursors")
+    feed = models.CharField(max_length=16, choices=FeedKind.choices, default=FeedKind.MENTIONS)
+    cursor = models.CharField(max_length=255, blank=True)
+    high_water_mark = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    stopped = models.BooleanField(default=False, help_text="Usage-capped: not polled until reset.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "feed"], name="feedcursor_unique_feed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.feed}"
+
+
+class ReplyPriority(models.IntegerChoices):
+    """Lower sends first (DESIGN §5.3)."""
+
+    CONFIRMATION_REQUEST = 0, "Confirmation request"
+    RESULT = 1, "Confirmation or decline"
+    OTHER = 2, "Other"
+
+
+class ReplyStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class Reply(TimeStampedModel):
+    """The outbox: a reply written in the same transaction as the decision that causes it.
+
+    ``(in_reply_to, kind)`` is unique, so deciding a post twice cannot queue a second reply.
+    """
+
+    account = models.ForeignKey(PlatformAccount, on_delete=models.PROTECT, related_name="replies")
+    in_reply_to = models.ForeignKey(Post, on_delete=models.PROTECT, related_name="replies")
+    kind = models.CharField(max_length=32)
+    text = models.TextField()
+    priority = models.PositiveSmallIntegerField(
+        choices=ReplyPriority.choices, default=ReplyPriority.OTHER
+    )
+    status = models.CharField(
+        max_length=16, choices=ReplyStatus.choices, default=ReplyStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    platform_reply_id = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "replies"
+        constraints = [
+            models.UniqueConstraint(fields=["in_reply_to", "kind"], name="reply_unique_per_post"),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | (Q(sent_at__isnull=False) & ~Q(platform_reply_id="")),
+                name="reply_sent_has_platform_id",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "priority", "id"],
+                condition=Q(status="queued"),
+                name="reply_queued_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reply to {self.in_reply_to_id} ({self.kind}, {self.status})"
