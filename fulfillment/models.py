@@ -51,6 +51,7 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["merchant", "-id"], name="shipment_merchant_idx"),
             models.Index(fields=["merchant", "status", "ship_by"], name="shipment_queue_idx"),
             models.Index(fields=["status", "-id"], name="shipment_status_idx"),
+            models.Index(fields=["tracking_number"], name="shipment_tracking_idx"),
         ]
 
     def __str__(self) -> str:

@@ -106,6 +106,8 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["status", "-id"], name="order_status_idx"),
             models.Index(fields=["campaign", "status"], name="order_campaign_status_idx"),
             models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
+            models.Index(fields=["confirmation_code"], name="order_code_idx"),
+            models.Index(fields=["author_handle"], name="order_author_handle_idx"),
             models.Index(
                 fields=["expires_at"], condition=Q(status="pending"), name="order_pending_expiry_idx"
             ),
