@@ -1,0 +1,56 @@
+# Hashcart: the two commands a newcomer needs are `make demo` and `make test`.
+# Both create .venv with python3 and install the project into it on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test lint typecheck migrations-check pytest format bench-admin clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the product on embedded defaults (SQLite and a filesystem broker under var/).
+demo: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "Hashcart is running: http://$(HOST):$(PORT)/  back office: http://$(HOST):$(PORT)/admin/"
+	@echo "Log in with one of the logins above. Ctrl-C stops it."
+	@echo
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+
+## Lint, type-check, check migrations, run the whole suite.
+test: lint typecheck migrations-check pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+migrations-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Time the order change list at a million orders (needs DATABASE_URL on PostgreSQL).
+bench-admin: $(STAMP)
+	$(BIN)/python manage.py bench_admin_changelist
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
