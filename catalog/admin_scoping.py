@@ -35,6 +35,10 @@ def merchant_id_of(request: HttpRequest) -> int | None:
     return getattr(user, "merchant_id", None) or 0
 
 
+def _has_scope(request: HttpRequest) -> bool:
+    return bool(request.user.is_superuser or getattr(request.user, "merchant_id", None))
+
+
 def scope_to_merchant(queryset: QuerySet[Any], lookup: str, merchant_id: int | None) -> QuerySet[Any]:
     """``queryset`` restricted to ``merchant_id`` through ``lookup`` (unchanged for ``None``)."""
     if merchant_id is None:
@@ -110,10 +114,21 @@ class MerchantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise Http404(f"No {self.opts.verbose_name} with this id.")
         return obj
 
+    # Staff belonging to no merchant get nothing, whatever their model permissions say.
     def has_module_permission(self, request: HttpRequest) -> bool:
-        if not request.user.is_superuser and not getattr(request.user, "merchant_id", None):
-            return False
-        return super().has_module_permission(request)
+        return _has_scope(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _has_scope(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _has_scope(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _has_scope(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _has_scope(request) and super().has_delete_permission(request, obj)
 
     def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
         base = tuple(super().get_list_display(request))
