@@ -18,29 +18,37 @@ class UserAdmin(OperatorOnlyAdmin, DjangoUserAdmin):
     list_select_related = ("merchant",)
 
 
-class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SocialIdentity
     fields = ("platform", "platform_user_id", "handle", "linked_at")
     readonly_fields = fields
     extra = 0
 
 
-class CardInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class CardInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Card
-    fields = ("brand", "last4", "exp_month", "exp_year", "city", "state", "is_default",
-              "removed_at")
+    fields = (
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "city",
+        "state",
+        "is_default",
+        "removed_at",
+    )
     readonly_fields = fields
     extra = 0
 
 
-class ConsentInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class ConsentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Consent
     fields = ("terms_version", "accepted_at", "withdrawn_at")
     readonly_fields = fields
     extra = 0
 
 
-class ControlsInline(admin.StackedInline):  # type: ignore[type-arg]
+class ControlsInline(admin.StackedInline):
     model = PurchaseControls
     extra = 0
     can_delete = False

@@ -48,9 +48,7 @@ class SocialIdentity(models.Model):
     The handle is only the latest one seen: handles change, ids do not (DESIGN §3.1).
     """
 
-    cardholder = models.ForeignKey(
-        Cardholder, on_delete=models.CASCADE, related_name="identities"
-    )
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="identities")
     platform = models.CharField(max_length=16, choices=Platform.choices)
     platform_user_id = models.CharField(max_length=255)
     handle = models.CharField(max_length=255)
@@ -128,7 +126,8 @@ class Consent(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(withdrawn_at__isnull=True) | Q(withdrawn_at__gte=models.F("accepted_at")),
+                condition=Q(withdrawn_at__isnull=True)
+                | Q(withdrawn_at__gte=models.F("accepted_at")),
                 name="consent_withdrawn_after_accepted",
             ),
         ]
@@ -140,15 +139,16 @@ class Consent(models.Model):
 class PurchaseControls(models.Model):
     """The cardholder's own limits on buying by post (DESIGN §6, §8). Empty caps mean no cap."""
 
-    cardholder = models.OneToOneField(
-        Cardholder, on_delete=models.CASCADE, related_name="controls"
-    )
+    cardholder = models.OneToOneField(Cardholder, on_delete=models.CASCADE, related_name="controls")
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=200, blank=True)
     per_order_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     per_day_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     email_confirm_above = models.DecimalField(
-        max_digits=10, decimal_places=2, null=True, blank=True,
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Orders above this amount also need a click on a private e-mail link.",
     )
 

@@ -40,8 +40,12 @@ def staff_user_upsert(*, username: str, email: str, password: str, merchant_id: 
     """Create or update a staff login of ``merchant_id`` in the merchant staff group."""
     user, _ = User.objects.update_or_create(
         username=username,
-        defaults={"email": email, "is_staff": True, "is_superuser": False,
-                  "merchant_id": merchant_id},
+        defaults={
+            "email": email,
+            "is_staff": True,
+            "is_superuser": False,
+            "merchant_id": merchant_id,
+        },
     )
     user.set_password(password)
     user.save(update_fields=["password"])
@@ -83,7 +87,8 @@ def identity_link(
     to one cardholder, also a unique constraint on platform and platform user id).
     """
     identity, created = SocialIdentity.objects.get_or_create(
-        platform=platform, platform_user_id=platform_user_id,
+        platform=platform,
+        platform_user_id=platform_user_id,
         defaults={"cardholder": cardholder, "handle": handle, "linked_at": now},
     )
     if identity.cardholder_id != cardholder.pk:
@@ -104,17 +109,35 @@ def consent_record(*, cardholder: Cardholder, terms_version: str, now: datetime)
     )
 
 
-def card_add(*, cardholder: Cardholder, gateway: str, token: str, brand: str, last4: str,
-             exp_month: int, exp_year: int, address: dict[str, str], now: datetime) -> Card:
+def card_add(
+    *,
+    cardholder: Cardholder,
+    gateway: str,
+    token: str,
+    brand: str,
+    last4: str,
+    exp_month: int,
+    exp_year: int,
+    address: dict[str, str],
+    now: datetime,
+) -> Card:
     """Store a card the gateway has tokenised (never its number) as the default card.
 
     Adding a token already on file returns that card unchanged, so its address-change time (and
     the cooling-off that follows it) is not restarted.
     """
     card, _ = Card.objects.get_or_create(
-        gateway=gateway, token=token,
-        defaults={"cardholder": cardholder, "brand": brand, "last4": last4,
-                  "exp_month": exp_month, "exp_year": exp_year, "is_default": True,
-                  "address_changed_at": now, **address},
+        gateway=gateway,
+        token=token,
+        defaults={
+            "cardholder": cardholder,
+            "brand": brand,
+            "last4": last4,
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "is_default": True,
+            "address_changed_at": now,
+            **address,
+        },
     )
     return card

@@ -51,14 +51,23 @@ class ProductAdmin(MerchantScopedAdmin):
         super().save_model(request, obj, form, change)
 
 
-class CampaignForm(forms.ModelForm):  # type: ignore[type-arg]
+class CampaignForm(forms.ModelForm):
     """Checks a campaign with ``campaign_validate``, the same rules every other writer meets."""
 
     class Meta:
         model = Campaign
         fields = (
-            "product", "platform", "hashtag", "confirm_prefix", "price", "currency",
-            "stock_total", "per_buyer_limit", "starts_at", "ends_at", "paused",
+            "product",
+            "platform",
+            "hashtag",
+            "confirm_prefix",
+            "price",
+            "currency",
+            "stock_total",
+            "per_buyer_limit",
+            "starts_at",
+            "ends_at",
+            "paused",
         )
 
     def clean_hashtag(self) -> str:
@@ -80,7 +89,13 @@ class CampaignForm(forms.ModelForm):  # type: ignore[type-arg]
 class CampaignAdmin(MerchantScopedAdmin):
     form = CampaignForm
     list_display = (
-        "__str__", "product", "price", "stock", "starts_at", "ends_at", "state",
+        "__str__",
+        "product",
+        "price",
+        "stock",
+        "starts_at",
+        "ends_at",
+        "state",
     )
     superuser_list_display = ("merchant",)
     list_filter = ("platform", "paused", "product")
@@ -92,8 +107,19 @@ class CampaignAdmin(MerchantScopedAdmin):
     show_full_result_count = False
     actions = ["export_csv", "pause", "resume"]
     export_fields = (
-        "id", "merchant_id", "product_id", "platform", "hashtag", "price", "currency",
-        "stock_total", "stock_reserved", "per_buyer_limit", "starts_at", "ends_at", "paused",
+        "id",
+        "merchant_id",
+        "product_id",
+        "platform",
+        "hashtag",
+        "price",
+        "currency",
+        "stock_total",
+        "stock_reserved",
+        "per_buyer_limit",
+        "starts_at",
+        "ends_at",
+        "paused",
     )
 
     @admin.display(description="Stock (held / total)")
@@ -116,12 +142,14 @@ class CampaignAdmin(MerchantScopedAdmin):
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        changed = campaign_set_paused(campaign_ids=list(queryset.values_list("pk", flat=True)),
-                                      paused=True)
+        changed = campaign_set_paused(
+            campaign_ids=list(queryset.values_list("pk", flat=True)), paused=True
+        )
         self.message_user(request, f"Paused {changed} campaign(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        changed = campaign_set_paused(campaign_ids=list(queryset.values_list("pk", flat=True)),
-                                      paused=False)
+        changed = campaign_set_paused(
+            campaign_ids=list(queryset.values_list("pk", flat=True)), paused=False
+        )
         self.message_user(request, f"Resumed {changed} campaign(s).", messages.SUCCESS)

@@ -11,11 +11,12 @@ Superusers (operators) see everything. A staff user with no merchant sees nothin
 
 import csv
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.filters import RelatedFieldListFilter
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import QuerySet
@@ -39,7 +40,9 @@ def _has_scope(request: HttpRequest) -> bool:
     return bool(request.user.is_superuser or getattr(request.user, "merchant_id", None))
 
 
-def scope_to_merchant(queryset: QuerySet[Any], lookup: str, merchant_id: int | None) -> QuerySet[Any]:
+def scope_to_merchant(
+    queryset: QuerySet[Any], lookup: str, merchant_id: int | None
+) -> QuerySet[Any]:
     """``queryset`` restricted to ``merchant_id`` through ``lookup`` (unchanged for ``None``)."""
     if merchant_id is None:
         return queryset
@@ -66,8 +69,9 @@ class CappedCountPaginator(Paginator):
         return int(settings.HASHCART["ADMIN_COUNT_LIMIT"])
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
-        return int(self.object_list[: self.limit].count())
+    def count(self) -> int:
+        rows = cast(QuerySet[Any], self.object_list)
+        return int(rows[: self.limit].count())
 
     @property
     def capped(self) -> bool:
@@ -89,7 +93,7 @@ class ScopedRelatedFieldListFilter(RelatedFieldListFilter):
         )
 
 
-class MerchantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MerchantScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose rows, objects, choices, filters and exports stay inside one merchant.
 
     ``merchant_lookup`` is the path from the model to its merchant id (``"merchant"`` or
@@ -108,7 +112,9 @@ class MerchantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             super().get_queryset(request), self.merchant_lookup, merchant_id_of(request)
         )
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} with this id.")
@@ -130,11 +136,11 @@ class MerchantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _has_scope(request) and super().has_delete_permission(request, obj)
 
-    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_display(self, request: HttpRequest) -> Any:
         base = tuple(super().get_list_display(request))
         return base + tuple(self.superuser_list_display) if request.user.is_superuser else base
 
-    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_filter(self, request: HttpRequest) -> Any:
         scoped = [
             (name, ScopedRelatedFieldListFilter) if self._is_relation(name) else name
             for name in super().get_list_filter(request)
@@ -147,16 +153,16 @@ class MerchantScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _is_relation(self, name: str) -> bool:
         try:
             field = self.model._meta.get_field(name)
-        except models.FieldDoesNotExist:
+        except FieldDoesNotExist:
             return False
         return bool(field.is_relation)
 
     def formfield_for_foreignkey(
         self, db_field: Any, request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:  # type: ignore[type-arg]
+    ) -> ModelChoiceField | None:
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         lookup = merchant_lookup_of(db_field.related_model)
-        if formfield is not None and lookup is not None:
+        if formfield is not None and formfield.queryset is not None and lookup is not None:
             formfield.queryset = scope_to_merchant(
                 formfield.queryset, lookup, merchant_id_of(request)
             )

@@ -44,14 +44,42 @@ class _Offer:
 
 
 OFFERS = (
-    _Offer("Amazon", "amazon", "Kindle Fire HD", "KFHD-7-16GB", Decimal("149.00"),
-           "BuyKindleFireHD", 100),
-    _Offer("Sony", "sony", "Sony Action Cam with waterproof headband mount", "HDR-AS15-HB",
-           Decimal("179.00"), "BuyActionCamPack", 50),
-    _Offer("Urban Zen", "urban-zen", "Urban Zen bracelet designed by Donna Karan", "UZ-BRC-01",
-           Decimal("80.00"), "BuyUrbanZenBracelet", 40),
-    _Offer("Microsoft", "microsoft", "Microsoft Xbox 360 bundle", "X360-4GB-KINECT",
-           Decimal("179.00"), "BuyXbox360Bundle", 75),
+    _Offer(
+        "Amazon",
+        "amazon",
+        "Kindle Fire HD",
+        "KFHD-7-16GB",
+        Decimal("149.00"),
+        "BuyKindleFireHD",
+        100,
+    ),
+    _Offer(
+        "Sony",
+        "sony",
+        "Sony Action Cam with waterproof headband mount",
+        "HDR-AS15-HB",
+        Decimal("179.00"),
+        "BuyActionCamPack",
+        50,
+    ),
+    _Offer(
+        "Urban Zen",
+        "urban-zen",
+        "Urban Zen bracelet designed by Donna Karan",
+        "UZ-BRC-01",
+        Decimal("80.00"),
+        "BuyUrbanZenBracelet",
+        40,
+    ),
+    _Offer(
+        "Microsoft",
+        "microsoft",
+        "Microsoft Xbox 360 bundle",
+        "X360-4GB-KINECT",
+        Decimal("179.00"),
+        "BuyXbox360Bundle",
+        75,
+    ),
 )
 
 
@@ -75,13 +103,15 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     """Create (or keep) the demo merchants, campaigns, logins, brand account and buyer."""
     seed = DemoSeed(brand_handle=BRAND_HANDLE, buyer_handle=BUYER_HANDLE)
     PlatformAccount.objects.update_or_create(
-        platform=Platform.SANDBOX, platform_user_id=BRAND_USER_ID,
+        platform=Platform.SANDBOX,
+        platform_user_id=BRAND_USER_ID,
         defaults={"handle": BRAND_HANDLE, "enabled": True},
     )
     ends_at = demo_campaign_end(now)
     for offer in OFFERS:
-        merchant, _ = Merchant.objects.get_or_create(slug=offer.slug,
-                                                     defaults={"name": offer.merchant})
+        merchant, _ = Merchant.objects.get_or_create(
+            slug=offer.slug, defaults={"name": offer.merchant}
+        )
         product, _ = Product.objects.get_or_create(
             merchant=merchant, sku=offer.sku, defaults={"name": offer.product}
         )
@@ -91,16 +121,25 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
         if campaign is None:
             campaign = campaign_save(
                 campaign=Campaign(
-                    product=product, platform=Platform.SANDBOX, hashtag=offer.hashtag,
-                    price=offer.price, stock_total=offer.stock, per_buyer_limit=1,
-                    starts_at=now, ends_at=ends_at,
+                    product=product,
+                    platform=Platform.SANDBOX,
+                    hashtag=offer.hashtag,
+                    price=offer.price,
+                    stock_total=offer.stock,
+                    per_buyer_limit=1,
+                    starts_at=now,
+                    ends_at=ends_at,
                 ),
                 now=now,
             )
         seed.campaigns.append(campaign)
         username = f"{offer.slug}-staff"
-        staff_user_upsert(username=username, email=f"{username}@example.com",
-                          password=password, merchant_id=merchant.pk)
+        staff_user_upsert(
+            username=username,
+            email=f"{username}@example.com",
+            password=password,
+            merchant_id=merchant.pk,
+        )
         seed.credentials.append((f"staff of {offer.merchant}", username, password))
 
     operator_upsert(username="ops", email="ops@example.com", password=password)
@@ -109,16 +148,32 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     cardholder = cardholder_upsert(email=BUYER_EMAIL, password=password)
     # Linked three days ago, so the demo buyer is past the cooling-off period (DESIGN §8).
     linked_at = now - timedelta(days=3)
-    identity_link(cardholder=cardholder, platform=Platform.SANDBOX,
-                  platform_user_id=BUYER_USER_ID, handle=BUYER_HANDLE, now=linked_at)
-    card_add(
-        cardholder=cardholder, gateway="sandbox", token="tok_sandbox_demo_alice_visa",
-        brand="Visa", last4="4242", exp_month=12, exp_year=now.year + 4,
-        address={"billing_name": "Alice Example", "address_line1": "1 Main Street",
-                 "city": "Springfield", "state": "IL", "postal_code": "62701"},
+    identity_link(
+        cardholder=cardholder,
+        platform=Platform.SANDBOX,
+        platform_user_id=BUYER_USER_ID,
+        handle=BUYER_HANDLE,
         now=linked_at,
     )
-    consent_record(cardholder=cardholder, terms_version=settings.HASHCART["TERMS_VERSION"],
-                   now=linked_at)
+    card_add(
+        cardholder=cardholder,
+        gateway="sandbox",
+        token="tok_sandbox_demo_alice_visa",
+        brand="Visa",
+        last4="4242",
+        exp_month=12,
+        exp_year=now.year + 4,
+        address={
+            "billing_name": "Alice Example",
+            "address_line1": "1 Main Street",
+            "city": "Springfield",
+            "state": "IL",
+            "postal_code": "62701",
+        },
+        now=linked_at,
+    )
+    consent_record(
+        cardholder=cardholder, terms_version=settings.HASHCART["TERMS_VERSION"], now=linked_at
+    )
     seed.credentials.append(("cardholder", BUYER_EMAIL, password))
     return seed

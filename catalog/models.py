@@ -50,7 +50,7 @@ class Product(TimeStampedModel):
 
 
 class Campaign(TimeStampedModel):
-    """A product on offer under a purchase hashtag on one platform, from ``starts_at`` to ``ends_at``.
+    """A product on offer under a purchase hashtag on one platform, ``starts_at`` to ``ends_at``.
 
     ``hashtag`` is shown as written; ``hashtag_key`` (``social.hashtags.hashtag_key``) is what
     posts are matched on. No two campaigns on one platform hold the same key at overlapping times:

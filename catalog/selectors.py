@@ -19,7 +19,11 @@ def campaign_list_live(*, now: datetime | None = None) -> QuerySet[Campaign]:
 
 
 def campaign_find_clashing(
-    *, platform: str, hashtag_key: str, starts_at: datetime, ends_at: datetime,
+    *,
+    platform: str,
+    hashtag_key: str,
+    starts_at: datetime,
+    ends_at: datetime,
     exclude_id: int | None = None,
 ) -> QuerySet[Campaign]:
     """Campaigns on ``platform`` that hold ``hashtag_key`` at any time in [starts_at, ends_at)."""

@@ -28,7 +28,7 @@ class CampaignTerms:
 def campaign_clean_hashtag(value: str) -> str:
     """The hashtag as it will be displayed: surrounding space and one leading ``#`` removed."""
     value = value.strip()
-    return value[1:] if value[:1] in ("#", "＃") else value
+    return value[1:] if value[:1] in ("#", "\uff03") else value
 
 
 def campaign_validate(
@@ -60,8 +60,11 @@ def campaign_validate(
         errors.setdefault("ends_at", []).append("A new campaign must end in the future.")
     if "hashtag" not in errors and "ends_at" not in errors:
         clash = campaign_find_clashing(
-            platform=terms.platform, hashtag_key=hashtag_key(tag),
-            starts_at=terms.starts_at, ends_at=terms.ends_at, exclude_id=campaign_id,
+            platform=terms.platform,
+            hashtag_key=hashtag_key(tag),
+            starts_at=terms.starts_at,
+            ends_at=terms.ends_at,
+            exclude_id=campaign_id,
         )
         if clash.exists():
             errors.setdefault("hashtag", []).append(
@@ -82,8 +85,10 @@ def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
     campaign.hashtag_key = hashtag_key(campaign.hashtag)
     campaign.merchant_id = campaign.product.merchant_id
     terms = CampaignTerms(
-        platform=campaign.platform, hashtag=campaign.hashtag,
-        confirm_prefix=campaign.confirm_prefix, starts_at=campaign.starts_at,
+        platform=campaign.platform,
+        hashtag=campaign.hashtag,
+        confirm_prefix=campaign.confirm_prefix,
+        starts_at=campaign.starts_at,
         ends_at=campaign.ends_at,
     )
     campaign_validate(terms=terms, now=now, campaign_id=campaign.pk)
@@ -91,23 +96,26 @@ def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
         # Stock may shrink only down to what orders already hold.
         reserved = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
         if campaign.stock_total < reserved.get():
-            raise ValidationError(
-                {"stock_total": "Orders already hold more units than this."}
-            )
+            raise ValidationError({"stock_total": "Orders already hold more units than this."})
     try:
         with transaction.atomic():
             if campaign.pk is None:
                 campaign.save()
             else:
                 # stock_reserved moves only by conditional updates elsewhere: never write it here.
-                campaign.save(update_fields=[
-                    f.attname for f in Campaign._meta.concrete_fields
-                    if not f.primary_key and f.attname not in ("stock_reserved", "created_at")
-                ])
+                campaign.save(
+                    update_fields=[
+                        f.attname
+                        for f in Campaign._meta.concrete_fields
+                        if not f.primary_key and f.attname not in ("stock_reserved", "created_at")
+                    ]
+                )
     except IntegrityError as exc:
         raise ValidationError(
-            {"hashtag": f"#{campaign.hashtag} was just taken by another campaign, or the stock "
-                        "is below what orders hold. Reload and try again."}
+            {
+                "hashtag": f"#{campaign.hashtag} was just taken by another campaign, or the stock "
+                "is below what orders hold. Reload and try again."
+            }
         ) from exc
     return campaign
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 
-class OperatorOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OperatorOnlyAdmin(admin.ModelAdmin):
     """Visible to superusers (operators) only: cross-merchant or personal data."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -20,16 +20,21 @@ class VendorSQL(migrations.RunSQL):
         self.backwards = backwards
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return (self.__class__.__name__, [], {"forwards": self.forwards,
-                                              "backwards": self.backwards})
+        return (
+            self.__class__.__name__,
+            [],
+            {"forwards": self.forwards, "backwards": self.backwards},
+        )
 
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                          to_state: Any) -> None:
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
         for statement in self.forwards.get(schema_editor.connection.vendor, []):
             schema_editor.execute(statement, params=None)
 
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                           to_state: Any) -> None:
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
         for statement in self.backwards.get(schema_editor.connection.vendor, []):
             schema_editor.execute(statement, params=None)
 

@@ -12,7 +12,13 @@ from fulfillment.models import Shipment
 @admin.register(Shipment)
 class ShipmentAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     list_display = (
-        "id", "order_id", "status", "ship_by", "promised_delivery", "carrier", "tracking_number",
+        "id",
+        "order_id",
+        "status",
+        "ship_by",
+        "promised_delivery",
+        "carrier",
+        "tracking_number",
     )
     superuser_list_display = ("merchant",)
     list_filter = ("status",)
@@ -25,12 +31,31 @@ class ShipmentAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     search_fields = ("tracking_number",)
     search_help_text = "Exact tracking number or order number."
     readonly_fields = (
-        "order", "merchant", "status", "service", "ship_by", "promised_delivery", "carrier",
-        "tracking_number", "label_bought_at", "shipped_at", "delivered_at", "created_at",
+        "order",
+        "merchant",
+        "status",
+        "service",
+        "ship_by",
+        "promised_delivery",
+        "carrier",
+        "tracking_number",
+        "label_bought_at",
+        "shipped_at",
+        "delivered_at",
+        "created_at",
     )
     export_fields = (
-        "id", "order_id", "merchant_id", "status", "service", "ship_by", "promised_delivery",
-        "carrier", "tracking_number", "shipped_at", "delivered_at",
+        "id",
+        "order_id",
+        "merchant_id",
+        "status",
+        "service",
+        "ship_by",
+        "promised_delivery",
+        "carrier",
+        "tracking_number",
+        "shipped_at",
+        "delivered_at",
     )
 
     def get_search_results(

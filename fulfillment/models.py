@@ -19,12 +19,14 @@ class ShipmentStatus(models.TextChoices):
 class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     """The shipment of one paid order: ships by ``ship_by``, arrives by ``promised_delivery``."""
 
-    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT,
-                                 related_name="shipment")
-    merchant = models.ForeignKey("catalog.Merchant", on_delete=models.PROTECT,
-                                 related_name="shipments")
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="shipment")
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="shipments"
+    )
     status = FSMField(
-        max_length=16, choices=ShipmentStatus.choices, default=ShipmentStatus.AWAITING_LABEL,
+        max_length=16,
+        choices=ShipmentStatus.choices,
+        default=ShipmentStatus.AWAITING_LABEL,
         protected=True,
     )
     service = models.CharField(max_length=32, default="two_day")
@@ -57,8 +59,9 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self) -> str:
         return f"Shipment of order {self.order_id} ({self.status})"
 
-    @transition(field=status, source=ShipmentStatus.AWAITING_LABEL,
-                target=ShipmentStatus.LABEL_BOUGHT)
+    @transition(
+        field=status, source=ShipmentStatus.AWAITING_LABEL, target=ShipmentStatus.LABEL_BOUGHT
+    )
     def buy_label(self) -> None:
         """A label was bought from the carrier (the payment is captured then)."""
 
@@ -66,17 +69,26 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     def hand_over(self) -> None:
         """The carrier scanned the parcel."""
 
-    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION],
-                target=ShipmentStatus.DELIVERED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION],
+        target=ShipmentStatus.DELIVERED,
+    )
     def deliver(self) -> None:
         """The carrier reported delivery."""
 
-    @transition(field=status, source=[ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT],
-                target=ShipmentStatus.EXCEPTION)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT],
+        target=ShipmentStatus.EXCEPTION,
+    )
     def report_exception(self) -> None:
         """The carrier reported a problem (address, damage, delay)."""
 
-    @transition(field=status, source=[ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT],
-                target=ShipmentStatus.CANCELLED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT],
+        target=ShipmentStatus.CANCELLED,
+    )
     def cancel(self) -> None:
         """The order was cancelled before the parcel left."""

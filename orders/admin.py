@@ -16,7 +16,7 @@ from core.admin import ReadOnlyAdminMixin
 from orders.models import Order, OrderEvent
 
 
-class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
     fields = ("created_at", "kind", "from_status", "to_status", "actor_label", "data")
     readonly_fields = fields
@@ -27,7 +27,13 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     list_display = (
-        "id", "created_at", "status", "product_name", "money", "author_handle", "platform",
+        "id",
+        "created_at",
+        "status",
+        "product_name",
+        "money",
+        "author_handle",
+        "platform",
     )
     superuser_list_display = ("merchant",)
     list_filter = ("status", "campaign")
@@ -41,15 +47,45 @@ class OrderAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     search_help_text = "Exact order number, confirmation code, or buyer handle."
     inlines = (OrderEventInline,)
     readonly_fields = (
-        "merchant", "campaign", "cardholder", "card", "purchase_post", "platform", "author_id",
-        "author_handle", "status", "confirmation_code", "reply_posted_at", "expires_at",
-        "confirmed_at", "quantity", "unit_price", "total", "currency", "product_name",
-        "product_sku", "hashtag", "ship_to", "created_at", "updated_at",
+        "merchant",
+        "campaign",
+        "cardholder",
+        "card",
+        "purchase_post",
+        "platform",
+        "author_id",
+        "author_handle",
+        "status",
+        "confirmation_code",
+        "reply_posted_at",
+        "expires_at",
+        "confirmed_at",
+        "quantity",
+        "unit_price",
+        "total",
+        "currency",
+        "product_name",
+        "product_sku",
+        "hashtag",
+        "ship_to",
+        "created_at",
+        "updated_at",
     )
     export_fields = (
-        "id", "merchant_id", "campaign_id", "status", "created_at", "confirmed_at",
-        "product_name", "product_sku", "quantity", "unit_price", "total", "currency",
-        "platform", "author_handle",
+        "id",
+        "merchant_id",
+        "campaign_id",
+        "status",
+        "created_at",
+        "confirmed_at",
+        "product_name",
+        "product_sku",
+        "quantity",
+        "unit_price",
+        "total",
+        "currency",
+        "platform",
+        "author_handle",
     )
 
     @admin.display(description="Total", ordering="total")

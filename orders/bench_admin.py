@@ -65,36 +65,64 @@ def bench_world_ensure() -> BenchWorld:
     now = timezone.now()
     merchants = []
     for name in ("a", "b"):
-        merchant, _ = Merchant.objects.get_or_create(slug=f"{BENCH_PREFIX}{name}",
-                                                     defaults={"name": f"Bench {name.upper()}"})
-        product, _ = Product.objects.get_or_create(merchant=merchant, sku="BENCH-1",
-                                                   defaults={"name": "Bench product"})
+        merchant, _ = Merchant.objects.get_or_create(
+            slug=f"{BENCH_PREFIX}{name}", defaults={"name": f"Bench {name.upper()}"}
+        )
+        product, _ = Product.objects.get_or_create(
+            merchant=merchant, sku="BENCH-1", defaults={"name": "Bench product"}
+        )
         Campaign.objects.get_or_create(
-            product=product, hashtag=f"BuyBench{name.upper()}",
-            defaults={"merchant": merchant, "hashtag_key": f"buybench{name}",
-                      "price": Decimal("149.00"), "stock_total": 10, "starts_at": now,
-                      "ends_at": now + timedelta(days=365)},
+            product=product,
+            hashtag=f"BuyBench{name.upper()}",
+            defaults={
+                "merchant": merchant,
+                "hashtag_key": f"buybench{name}",
+                "price": Decimal("149.00"),
+                "stock_total": 10,
+                "starts_at": now,
+                "ends_at": now + timedelta(days=365),
+            },
         )
         merchants.append(merchant)
     cardholder = cardholder_upsert(email="bench-buyer@example.com", password=_PASSWORD)
     if not Card.objects.filter(cardholder=cardholder).exists():
-        card_add(cardholder=cardholder, gateway="sandbox", token="tok_bench", brand="Visa",
-                 last4="4242", exp_month=12, exp_year=now.year + 3, now=now,
-                 address={"billing_name": "Bench", "address_line1": "1 Bench Way",
-                          "city": "Springfield", "state": "IL", "postal_code": "62701"})
-    staff = staff_user_upsert(username="bench-staff-a", email="bench-staff-a@example.com",
-                              password=_PASSWORD, merchant_id=merchants[0].pk)
-    operator = operator_upsert(username="bench-operator", email="bench-op@example.com",
-                               password=_PASSWORD)
+        card_add(
+            cardholder=cardholder,
+            gateway="sandbox",
+            token="tok_bench",
+            brand="Visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=now.year + 3,
+            now=now,
+            address={
+                "billing_name": "Bench",
+                "address_line1": "1 Bench Way",
+                "city": "Springfield",
+                "state": "IL",
+                "postal_code": "62701",
+            },
+        )
+    staff = staff_user_upsert(
+        username="bench-staff-a",
+        email="bench-staff-a@example.com",
+        password=_PASSWORD,
+        merchant_id=merchants[0].pk,
+    )
+    operator = operator_upsert(
+        username="bench-operator", email="bench-op@example.com", password=_PASSWORD
+    )
     return BenchWorld(staff=staff, operator=operator, merchant_a=merchants[0])
 
 
-def bench_orders_load(*, target: int, progress: Callable[[int, int], None],
-                      chunk: int = 100_000) -> int:
+def bench_orders_load(
+    *, target: int, progress: Callable[[int, int], None], chunk: int = 100_000
+) -> int:
     """Insert bench orders until the bench merchants hold ``target``; returns how many exist."""
     existing = Order.objects.filter(merchant__slug__startswith=BENCH_PREFIX).count()
     merchant_a, merchant_b = Merchant.objects.filter(
-        slug__in=[f"{BENCH_PREFIX}a", f"{BENCH_PREFIX}b"]).order_by("slug")
+        slug__in=[f"{BENCH_PREFIX}a", f"{BENCH_PREFIX}b"]
+    ).order_by("slug")
     campaign_a = Campaign.objects.get(merchant=merchant_a)
     campaign_b = Campaign.objects.get(merchant=merchant_b)
     card = Card.objects.get(token="tok_bench")
@@ -103,12 +131,22 @@ def bench_orders_load(*, target: int, progress: Callable[[int, int], None],
     while start < target:
         stop = min(start + chunk, target)
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT, {
-                "now": now, "merchant_a": merchant_a.pk, "merchant_b": merchant_b.pk,
-                "campaign_a": campaign_a.pk, "campaign_b": campaign_b.pk,
-                "cardholder": card.cardholder_id, "card": card.pk, "statuses": list(_STATUSES),
-                "n_statuses": len(_STATUSES), "start": start + 1, "stop": stop,
-            })
+            cursor.execute(
+                _INSERT,
+                {
+                    "now": now,
+                    "merchant_a": merchant_a.pk,
+                    "merchant_b": merchant_b.pk,
+                    "campaign_a": campaign_a.pk,
+                    "campaign_b": campaign_b.pk,
+                    "cardholder": card.cardholder_id,
+                    "card": card.pk,
+                    "statuses": list(_STATUSES),
+                    "n_statuses": len(_STATUSES),
+                    "start": start + 1,
+                    "stop": stop,
+                },
+            )
         start = stop
         progress(start, target)
     with connection.cursor() as cursor:
@@ -116,8 +154,7 @@ def bench_orders_load(*, target: int, progress: Callable[[int, int], None],
     return max(existing, target)
 
 
-def bench_changelist(*, user: User, label: str, params: dict[str, str],
-                     repeat: int) -> Timing:
+def bench_changelist(*, user: User, label: str, params: dict[str, str], repeat: int) -> Timing:
     """Time ``repeat`` requests of the order change list (after one warm-up request)."""
     client = Client()
     client.force_login(user)
@@ -134,6 +171,13 @@ def bench_changelist(*, user: User, label: str, params: dict[str, str],
                 raise RuntimeError(f"{label}: HTTP {response.status_code}")
             queries = len(captured)
             sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
-            shown = len(response.context_data["cl"].result_list)  # type: ignore[attr-defined]
-    return Timing(label=label, median_ms=statistics.median(times), max_ms=max(times),
-                  sql_ms=sql_ms, queries=queries, rows_shown=shown)
+            context = getattr(response, "context_data", None) or {}
+            shown = len(context["cl"].result_list)
+    return Timing(
+        label=label,
+        median_ms=statistics.median(times),
+        max_ms=max(times),
+        sql_ms=sql_ms,
+        queries=queries,
+        rows_shown=shown,
+    )

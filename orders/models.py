@@ -1,4 +1,4 @@
-"""Orders placed by post, their states, and the audit trail of every change (DESIGN §3.3–§3.5).
+"""Orders placed by post, their states, and the audit trail of every change (DESIGN §3.3 to §3.5).
 
 The allowed transitions are declared here, once, with django-fsm-2; the status field is
 protected (no direct assignment) and saves are compare-and-set on the status
@@ -31,8 +31,13 @@ class OrderStatus(models.TextChoices):
 
 # Statuses that hold a unit of the campaign's stock.
 STOCK_HOLDING_STATUSES = frozenset(
-    {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID, OrderStatus.SHIPPED,
-     OrderStatus.DELIVERED}
+    {
+        OrderStatus.PENDING,
+        OrderStatus.CONFIRMED,
+        OrderStatus.PAID,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+    }
 )
 
 
@@ -44,12 +49,15 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     platform user id of the purchase post: only that id may confirm (DESIGN §3.3).
     """
 
-    merchant = models.ForeignKey("catalog.Merchant", on_delete=models.PROTECT,
-                                 related_name="orders")
-    campaign = models.ForeignKey("catalog.Campaign", on_delete=models.PROTECT,
-                                 related_name="orders")
-    cardholder = models.ForeignKey("accounts.Cardholder", on_delete=models.PROTECT,
-                                   related_name="orders")
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="orders"
+    )
+    campaign = models.ForeignKey(
+        "catalog.Campaign", on_delete=models.PROTECT, related_name="orders"
+    )
+    cardholder = models.ForeignKey(
+        "accounts.Cardholder", on_delete=models.PROTECT, related_name="orders"
+    )
     card = models.ForeignKey("accounts.Card", on_delete=models.PROTECT, related_name="orders")
     purchase_post = models.OneToOneField(
         "social.Post", on_delete=models.PROTECT, null=True, blank=True, related_name="order"
@@ -109,7 +117,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["confirmation_code"], name="order_code_idx"),
             models.Index(fields=["author_handle"], name="order_author_handle_idx"),
             models.Index(
-                fields=["expires_at"], condition=Q(status="pending"), name="order_pending_expiry_idx"
+                fields=["expires_at"],
+                condition=Q(status="pending"),
+                name="order_pending_expiry_idx",
             ),
         ]
 
@@ -147,7 +157,8 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         target=OrderStatus.CANCELLED,
     )
     def cancel(self) -> None:
-        """Cancelled by the buyer ("Not me"), staff or ops; a paid order's authorization is voided."""
+        """Cancelled by the buyer ("Not me"), staff or ops; a paid order's authorization is
+        voided."""
 
 
 class OrderEvent(models.Model):
@@ -159,7 +170,10 @@ class OrderEvent(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor_label = models.CharField(max_length=64, default="system")

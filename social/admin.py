@@ -9,8 +9,14 @@ from social.models import FeedCursor, PlatformAccount, Post, Reply
 
 @admin.register(PlatformAccount)
 class PlatformAccountAdmin(OperatorOnlyAdmin):
-    list_display = ("handle", "platform", "enabled", "reply_budget", "reply_budget_seconds",
-                    "last_error")
+    list_display = (
+        "handle",
+        "platform",
+        "enabled",
+        "reply_budget",
+        "reply_budget_seconds",
+        "last_error",
+    )
     list_filter = ("platform", "enabled")
 
 

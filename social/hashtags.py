@@ -1,12 +1,12 @@
 """Hashtags as twitter-text reads them, and the key under which Hashcart matches them (DESIGN §4).
 
 ``extract_hashtags`` follows twitter-text's extractor (its conformance suite, ``extract.yml``, is
-loaded by the tests): a hashtag starts with ``#`` or ``＃`` at a boundary, holds letters, marks,
-digits and a few joiners, needs at least one letter, may not run into another hash sign or
-``://``, and does not count inside a URL.
+loaded by the tests): a hashtag starts with ``#`` or the full-width U+FF03 at a boundary,
+holds letters, marks, digits and a few joiners, needs at least one letter, may not run into
+another hash sign or ``://``, and does not count inside a URL.
 
 ``hashtag_key`` is the matching key: NFKC, casefold, NFKC. Accents are kept, so ``#Café`` and
-``#Cafe`` differ, and letters from other scripts that look Latin (Cyrillic ``а``) stay different.
+``#Cafe`` differ, and letters of other scripts that look Latin (Cyrillic U+0430) stay apart.
 """
 
 import unicodedata
@@ -25,12 +25,12 @@ _HASHTAG = regex.compile(
     # or an emoji variation selector.
     rf"(?:^|(?<=[^{_ALNUM}&])|(?<=[\ufe0e\ufe0f]))"
     # The hash sign, not the start of a keycap emoji (#️⃣).
-    r"([#＃])(?![\ufe0f\u20e3])"
+    r"([#\uff03])(?![\ufe0f\u20e3])"
     rf"([{_ALNUM}]*[{_ALPHA}][{_ALNUM}]*)"
 )
 # twitter-text drops a match followed by another hash sign or by "://" (checked after matching,
 # without backtracking into a shorter hashtag).
-_INVALID_END = regex.compile(r"[#＃]|://")
+_INVALID_END = regex.compile(r"[#\uff03]|://")
 
 
 @dataclass(frozen=True, slots=True)

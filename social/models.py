@@ -98,9 +98,7 @@ class Post(models.Model):
         ]
         indexes = [
             models.Index(fields=["platform", "root_id"], name="post_root_idx"),
-            models.Index(
-                fields=["id"], condition=Q(outcome=""), name="post_undecided_idx"
-            ),
+            models.Index(fields=["id"], condition=Q(outcome=""), name="post_undecided_idx"),
         ]
 
     def __str__(self) -> str:

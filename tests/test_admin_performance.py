@@ -41,8 +41,9 @@ def test_change_list_queries_do_not_grow_with_rows(client, url_name, params, as_
     if as_operator:
         user = operator_upsert(username="op", email="op@example.com", password="pw-op")
     else:
-        user = staff_user_upsert(username="s", email="s@example.com", password="pw-s",
-                                 merchant_id=campaign.merchant_id)
+        user = staff_user_upsert(
+            username="s", email="s@example.com", password="pw-s", merchant_id=campaign.merchant_id
+        )
     client.force_login(user)
     url = reverse(url_name)
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 class World:
     """Two merchants, A and B, each with a product, a campaign, an order and a shipment."""
 
-    def __init__(self) -> None:
+    def __init__(self):
         self.a_campaign = CampaignFactory()
         self.b_campaign = CampaignFactory()
         # A second campaign each, so that the campaign list filter has choices to show.
@@ -31,20 +31,25 @@ class World:
         self.a_shipment = ShipmentFactory(order=OrderFactory(campaign=self.a_campaign))
         self.b_shipment = ShipmentFactory(order=OrderFactory(campaign=self.b_campaign))
         self.a_order, self.b_order = self.a_shipment.order, self.b_shipment.order
-        self.staff_a = staff_user_upsert(username="staff-a", email="a@example.com",
-                                         password="pw-staff-a", merchant_id=self.a.pk)
+        self.staff_a = staff_user_upsert(
+            username="staff-a", email="a@example.com", password="pw-staff-a", merchant_id=self.a.pk
+        )
 
     def objects_of_b(self):
         return {
-            "catalog_merchant": self.b, "catalog_product": self.b_product,
-            "catalog_campaign": self.b_campaign, "orders_order": self.b_order,
+            "catalog_merchant": self.b,
+            "catalog_product": self.b_product,
+            "catalog_campaign": self.b_campaign,
+            "orders_order": self.b_order,
             "fulfillment_shipment": self.b_shipment,
         }
 
     def objects_of_a(self):
         return {
-            "catalog_merchant": self.a, "catalog_product": self.a_product,
-            "catalog_campaign": self.a_campaign, "orders_order": self.a_order,
+            "catalog_merchant": self.a,
+            "catalog_product": self.a_product,
+            "catalog_campaign": self.a_campaign,
+            "orders_order": self.a_order,
             "fulfillment_shipment": self.a_shipment,
         }
 
@@ -60,14 +65,18 @@ def staff_client(client, world):
     return client
 
 
-MODELS = ["catalog_merchant", "catalog_product", "catalog_campaign", "orders_order",
-          "fulfillment_shipment"]
+MODELS = [
+    "catalog_merchant",
+    "catalog_product",
+    "catalog_campaign",
+    "orders_order",
+    "fulfillment_shipment",
+]
 
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("view", ["change", "delete", "history"])
-def test_staff_get_404_on_every_view_of_another_merchants_object(staff_client, world, model,
-                                                                 view):
+def test_staff_get_404_on_every_view_of_another_merchants_object(staff_client, world, model, view):
     obj = world.objects_of_b()[model]
     response = staff_client.get(reverse(f"admin:{model}_{view}", args=[obj.pk]))
     assert response.status_code in (403, 404)
@@ -114,27 +123,36 @@ def test_campaign_form_offers_only_the_staff_merchants_products(staff_client, wo
 def _campaign_post(product, **overrides):
     now = timezone.now()
     data = {
-        "product": product.pk, "platform": "sandbox", "hashtag": "BuyNewThing",
-        "confirm_prefix": "Confirm", "price": "99.00", "currency": "USD", "stock_total": "5",
+        "product": product.pk,
+        "platform": "sandbox",
+        "hashtag": "BuyNewThing",
+        "confirm_prefix": "Confirm",
+        "price": "99.00",
+        "currency": "USD",
+        "stock_total": "5",
         "per_buyer_limit": "1",
-        "starts_at_0": now.strftime("%Y-%m-%d"), "starts_at_1": now.strftime("%H:%M:%S"),
-        "ends_at_0": (now + timedelta(days=7)).strftime("%Y-%m-%d"), "ends_at_1": "12:00:00",
+        "starts_at_0": now.strftime("%Y-%m-%d"),
+        "starts_at_1": now.strftime("%H:%M:%S"),
+        "ends_at_0": (now + timedelta(days=7)).strftime("%Y-%m-%d"),
+        "ends_at_1": "12:00:00",
     }
     data.update(overrides)
     return data
 
 
 def test_staff_cannot_create_a_campaign_for_another_merchants_product(staff_client, world):
-    response = staff_client.post(reverse("admin:catalog_campaign_add"),
-                                 _campaign_post(world.b_product))
+    response = staff_client.post(
+        reverse("admin:catalog_campaign_add"), _campaign_post(world.b_product)
+    )
     assert response.status_code == 200
     assert "product" in response.context["adminform"].form.errors
     assert not Campaign.objects.filter(hashtag="BuyNewThing").exists()
 
 
 def test_staff_create_a_campaign_for_their_own_product(staff_client, world):
-    response = staff_client.post(reverse("admin:catalog_campaign_add"),
-                                 _campaign_post(world.a_product))
+    response = staff_client.post(
+        reverse("admin:catalog_campaign_add"), _campaign_post(world.a_product)
+    )
     assert response.status_code == 302
     campaign = Campaign.objects.get(hashtag="BuyNewThing")
     assert campaign.merchant == world.a
@@ -155,7 +173,8 @@ def test_campaign_form_rejects_a_hashtag_held_by_another_merchant(staff_client, 
 def test_list_filters_offer_only_the_staff_merchants_campaigns(staff_client, world):
     response = staff_client.get(reverse("admin:orders_order_changelist"))
     campaign_filter = next(
-        spec for spec in response.context["cl"].filter_specs
+        spec
+        for spec in response.context["cl"].filter_specs
         if getattr(spec, "field_path", "") == "campaign"
     )
     offered = {pk for pk, _ in campaign_filter.lookup_choices}
@@ -168,35 +187,56 @@ def _export(client, model, data):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_export_of_everything_holds_only_the_staff_merchants_rows(staff_client, world, model):
-    response = _export(staff_client, model,
-                       {"select_across": "1", "index": "0",
-                        ACTION_CHECKBOX_NAME: [world.objects_of_a()[model].pk]})
+    response = _export(
+        staff_client,
+        model,
+        {
+            "select_across": "1",
+            "index": "0",
+            ACTION_CHECKBOX_NAME: [world.objects_of_a()[model].pk],
+        },
+    )
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     model_class = type(world.objects_of_a()[model])
-    expected = set(model_class.objects.filter(**{merchant_lookup_of(model_class): world.a.pk})
-                   .values_list("pk", flat=True))
+    expected = set(
+        model_class.objects.filter(**{merchant_lookup_of(model_class): world.a.pk}).values_list(
+            "pk", flat=True
+        )
+    )
     assert world.objects_of_a()[model].pk in expected
     assert {int(row["id"]) for row in rows} == expected
 
 
 def test_export_of_another_merchants_ids_exports_none_of_them(staff_client, world):
-    response = _export(staff_client, "orders_order",
-                       {"index": "0", ACTION_CHECKBOX_NAME: [world.b_order.pk, world.a_order.pk]})
+    response = _export(
+        staff_client,
+        "orders_order",
+        {"index": "0", ACTION_CHECKBOX_NAME: [world.b_order.pk, world.a_order.pk]},
+    )
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [int(row["id"]) for row in rows] == [world.a_order.pk]
 
 
-@pytest.mark.parametrize("model", ["accounts_user", "accounts_cardholder", "social_post",
-                                   "social_platformaccount", "social_reply"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "accounts_user",
+        "accounts_cardholder",
+        "social_post",
+        "social_platformaccount",
+        "social_reply",
+    ],
+)
 def test_staff_cannot_see_people_or_the_inbox(staff_client, model):
     response = staff_client.get(reverse(f"admin:{model}_changelist"))
     assert response.status_code == 403
 
 
 def test_staff_without_a_merchant_see_no_rows(client, world):
-    lost = staff_user_upsert(username="lost", email="lost@example.com", password="pw-lost",
-                             merchant_id=world.a.pk)
+    lost = staff_user_upsert(
+        username="lost", email="lost@example.com", password="pw-lost", merchant_id=world.a.pk
+    )
     lost.merchant = None
     lost.save(update_fields=["merchant"])
     client.force_login(lost)

@@ -10,159 +10,364 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('catalog', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("catalog", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('merchant', models.ForeignKey(blank=True, help_text='Staff of this merchant see only its products, campaigns, orders and shipments.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='staff', to='catalog.merchant')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                (
+                    "first_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="first name"),
+                ),
+                (
+                    "last_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="last name"),
+                ),
+                (
+                    "email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="email address"),
+                ),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="date joined"
+                    ),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Staff of this merchant see only its products, campaigns, orders and shipments.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="staff",
+                        to="catalog.merchant",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
+                ("objects", django.contrib.auth.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='Cardholder',
+            name="Cardholder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='cardholder', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cardholder",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Card',
+            name="Card",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('gateway', models.CharField(default='sandbox', max_length=32)),
-                ('token', models.CharField(max_length=255)),
-                ('brand', models.CharField(max_length=32)),
-                ('last4', models.CharField(max_length=4)),
-                ('exp_month', models.PositiveSmallIntegerField()),
-                ('exp_year', models.PositiveSmallIntegerField()),
-                ('billing_name', models.CharField(max_length=200)),
-                ('address_line1', models.CharField(max_length=200)),
-                ('address_line2', models.CharField(blank=True, max_length=200)),
-                ('city', models.CharField(max_length=100)),
-                ('state', models.CharField(help_text='US state or territory code.', max_length=2)),
-                ('postal_code', models.CharField(help_text='ZIP or ZIP+4.', max_length=10)),
-                ('country', models.CharField(default='US', max_length=2)),
-                ('address_changed_at', models.DateTimeField()),
-                ('is_default', models.BooleanField(default=True)),
-                ('removed_at', models.DateTimeField(blank=True, null=True)),
-                ('cardholder', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cards', to='accounts.cardholder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("gateway", models.CharField(default="sandbox", max_length=32)),
+                ("token", models.CharField(max_length=255)),
+                ("brand", models.CharField(max_length=32)),
+                ("last4", models.CharField(max_length=4)),
+                ("exp_month", models.PositiveSmallIntegerField()),
+                ("exp_year", models.PositiveSmallIntegerField()),
+                ("billing_name", models.CharField(max_length=200)),
+                ("address_line1", models.CharField(max_length=200)),
+                ("address_line2", models.CharField(blank=True, max_length=200)),
+                ("city", models.CharField(max_length=100)),
+                ("state", models.CharField(help_text="US state or territory code.", max_length=2)),
+                ("postal_code", models.CharField(help_text="ZIP or ZIP+4.", max_length=10)),
+                ("country", models.CharField(default="US", max_length=2)),
+                ("address_changed_at", models.DateTimeField()),
+                ("is_default", models.BooleanField(default=True)),
+                ("removed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cardholder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cards",
+                        to="accounts.cardholder",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('terms_version', models.CharField(max_length=32)),
-                ('accepted_at', models.DateTimeField()),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('cardholder', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='accounts.cardholder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("terms_version", models.CharField(max_length=32)),
+                ("accepted_at", models.DateTimeField()),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cardholder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="accounts.cardholder",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PurchaseControls',
+            name="PurchaseControls",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('paused', models.BooleanField(default=False)),
-                ('paused_reason', models.CharField(blank=True, max_length=200)),
-                ('per_order_cap', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True)),
-                ('per_day_cap', models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True)),
-                ('email_confirm_above', models.DecimalField(blank=True, decimal_places=2, help_text='Orders above this amount also need a click on a private e-mail link.', max_digits=10, null=True)),
-                ('cardholder', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='controls', to='accounts.cardholder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                ("paused_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "per_order_cap",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True),
+                ),
+                (
+                    "per_day_cap",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=10, null=True),
+                ),
+                (
+                    "email_confirm_above",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="Orders above this amount also need a click on a private e-mail link.",
+                        max_digits=10,
+                        null=True,
+                    ),
+                ),
+                (
+                    "cardholder",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="controls",
+                        to="accounts.cardholder",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'purchase controls',
+                "verbose_name_plural": "purchase controls",
             },
         ),
         migrations.CreateModel(
-            name='SocialIdentity',
+            name="SocialIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform', models.CharField(choices=[('sandbox', 'Sandbox'), ('x', 'X'), ('mastodon', 'Mastodon')], max_length=16)),
-                ('platform_user_id', models.CharField(max_length=255)),
-                ('handle', models.CharField(max_length=255)),
-                ('linked_at', models.DateTimeField()),
-                ('cardholder', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identities', to='accounts.cardholder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[("sandbox", "Sandbox"), ("x", "X"), ("mastodon", "Mastodon")],
+                        max_length=16,
+                    ),
+                ),
+                ("platform_user_id", models.CharField(max_length=255)),
+                ("handle", models.CharField(max_length=255)),
+                ("linked_at", models.DateTimeField()),
+                (
+                    "cardholder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identities",
+                        to="accounts.cardholder",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'social identities',
+                "verbose_name_plural": "social identities",
             },
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='user_unique_email_ci'),
+            model_name="user",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("email"),
+                condition=models.Q(("email", ""), _negated=True),
+                name="user_unique_email_ci",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.UniqueConstraint(fields=('gateway', 'token'), name='card_unique_token'),
+            model_name="card",
+            constraint=models.UniqueConstraint(
+                fields=("gateway", "token"), name="card_unique_token"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True), ('removed_at__isnull', True)), fields=('cardholder',), name='card_one_default'),
+            model_name="card",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True), ("removed_at__isnull", True)),
+                fields=("cardholder",),
+                name="card_one_default",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.CheckConstraint(condition=models.Q(('last4__regex', '^[0-9]{4}$')), name='card_last4'),
+            model_name="card",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("last4__regex", "^[0-9]{4}$")), name="card_last4"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.CheckConstraint(condition=models.Q(('exp_month__gte', 1), ('exp_month__lte', 12)), name='card_exp_month'),
+            model_name="card",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("exp_month__gte", 1), ("exp_month__lte", 12)),
+                name="card_exp_month",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.CheckConstraint(condition=models.Q(('exp_year__gte', 2000), ('exp_year__lte', 2100)), name='card_exp_year'),
+            model_name="card",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("exp_year__gte", 2000), ("exp_year__lte", 2100)),
+                name="card_exp_year",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.CheckConstraint(condition=models.Q(('postal_code__regex', '^[0-9]{5}(-[0-9]{4})?$')), name='card_zip'),
+            model_name="card",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("postal_code__regex", "^[0-9]{5}(-[0-9]{4})?$")),
+                name="card_zip",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.CheckConstraint(condition=models.Q(('country', 'US')), name='card_country_us'),
+            model_name="card",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("country", "US")), name="card_country_us"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consent',
-            constraint=models.CheckConstraint(condition=models.Q(('withdrawn_at__isnull', True), ('withdrawn_at__gte', models.F('accepted_at')), _connector='OR'), name='consent_withdrawn_after_accepted'),
+            model_name="consent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("withdrawn_at__isnull", True),
+                    ("withdrawn_at__gte", models.F("accepted_at")),
+                    _connector="OR",
+                ),
+                name="consent_withdrawn_after_accepted",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchasecontrols',
-            constraint=models.CheckConstraint(condition=models.Q(('per_order_cap__isnull', True), ('per_order_cap__gt', 0), _connector='OR'), name='controls_per_order_cap_positive'),
+            model_name="purchasecontrols",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("per_order_cap__isnull", True), ("per_order_cap__gt", 0), _connector="OR"
+                ),
+                name="controls_per_order_cap_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchasecontrols',
-            constraint=models.CheckConstraint(condition=models.Q(('per_day_cap__isnull', True), ('per_day_cap__gt', 0), _connector='OR'), name='controls_per_day_cap_positive'),
+            model_name="purchasecontrols",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("per_day_cap__isnull", True), ("per_day_cap__gt", 0), _connector="OR"
+                ),
+                name="controls_per_day_cap_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='socialidentity',
-            constraint=models.UniqueConstraint(fields=('platform', 'platform_user_id'), name='identity_unique_platform_user'),
+            model_name="socialidentity",
+            constraint=models.UniqueConstraint(
+                fields=("platform", "platform_user_id"), name="identity_unique_platform_user"
+            ),
         ),
     ]

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_one_platform_identity_links_to_one_cardholder():
     identity = SocialIdentityFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        SocialIdentityFactory(platform=identity.platform,
-                              platform_user_id=identity.platform_user_id)
+        SocialIdentityFactory(
+            platform=identity.platform, platform_user_id=identity.platform_user_id
+        )
 
 
 def test_the_same_user_id_on_another_platform_is_another_identity():
@@ -76,8 +77,9 @@ def test_one_gateway_token_is_one_card():
 
 def test_consent_cannot_be_withdrawn_before_it_was_given():
     cardholder = CardholderFactory()
-    consent = Consent.objects.create(cardholder=cardholder, terms_version="v1",
-                                     accepted_at=cardholder.created_at)
+    consent = Consent.objects.create(
+        cardholder=cardholder, terms_version="v1", accepted_at=cardholder.created_at
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         Consent.objects.filter(pk=consent.pk).update(
             withdrawn_at=consent.accepted_at - timedelta(seconds=1)

@@ -67,7 +67,9 @@ def test_two_campaigns_cannot_hold_one_key_at_overlapping_times():
 def test_moving_a_campaign_onto_another_ones_dates_is_refused():
     first = CampaignFactory(hashtag="BuyKindleFireHD")
     later = CampaignFactory(
-        hashtag="BuyKindleFireHD", starts_at=first.ends_at, ends_at=first.ends_at + timedelta(days=9)
+        hashtag="BuyKindleFireHD",
+        starts_at=first.ends_at,
+        ends_at=first.ends_at + timedelta(days=9),
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         Campaign.objects.filter(pk=later.pk).update(starts_at=first.starts_at)
@@ -76,7 +78,9 @@ def test_moving_a_campaign_onto_another_ones_dates_is_refused():
 def test_the_same_key_may_follow_on_later_dates_or_another_platform():
     first = CampaignFactory(hashtag="BuyKindleFireHD")
     CampaignFactory(
-        hashtag="BuyKindleFireHD", starts_at=first.ends_at, ends_at=first.ends_at + timedelta(days=9)
+        hashtag="BuyKindleFireHD",
+        starts_at=first.ends_at,
+        ends_at=first.ends_at + timedelta(days=9),
     )
     CampaignFactory(hashtag="BuyKindleFireHD", platform=Platform.X)
     assert Campaign.objects.filter(hashtag_key="buykindlefirehd").count() == 3

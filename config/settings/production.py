@@ -4,8 +4,6 @@ Importing this module without ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL`` or
 ``ALLOWED_HOSTS`` raises ``ImproperlyConfigured``: the process refuses to start.
 """
 
-from typing import Any
-
 from config.settings.base import *  # noqa: F403
 from config.settings.base import database_from_env, env
 
@@ -15,10 +13,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
 REDIS_URL = env.str("REDIS_URL")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
 CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- HTTPS and cookies ------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

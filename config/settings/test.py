@@ -10,5 +10,4 @@ DEBUG = False
 SECRET_KEY = "hashcart-test-secret-key-not-for-any-real-use-0123456789"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)

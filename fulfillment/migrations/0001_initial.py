@@ -6,36 +6,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
-        ('orders', '0001_initial'),
+        ("catalog", "0001_initial"),
+        ("orders", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Shipment',
+            name="Shipment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', django_fsm.FSMField(choices=[('awaiting_label', 'Awaiting label'), ('label_bought', 'Label bought'), ('in_transit', 'In transit'), ('delivered', 'Delivered'), ('exception', 'Exception'), ('cancelled', 'Cancelled')], default='awaiting_label', max_length=16, protected=True)),
-                ('service', models.CharField(default='two_day', max_length=32)),
-                ('ship_by', models.DateField()),
-                ('promised_delivery', models.DateField()),
-                ('carrier', models.CharField(blank=True, max_length=32)),
-                ('tracking_number', models.CharField(blank=True, max_length=64)),
-                ('label_bought_at', models.DateTimeField(blank=True, null=True)),
-                ('shipped_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shipments', to='catalog.merchant')),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='shipment', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("awaiting_label", "Awaiting label"),
+                            ("label_bought", "Label bought"),
+                            ("in_transit", "In transit"),
+                            ("delivered", "Delivered"),
+                            ("exception", "Exception"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="awaiting_label",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("service", models.CharField(default="two_day", max_length=32)),
+                ("ship_by", models.DateField()),
+                ("promised_delivery", models.DateField()),
+                ("carrier", models.CharField(blank=True, max_length=32)),
+                ("tracking_number", models.CharField(blank=True, max_length=64)),
+                ("label_bought_at", models.DateTimeField(blank=True, null=True)),
+                ("shipped_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shipments",
+                        to="catalog.merchant",
+                    ),
+                ),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shipment",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['merchant', '-id'], name='shipment_merchant_idx'), models.Index(fields=['merchant', 'status', 'ship_by'], name='shipment_queue_idx'), models.Index(fields=['status', '-id'], name='shipment_status_idx'), models.Index(fields=['tracking_number'], name='shipment_tracking_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('promised_delivery__gt', models.F('ship_by'))), name='shipment_delivery_after_ship_by'), models.CheckConstraint(condition=models.Q(('status__in', ['awaiting_label', 'label_bought', 'in_transit', 'delivered', 'exception', 'cancelled'])), name='shipment_status_known')],
+                "indexes": [
+                    models.Index(fields=["merchant", "-id"], name="shipment_merchant_idx"),
+                    models.Index(
+                        fields=["merchant", "status", "ship_by"], name="shipment_queue_idx"
+                    ),
+                    models.Index(fields=["status", "-id"], name="shipment_status_idx"),
+                    models.Index(fields=["tracking_number"], name="shipment_tracking_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("promised_delivery__gt", models.F("ship_by"))),
+                        name="shipment_delivery_after_ship_by",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "status__in",
+                                [
+                                    "awaiting_label",
+                                    "label_bought",
+                                    "in_transit",
+                                    "delivered",
+                                    "exception",
+                                    "cancelled",
+                                ],
+                            )
+                        ),
+                        name="shipment_status_known",
+                    ),
+                ],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),

@@ -8,119 +8,245 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('catalog', '0001_initial'),
-        ('social', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("catalog", "0001_initial"),
+        ("social", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('platform', models.CharField(max_length=16)),
-                ('author_id', models.CharField(max_length=255)),
-                ('author_handle', models.CharField(max_length=255)),
-                ('status', django_fsm.FSMField(choices=[('pending', 'Pending confirmation'), ('confirmed', 'Confirmed'), ('paid', 'Paid'), ('shipped', 'Shipped'), ('delivered', 'Delivered'), ('expired', 'Expired'), ('cancelled', 'Cancelled'), ('declined', 'Declined')], default='pending', max_length=16, protected=True)),
-                ('confirmation_code', models.CharField(max_length=5)),
-                ('reply_posted_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('quantity', models.PositiveSmallIntegerField(default=1)),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=10)),
-                ('total', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('product_name', models.CharField(max_length=200)),
-                ('product_sku', models.CharField(max_length=64)),
-                ('hashtag', models.CharField(max_length=100)),
-                ('ship_to', models.JSONField(default=dict)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='catalog.campaign')),
-                ('card', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='accounts.card')),
-                ('cardholder', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='accounts.cardholder')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='catalog.merchant')),
-                ('purchase_post', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='order', to='social.post')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("platform", models.CharField(max_length=16)),
+                ("author_id", models.CharField(max_length=255)),
+                ("author_handle", models.CharField(max_length=255)),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending confirmation"),
+                            ("confirmed", "Confirmed"),
+                            ("paid", "Paid"),
+                            ("shipped", "Shipped"),
+                            ("delivered", "Delivered"),
+                            ("expired", "Expired"),
+                            ("cancelled", "Cancelled"),
+                            ("declined", "Declined"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("confirmation_code", models.CharField(max_length=5)),
+                ("reply_posted_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("quantity", models.PositiveSmallIntegerField(default=1)),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=10)),
+                ("total", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("product_name", models.CharField(max_length=200)),
+                ("product_sku", models.CharField(max_length=64)),
+                ("hashtag", models.CharField(max_length=100)),
+                ("ship_to", models.JSONField(default=dict)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="catalog.campaign",
+                    ),
+                ),
+                (
+                    "card",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="accounts.card",
+                    ),
+                ),
+                (
+                    "cardholder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="accounts.cardholder",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="catalog.merchant",
+                    ),
+                ),
+                (
+                    "purchase_post",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="order",
+                        to="social.post",
+                    ),
+                ),
             ],
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='OrderEvent',
+            name="OrderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField()),
-                ('kind', models.CharField(max_length=32)),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(blank=True, max_length=16)),
-                ('actor_label', models.CharField(default='system', max_length=64)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("kind", models.CharField(max_length=32)),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(blank=True, max_length=16)),
+                ("actor_label", models.CharField(default="system", max_length=64)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="orders.order",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['merchant', '-id'], name='order_merchant_idx'),
+            model_name="order",
+            index=models.Index(fields=["merchant", "-id"], name="order_merchant_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['merchant', 'status', '-id'], name='order_merchant_status_idx'),
+            model_name="order",
+            index=models.Index(
+                fields=["merchant", "status", "-id"], name="order_merchant_status_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['status', '-id'], name='order_status_idx'),
+            model_name="order",
+            index=models.Index(fields=["status", "-id"], name="order_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['campaign', 'status'], name='order_campaign_status_idx'),
+            model_name="order",
+            index=models.Index(fields=["campaign", "status"], name="order_campaign_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['cardholder', '-id'], name='order_cardholder_idx'),
+            model_name="order",
+            index=models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['confirmation_code'], name='order_code_idx'),
+            model_name="order",
+            index=models.Index(fields=["confirmation_code"], name="order_code_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['author_handle'], name='order_author_handle_idx'),
+            model_name="order",
+            index=models.Index(fields=["author_handle"], name="order_author_handle_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['expires_at'], name='order_pending_expiry_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["expires_at"],
+                name="order_pending_expiry_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('cardholder', 'campaign'), name='order_one_pending_per_buyer_campaign'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("cardholder", "campaign"),
+                name="order_one_pending_per_buyer_campaign",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('confirmation_code',), name='order_unique_pending_code'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("confirmation_code",),
+                name="order_unique_pending_code",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('confirmation_code__regex', '^[2-9A-HJKMNP-Z]{5}$')), name='order_confirmation_code_alphabet'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("confirmation_code__regex", "^[2-9A-HJKMNP-Z]{5}$")),
+                name="order_confirmation_code_alphabet",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='order_quantity_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="order_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_price__gt', 0), ('total', django.db.models.expressions.CombinedExpression(models.F('unit_price'), '*', models.F('quantity')))), name='order_total_is_price_times_quantity'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("unit_price__gt", 0),
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("unit_price"), "*", models.F("quantity")
+                        ),
+                    ),
+                ),
+                name="order_total_is_price_times_quantity",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'confirmed', 'paid', 'shipped', 'delivered', 'expired', 'cancelled', 'declined'])), name='order_status_known'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "pending",
+                            "confirmed",
+                            "paid",
+                            "shipped",
+                            "delivered",
+                            "expired",
+                            "cancelled",
+                            "declined",
+                        ],
+                    )
+                ),
+                name="order_status_known",
+            ),
         ),
         migrations.AddIndex(
-            model_name='orderevent',
-            index=models.Index(fields=['order', 'id'], name='orderevent_order_idx'),
+            model_name="orderevent",
+            index=models.Index(fields=["order", "id"], name="orderevent_order_idx"),
         ),
     ]

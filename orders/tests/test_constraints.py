@@ -39,8 +39,9 @@ def test_a_code_may_be_reused_once_its_order_is_no_longer_pending():
     OrderFactory(confirmation_code=order.confirmation_code)
 
 
-@pytest.mark.parametrize("code", ["K7Q2", "K7Q2MM", "K7Q0M", "K7QOM", "K7Q1M", "K7QIM", "K7QLM",
-                                  "k7q2m"])
+@pytest.mark.parametrize(
+    "code", ["K7Q2", "K7Q2MM", "K7Q0M", "K7QOM", "K7Q1M", "K7QIM", "K7QLM", "k7q2m"]
+)
 def test_confirmation_codes_use_the_unambiguous_alphabet(code):
     # A code too long is a DataError on PostgreSQL (varchar(5)), a check failure on SQLite.
     with pytest.raises((IntegrityError, DataError)), transaction.atomic():

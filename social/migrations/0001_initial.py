@@ -5,115 +5,280 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PlatformAccount',
+            name="PlatformAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('platform', models.CharField(choices=[('sandbox', 'Sandbox'), ('x', 'X'), ('mastodon', 'Mastodon')], max_length=16)),
-                ('platform_user_id', models.CharField(max_length=255)),
-                ('handle', models.CharField(max_length=255)),
-                ('enabled', models.BooleanField(default=True)),
-                ('reply_budget', models.PositiveIntegerField(default=100)),
-                ('reply_budget_seconds', models.PositiveIntegerField(default=900)),
-                ('last_error', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[("sandbox", "Sandbox"), ("x", "X"), ("mastodon", "Mastodon")],
+                        max_length=16,
+                    ),
+                ),
+                ("platform_user_id", models.CharField(max_length=255)),
+                ("handle", models.CharField(max_length=255)),
+                ("enabled", models.BooleanField(default=True)),
+                ("reply_budget", models.PositiveIntegerField(default=100)),
+                ("reply_budget_seconds", models.PositiveIntegerField(default=900)),
+                ("last_error", models.TextField(blank=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('platform', 'platform_user_id'), name='platformaccount_unique_user')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("platform", "platform_user_id"), name="platformaccount_unique_user"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform', models.CharField(choices=[('sandbox', 'Sandbox'), ('x', 'X'), ('mastodon', 'Mastodon')], max_length=16)),
-                ('post_id', models.CharField(max_length=64)),
-                ('root_id', models.CharField(max_length=64)),
-                ('author_id', models.CharField(max_length=255)),
-                ('author_handle', models.CharField(max_length=255)),
-                ('text', models.TextField()),
-                ('hashtags', models.JSONField(blank=True, default=list)),
-                ('kind', models.CharField(choices=[('original', 'Original'), ('reply', 'Reply'), ('repost', 'Repost'), ('quote', 'Quote')], default='original', max_length=16)),
-                ('posted_at', models.DateTimeField(help_text="The platform's timestamp of the post.")),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('raw', models.JSONField(blank=True, default=dict)),
-                ('outcome', models.CharField(blank=True, choices=[('ignored_repost', 'Ignored: repost'), ('ignored_own', 'Ignored: own post'), ('ignored_edit', 'Ignored: edit'), ('no_campaign', 'No campaign'), ('not_linked', 'Not linked'), ('campaign_closed', 'Campaign closed'), ('blocked', 'Blocked'), ('sold_out', 'Sold out'), ('duplicate', 'Duplicate'), ('order_created', 'Order created'), ('confirmed', 'Confirmed'), ('confirm_late', 'Confirmation late'), ('confirm_unknown', 'Confirmation unknown')], max_length=32)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='posts', to='social.platformaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[("sandbox", "Sandbox"), ("x", "X"), ("mastodon", "Mastodon")],
+                        max_length=16,
+                    ),
+                ),
+                ("post_id", models.CharField(max_length=64)),
+                ("root_id", models.CharField(max_length=64)),
+                ("author_id", models.CharField(max_length=255)),
+                ("author_handle", models.CharField(max_length=255)),
+                ("text", models.TextField()),
+                ("hashtags", models.JSONField(blank=True, default=list)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("original", "Original"),
+                            ("reply", "Reply"),
+                            ("repost", "Repost"),
+                            ("quote", "Quote"),
+                        ],
+                        default="original",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "posted_at",
+                    models.DateTimeField(help_text="The platform's timestamp of the post."),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("raw", models.JSONField(blank=True, default=dict)),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("ignored_repost", "Ignored: repost"),
+                            ("ignored_own", "Ignored: own post"),
+                            ("ignored_edit", "Ignored: edit"),
+                            ("no_campaign", "No campaign"),
+                            ("not_linked", "Not linked"),
+                            ("campaign_closed", "Campaign closed"),
+                            ("blocked", "Blocked"),
+                            ("sold_out", "Sold out"),
+                            ("duplicate", "Duplicate"),
+                            ("order_created", "Order created"),
+                            ("confirmed", "Confirmed"),
+                            ("confirm_late", "Confirmation late"),
+                            ("confirm_unknown", "Confirmation unknown"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="posts",
+                        to="social.platformaccount",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Reply',
+            name="Reply",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(max_length=32)),
-                ('text', models.TextField()),
-                ('priority', models.PositiveSmallIntegerField(choices=[(0, 'Confirmation request'), (1, 'Confirmation or decline'), (2, 'Other')], default=2)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent'), ('skipped', 'Skipped'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('platform_reply_id', models.CharField(blank=True, max_length=64)),
-                ('last_error', models.TextField(blank=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='replies', to='social.platformaccount')),
-                ('in_reply_to', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='replies', to='social.post')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("kind", models.CharField(max_length=32)),
+                ("text", models.TextField()),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Confirmation request"),
+                            (1, "Confirmation or decline"),
+                            (2, "Other"),
+                        ],
+                        default=2,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent"),
+                            ("skipped", "Skipped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("platform_reply_id", models.CharField(blank=True, max_length=64)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="replies",
+                        to="social.platformaccount",
+                    ),
+                ),
+                (
+                    "in_reply_to",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="replies",
+                        to="social.post",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'replies',
+                "verbose_name_plural": "replies",
             },
         ),
         migrations.CreateModel(
-            name='FeedCursor',
+            name="FeedCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('feed', models.CharField(choices=[('mentions', 'Mentions'), ('search', 'Hashtag search')], default='mentions', max_length=16)),
-                ('cursor', models.CharField(blank=True, max_length=255)),
-                ('high_water_mark', models.DateTimeField(blank=True, null=True)),
-                ('polled_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped', models.BooleanField(default=False, help_text='Usage-capped: not polled until reset.')),
-                ('last_error', models.TextField(blank=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cursors', to='social.platformaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "feed",
+                    models.CharField(
+                        choices=[("mentions", "Mentions"), ("search", "Hashtag search")],
+                        default="mentions",
+                        max_length=16,
+                    ),
+                ),
+                ("cursor", models.CharField(blank=True, max_length=255)),
+                ("high_water_mark", models.DateTimeField(blank=True, null=True)),
+                ("polled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "stopped",
+                    models.BooleanField(
+                        default=False, help_text="Usage-capped: not polled until reset."
+                    ),
+                ),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cursors",
+                        to="social.platformaccount",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('account', 'feed'), name='feedcursor_unique_feed')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "feed"), name="feedcursor_unique_feed"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='post',
-            index=models.Index(fields=['platform', 'root_id'], name='post_root_idx'),
+            model_name="post",
+            index=models.Index(fields=["platform", "root_id"], name="post_root_idx"),
         ),
         migrations.AddIndex(
-            model_name='post',
-            index=models.Index(condition=models.Q(('outcome', '')), fields=['id'], name='post_undecided_idx'),
+            model_name="post",
+            index=models.Index(
+                condition=models.Q(("outcome", "")), fields=["id"], name="post_undecided_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='post',
-            constraint=models.UniqueConstraint(fields=('platform', 'post_id'), name='post_unique_platform_id'),
+            model_name="post",
+            constraint=models.UniqueConstraint(
+                fields=("platform", "post_id"), name="post_unique_platform_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='post',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('outcome', ''), ('decided_at__isnull', True)), models.Q(models.Q(('outcome', ''), _negated=True), ('decided_at__isnull', False)), _connector='OR'), name='post_outcome_with_decided_at'),
+            model_name="post",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("outcome", ""), ("decided_at__isnull", True)),
+                    models.Q(
+                        models.Q(("outcome", ""), _negated=True), ("decided_at__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="post_outcome_with_decided_at",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reply',
-            index=models.Index(condition=models.Q(('status', 'queued')), fields=['account', 'priority', 'id'], name='reply_queued_idx'),
+            model_name="reply",
+            index=models.Index(
+                condition=models.Q(("status", "queued")),
+                fields=["account", "priority", "id"],
+                name="reply_queued_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reply',
-            constraint=models.UniqueConstraint(fields=('in_reply_to', 'kind'), name='reply_unique_per_post'),
+            model_name="reply",
+            constraint=models.UniqueConstraint(
+                fields=("in_reply_to", "kind"), name="reply_unique_per_post"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reply',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'sent'), _negated=True), models.Q(('sent_at__isnull', False), models.Q(('platform_reply_id', ''), _negated=True)), _connector='OR'), name='reply_sent_has_platform_id'),
+            model_name="reply",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "sent"), _negated=True),
+                    models.Q(
+                        ("sent_at__isnull", False),
+                        models.Q(("platform_reply_id", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="reply_sent_has_platform_id",
+            ),
         ),
     ]

@@ -37,8 +37,7 @@ def test_one_reply_of_a_kind_per_post():
     post = PostFactory()
     Reply.objects.create(account=post.account, in_reply_to=post, kind="order_created", text="a")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Reply.objects.create(account=post.account, in_reply_to=post, kind="order_created",
-                             text="b")
+        Reply.objects.create(account=post.account, in_reply_to=post, kind="order_created", text="b")
 
 
 def test_a_sent_reply_carries_its_platform_id():

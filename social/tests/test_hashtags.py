@@ -34,7 +34,9 @@ def test_extracts_hashtags_as_twitter_text_does(case):
 
 @pytest.mark.parametrize("case", _cases("hashtags_with_indices"))
 def test_extracts_hashtag_indices_as_twitter_text_does(case):
-    found = [{"hashtag": t.text, "indices": [t.start, t.end]} for t in extract_hashtags(case["text"])]
+    found = [
+        {"hashtag": t.text, "indices": [t.start, t.end]} for t in extract_hashtags(case["text"])
+    ]
     assert found == case["expected"]
 
 
@@ -48,7 +50,7 @@ def test_validates_hashtags_as_twitter_text_does(case):
     [
         ("buykindlefirehd", "BuyKindleFireHD"),
         ("BUYKINDLEFIREHD", "BuyKindleFireHD"),
-        ("ＢｕｙＫｉｎｄｌｅＦｉｒｅＨＤ", "BuyKindleFireHD"),  # full-width forms fold by NFKC
+        ("".join(chr(ord(c) + 0xFEE0) for c in "BuyKindleFireHD"), "BuyKindleFireHD"),  # full width
         ("Straße", "STRASSE"),  # casefold, not lower
         ("ﬁre", "Fire"),  # the ligature decomposes under NFKC
     ],
@@ -61,8 +63,8 @@ def test_key_matches_case_and_width_variants(written, campaign):
     ("written", "campaign"),
     [
         ("Café", "Cafe"),  # accents are not folded
-        ("BuyXbox360Bundlе", "BuyXbox360Bundle"),  # Cyrillic е (U+0435) looks Latin
-        ("BuyKindleFіreHD", "BuyKindleFireHD"),  # Ukrainian і (U+0456)
+        ("BuyXbox360Bundl\u0435", "BuyXbox360Bundle"),  # Cyrillic ie looks like e
+        ("BuyKindleF\u0456reHD", "BuyKindleFireHD"),  # Ukrainian i
         ("BuyKindle\u200bFireHD", "BuyKindleFireHD"),  # a zero-width space is kept
     ],
 )

@@ -13,10 +13,16 @@ class Command(BaseCommand):
     help = "Load the demo data set; safe to run again. Prints the demo logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--password", default="hashcart-demo",
-                            help="Password of every demo login (default: hashcart-demo).")
-        parser.add_argument("--force", action="store_true",
-                            help="Seed even when DEBUG is off (never on a real deployment).")
+        parser.add_argument(
+            "--password",
+            default="hashcart-demo",
+            help="Password of every demo login (default: hashcart-demo).",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even when DEBUG is off (never on a real deployment).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:

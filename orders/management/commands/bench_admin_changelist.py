@@ -9,12 +9,18 @@ from orders.bench_admin import bench_changelist, bench_orders_load, bench_world_
 
 
 class Command(BaseCommand):
-    help = ("Load bench orders (kept for the next run) and print the order change list's "
-            "server time as merchant staff and as an operator. Needs PostgreSQL.")
+    help = (
+        "Load bench orders (kept for the next run) and print the order change list's "
+        "server time as merchant staff and as an operator. Needs PostgreSQL."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=int, default=1_000_000,
-                            help="Bench orders to hold (default 1,000,000).")
+        parser.add_argument(
+            "--orders",
+            type=int,
+            default=1_000_000,
+            help="Bench orders to hold (default 1,000,000).",
+        )
         parser.add_argument("--repeat", type=int, default=7, help="Timed requests per view.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,10 +43,12 @@ class Command(BaseCommand):
             (world.operator, "operator, all orders", {}),
             (world.operator, "operator, status=paid", {"status__exact": "paid"}),
         ]
-        self.stdout.write(f"{'view':<28} {'median ms':>10} {'max ms':>8} {'sql ms':>8} "
-                          f"{'queries':>8} {'rows':>5}")
+        self.stdout.write(
+            f"{'view':<28} {'median ms':>10} {'max ms':>8} {'sql ms':>8} {'queries':>8} {'rows':>5}"
+        )
         for user, label, params in cases:
-            t = bench_changelist(user=user, label=label, params=params,
-                                 repeat=options["repeat"])
-            self.stdout.write(f"{t.label:<28} {t.median_ms:>10.1f} {t.max_ms:>8.1f} "
-                              f"{t.sql_ms:>8.1f} {t.queries:>8} {t.rows_shown:>5}")
+            t = bench_changelist(user=user, label=label, params=params, repeat=options["repeat"])
+            self.stdout.write(
+                f"{t.label:<28} {t.median_ms:>10.1f} {t.max_ms:>8.1f} "
+                f"{t.sql_ms:>8.1f} {t.queries:>8} {t.rows_shown:>5}"
+            )

@@ -1,0 +1,121 @@
+"""Run modes (DESIGN §9): embedded defaults with no environment, real services with URLs, and
+production settings that refuse to start without their secrets and pass ``check --deploy``."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "SECRET_KEY": "prod-" + "k3y-Of-SuFFicient-LeNgth-and-variety-" * 2,
+    "DATABASE_URL": "postgres://hashcart@db.internal:5432/hashcart",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "ALLOWED_HOSTS": "shop.example.com",
+}
+_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s;"
+    "db = s.DATABASES['default'];"
+    "print(json.dumps({'engine': db['ENGINE'], 'name': str(db['NAME']),"
+    " 'options': db.get('OPTIONS', {}), 'broker': s.CELERY_BROKER_URL,"
+    " 'broker_options': s.CELERY_BROKER_TRANSPORT_OPTIONS,"
+    " 'cache': s.CACHES['default']['BACKEND'], 'debug': s.DEBUG}))"
+)
+
+
+def _run(args, env_extra, tmp_path, settings_module):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DJANGO_SETTINGS_MODULE",
+            "REQUIRE_SERVICES",
+        }
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "HASHCART_VAR_DIR": str(tmp_path / "var"),
+            **env_extra,
+        }
+    )
+    return subprocess.run(  # noqa: S603
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _probe(tmp_path, env_extra, settings_module="config.settings.local"):
+    result = _run(["-c", _PROBE], env_extra, tmp_path, settings_module)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_with_no_environment_it_runs_on_sqlite_and_a_filesystem_broker_under_var(tmp_path):
+    found = _probe(tmp_path, {})
+    assert found["engine"] == "django.db.backends.sqlite3"
+    assert found["name"] == str(tmp_path / "var" / "hashcart.sqlite3")
+    # Several processes share the file: WAL, immediate transactions and a busy timeout.
+    assert found["options"]["transaction_mode"] == "IMMEDIATE"
+    assert found["options"]["timeout"] >= 5
+    assert "journal_mode=WAL" in found["options"]["init_command"]
+    assert found["broker"] == "filesystem://"
+    assert found["broker_options"]["data_folder_in"].startswith(str(tmp_path / "var"))
+    assert (tmp_path / "var" / "celery" / "queue").is_dir()
+    assert found["debug"] is True
+
+
+def test_with_urls_it_runs_on_postgresql_and_redis(tmp_path):
+    found = _probe(
+        tmp_path,
+        {
+            "DATABASE_URL": "postgres://u@127.0.0.1:5432/hashcart",
+            "REDIS_URL": "redis://127.0.0.1:6379/3",
+        },
+    )
+    assert found["engine"] == "django.db.backends.postgresql"
+    assert found["name"] == "hashcart"
+    assert found["broker"] == "redis://127.0.0.1:6379/3"
+    assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_ENV))
+def test_production_refuses_to_start_without_each_secret(tmp_path, missing):
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != missing}
+    result = _run(["-c", _PROBE], env, tmp_path, "config.settings.production")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_passes_the_deployment_checks(tmp_path):
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        PRODUCTION_ENV,
+        tmp_path,
+        "config.settings.production",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_never_runs_in_debug(tmp_path):
+    found = _probe(
+        tmp_path,
+        {**PRODUCTION_ENV, "DJANGO_DEBUG": "1"},
+        settings_module="config.settings.production",
+    )
+    assert found["debug"] is False
