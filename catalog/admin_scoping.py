@@ -188,3 +188,17 @@ def _csv_safe(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+class LargeMerchantTableAdmin(MerchantScopedAdmin):
+    """For tables that grow to millions of rows (orders, shipments): newest first by primary key
+    (indexed with the merchant), a capped count instead of a full one, and only the merchant
+    joined, which operators see as a column and a filter."""
+
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    list_select_related = ("merchant",)
+    ordering = ("-id",)
+    list_per_page = 50
+    paginator = CappedCountPaginator
+    show_full_result_count = False

@@ -4,13 +4,13 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from catalog.admin_scoping import CappedCountPaginator, MerchantScopedAdmin
+from catalog.admin_scoping import LargeMerchantTableAdmin
 from core.admin import ReadOnlyAdminMixin
 from fulfillment.models import Shipment
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
         "id",
         "order_id",
@@ -20,14 +20,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
         "carrier",
         "tracking_number",
     )
-    superuser_list_display = ("merchant",)
     list_filter = ("status",)
-    superuser_list_filter = ("merchant",)
-    list_select_related = ("merchant",)
-    ordering = ("-id",)
-    list_per_page = 50
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     search_fields = ("tracking_number",)
     search_help_text = "Exact tracking number or order number."
     readonly_fields = (

@@ -5,13 +5,11 @@ key (indexed together with the merchant), joins only the merchant, and searches 
 confirmation code, buyer handle or order number, each an index lookup.
 """
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from catalog.admin_scoping import CappedCountPaginator, MerchantScopedAdmin
+from catalog.admin_scoping import LargeMerchantTableAdmin
 from core.admin import ReadOnlyAdminMixin
 from orders.models import Order, OrderEvent
 
@@ -25,7 +23,7 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
         "id",
         "created_at",
@@ -35,14 +33,7 @@ class OrderAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
         "author_handle",
         "platform",
     )
-    superuser_list_display = ("merchant",)
     list_filter = ("status", "campaign")
-    superuser_list_filter = ("merchant",)
-    list_select_related = ("merchant",)
-    ordering = ("-id",)
-    list_per_page = 50
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     search_fields = ("confirmation_code",)
     search_help_text = "Exact order number, confirmation code, or buyer handle."
     inlines = (OrderEventInline,)
@@ -102,6 +93,3 @@ class OrderAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.readonly_fields

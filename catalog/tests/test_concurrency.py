@@ -26,8 +26,14 @@ def test_concurrent_campaigns_for_one_hashtag_yield_exactly_one():
         try:
             barrier.wait(timeout=10)
             campaign_save(
-                campaign=Campaign(product=product, hashtag="BuyKindleFireHD", price=Decimal("149"),
-                                  stock_total=5, starts_at=now, ends_at=now + timedelta(days=9)),
+                campaign=Campaign(
+                    product=product,
+                    hashtag="BuyKindleFireHD",
+                    price=Decimal("149"),
+                    stock_total=5,
+                    starts_at=now,
+                    ends_at=now + timedelta(days=9),
+                ),
                 now=now,
             )
             outcomes.append("saved")
