@@ -142,9 +142,10 @@ class MerchantScopedAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         scoped = [
-            (name, ScopedRelatedFieldListFilter) if self._is_relation(name) else name
+            (name, ScopedRelatedFieldListFilter)
+            if isinstance(name, str) and self._is_relation(name)
+            else name
             for name in super().get_list_filter(request)
-            if isinstance(name, str)
         ]
         if request.user.is_superuser:
             scoped.extend(self.superuser_list_filter)
