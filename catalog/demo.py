@@ -24,11 +24,10 @@ from catalog.models import Campaign, Merchant, Product
 from catalog.services import campaign_save
 from social.hashtags import hashtag_key
 from social.models import Platform, PlatformAccount
+from social.sandbox import sandbox_user_ensure
 
 BRAND_HANDLE = "HashcartDeals"
-BRAND_USER_ID = "1"
 BUYER_HANDLE = "alice"
-BUYER_USER_ID = "2"
 BUYER_EMAIL = "alice@example.com"
 
 
@@ -102,10 +101,13 @@ def demo_campaign_end(now: datetime) -> datetime:
 def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     """Create (or keep) the demo merchants, campaigns, logins, brand account and buyer."""
     seed = DemoSeed(brand_handle=BRAND_HANDLE, buyer_handle=BUYER_HANDLE)
+    # The sandbox network's users: their ids are the platform user ids Hashcart keys on.
+    brand = sandbox_user_ensure(handle=BRAND_HANDLE)
+    buyer = sandbox_user_ensure(handle=BUYER_HANDLE)
     PlatformAccount.objects.update_or_create(
         platform=Platform.SANDBOX,
-        platform_user_id=BRAND_USER_ID,
-        defaults={"handle": BRAND_HANDLE, "enabled": True},
+        platform_user_id=str(brand.pk),
+        defaults={"handle": brand.handle, "enabled": True},
     )
     ends_at = demo_campaign_end(now)
     for offer in OFFERS:
@@ -151,8 +153,8 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     identity_link(
         cardholder=cardholder,
         platform=Platform.SANDBOX,
-        platform_user_id=BUYER_USER_ID,
-        handle=BUYER_HANDLE,
+        platform_user_id=str(buyer.pk),
+        handle=buyer.handle,
         now=linked_at,
     )
     card_add(

@@ -73,6 +73,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     reply_posted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    payment_reference = models.CharField(max_length=100, blank=True)
 
     quantity = models.PositiveSmallIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
@@ -184,3 +185,105 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}→{self.to_status}"
+
+
+class PaymentOperationKind(models.TextChoices):
+    AUTHORIZE = "authorize", "Authorize"
+    CAPTURE = "capture", "Capture"
+    VOID = "void", "Void"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PaymentOperation(TimeStampedModel):
+    """The payment outbox: a call to the gateway, written with the state change that needs it.
+
+    One per order and operation; its idempotency key (``order-<id>-<operation>``) is sent to the
+    gateway, so a call repeated after a crash is charged once (DESIGN §5.5).
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_operations")
+    operation = models.CharField(max_length=16, choices=PaymentOperationKind.choices)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=32, blank=True)
+    reference = models.CharField(max_length=100, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "operation"], name="payment_op_once"),
+        ]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(status="pending"), name="payment_op_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} order {self.order_id} ({self.status})"
+
+
+class Notification(TimeStampedModel):
+    """The e-mail outbox: one message to a cardholder, sent after the transaction commits.
+
+    ``key`` is unique (for example ``order_created:42``), so a decision made twice e-mails once.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    cardholder = models.ForeignKey(
+        "accounts.Cardholder", on_delete=models.CASCADE, related_name="notifications"
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32)
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], condition=Q(status="pending"), name="notification_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email} ({self.status})"
+
+
+class SandboxLedgerEntry(models.Model):
+    """The sandbox payment gateway's own books: one row per idempotency key it has seen.
+
+    ``calls`` counts how often the key was presented, so tests can see a retried call charge once.
+    """
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    operation = models.CharField(max_length=16)
+    token = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    approved = models.BooleanField()
+    reference = models.CharField(max_length=100)
+    decline_code = models.CharField(max_length=32, blank=True)
+    calls = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "sandbox ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.amount} {self.currency} ({self.reference})"

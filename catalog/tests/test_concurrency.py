@@ -20,7 +20,7 @@ def test_concurrent_campaigns_for_one_hashtag_yield_exactly_one():
     products = ProductFactory.create_batch(4)
     now = timezone.now()
     barrier = threading.Barrier(len(products))
-    outcomes: list[str] = []
+    outcomes = []
 
     def create(product):
         try:

@@ -164,4 +164,32 @@ HASHCART = {
     "ADMIN_COUNT_LIMIT": env.int("HASHCART_ADMIN_COUNT_LIMIT", default=10_000),
     # Terms of buying by post that a cardholder consents to (§6).
     "TERMS_VERSION": env.str("HASHCART_TERMS_VERSION", default="2026-11"),
+    # Where e-mailed links point.
+    "SITE_URL": env.str("HASHCART_SITE_URL", default="http://127.0.0.1:8000"),
+    # Purchase posts are blocked this long after linking an identity or changing address (§8).
+    "COOLING_OFF_HOURS": env.int("HASHCART_COOLING_OFF_HOURS", default=24),
+    # Pending orders expire by this much feed lag even if the feed's high-water mark is stuck.
+    "MAX_FEED_LAG_MINUTES": env.int("HASHCART_MAX_FEED_LAG_MINUTES", default=30),
+    # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
+    "PLATFORM_ADAPTERS": {"sandbox": "social.platforms.sandbox.SandboxAdapter"},
+    "PAYMENT_GATEWAY": env.str(
+        "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
+    ),
+    # Called in the transaction that marks an order paid, to schedule its shipment: orders does
+    # not import fulfillment (fulfillment depends on orders, DESIGN §2).
+    "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
+    "HOLIDAY_COUNTRY": env.str("HASHCART_HOLIDAY_COUNTRY", default="US"),
+    "HOLIDAY_SUBDIVISION": env.str("HASHCART_HOLIDAY_SUBDIVISION", default=""),
+    # The pipeline.
+    "FEED_PAGE_SIZE": env.int("HASHCART_FEED_PAGE_SIZE", default=500),
+    "DECIDE_BATCH_SIZE": env.int("HASHCART_DECIDE_BATCH_SIZE", default=500),
+    "POLL_LEASE_SECONDS": env.int("HASHCART_POLL_LEASE_SECONDS", default=60),
+    "POLL_INTERVAL_SECONDS": env.float("HASHCART_POLL_INTERVAL_SECONDS", default=2.0),
+    "REPLY_CLAIM_SECONDS": env.int("HASHCART_REPLY_CLAIM_SECONDS", default=120),
+    "REPLY_STALE_MINUTES": env.int("HASHCART_REPLY_STALE_MINUTES", default=30),
+    "REPLY_MAX_ATTEMPTS": env.int("HASHCART_REPLY_MAX_ATTEMPTS", default=8),
+    # The sandbox network reads posts once they are this old (see social.platforms.sandbox).
+    "SANDBOX_SETTLE_MS": env.int("HASHCART_SANDBOX_SETTLE_MS", default=500),
+    # The /sandbox/ page: on in development and the demo, off in production.
+    "SANDBOX_PAGE": env.bool("HASHCART_SANDBOX_PAGE", default=False),
 }

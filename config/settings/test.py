@@ -11,3 +11,5 @@ SECRET_KEY = "hashcart-test-secret-key-not-for-any-real-use-0123456789"  # noqa:
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
+# Tests post and poll in the same instant; they set the clock themselves where it matters.
+HASHCART = {**HASHCART, "SANDBOX_PAGE": True, "SANDBOX_SETTLE_MS": 0}  # noqa: F405

@@ -26,6 +26,9 @@ class PlatformAccount(TimeStampedModel):
     # Token bucket for replies (DESIGN §5.3); X allows 100 posts per 15 minutes per user token.
     reply_budget = models.PositiveIntegerField(default=100)
     reply_budget_seconds = models.PositiveIntegerField(default=15 * 60)
+    # The bucket's state: tokens left at ``bucket_updated_at`` (null: a full bucket).
+    bucket_tokens = models.FloatField(null=True, blank=True)
+    bucket_updated_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -124,6 +127,9 @@ class FeedCursor(models.Model):
     polled_at = models.DateTimeField(null=True, blank=True)
     stopped = models.BooleanField(default=False, help_text="Usage-capped: not polled until reset.")
     last_error = models.TextField(blank=True)
+    # One poller per feed: a lease taken by compare-and-set, lapsing if its holder dies.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -144,6 +150,7 @@ class ReplyPriority(models.IntegerChoices):
 
 class ReplyStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
@@ -152,7 +159,9 @@ class ReplyStatus(models.TextChoices):
 class Reply(TimeStampedModel):
     """The outbox: a reply written in the same transaction as the decision that causes it.
 
-    ``(in_reply_to, kind)`` is unique, so deciding a post twice cannot queue a second reply.
+    ``(in_reply_to, kind)`` is unique, so deciding a post twice cannot queue a second reply;
+    ``(account, text)`` is unique, so no two identical texts are ever sent (X rejects them, and a
+    repeated generic answer to the same person says nothing new).
     """
 
     account = models.ForeignKey(PlatformAccount, on_delete=models.PROTECT, related_name="replies")
@@ -167,6 +176,7 @@ class Reply(TimeStampedModel):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     platform_reply_id = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
@@ -175,6 +185,7 @@ class Reply(TimeStampedModel):
         verbose_name_plural = "replies"
         constraints = [
             models.UniqueConstraint(fields=["in_reply_to", "kind"], name="reply_unique_per_post"),
+            models.UniqueConstraint(fields=["account", "text"], name="reply_unique_text"),
             models.CheckConstraint(
                 condition=~Q(status="sent") | (Q(sent_at__isnull=False) & ~Q(platform_reply_id="")),
                 name="reply_sent_has_platform_id",

@@ -1,0 +1,29 @@
+"""Writes of fulfillment: scheduling the two-day shipment of a paid order (DESIGN §7)."""
+
+from datetime import datetime
+
+from fulfillment.business_days import add_business_days, ship_by_date
+from fulfillment.models import Shipment
+from orders.models import Order
+
+TWO_DAY = 2
+
+
+def shipment_schedule(*, order: Order, now: datetime) -> Shipment:
+    """Create the shipment of ``order``, just paid at ``now``, in the caller's transaction.
+
+    Ship-by: today (merchant's time zone) if before the merchant's cut-off on a business day,
+    else the next business day. Promised delivery: two business days after ship-by.
+    Idempotent: an order that has a shipment keeps it.
+    """
+    merchant = order.merchant
+    ship_by = ship_by_date(paid_at=now, time_zone=merchant.time_zone, cutoff=merchant.cutoff_time)
+    shipment, _ = Shipment.objects.get_or_create(
+        order=order,
+        defaults={
+            "merchant_id": order.merchant_id,
+            "ship_by": ship_by,
+            "promised_delivery": add_business_days(ship_by, TWO_DAY),
+        },
+    )
+    return shipment

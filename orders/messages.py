@@ -1,0 +1,161 @@
+"""What Hashcart says: public replies and private e-mails.
+
+Public replies leak nothing private (DESIGN §8): no amount beyond the public price, no address,
+no card digits, no reason for a refusal. Reasons and details go by e-mail only.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from accounts.models import Cardholder
+from catalog.models import Campaign
+from orders.models import Order
+
+NOT_ME_SALT = "orders.not-me"
+
+
+def money(amount: object, currency: str) -> str:
+    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
+
+
+# --- Public replies ---------------------------------------------------------------------------
+def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: int) -> str:
+    return (
+        f"@{order.author_handle} To buy {order.product_name} for "
+        f"{money(order.unit_price, order.currency)} (+tax, free 2-day shipping) post "
+        f"#{prefix}{order.confirmation_code} within {window_minutes} minutes. "
+        "Not you? Ignore this and it lapses."
+    )
+
+
+def reply_paid(*, order: Order) -> str:
+    return (
+        f"@{order.author_handle} Thanks! {order.product_name} (#{order.confirmation_code}) is "
+        "confirmed and ships free with 2-day delivery. Your receipt is in your e-mail."
+    )
+
+
+def reply_declined(*, order: Order) -> str:
+    return (
+        f"@{order.author_handle} We couldn't complete order #{order.confirmation_code}. "
+        "We've e-mailed you the details."
+    )
+
+
+def reply_confirm_late(*, handle: str, code: str) -> str:
+    return f"@{handle} Sorry, the time to confirm #{code} has passed, so it was not ordered."
+
+
+def reply_sold_out(*, handle: str, campaign: Campaign) -> str:
+    return f"@{handle} Sorry, {campaign.product.name} (#{campaign.hashtag}) is sold out."
+
+
+def reply_closed(*, handle: str, campaign: Campaign) -> str:
+    return f"@{handle} #{campaign.hashtag} isn't open for orders right now."
+
+
+def reply_blocked(*, handle: str, campaign: Campaign) -> str:
+    return (
+        f"@{handle} We couldn't take this order for #{campaign.hashtag}. Please check your e-mail."
+    )
+
+
+# --- Private e-mails --------------------------------------------------------------------------
+def not_me_url(order_id: int) -> str:
+    """A signed link that cancels the order and pauses purchasing, usable without signing in."""
+    token = signing.dumps({"order": order_id}, salt=NOT_ME_SALT, compress=True)
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("orders:not_me", args=[token])
+
+
+def _greeting(cardholder: Cardholder) -> str:
+    return f"Hello {cardholder.user.first_name or 'there'},"
+
+
+def email_order_created(
+    *, order: Order, cardholder: Cardholder, prefix: str, window_minutes: int
+) -> tuple[str, str]:
+    return (
+        f"Confirm your order: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+@{order.author_handle} posted #{order.hashtag} on {order.platform}, which orders:
+
+  {order.product_name}
+  {money(order.total, order.currency)} plus tax, free two-day shipping
+  to your billing address on file
+
+To buy it, post #{prefix}{order.confirmation_code} within {window_minutes} minutes of our reply.
+If you do nothing, the order lapses and nothing is charged.
+
+Not you? Cancel this order and pause buying by post, no sign-in needed:
+{not_me_url(order.pk)}
+""",
+    )
+
+
+def email_blocked(*, cardholder: Cardholder, campaign: Campaign, reason: str) -> tuple[str, str]:
+    return (
+        f"We couldn't take your order for #{campaign.hashtag}",
+        f"""{_greeting(cardholder)}
+
+A post from your linked account asked to buy {campaign.product.name} with #{campaign.hashtag},
+but we could not take the order: {reason}
+
+Nothing was charged. You can review your settings on the linking page.
+""",
+    )
+
+
+def email_paid(*, order: Order, cardholder: Cardholder, promised: date) -> tuple[str, str]:
+    return (
+        f"Order confirmed: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Your order #{order.confirmation_code} is confirmed:
+
+  {order.product_name}
+  {money(order.total, order.currency)} plus tax, authorized on your card; charged when it ships
+  Free two-day shipping, arriving by {promised:%A %d %B %Y}
+
+Not you? Cancel this order and pause buying by post:
+{not_me_url(order.pk)}
+""",
+    )
+
+
+def email_declined(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+    return (
+        f"Your card was declined: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Your card was declined for order #{order.confirmation_code} ({order.product_name},
+{money(order.total, order.currency)}). The order is cancelled and nothing was charged.
+You can add another card on the linking page and post the hashtag again.
+""",
+    )
+
+
+def email_expired(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+    return (
+        f"Order not confirmed: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Order #{order.confirmation_code} for {order.product_name} was not confirmed in time, so it
+lapsed. Nothing was charged.
+""",
+    )
+
+
+def email_cancelled(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+    return (
+        f"Order cancelled: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Order #{order.confirmation_code} for {order.product_name} is cancelled and buying by post is
+paused for your account. Nothing will be charged. If this was not you, change the password of
+your social account, then resume buying on the linking page.
+""",
+    )

@@ -1,0 +1,42 @@
+"""The contract of a payment gateway (DESIGN §5.5, §6).
+
+Every call carries an idempotency key derived from the order and the operation; presenting the
+same key again must return the first call's result without moving money again. Calls are made
+outside any database transaction. Amounts are ``Decimal`` in the currency's major unit.
+"""
+
+import abc
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResult:
+    """``approved``: the operation succeeded; ``reference``: the gateway's id of the
+    authorization (the same for its capture and void); ``decline_code``: why not, when not."""
+
+    approved: bool
+    reference: str
+    decline_code: str = ""
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached or failed: the call may be retried with the same key."""
+
+
+class PaymentGateway(abc.ABC):
+    @abc.abstractmethod
+    def authorize(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Place a hold of ``amount`` on the card behind ``token`` (merchant-initiated)."""
+
+    @abc.abstractmethod
+    def capture(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Capture an authorization (when the label is bought)."""
+
+    @abc.abstractmethod
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        """Release an authorization (when a paid order is cancelled)."""

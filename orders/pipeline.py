@@ -1,0 +1,127 @@
+"""The purchase pipeline's stages, each a sweep over stored state (DESIGN §5).
+
+poll (feeds into the inbox) -> decide (inbox posts into outcomes, orders and outbox rows) ->
+send (replies within the rate budget; then confirmation windows open, payments run, e-mails go)
+-> expire (pending orders whose window closed behind the feed).
+
+Celery tasks (``orders.tasks``) run these on events and on the beat schedule; the management
+commands run them by hand. Every stage is idempotent: running one twice, or two at once, does
+each piece of work once.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from orders.models import OutboxStatus, PaymentOperation
+from orders.services import (
+    notifications_send_due,
+    order_windows_open,
+    orders_expire_due,
+    payment_operation_run,
+    payment_operations_due,
+    posts_decide,
+)
+from social.models import PlatformAccount, Post, Reply, ReplyStatus
+from social.services import feed_poll, replies_send_due
+
+
+def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def batch_size() -> int:
+    return int(settings.HASHCART["DECIDE_BATCH_SIZE"])
+
+
+@dataclass
+class PollSummary:
+    stored: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def stage_poll(*, now: datetime, max_pages: int = 100) -> PollSummary:
+    """Read every enabled brand account's feed, page after page, into the inbox."""
+    summary = PollSummary()
+    for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
+        for _ in range(max_pages):
+            result = feed_poll(account_id=account.pk, now=now)
+            summary.stored.extend(result.stored)
+            if result.error:
+                summary.errors.append(f"@{account.handle}: {result.error}")
+            if not result.more or result.busy:
+                break
+    return summary
+
+
+def undecided_post_ids(*, older_than: datetime | None = None, limit: int = 100_000) -> list[int]:
+    posts = Post.objects.filter(outcome="")
+    if older_than is not None:
+        posts = posts.filter(received_at__lt=older_than)
+    return list(posts.order_by("id").values_list("pk", flat=True)[:limit])
+
+
+def stage_decide(*, now: datetime) -> Counter[str]:
+    """Decide every undecided inbox post, a batch per transaction."""
+    outcomes: Counter[str] = Counter()
+    for ids in chunks(undecided_post_ids(), batch_size()):
+        outcomes += posts_decide(post_ids=ids, now=now)
+    return outcomes
+
+
+@dataclass
+class SendSummary:
+    replies: int = 0
+    windows_opened: int = 0
+    payments: Counter[str] = field(default_factory=Counter)
+    emails: int = 0
+
+
+def stage_send(*, now: datetime) -> SendSummary:
+    """Run due payment operations (their results queue replies), send due replies of every
+    account within its budget, open the confirmation windows of the requests just posted, and
+    send due e-mails."""
+    summary = SendSummary()
+    summary.payments = stage_payments(now=now)
+    accounts = (
+        Reply.objects.filter(status=ReplyStatus.QUEUED)
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    for account_id in sorted(set(accounts)):
+        while True:
+            result = replies_send_due(account_id=account_id, now=now)
+            summary.replies += len(result.sent)
+            if not result.more:
+                break
+    summary.windows_opened = order_windows_open()
+    summary.emails = notifications_send_due(now=now)
+    return summary
+
+
+def stage_payments(*, now: datetime) -> Counter[str]:
+    results: Counter[str] = Counter()
+    for operation_id in payment_operations_due(now=now):
+        results[payment_operation_run(operation_id=operation_id, now=now)] += 1
+    return results
+
+
+def stage_expire(*, now: datetime) -> int:
+    """Expire pending orders whose window closed behind the feed; returns how many."""
+    order_windows_open()  # a window missed by a crashed sender opens before anything expires
+    return orders_expire_due(now=now)
+
+
+def stale_work(*, now: datetime) -> tuple[list[int], bool]:
+    """For the recovery sweep: inbox posts left undecided for a while (their task was lost), and
+    whether any outbox row waits (so the senders are kicked)."""
+    stale = undecided_post_ids(older_than=now - timedelta(seconds=10))
+    waiting = (
+        Reply.objects.filter(status=ReplyStatus.QUEUED).exists()
+        or PaymentOperation.objects.filter(status=OutboxStatus.PENDING).exists()
+    )
+    return stale, waiting

@@ -1,0 +1,24 @@
+"""Writes of the orders app, by stage of an order's life."""
+
+from orders.services.decide import posts_decide
+from orders.services.lifecycle import (
+    expiry_horizon,
+    order_cancel,
+    order_expire,
+    order_windows_open,
+    orders_expire_due,
+)
+from orders.services.notifications import notifications_send_due
+from orders.services.payments import payment_operation_run, payment_operations_due
+
+__all__ = [
+    "expiry_horizon",
+    "notifications_send_due",
+    "order_cancel",
+    "order_expire",
+    "order_windows_open",
+    "orders_expire_due",
+    "payment_operation_run",
+    "payment_operations_due",
+    "posts_decide",
+]

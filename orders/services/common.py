@@ -1,0 +1,92 @@
+"""Small writes shared by the order services. Each runs in the caller's transaction."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django_fsm import ConcurrentTransition
+
+from accounts.models import Cardholder
+from catalog.models import Campaign
+from orders.models import Notification, Order, OrderEvent, PaymentOperation
+
+
+def event(
+    *,
+    order: Order,
+    kind: str,
+    now: datetime,
+    from_status: str = "",
+    to_status: str = "",
+    actor_label: str = "pipeline",
+    actor_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """An unsaved audit row; callers save it or bulk-create many."""
+    return OrderEvent(
+        order=order,
+        created_at=now,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_label=actor_label,
+        actor_id=actor_id,
+        data=data or {},
+    )
+
+
+def stock_release(*, campaign_id: int) -> None:
+    """Give one unit back to the campaign. Call only after winning the order's transition out
+    of a stock-holding state, so each unit is released exactly once; the check constraint
+    rejects a release below zero."""
+    Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") - 1)
+
+
+def notification(
+    *,
+    key: str,
+    cardholder: Cardholder,
+    kind: str,
+    message: tuple[str, str],
+    order: Order | None = None,
+) -> Notification:
+    """An unsaved e-mail to the cardholder's address; callers bulk-create with
+    ``ignore_conflicts`` so that a repeated decision e-mails once (``key`` is unique)."""
+    subject, body = message
+    return Notification(
+        key=key,
+        cardholder=cardholder,
+        order=order,
+        kind=kind,
+        to_email=cardholder.user.email,
+        subject=subject,
+        body=body,
+    )
+
+
+def payment_operation(*, order: Order, operation: str) -> PaymentOperation:
+    """An unsaved payment outbox row with its idempotency key."""
+    return PaymentOperation(
+        order=order, operation=operation, idempotency_key=f"order-{order.pk}-{operation}"
+    )
+
+
+def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -> bool:
+    """Run the declared ``transition`` of ``order`` and save it by compare-and-set on the status.
+
+    Returns False, changing nothing, if the order left the source state since it was read (another
+    worker won the race). The transition must be declared on ``Order``; django-fsm-2 raises
+    ``TransitionNotAllowed`` otherwise. A savepoint keeps a lost race from spoiling the caller's
+    transaction.
+    """
+    getattr(order, transition)()
+    for name, value in fields.items():
+        setattr(order, name, value)
+    try:
+        with transaction.atomic():
+            order.save(update_fields=["status", "updated_at", *fields])
+    except ConcurrentTransition:
+        order.refresh_from_db()
+        return False
+    return True

@@ -1,0 +1,557 @@
+"""Deciding inbox posts, a batch per transaction (DESIGN §3.2, §3.3, §3.5).
+
+Every post gets exactly one outcome, written with everything it causes in one transaction:
+orders and their audit rows, the stock they reserve, and the outbox rows for replies, e-mails
+and payment calls. A post already decided is skipped, so deciding twice changes nothing.
+
+Locks, always in this order (every service that takes more than one follows it):
+1. the posts (``FOR UPDATE SKIP LOCKED``: a post another decider holds is left to it);
+2. the purchase controls of the cardholders who may get an order, sorted by cardholder, so the
+   per-buyer limit and the spend caps hold under any number of deciders;
+3. the campaigns whose stock moves, sorted by id; reservations never pass ``stock_total``
+   (read under the lock, backed by the check constraint);
+4. the orders being confirmed, by compare-and-set on their status.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, Sum
+
+from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
+from catalog.models import Campaign
+from orders import messages
+from orders.codes import confirmation_codes_new
+from orders.models import (
+    STOCK_HOLDING_STATUSES,
+    Notification,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    PaymentOperation,
+    PaymentOperationKind,
+)
+from orders.services.common import (
+    event,
+    notification,
+    order_transition,
+    payment_operation,
+    stock_release,
+)
+from social.hashtags import hashtag_key
+from social.models import Post, PostKind, PostOutcome, ReplyPriority
+from social.services import ReplyDraft, replies_queue
+
+CODE_LENGTH = 5
+
+
+@dataclass
+class _Purchase:
+    post: Post
+    campaign: Campaign
+
+
+@dataclass
+class _Eligible:
+    """A purchase by a linked cardholder while its campaign runs."""
+
+    post: Post
+    campaign: Campaign
+    identity: SocialIdentity
+
+
+@dataclass
+class _Batch:
+    """One batch's reads, decisions and pending writes."""
+
+    posts: list[Post]
+    now: datetime
+    outcomes: dict[int, str] = field(default_factory=dict)
+    replies: list[ReplyDraft] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
+    payments: list[PaymentOperation] = field(default_factory=list)
+    new_orders: list[tuple[Order, Post]] = field(default_factory=list)
+
+    def decide(self, post: Post, outcome: str) -> None:
+        self.outcomes[post.pk] = outcome
+
+    def reply(self, post: Post, kind: str, text: str, priority: int) -> None:
+        self.replies.append(ReplyDraft(in_reply_to=post, kind=kind, text=text, priority=priority))
+
+
+def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
+    """Decide the undecided posts among ``post_ids`` in one transaction; returns outcome counts.
+
+    Raises nothing for bad input: every post, however odd, ends with one of the outcomes of
+    DESIGN §3.2. Database errors propagate (the transaction rolls back and the caller retries).
+    """
+    with transaction.atomic():
+        posts = list(
+            Post.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=post_ids, outcome="")
+            .select_related("account")
+            .order_by("id")
+        )
+        if not posts:
+            return Counter()
+        batch = _Batch(posts=posts, now=now)
+        purchases, confirmations = _classify(batch)
+        _decide_purchases(batch, purchases, confirmations)
+        _write(batch)
+    return Counter(batch.outcomes.values())
+
+
+# --- Classification ---------------------------------------------------------------------------
+def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]]]]:
+    """Settle the posts that need no cardholder data; return the purchases and confirmations."""
+    platforms = {p.platform for p in batch.posts}
+    decided_roots = set(
+        Post.objects.filter(platform__in=platforms, root_id__in={p.root_id for p in batch.posts})
+        .exclude(outcome="")
+        .values_list("platform", "root_id")
+    )
+    keys = {hashtag_key(tag) for p in batch.posts for tag in p.hashtags}
+    campaigns: dict[tuple[str, str], list[Campaign]] = defaultdict(list)
+    for campaign in Campaign.objects.filter(
+        platform__in=platforms, hashtag_key__in=keys
+    ).select_related("product"):
+        campaigns[(campaign.platform, campaign.hashtag_key)].append(campaign)
+    prefixes = _confirm_prefixes(platforms, batch.now)
+
+    purchases: list[_Purchase] = []
+    confirmations: list[tuple[Post, set[str]]] = []
+    for post in batch.posts:
+        root = (post.platform, post.root_id)
+        if post.author_id == post.account.platform_user_id:
+            batch.decide(post, PostOutcome.IGNORED_OWN)
+        elif post.kind == PostKind.REPOST:
+            batch.decide(post, PostOutcome.IGNORED_REPOST)
+        elif root in decided_roots:
+            batch.decide(post, PostOutcome.IGNORED_EDIT)
+        else:
+            post_keys = [hashtag_key(tag) for tag in post.hashtags]
+            codes = _codes(post_keys, prefixes.get(post.platform, ()))
+            matched = _campaign_for(post, post_keys, campaigns)
+            if codes:
+                confirmations.append((post, codes))
+            elif matched is not None:
+                purchases.append(_Purchase(post=post, campaign=matched))
+            else:
+                batch.decide(post, PostOutcome.NO_CAMPAIGN)
+        decided_roots.add(root)  # later edits of this post in the batch are edits
+    return purchases, confirmations
+
+
+def _confirm_prefixes(platforms: set[str], now: datetime) -> dict[str, tuple[str, ...]]:
+    """Matching keys of the confirmation prefixes in use (recent campaigns), per platform."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for platform, prefix in (
+        Campaign.objects.filter(platform__in=platforms, ends_at__gte=now - timedelta(days=1))
+        .values_list("platform", "confirm_prefix")
+        .distinct()
+    ):
+        found[platform].add(hashtag_key(prefix))
+    return {platform: tuple(keys) for platform, keys in found.items()}
+
+
+def _codes(post_keys: list[str], prefixes: tuple[str, ...]) -> set[str]:
+    """Confirmation codes written as ``#<prefix><CODE>`` (the code upper-cased for lookup)."""
+    return {
+        key[len(prefix) :].upper()
+        for key in post_keys
+        for prefix in prefixes
+        if key.startswith(prefix) and len(key) == len(prefix) + CODE_LENGTH
+    }
+
+
+def _campaign_for(
+    post: Post, post_keys: list[str], campaigns: dict[tuple[str, str], list[Campaign]]
+) -> Campaign | None:
+    """The campaign of the post's first purchase hashtag: the one running when it was posted,
+    else the latest to start (to answer that it is closed)."""
+    for key in post_keys:
+        candidates = campaigns.get((post.platform, key))
+        if candidates:
+            running = [c for c in candidates if c.starts_at <= post.posted_at < c.ends_at]
+            return (running or sorted(candidates, key=lambda c: c.starts_at))[-1]
+    return None
+
+
+# --- Purchases and confirmations --------------------------------------------------------------
+def _decide_purchases(
+    batch: _Batch, purchases: list[_Purchase], confirmations: list[tuple[Post, set[str]]]
+) -> None:
+    identities = (
+        {
+            (i.platform, i.platform_user_id): i
+            for i in SocialIdentity.objects.filter(
+                platform__in={p.post.platform for p in purchases},
+                platform_user_id__in={p.post.author_id for p in purchases},
+            ).select_related("cardholder__user")
+        }
+        if purchases
+        else {}
+    )
+    eligible: list[_Eligible] = []
+    for purchase in purchases:
+        post, campaign = purchase.post, purchase.campaign
+        identity = identities.get((post.platform, post.author_id))
+        if identity is None:
+            batch.decide(post, PostOutcome.NOT_LINKED)
+        elif campaign.paused or not campaign.starts_at <= post.posted_at < campaign.ends_at:
+            batch.decide(post, PostOutcome.CAMPAIGN_CLOSED)
+            batch.reply(
+                post,
+                "campaign_closed",
+                messages.reply_closed(handle=post.author_handle, campaign=campaign),
+                ReplyPriority.OTHER,
+            )
+        else:
+            eligible.append(_Eligible(post=post, campaign=campaign, identity=identity))
+
+    # Lock order: controls, then campaigns (see the module docstring).
+    cardholder_ids = sorted({p.identity.cardholder_id for p in eligible})
+    controls = {
+        c.cardholder_id: c
+        for c in PurchaseControls.objects.select_for_update()
+        .filter(cardholder_id__in=cardholder_ids)
+        .order_by("cardholder_id")
+    }
+    confirm_orders = _orders_for_confirmation(confirmations)
+    campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
+    locked = {
+        c.pk: c
+        for c in Campaign.objects.select_for_update().filter(pk__in=campaign_ids).order_by("pk")
+    }
+    _decide_confirmations(batch, confirmations, confirm_orders)
+    _decide_eligible(batch, eligible, controls, locked)
+
+
+def _decide_eligible(
+    batch: _Batch,
+    eligible: list[_Eligible],
+    controls: dict[int, PurchaseControls],
+    locked: dict[int, Campaign],
+) -> None:
+    now = batch.now
+    cardholder_ids = set(controls)
+    cards = {
+        c.cardholder_id: c
+        for c in Card.objects.filter(
+            cardholder_id__in=cardholder_ids, is_default=True, removed_at__isnull=True
+        )
+    }
+    consenting = set(
+        Consent.objects.filter(
+            cardholder_id__in=cardholder_ids,
+            withdrawn_at__isnull=True,
+            terms_version=settings.HASHCART["TERMS_VERSION"],
+        ).values_list("cardholder_id", flat=True)
+    )
+    held: Counter[tuple[int, int]] = Counter()
+    pending: set[tuple[int, int]] = set()
+    for cardholder_id, campaign_id, status in Order.objects.filter(
+        cardholder_id__in=cardholder_ids,
+        campaign_id__in={p.campaign.pk for p in eligible},
+        status__in=STOCK_HOLDING_STATUSES,
+    ).values_list("cardholder_id", "campaign_id", "status"):
+        held[(cardholder_id, campaign_id)] += 1
+        if status == OrderStatus.PENDING:
+            pending.add((cardholder_id, campaign_id))
+    # Spend caps count a rolling day of orders that hold or spent money.
+    spent: dict[int, Decimal] = dict(
+        Order.objects.filter(
+            cardholder_id__in=[c for c, ctl in controls.items() if ctl.per_day_cap is not None],
+            created_at__gte=now - timedelta(days=1),
+            status__in=STOCK_HOLDING_STATUSES,
+        )
+        .values_list("cardholder_id")
+        .annotate(total=Sum("total"))
+        .values_list("cardholder_id", "total")
+    )
+    cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
+    remaining = {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
+    reserved: Counter[int] = Counter()
+
+    for purchase in eligible:
+        post, identity = purchase.post, purchase.identity
+        campaign = locked[purchase.campaign.pk]
+        campaign.product = purchase.campaign.product
+        cardholder = identity.cardholder
+        key = (cardholder.pk, campaign.pk)
+        ctl, card = controls.get(cardholder.pk), cards.get(cardholder.pk)
+        reason = _blocked_reason(
+            post=post,
+            campaign=campaign,
+            consenting=cardholder.pk in consenting,
+            card=card,
+            controls=ctl,
+            linked_at=identity.linked_at,
+            cooling=cooling,
+        )
+        if reason is None and key in pending:
+            batch.decide(post, PostOutcome.DUPLICATE)
+            continue
+        if reason is None and held[key] >= campaign.per_buyer_limit:
+            reason = "you already have the most units of this offer allowed per buyer."
+        if (
+            reason is None
+            and ctl is not None
+            and ctl.per_day_cap is not None
+            and (spent.get(cardholder.pk, Decimal(0)) + campaign.price > ctl.per_day_cap)
+        ):
+            reason = "this order would take you over your daily spending limit."
+        if reason is not None or card is None:
+            batch.decide(post, PostOutcome.BLOCKED)
+            batch.reply(
+                post,
+                "blocked",
+                messages.reply_blocked(handle=post.author_handle, campaign=campaign),
+                ReplyPriority.OTHER,
+            )
+            batch.notifications.append(
+                notification(
+                    key=f"blocked:{post.pk}",
+                    cardholder=cardholder,
+                    kind="blocked",
+                    message=messages.email_blocked(
+                        cardholder=cardholder,
+                        campaign=campaign,
+                        reason=reason or "there is no card on file.",
+                    ),
+                )
+            )
+            continue
+        if remaining[campaign.pk] <= 0:
+            batch.decide(post, PostOutcome.SOLD_OUT)
+            batch.reply(
+                post,
+                "sold_out",
+                messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
+                ReplyPriority.OTHER,
+            )
+            continue
+        remaining[campaign.pk] -= 1
+        reserved[campaign.pk] += 1
+        pending.add(key)
+        held[key] += 1
+        spent[cardholder.pk] = spent.get(cardholder.pk, Decimal(0)) + campaign.price
+        batch.decide(post, PostOutcome.ORDER_CREATED)
+        batch.new_orders.append(
+            (
+                Order(
+                    merchant_id=campaign.merchant_id,
+                    campaign=campaign,
+                    cardholder=cardholder,
+                    card=card,
+                    purchase_post=post,
+                    platform=post.platform,
+                    author_id=post.author_id,
+                    author_handle=post.author_handle,
+                    unit_price=campaign.price,
+                    total=campaign.price,
+                    currency=campaign.currency,
+                    product_name=campaign.product.name,
+                    product_sku=campaign.product.sku,
+                    hashtag=campaign.hashtag,
+                    ship_to={
+                        "name": card.billing_name,
+                        "line1": card.address_line1,
+                        "line2": card.address_line2,
+                        "city": card.city,
+                        "state": card.state,
+                        "postal_code": card.postal_code,
+                        "country": card.country,
+                    },
+                ),
+                post,
+            )
+        )
+    for campaign_id, units in sorted(reserved.items()):
+        # Under the row lock; the check constraint backs it should anything else slip.
+        Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") + units)
+
+
+def _blocked_reason(
+    *,
+    post: Post,
+    campaign: Campaign,
+    consenting: bool,
+    card: Card | None,
+    controls: PurchaseControls | None,
+    linked_at: datetime,
+    cooling: timedelta,
+) -> str | None:
+    """Why this cardholder cannot buy now (told by e-mail only), or None."""
+    if not consenting:
+        return "you have not agreed to the current terms of buying by post."
+    if card is None:
+        return "there is no card on file."
+    if controls is None or controls.paused:
+        return "buying by post is paused for your account."
+    if post.posted_at < linked_at + cooling or post.posted_at < card.address_changed_at + cooling:
+        hours = int(cooling.total_seconds() // 3600)
+        return (
+            f"your account was linked or your address changed less than {hours} hours "
+            "ago; buying by post opens after that."
+        )
+    if controls.per_order_cap is not None and campaign.price > controls.per_order_cap:
+        return "the price is above your per-order limit."
+    return None
+
+
+def _orders_for_confirmation(confirmations: list[tuple[Post, set[str]]]) -> list[Order]:
+    """Orders a batch's confirmation posts may refer to: pending ones with their codes, and
+    recently expired ones of the same authors (to answer that the time has passed)."""
+    if not confirmations:
+        return []
+    codes = {code for _, post_codes in confirmations for code in post_codes}
+    authors = {post.author_id for post, _ in confirmations}
+    return list(
+        Order.objects.filter(confirmation_code__in=codes)
+        .filter(
+            Q(status=OrderStatus.PENDING) | Q(status=OrderStatus.EXPIRED, author_id__in=authors)
+        )
+        .select_related("campaign", "cardholder__user")
+        .order_by("-id")
+    )
+
+
+def _decide_confirmations(
+    batch: _Batch, confirmations: list[tuple[Post, set[str]]], orders: list[Order]
+) -> None:
+    """``confirmed`` only from the order's own author, with the campaign's prefix, posted at or
+    before ``expires_at`` (the window is open while the reply is unsent); ``confirm_late`` after
+    it (the order is expired now); ``confirm_unknown`` for anything else."""
+    by_code: dict[str, list[Order]] = defaultdict(list)
+    for candidate in orders:
+        by_code[candidate.confirmation_code].append(candidate)
+    for post, codes in confirmations:
+        mine = [
+            o
+            for code in codes
+            for o in by_code.get(code, ())
+            if o.author_id == post.author_id
+            and o.platform == post.platform
+            and hashtag_key(o.campaign.confirm_prefix + code)
+            in {hashtag_key(tag) for tag in post.hashtags}
+        ]
+        order = next((o for o in mine if o.status == OrderStatus.PENDING), None)
+        on_time = order is not None and (
+            order.expires_at is None or post.posted_at <= order.expires_at
+        )
+        if (
+            on_time
+            and order is not None
+            and order_transition(
+                order=order, transition="confirm", fields={"confirmed_at": batch.now}
+            )
+        ):
+            batch.decide(post, PostOutcome.CONFIRMED)
+            batch.events.append(
+                event(
+                    order=order,
+                    kind="confirmed",
+                    now=batch.now,
+                    from_status=OrderStatus.PENDING,
+                    to_status=OrderStatus.CONFIRMED,
+                    data={"post": post.post_id},
+                )
+            )
+            batch.payments.append(
+                payment_operation(order=order, operation=PaymentOperationKind.AUTHORIZE)
+            )
+            continue
+        if order is not None and order.status == OrderStatus.PENDING:
+            _expire(batch, order, reason="confirmation after the window")
+        late = order is not None or any(o.status == OrderStatus.EXPIRED for o in mine)
+        if late:
+            code = (order or mine[0]).confirmation_code
+            batch.decide(post, PostOutcome.CONFIRM_LATE)
+            batch.reply(
+                post,
+                "confirm_late",
+                messages.reply_confirm_late(handle=post.author_handle, code=code),
+                ReplyPriority.RESULT,
+            )
+        else:
+            batch.decide(post, PostOutcome.CONFIRM_UNKNOWN)
+
+
+def _expire(batch: _Batch, order: Order, *, reason: str) -> None:
+    """Expire a pending order now (its campaign row is already locked) and release its unit."""
+    if order_transition(order=order, transition="expire", fields={}):
+        stock_release(campaign_id=order.campaign_id)
+        batch.events.append(
+            event(
+                order=order,
+                kind="expired",
+                now=batch.now,
+                from_status=OrderStatus.PENDING,
+                to_status=OrderStatus.EXPIRED,
+                data={"reason": reason},
+            )
+        )
+        batch.notifications.append(
+            notification(
+                key=f"expired:{order.pk}",
+                cardholder=order.cardholder,
+                kind="expired",
+                order=order,
+                message=messages.email_expired(order=order, cardholder=order.cardholder),
+            )
+        )
+
+
+# --- Writing ----------------------------------------------------------------------------------
+def _write(batch: _Batch) -> None:
+    now = batch.now
+    window = settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"]
+    if batch.new_orders:
+        codes = confirmation_codes_new(count=len(batch.new_orders))
+        for (order, _), code in zip(batch.new_orders, codes, strict=True):
+            order.confirmation_code = code
+        Order.objects.bulk_create([order for order, _ in batch.new_orders])
+        for order, post in batch.new_orders:
+            prefix = order.campaign.confirm_prefix
+            cardholder = order.cardholder
+            batch.events.append(
+                event(
+                    order=order,
+                    kind="created",
+                    now=now,
+                    to_status=OrderStatus.PENDING,
+                    data={"post": post.post_id},
+                )
+            )
+            batch.reply(
+                post,
+                "confirmation_request",
+                messages.reply_confirmation_request(
+                    order=order, prefix=prefix, window_minutes=window
+                ),
+                ReplyPriority.CONFIRMATION_REQUEST,
+            )
+            batch.notifications.append(
+                notification(
+                    key=f"order_created:{order.pk}",
+                    cardholder=cardholder,
+                    kind="order_created",
+                    order=order,
+                    message=messages.email_order_created(
+                        order=order, cardholder=cardholder, prefix=prefix, window_minutes=window
+                    ),
+                )
+            )
+    OrderEvent.objects.bulk_create(batch.events, batch_size=1000)
+    PaymentOperation.objects.bulk_create(batch.payments, ignore_conflicts=True)
+    Notification.objects.bulk_create(batch.notifications, ignore_conflicts=True, batch_size=1000)
+    replies_queue(drafts=batch.replies)
+    for post in batch.posts:
+        post.outcome, post.decided_at = batch.outcomes[post.pk], now
+    Post.objects.bulk_update(batch.posts, ["outcome", "decided_at"], batch_size=1000)

@@ -1,0 +1,167 @@
+"""Running the payment outbox: authorize after confirmation, capture, void (DESIGN §5.5).
+
+An operation is claimed by compare-and-set (``pending`` to ``processing``, with a lease that
+lapses if the worker dies), the gateway is called outside any transaction with the operation's
+idempotency key, and the result is applied in one transaction. A retried call is charged once.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils.module_loading import import_string
+
+from catalog.models import Campaign
+from orders import messages
+from orders.models import (
+    Notification,
+    Order,
+    OrderStatus,
+    OutboxStatus,
+    PaymentOperation,
+    PaymentOperationKind,
+)
+from orders.payments import gateway
+from orders.payments.base import GatewayError, GatewayResult
+from orders.services.common import event, notification, order_transition, stock_release
+from social.models import ReplyPriority
+from social.services import ReplyDraft, replies_queue
+
+CLAIM_SECONDS = 120
+MAX_ATTEMPTS = 10
+
+
+def payment_operations_due(*, now: datetime, limit: int = 100) -> list[int]:
+    """Ids of operations to run now: pending and due, or processing with a lapsed claim."""
+    return list(
+        PaymentOperation.objects.filter(
+            Q(status=OutboxStatus.PENDING, next_attempt_at__isnull=True)
+            | Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+            | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=now)
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def payment_operation_run(*, operation_id: int, now: datetime) -> str:
+    """Run one payment operation; returns its status afterwards (``done``, ``pending`` for a
+    retry with backoff, ``failed``, or ``busy`` when another worker holds it)."""
+    claimed = PaymentOperation.objects.filter(
+        Q(status=OutboxStatus.PENDING) | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=now),
+        pk=operation_id,
+    ).update(status=OutboxStatus.PROCESSING, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    if not claimed:
+        return "busy"
+    op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
+    order = op.order
+    try:
+        if op.operation == PaymentOperationKind.AUTHORIZE:
+            result = gateway().authorize(
+                token=order.card.token,
+                amount=order.total,
+                currency=order.currency,
+                idempotency_key=op.idempotency_key,
+            )
+        elif op.operation == PaymentOperationKind.CAPTURE:
+            result = gateway().capture(
+                reference=order.payment_reference,
+                amount=order.total,
+                currency=order.currency,
+                idempotency_key=op.idempotency_key,
+            )
+        else:
+            result = gateway().void(
+                reference=order.payment_reference, idempotency_key=op.idempotency_key
+            )
+    except GatewayError as exc:
+        attempts = op.attempts + 1
+        status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
+        PaymentOperation.objects.filter(pk=op.pk).update(
+            status=status,
+            attempts=attempts,
+            last_error=str(exc)[:500],
+            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
+        )
+        return str(status)
+    with transaction.atomic():
+        if op.operation == PaymentOperationKind.AUTHORIZE:
+            _apply_authorization(order_id=order.pk, result=result, now=now)
+        PaymentOperation.objects.filter(pk=op.pk).update(
+            status=OutboxStatus.DONE,
+            attempts=op.attempts + 1,
+            reference=result.reference,
+            result="approved" if result.approved else result.decline_code or "declined",
+            last_error="",
+        )
+    return str(OutboxStatus.DONE)
+
+
+def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
+    """Approved: the order is paid and its shipment scheduled; declined: the order is declined,
+    its unit released and the buyer told. Nothing happens to an order no longer confirmed."""
+    order = Order.objects.select_related("cardholder__user", "merchant").get(pk=order_id)
+    Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
+    cardholder = order.cardholder
+    if result.approved:
+        if not order_transition(
+            order=order, transition="pay", fields={"payment_reference": result.reference}
+        ):
+            return
+        schedule = import_string(settings.HASHCART["ORDER_PAID_HANDLER"])
+        shipment = schedule(order=order, now=now)
+        event(
+            order=order,
+            kind="paid",
+            now=now,
+            from_status=OrderStatus.CONFIRMED,
+            to_status=OrderStatus.PAID,
+            data={
+                "ship_by": shipment.ship_by.isoformat(),
+                "promised_delivery": shipment.promised_delivery.isoformat(),
+            },
+        ).save()
+        reply_text = messages.reply_paid(order=order)
+        message = messages.email_paid(
+            order=order, cardholder=cardholder, promised=shipment.promised_delivery
+        )
+        kind = "paid"
+    else:
+        if not order_transition(order=order, transition="decline", fields={}):
+            return
+        stock_release(campaign_id=order.campaign_id)
+        event(
+            order=order,
+            kind="declined",
+            now=now,
+            from_status=OrderStatus.CONFIRMED,
+            to_status=OrderStatus.DECLINED,
+            data={"code": result.decline_code},
+        ).save()
+        reply_text = messages.reply_declined(order=order)
+        message = messages.email_declined(order=order, cardholder=cardholder)
+        kind = "declined"
+    if order.purchase_post is not None:
+        replies_queue(
+            drafts=[
+                ReplyDraft(
+                    in_reply_to=order.purchase_post,
+                    kind=kind,
+                    text=reply_text,
+                    priority=ReplyPriority.RESULT,
+                )
+            ]
+        )
+    Notification.objects.bulk_create(
+        [
+            notification(
+                key=f"{kind}:{order.pk}",
+                cardholder=cardholder,
+                kind=kind,
+                order=order,
+                message=message,
+            )
+        ],
+        ignore_conflicts=True,
+    )

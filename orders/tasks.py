@@ -1,0 +1,106 @@
+"""Celery tasks of the pipeline: thin wrappers that take ids and run a stage or a service.
+
+At-least-once delivery is assumed everywhere (acks late, requeue on worker loss): each task is
+idempotent, so a redelivered message only repeats a no-op. Follow-up tasks are sent after the
+work they depend on has committed (the services commit before returning).
+"""
+
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from orders import pipeline
+from orders.services import notifications_send_due, order_windows_open, posts_decide
+from social.models import PlatformAccount, Reply, ReplyStatus
+from social.platforms.base import TransientError
+from social.services import feed_poll, replies_send_due
+
+RETRY: dict[str, Any] = {
+    "autoretry_for": (TransientError, OperationalError),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="orders.feeds_poll", **RETRY)
+def feeds_poll_task() -> None:
+    """Beat: poll every enabled brand account's feed."""
+    for account_id in PlatformAccount.objects.filter(enabled=True).values_list("pk", flat=True):
+        feed_poll_task.delay(account_id)
+
+
+@shared_task(name="orders.feed_poll", **RETRY)
+def feed_poll_task(account_id: int) -> None:
+    result = feed_poll(account_id=account_id, now=timezone.now())
+    for ids in pipeline.chunks(result.stored, pipeline.batch_size()):
+        posts_decide_task.delay(ids)
+    if result.more:
+        feed_poll_task.delay(account_id)
+
+
+@shared_task(name="orders.posts_decide", **RETRY)
+def posts_decide_task(post_ids: list[int]) -> dict[str, int]:
+    outcomes = posts_decide(post_ids=post_ids, now=timezone.now())
+    if outcomes:
+        replies_send_all_task.delay()
+        if outcomes.get("confirmed"):
+            payments_run_task.delay()
+        notifications_send_task.delay()
+    return dict(outcomes)
+
+
+@shared_task(name="orders.replies_send_all", **RETRY)
+def replies_send_all_task() -> None:
+    """Send due replies of every account, then open the windows of requests just posted."""
+    accounts = set(
+        Reply.objects.filter(status=ReplyStatus.QUEUED)
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    for account_id in sorted(accounts):
+        replies_send_task.delay(account_id)
+
+
+@shared_task(name="orders.replies_send", **RETRY)
+def replies_send_task(account_id: int) -> None:
+    now = timezone.now()
+    result = replies_send_due(account_id=account_id, now=now)
+    if result.sent:
+        order_windows_open()
+    if result.more:
+        replies_send_task.delay(account_id)
+    elif result.wait_until is not None:
+        replies_send_task.apply_async((account_id,), eta=result.wait_until)
+
+
+@shared_task(name="orders.payments_run", **RETRY)
+def payments_run_task() -> None:
+    counts = pipeline.stage_payments(now=timezone.now())
+    if counts:
+        replies_send_all_task.delay()
+        notifications_send_task.delay()
+
+
+@shared_task(name="orders.notifications_send", **RETRY)
+def notifications_send_task() -> None:
+    notifications_send_due(now=timezone.now())
+
+
+@shared_task(name="orders.orders_expire", **RETRY)
+def orders_expire_task() -> None:
+    if pipeline.stage_expire(now=timezone.now()):
+        notifications_send_task.delay()
+
+
+@shared_task(name="orders.recover", **RETRY)
+def recover_task() -> None:
+    """Beat: re-enqueue undecided posts whose task was lost, and kick the outbox senders."""
+    stale, waiting = pipeline.stale_work(now=timezone.now())
+    for ids in pipeline.chunks(stale, pipeline.batch_size()):
+        posts_decide_task.delay(ids)
+    if waiting:
+        replies_send_all_task.delay()
+        payments_run_task.delay()

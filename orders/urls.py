@@ -1,0 +1,8 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+urlpatterns = [
+    path("not-me/<str:token>/", views.not_me, name="not_me"),
+]

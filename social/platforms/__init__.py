@@ -1,0 +1,16 @@
+"""Platform adapters behind one contract (``base.PlatformAdapter``), chosen by settings."""
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from social.platforms.base import PlatformAdapter
+
+
+def adapter_for(platform: str) -> PlatformAdapter:
+    """The adapter configured for ``platform`` in ``HASHCART["PLATFORM_ADAPTERS"]``."""
+    try:
+        path = settings.HASHCART["PLATFORM_ADAPTERS"][platform]
+    except KeyError as exc:
+        raise LookupError(f"No adapter is configured for platform {platform!r}.") from exc
+    adapter_class = import_string(path)
+    return adapter_class()

@@ -1,0 +1,96 @@
+"""The contract every social platform adapter meets (DESIGN §4).
+
+An adapter does three things and holds no database transaction while it talks to the platform:
+
+- ``fetch_mentions`` reads the brand account's mentions feed after a cursor and returns them as
+  ``InboundPost`` values, with the new cursor and a high-water mark;
+- ``send_reply`` posts a reply and returns the platform's id of it;
+- it raises the errors below, so that callers can tell waiting from giving up.
+"""
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from social.models import PlatformAccount
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPost:
+    """One post as Hashcart needs it, whatever the platform.
+
+    ``hashtags`` are the hashtags the author wrote, as written (without ``#``): never those of
+    quoted or reposted content. ``root_id`` is the first post of an edit chain (the post itself
+    when it was never edited). ``kind`` is a ``social.models.PostKind`` value.
+    """
+
+    platform: str
+    post_id: str
+    root_id: str
+    author_id: str
+    author_handle: str
+    text: str
+    hashtags: tuple[str, ...]
+    kind: str
+    created_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A feed read: the posts (oldest first), the cursor to read from next time, and the platform
+    time up to which every post is known to be in ``posts`` or read before (``None``: unknown)."""
+
+    posts: list[InboundPost]
+    cursor: str
+    high_water_mark: datetime | None
+
+
+class PlatformError(Exception):
+    """Base of the errors an adapter raises."""
+
+
+class RateLimited(PlatformError):
+    """The platform asked us to wait: send nothing before ``reset_at``."""
+
+    def __init__(self, message: str, *, reset_at: datetime) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class UsageCapped(PlatformError):
+    """The account's or app's usage cap is reached: stop the feed and alert, do not retry."""
+
+
+class TransientError(PlatformError):
+    """A timeout or server error: retry later with backoff."""
+
+
+class RejectedError(PlatformError):
+    """The platform refused this request for good (duplicate content, deleted target)."""
+
+
+class PlatformAdapter(abc.ABC):
+    """One platform. Instances are cheap and hold no state between calls."""
+
+    platform: str
+
+    @abc.abstractmethod
+    def fetch_mentions(
+        self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
+    ) -> FetchResult:
+        """Posts mentioning ``account`` after ``cursor`` ('' for the start), at most ``limit``.
+
+        Raises ``RateLimited``, ``UsageCapped`` or ``TransientError``.
+        """
+
+    @abc.abstractmethod
+    def send_reply(
+        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+    ) -> str:
+        """Post ``text`` as ``account`` in reply to a post; return the new post's platform id.
+
+        Sending twice with one ``idempotency_key`` posts once where the platform supports keys.
+        Raises ``RateLimited``, ``TransientError`` or ``RejectedError``.
+        """

@@ -1,0 +1,100 @@
+"""The sandbox adapter: reads and writes the sandbox network in the database (DESIGN §4)."""
+
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from social.hashtags import extract_hashtags
+from social.models import PlatformAccount, PostKind, SandboxPost, SandboxUser
+from social.platforms.base import FetchResult, InboundPost, PlatformAdapter, RejectedError
+from social.sandbox import sandbox_post_create
+
+# Old-style retweets ("RT @alice: ...") are reposts even when posted as new posts.
+_MANUAL_REPOST = re.compile(r"^\s*RT\s+@\w+", re.IGNORECASE)
+
+
+def _settle() -> timedelta:
+    # Posts are read only once they are this old, so that a post whose transaction commits a
+    # moment after a later id's is not skipped by the cursor.
+    return timedelta(milliseconds=settings.HASHCART["SANDBOX_SETTLE_MS"])
+
+
+def sandbox_inbound(post: SandboxPost) -> InboundPost:
+    """The ``InboundPost`` for a sandbox post (its author must be loaded)."""
+    hashtags: tuple[str, ...] = ()
+    if post.repost_of_id is not None or _MANUAL_REPOST.match(post.text):
+        kind, hashtags = PostKind.REPOST, ()
+    else:
+        kind = (
+            PostKind.QUOTE
+            if post.quote_of_id is not None
+            else PostKind.REPLY
+            if post.in_reply_to_id is not None
+            else PostKind.ORIGINAL
+        )
+        hashtags = tuple(tag.text for tag in extract_hashtags(post.text))
+    return InboundPost(
+        platform="sandbox",
+        post_id=str(post.pk),
+        root_id=str(post.edit_of_id or post.pk),
+        author_id=str(post.author_id),
+        author_handle=post.author.handle,
+        text=post.text,
+        hashtags=hashtags,
+        kind=kind,
+        created_at=post.created_at,
+        raw={
+            "id": post.pk,
+            "author_id": post.author_id,
+            "text": post.text,
+            "in_reply_to_id": post.in_reply_to_id,
+            "repost_of_id": post.repost_of_id,
+            "quote_of_id": post.quote_of_id,
+            "edit_of_id": post.edit_of_id,
+            "created_at": post.created_at.isoformat(),
+        },
+    )
+
+
+class SandboxAdapter(PlatformAdapter):
+    platform = "sandbox"
+
+    def fetch_mentions(
+        self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
+    ) -> FetchResult:
+        horizon = now - _settle()
+        posts = list(
+            SandboxPost.objects.filter(
+                mentions__id=int(account.platform_user_id),
+                id__gt=int(cursor or 0),
+                created_at__lte=horizon,
+            )
+            .select_related("author")
+            .order_by("id")[:limit]
+        )
+        # A short page means everything up to the horizon has been read.
+        high_water_mark = horizon if len(posts) < limit else posts[-1].created_at
+        return FetchResult(
+            posts=[sandbox_inbound(post) for post in posts],
+            cursor=str(posts[-1].pk) if posts else cursor,
+            high_water_mark=high_water_mark,
+        )
+
+    def send_reply(
+        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+    ) -> str:
+        brand = SandboxUser.objects.filter(pk=int(account.platform_user_id)).first()
+        if brand is None:
+            raise RejectedError(f"The sandbox has no user {account.platform_user_id}.")
+        if not SandboxPost.objects.filter(pk=int(in_reply_to_post_id)).exists():
+            raise RejectedError("The post replied to no longer exists.")
+        post = sandbox_post_create(
+            handle=brand.handle,
+            text=text,
+            now=timezone.now(),
+            in_reply_to_id=int(in_reply_to_post_id),
+            idempotency_key=idempotency_key,
+        )
+        return str(post.pk)
