@@ -21,12 +21,20 @@ def money(amount: object, currency: str) -> str:
     return f"${amount}" if currency == "USD" else f"{amount} {currency}"
 
 
+def window_phrase(minutes: float) -> str:
+    """ "15 minutes", "1 minute", or "30 seconds" for a window under a minute."""
+    if minutes < 1:
+        return f"{round(minutes * 60)} seconds"
+    whole = round(minutes)
+    return f"{whole} minute{'s' if whole != 1 else ''}"
+
+
 # --- Public replies ---------------------------------------------------------------------------
-def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: int) -> str:
+def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: float) -> str:
     return (
         f"@{order.author_handle} To buy {order.product_name} for "
         f"{money(order.unit_price, order.currency)} (+tax, free 2-day shipping) post "
-        f"#{prefix}{order.confirmation_code} within {window_minutes} minutes. "
+        f"#{prefix}{order.confirmation_code} within {window_phrase(window_minutes)}. "
         "Not you? Ignore this and it lapses."
     )
 
@@ -75,8 +83,9 @@ def _greeting(cardholder: Cardholder) -> str:
 
 
 def email_order_created(
-    *, order: Order, cardholder: Cardholder, prefix: str, window_minutes: int
+    *, order: Order, cardholder: Cardholder, prefix: str, window_minutes: float
 ) -> tuple[str, str]:
+    window = window_phrase(window_minutes)
     return (
         f"Confirm your order: {order.product_name}",
         f"""{_greeting(cardholder)}
@@ -87,7 +96,7 @@ def email_order_created(
   {money(order.total, order.currency)} plus tax, free two-day shipping
   to your billing address on file
 
-To buy it, post #{prefix}{order.confirmation_code} within {window_minutes} minutes of our reply.
+To buy it, post #{prefix}{order.confirmation_code} within {window} of our reply.
 If you do nothing, the order lapses and nothing is charged.
 
 Not you? Cancel this order and pause buying by post, no sign-in needed:

@@ -67,6 +67,7 @@ def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
                 author_handle=p.author_handle,
                 text=p.text,
                 hashtags=list(p.hashtags),
+                quoted_hashtags=list(p.quoted_hashtags),
                 kind=p.kind,
                 posted_at=p.created_at,
                 raw=p.raw,

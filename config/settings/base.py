@@ -159,7 +159,8 @@ LOGGING: dict[str, Any] = {
 # --- Hashcart ---------------------------------------------------------------------------------
 HASHCART = {
     # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
-    "CONFIRMATION_WINDOW_MINUTES": env.int("HASHCART_CONFIRMATION_WINDOW_MINUTES", default=15),
+    # (A float, so that end-to-end tests can use a window of seconds.)
+    "CONFIRMATION_WINDOW_MINUTES": env.float("HASHCART_CONFIRMATION_WINDOW_MINUTES", default=15),
     # Rows at which admin changelists stop counting exactly (they show "N+" beyond it).
     "ADMIN_COUNT_LIMIT": env.int("HASHCART_ADMIN_COUNT_LIMIT", default=10_000),
     # Terms of buying by post that a cardholder consents to (§6).

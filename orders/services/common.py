@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
-from django_fsm import ConcurrentTransition
+from django_fsm import ConcurrentTransition, can_proceed
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
@@ -75,12 +75,14 @@ def payment_operation(*, order: Order, operation: str) -> PaymentOperation:
 def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -> bool:
     """Run the declared ``transition`` of ``order`` and save it by compare-and-set on the status.
 
-    Returns False, changing nothing, if the order left the source state since it was read (another
-    worker won the race). The transition must be declared on ``Order``; django-fsm-2 raises
-    ``TransitionNotAllowed`` otherwise. A savepoint keeps a lost race from spoiling the caller's
-    transaction.
+    Returns False, changing nothing, if the order is not in a source state of the transition (it
+    already happened, or another one did) or left it since it was read (another worker won the
+    race). A savepoint keeps a lost race from spoiling the caller's transaction.
     """
-    getattr(order, transition)()
+    method = getattr(order, transition)
+    if not can_proceed(method):
+        return False
+    method()
     for name, value in fields.items():
         setattr(order, name, value)
     try:

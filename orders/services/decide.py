@@ -115,7 +115,7 @@ def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]
         .exclude(outcome="")
         .values_list("platform", "root_id")
     )
-    keys = {hashtag_key(tag) for p in batch.posts for tag in p.hashtags}
+    keys = {hashtag_key(tag) for p in batch.posts for tag in [*p.hashtags, *p.quoted_hashtags]}
     campaigns: dict[tuple[str, str], list[Campaign]] = defaultdict(list)
     for campaign in Campaign.objects.filter(
         platform__in=platforms, hashtag_key__in=keys
@@ -141,6 +141,9 @@ def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]
                 confirmations.append((post, codes))
             elif matched is not None:
                 purchases.append(_Purchase(post=post, campaign=matched))
+            elif _campaign_for(post, [hashtag_key(t) for t in post.quoted_hashtags], campaigns):
+                # The purchase hashtag is only in what this post quotes.
+                batch.decide(post, PostOutcome.IGNORED_REPOST)
             else:
                 batch.decide(post, PostOutcome.NO_CAMPAIGN)
         decided_roots.add(root)  # later edits of this post in the batch are edits

@@ -83,6 +83,8 @@ class Post(models.Model):
     author_handle = models.CharField(max_length=255)
     text = models.TextField()
     hashtags = models.JSONField(default=list, blank=True)
+    # Hashtags inside content this post quotes: never a purchase (DESIGN §3.2, ignored_repost).
+    quoted_hashtags = models.JSONField(default=list, blank=True)
     kind = models.CharField(max_length=16, choices=PostKind.choices, default=PostKind.ORIGINAL)
     posted_at = models.DateTimeField(help_text="The platform's timestamp of the post.")
     received_at = models.DateTimeField(auto_now_add=True)

@@ -21,8 +21,9 @@ class InboundPost:
     """One post as Hashcart needs it, whatever the platform.
 
     ``hashtags`` are the hashtags the author wrote, as written (without ``#``): never those of
-    quoted or reposted content. ``root_id`` is the first post of an edit chain (the post itself
-    when it was never edited). ``kind`` is a ``social.models.PostKind`` value.
+    quoted or reposted content, which are ``quoted_hashtags``. ``root_id`` is the first post of
+    an edit chain (the post itself when it was never edited). ``kind`` is a
+    ``social.models.PostKind`` value.
     """
 
     platform: str
@@ -34,6 +35,7 @@ class InboundPost:
     hashtags: tuple[str, ...]
     kind: str
     created_at: datetime
+    quoted_hashtags: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
 

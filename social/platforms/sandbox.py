@@ -45,6 +45,9 @@ def sandbox_inbound(post: SandboxPost) -> InboundPost:
         hashtags=hashtags,
         kind=kind,
         created_at=post.created_at,
+        quoted_hashtags=tuple(t.text for t in extract_hashtags(post.quote_of.text))
+        if post.quote_of is not None
+        else (),
         raw={
             "id": post.pk,
             "author_id": post.author_id,
@@ -71,7 +74,7 @@ class SandboxAdapter(PlatformAdapter):
                 id__gt=int(cursor or 0),
                 created_at__lte=horizon,
             )
-            .select_related("author")
+            .select_related("author", "quote_of")
             .order_by("id")[:limit]
         )
         # A short page means everything up to the horizon has been read.

@@ -1,0 +1,363 @@
+"""Every inbox post gets exactly one documented outcome (DESIGN §3.2), through the real
+sandbox feed, poller and batch decider."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from catalog.models import Campaign
+from orders.models import Notification, Order, OrderStatus, PaymentOperation
+from orders.pipeline import stage_decide
+from orders.services import posts_decide
+from social.models import Post, Reply
+from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
+
+pytestmark = pytest.mark.django_db
+
+BUY = f"@{BRAND} #BuyKindleFireHD"
+
+
+def outcome_of(sandbox_post) -> str:
+    return Post.objects.get(platform="sandbox", post_id=str(sandbox_post.pk)).outcome
+
+
+def test_a_linked_buyer_gets_an_order_a_reserved_unit_a_public_request_and_an_email():
+    shop = shop_open(stock=3)
+    buyer_ready("alice")
+    purchase = post("alice", BUY)
+    tick()
+
+    assert outcome_of(purchase) == "order_created"
+    order = Order.objects.get()
+    assert (order.status, order.author_handle, order.total) == ("pending", "alice", Decimal("149"))
+    assert order.ship_to["postal_code"] == "62701"
+    shop.campaign.refresh_from_db()
+    assert shop.campaign.stock_reserved == 1
+    [reply] = replies_to("alice")
+    assert reply == (
+        f"@alice To buy Kindle Fire HD for $149.00 (+tax, free 2-day shipping) post "
+        f"#Confirm{order.confirmation_code} within 15 minutes. Not you? Ignore this and it lapses."
+    )
+    email = next(m for m in mail.outbox if m.subject.startswith("Confirm your order"))
+    assert email.to == ["alice@example.com"]
+    assert "/orders/not-me/" in email.body
+    assert list(order.events.values_list("kind", flat=True)) == ["created"]
+
+
+def test_the_window_starts_when_the_request_is_posted():
+    shop_open()
+    buyer_ready("alice")
+    post("alice", BUY)
+    now = timezone.now()
+    from orders.pipeline import stage_poll
+
+    stage_poll(now=now)
+    stage_decide(now=now)
+    assert Order.objects.get().expires_at is None  # queued, not yet posted
+    tick()
+    order = Order.objects.get()
+    reply = Reply.objects.get(kind="confirmation_request")
+    assert order.reply_posted_at == reply.sent_at
+    assert order.expires_at == reply.sent_at + timedelta(minutes=15)
+
+
+def test_confirming_pays_the_order_and_schedules_two_day_shipping():
+    shop_open()
+    buyer_ready("alice")
+    post("alice", BUY)
+    tick()
+    code = code_in(replies_to("alice")[0])
+    confirmation = post("alice", f"@{BRAND} #Confirm{code}")
+    tick()
+
+    assert outcome_of(confirmation) == "confirmed"
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PAID
+    shipment = order.shipment
+    assert shipment.promised_delivery > shipment.ship_by
+    assert replies_to("alice")[-1].startswith("@alice Thanks! Kindle Fire HD")
+    assert [e for e in order.events.values_list("kind", flat=True)] == [
+        "created",
+        "confirmed",
+        "paid",
+    ]
+
+
+@pytest.mark.parametrize("written", ["#confirm{code}", "#CONFIRM{code}", "#Confirm{lower}"])
+def test_confirmation_matches_regardless_of_case(written):
+    shop_open()
+    buyer_ready("alice")
+    post("alice", BUY)
+    tick()
+    code = code_in(replies_to("alice")[0])
+    confirmation = post("alice", f"@{BRAND} " + written.format(code=code, lower=code.lower()))
+    tick()
+    assert outcome_of(confirmation) == "confirmed"
+
+
+def test_a_declined_card_declines_the_order_releases_the_unit_and_tells_the_buyer():
+    shop = shop_open(stock=1)
+    buyer_ready("alice", token="tok_sandbox_decline_visa")
+    post("alice", BUY)
+    tick()
+    post("alice", f"@{BRAND} #Confirm{code_in(replies_to('alice')[0])}")
+    tick()
+
+    assert Order.objects.get().status == OrderStatus.DECLINED
+    shop.campaign.refresh_from_db()
+    assert shop.campaign.stock_reserved == 0
+    assert "couldn't complete" in replies_to("alice")[-1]
+    assert any(m.subject.startswith("Your card was declined") for m in mail.outbox)
+
+
+# --- Outcomes without an order -----------------------------------------------------------------
+def test_the_brand_accounts_own_posts_are_ignored():
+    shop_open()
+    own = post(BRAND, f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    assert outcome_of(own) == "ignored_own"
+
+
+def test_reposts_of_a_purchase_post_are_ignored():
+    shop_open()
+    buyer_ready("alice")
+    buyer_ready("bob")
+    original = post("alice", BUY)
+    repost = post("bob", "", repost_of_id=original.pk)
+    manual = post("bob", f"RT @alice: {BUY}")
+    tick()
+    assert (outcome_of(repost), outcome_of(manual)) == ("ignored_repost", "ignored_repost")
+    assert Order.objects.filter(cardholder__user__email="bob@example.com").count() == 0
+
+
+def test_a_quote_of_someone_elses_purchase_post_is_not_a_purchase():
+    shop_open()
+    buyer_ready("alice")
+    buyer_ready("bob")
+    original = post("alice", "I want #BuyKindleFireHD")  # not addressed to the brand
+    quote = post("bob", f"@{BRAND} look at this", quote_of_id=original.pk)
+    tick()
+    assert outcome_of(quote) == "ignored_repost"
+    assert not Order.objects.exists()
+
+
+def test_an_edit_of_a_decided_post_is_ignored():
+    shop_open(stock=5)
+    buyer_ready("alice")
+    original = post("alice", BUY)
+    tick()
+    edit = post("alice", f"{BUY} please", edit_of_id=original.pk)
+    tick()
+    assert outcome_of(edit) == "ignored_edit"
+    assert Order.objects.count() == 1
+
+
+def test_an_original_and_its_edit_in_one_batch_make_one_decision():
+    shop_open(stock=5)
+    buyer_ready("alice")
+    original = post("alice", BUY)
+    edit = post("alice", f"{BUY} now", edit_of_id=original.pk)
+    tick()
+    assert (outcome_of(original), outcome_of(edit)) == ("order_created", "ignored_edit")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"@{BRAND} hello there",
+        f"@{BRAND} #BuyKindleFireHDX",
+        f"@{BRAND} #BuyKindleFіreHD",  # noqa: RUF001  Ukrainian і, a look-alike letter
+        f"@{BRAND} #Buy\u200bKindleFireHD",  # a zero-width space splits the hashtag
+        f"@{BRAND} 😀🛒 #🛒",
+        (f"@{BRAND} " + "x" * 10_000)[:10_000],
+    ],
+    ids=["no hashtag", "another hashtag", "look-alike", "zero-width", "emoji", "10k chars"],
+)
+def test_posts_without_a_hashtag_of_ours_are_no_campaign_and_charge_nothing(text):
+    shop_open()
+    buyer_ready("alice")
+    odd = post("alice", text)
+    tick()
+    assert outcome_of(odd) == "no_campaign"
+    assert not Order.objects.exists()
+    assert replies_to("alice") == []
+
+
+def test_unlinked_authors_are_not_linked_and_get_no_reply():
+    shop_open()
+    stranger = post("stranger", BUY)
+    tick()
+    assert outcome_of(stranger) == "not_linked"
+    assert replies_to("stranger") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"paused": True},
+        {
+            "starts_at": timezone.now() + timedelta(days=1),
+            "ends_at": timezone.now() + timedelta(days=2),
+        },
+        {
+            "starts_at": timezone.now() - timedelta(days=9),
+            "ends_at": timezone.now() - timedelta(days=1),
+        },
+    ],
+    ids=["paused", "not started", "ended"],
+)
+def test_closed_campaigns_answer_once_per_author(change):
+    shop = shop_open()
+    Campaign.objects.filter(pk=shop.campaign.pk).update(**change)
+    buyer_ready("alice")
+    first, second = post("alice", BUY), post("alice", f"{BUY} again")
+    tick()
+    assert (outcome_of(first), outcome_of(second)) == ("campaign_closed", "campaign_closed")
+    assert replies_to("alice") == ["@alice #BuyKindleFireHD isn't open for orders right now."]
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ({"consent": False}, "not agreed"),
+        ({"paused": True}, "paused"),
+        ({"linked_ago": timedelta(hours=2)}, "24 hours"),
+        ({"per_order_cap": Decimal("100.00")}, "per-order limit"),
+        ({"per_day_cap": Decimal("200.00")}, "daily spending limit"),
+    ],
+    ids=["no consent", "paused", "cooling-off", "per-order cap", "per-day cap"],
+)
+def test_blocked_buyers_get_a_generic_reply_and_the_reason_by_email(setup, reason):
+    shop = shop_open()
+    other = shop_open(hashtag="BuyXbox360Bundle")
+    Campaign.objects.filter(pk=other.campaign.pk).update(price=Decimal("99.00"))
+    buyer = buyer_ready("alice", **setup)
+    if "per_day_cap" in setup:  # an earlier order today uses most of the cap
+        post("alice", f"@{BRAND} #BuyXbox360Bundle")
+        tick()
+    blocked = post("alice", BUY)
+    tick()
+
+    assert outcome_of(blocked) == "blocked"
+    assert replies_to("alice")[-1] == (
+        "@alice We couldn't take this order for #BuyKindleFireHD. Please check your e-mail."
+    )
+    email = Notification.objects.get(kind="blocked", cardholder=buyer.cardholder)
+    assert reason in email.body
+    assert not Order.objects.filter(campaign=shop.campaign).exists()
+
+
+def test_a_changed_address_starts_a_cooling_off_period():
+    shop_open()
+    buyer = buyer_ready("alice")
+    buyer.card.address_changed_at = timezone.now() - timedelta(hours=1)
+    buyer.card.save(update_fields=["address_changed_at"])
+    blocked = post("alice", BUY)
+    tick()
+    assert outcome_of(blocked) == "blocked"
+
+
+def test_a_pending_order_makes_another_purchase_post_a_duplicate():
+    shop_open(stock=5, per_buyer_limit=2)
+    buyer_ready("alice")
+    post("alice", BUY)
+    tick()
+    again = post("alice", f"{BUY} !")
+    tick()
+    assert outcome_of(again) == "duplicate"
+    assert Order.objects.count() == 1
+
+
+def test_the_per_buyer_limit_counts_confirmed_orders():
+    shop_open(stock=5, per_buyer_limit=1)
+    buyer_ready("alice")
+    post("alice", BUY)
+    tick()
+    post("alice", f"@{BRAND} #Confirm{code_in(replies_to('alice')[0])}")
+    tick()
+    again = post("alice", f"{BUY} one more")
+    tick()
+    assert outcome_of(again) == "blocked"
+    assert "most units" in Notification.objects.filter(kind="blocked").get().body
+
+
+def test_when_stock_runs_out_the_rest_are_sold_out():
+    shop = shop_open(stock=2)
+    handles = ["a1", "a2", "a3", "a4"]
+    for handle in handles:
+        buyer_ready(handle)
+    posts = [post(handle, BUY) for handle in handles]
+    tick()
+    assert [outcome_of(p) for p in posts] == [
+        "order_created",
+        "order_created",
+        "sold_out",
+        "sold_out",
+    ]
+    shop.campaign.refresh_from_db()
+    assert shop.campaign.stock_reserved == 2
+    assert replies_to("a3") == ["@a3 Sorry, Kindle Fire HD (#BuyKindleFireHD) is sold out."]
+
+
+# --- Confirmations -----------------------------------------------------------------------------
+def _pending_for(handle: str) -> str:
+    post(handle, BUY)
+    tick()
+    return code_in(replies_to(handle)[0])
+
+
+def test_a_confirmation_from_another_account_is_unknown_and_confirms_nothing():
+    shop_open()
+    buyer_ready("alice")
+    buyer_ready("mallory")
+    code = _pending_for("alice")
+    attempt = post("mallory", f"@{BRAND} #Confirm{code}")
+    tick()
+    assert outcome_of(attempt) == "confirm_unknown"
+    assert Order.objects.get().status == OrderStatus.PENDING
+    assert not PaymentOperation.objects.exists()
+
+
+def test_a_wrong_code_or_another_orders_code_is_unknown():
+    shop_open(stock=5)
+    buyer_ready("alice")
+    buyer_ready("bob")
+    _pending_for("alice")
+    bobs = _pending_for("bob")
+    wrong = post("alice", f"@{BRAND} #ConfirmZZZZZ")
+    others = post("alice", f"@{BRAND} #Confirm{bobs}")
+    tick()
+    assert (outcome_of(wrong), outcome_of(others)) == ("confirm_unknown", "confirm_unknown")
+    assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.PENDING}
+
+
+def test_deciding_a_post_again_changes_nothing():
+    shop_open()
+    buyer_ready("alice")
+    post("alice", BUY)
+    tick()
+    decided = Post.objects.get()
+    before = (Order.objects.count(), Reply.objects.count(), Notification.objects.count())
+    assert posts_decide(post_ids=[decided.pk], now=timezone.now()) == {}
+    assert (Order.objects.count(), Reply.objects.count(), Notification.objects.count()) == before
+
+
+def test_the_same_post_delivered_three_times_is_stored_and_decided_once():
+    from social.models import PlatformAccount
+    from social.platforms.sandbox import sandbox_inbound
+    from social.services import inbox_store
+
+    shop_open()
+    buyer_ready("alice")
+    purchase = post("alice", BUY)
+    account = PlatformAccount.objects.get()
+    for _ in range(3):
+        inbox_store(account=account, posts=[sandbox_inbound(purchase)])
+    tick()
+    tick()
+    assert Post.objects.count() == 1
+    assert Order.objects.count() == 1
+    assert Reply.objects.count() == 1

@@ -1,0 +1,121 @@
+"""A shop and its buyers on the sandbox network, for pipeline tests."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Card, Cardholder, PurchaseControls, SocialIdentity
+from accounts.services import card_add, cardholder_upsert, consent_record, identity_link
+from catalog.models import Campaign
+from orders.pipeline import stage_decide, stage_poll, stage_send
+from social.models import PlatformAccount, SandboxPost, SandboxUser
+from social.sandbox import sandbox_post_create, sandbox_timeline, sandbox_user_ensure
+from tests.factories import CampaignFactory
+
+BRAND = "HashcartDeals"
+
+
+@dataclass
+class Shop:
+    brand: SandboxUser
+    account: PlatformAccount
+    campaign: Campaign
+
+
+@dataclass
+class Buyer:
+    handle: str
+    user: SandboxUser
+    cardholder: Cardholder
+    identity: SocialIdentity
+    card: Card
+
+
+def shop_open(
+    *, stock: int = 10, hashtag: str = "BuyKindleFireHD", budget: int = 10_000, **campaign: object
+) -> Shop:
+    brand = sandbox_user_ensure(handle=BRAND)
+    account, _ = PlatformAccount.objects.get_or_create(
+        platform="sandbox",
+        platform_user_id=str(brand.pk),
+        defaults={"handle": BRAND, "reply_budget": budget},
+    )
+    campaign_row = CampaignFactory(
+        hashtag=hashtag,
+        stock_total=stock,
+        product__name="Kindle Fire HD",
+        price=Decimal("149.00"),
+        **campaign,
+    )
+    return Shop(brand=brand, account=account, campaign=campaign_row)
+
+
+def buyer_ready(
+    handle: str,
+    *,
+    linked_ago: timedelta = timedelta(days=3),
+    token: str | None = None,
+    consent: bool = True,
+    **controls: object,
+) -> Buyer:
+    """A sandbox user linked to a cardholder with a card, an address and consent."""
+    now = timezone.now()
+    user = sandbox_user_ensure(handle=handle)
+    cardholder = cardholder_upsert(email=f"{handle.lower()}@example.com", password="pw-buyer")
+    identity = identity_link(
+        cardholder=cardholder,
+        platform="sandbox",
+        platform_user_id=str(user.pk),
+        handle=handle,
+        now=now - linked_ago,
+    )
+    card = card_add(
+        cardholder=cardholder,
+        gateway="sandbox",
+        token=token or f"tok_sandbox_{handle}",
+        brand="Visa",
+        last4="4242",
+        exp_month=12,
+        exp_year=now.year + 3,
+        now=now - linked_ago,
+        address={
+            "billing_name": handle,
+            "address_line1": "1 Main Street",
+            "city": "Springfield",
+            "state": "IL",
+            "postal_code": "62701",
+        },
+    )
+    if consent:
+        consent_record(
+            cardholder=cardholder,
+            terms_version=settings.HASHCART["TERMS_VERSION"],
+            now=now - linked_ago,
+        )
+    if controls:
+        PurchaseControls.objects.filter(cardholder=cardholder).update(**controls)
+    return Buyer(handle=handle, user=user, cardholder=cardholder, identity=identity, card=card)
+
+
+def post(handle: str, text: str, **kwargs: object) -> SandboxPost:
+    return sandbox_post_create(handle=handle, text=text, now=timezone.now(), **kwargs)
+
+
+def tick() -> None:
+    """Poll, decide and send once, at the current (possibly travelled) time."""
+    now = timezone.now()
+    stage_poll(now=now)
+    stage_decide(now=now)
+    stage_send(now=now)
+
+
+def replies_to(handle: str) -> list[str]:
+    return [p.text for p in sandbox_timeline(handle=handle) if p.author.handle == BRAND]
+
+
+def code_in(text: str) -> str:
+    """The confirmation code in a confirmation request."""
+    return text.split("#Confirm", 1)[1][:5]
