@@ -79,7 +79,7 @@ def test_confirming_pays_the_order_and_schedules_two_day_shipping():
     shipment = order.shipment
     assert shipment.promised_delivery > shipment.ship_by
     assert replies_to("alice")[-1].startswith("@alice Thanks! Kindle Fire HD")
-    assert [e for e in order.events.values_list("kind", flat=True)] == [
+    assert list(order.events.values_list("kind", flat=True)) == [
         "created",
         "confirmed",
         "paid",
@@ -169,7 +169,7 @@ def test_an_original_and_its_edit_in_one_batch_make_one_decision():
     [
         f"@{BRAND} hello there",
         f"@{BRAND} #BuyKindleFireHDX",
-        f"@{BRAND} #BuyKindleFіreHD",  # noqa: RUF001  Ukrainian і, a look-alike letter
+        f"@{BRAND} #BuyKindleF\u0456reHD",  # Ukrainian i, a look-alike letter
         f"@{BRAND} #Buy\u200bKindleFireHD",  # a zero-width space splits the hashtag
         f"@{BRAND} 😀🛒 #🛒",
         (f"@{BRAND} " + "x" * 10_000)[:10_000],
