@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -43,12 +44,15 @@ def shop_open(
         platform_user_id=str(brand.pk),
         defaults={"handle": BRAND, "reply_budget": budget},
     )
-    campaign_row = CampaignFactory(
-        hashtag=hashtag,
-        stock_total=stock,
-        product__name="Kindle Fire HD",
-        price=Decimal("149.00"),
-        **campaign,
+    campaign_row: Campaign = cast(
+        Campaign,
+        CampaignFactory(
+            hashtag=hashtag,
+            stock_total=stock,
+            product__name="Kindle Fire HD",
+            price=Decimal("149.00"),
+            **campaign,
+        ),
     )
     return Shop(brand=brand, account=account, campaign=campaign_row)
 
@@ -100,7 +104,7 @@ def buyer_ready(
     return Buyer(handle=handle, user=user, cardholder=cardholder, identity=identity, card=card)
 
 
-def post(handle: str, text: str, **kwargs: object) -> SandboxPost:
+def post(handle: str, text: str, **kwargs: Any) -> SandboxPost:
     return sandbox_post_create(handle=handle, text=text, now=timezone.now(), **kwargs)
 
 
