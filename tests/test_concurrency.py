@@ -1,0 +1,108 @@
+"""Deciders racing on PostgreSQL, each with its own connection: no oversell, caps hold."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from accounts.models import PurchaseControls
+from catalog.models import Campaign
+from orders.bench_data import buyers_bulk_create, inbox_post
+from orders.models import Order
+from orders.services import posts_decide
+from social.models import Post
+from tests.shop import BRAND, shop_open
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+WORKERS = 4
+
+
+def _race(post_ids: list[int], batch: int) -> list[BaseException]:
+    """Decide ``post_ids`` with WORKERS threads taking interleaved batches at the same time."""
+    batches = [post_ids[i : i + batch] for i in range(0, len(post_ids), batch)]
+    barrier = threading.Barrier(WORKERS)
+    errors: list[BaseException] = []
+
+    def work(mine):
+        try:
+            barrier.wait(timeout=30)
+            for ids in mine:
+                posts_decide(post_ids=ids, now=timezone.now())
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(batches[n::WORKERS],)) for n in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return errors
+
+
+def test_2000_buyers_racing_for_50_units_get_exactly_50_orders():
+    shop = shop_open(stock=50)
+    now = timezone.now()
+    buyers = buyers_bulk_create(prefix="racer", count=2000, now=now)
+    Post.objects.bulk_create(
+        [
+            inbox_post(
+                account=shop.account,
+                post_id=str(9_000_000 + n),
+                author_id=b.platform_user_id,
+                handle=b.handle,
+                text=f"@{BRAND} #BuyKindleFireHD",
+                posted_at=now,
+            )
+            for n, b in enumerate(buyers)
+        ]
+    )
+    ids = list(Post.objects.order_by("id").values_list("pk", flat=True))
+
+    assert _race(ids, batch=50) == []
+
+    campaign = Campaign.objects.get(pk=shop.campaign.pk)
+    assert Order.objects.count() == 50
+    assert campaign.stock_reserved == 50
+    outcomes = dict(Post.objects.values_list("outcome").annotate(n=Count("id")))
+    assert outcomes == {"order_created": 50, "sold_out": 1950}
+    assert Order.objects.values("cardholder").distinct().count() == 50
+
+
+def test_a_daily_cap_holds_when_one_buyers_posts_are_decided_at_once():
+    shop = shop_open(stock=100, hashtag="BuyThing0")
+    now = timezone.now()
+    [buyer] = buyers_bulk_create(prefix="capped", count=1, now=now)
+    PurchaseControls.objects.filter(cardholder_id=buyer.cardholder_id).update(
+        per_day_cap=Decimal("298.00")
+    )  # two units at $149
+    tags = ["BuyThing0"]
+    for n in range(1, 40):
+        tags.append(f"BuyThing{n}")
+        shop_open(stock=100, hashtag=tags[-1])
+    Post.objects.bulk_create(
+        [
+            inbox_post(
+                account=shop.account,
+                post_id=str(8_000_000 + n),
+                author_id=buyer.platform_user_id,
+                handle=buyer.handle,
+                text=f"@{BRAND} #{tag}",
+                posted_at=now,
+            )
+            for n, tag in enumerate(tags)
+        ]
+    )
+    ids = list(Post.objects.order_by("id").values_list("pk", flat=True))
+
+    assert _race(ids, batch=1) == []
+
+    assert Order.objects.filter(cardholder_id=buyer.cardholder_id).count() == 2
+    outcomes = dict(Post.objects.values_list("outcome").annotate(n=Count("id")))
+    assert outcomes == {"order_created": 2, "blocked": 38}
+    held = sum(c.stock_reserved for c in Campaign.objects.all())
+    assert held == 2
