@@ -1,6 +1,8 @@
 """The Celery app: reliable delivery settings, and the broker of the run mode."""
 
-from config.celery import BEAT_SCHEDULE, app
+from django.conf import settings
+
+from config.celery import app
 
 
 def test_tasks_are_acknowledged_late_and_requeued_when_a_worker_dies():
@@ -10,8 +12,11 @@ def test_tasks_are_acknowledged_late_and_requeued_when_a_worker_dies():
     assert app.conf.task_time_limit > app.conf.task_soft_time_limit > 0
 
 
-def test_the_beat_schedule_is_the_one_defined_in_config():
-    assert app.conf.beat_schedule is BEAT_SCHEDULE
+def test_the_beat_schedule_is_the_one_defined_in_settings_and_names_real_tasks():
+    app.loader.import_default_modules()
+    assert app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
+    for entry in app.conf.beat_schedule.values():
+        assert entry["task"] in app.tasks
 
 
 def test_the_broker_is_reachable(redis_url):

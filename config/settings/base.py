@@ -119,7 +119,10 @@ if REDIS_URL:
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+    # An unacknowledged message (its worker died) is delivered again after this many seconds.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # kombu's filesystem transport: a broker that needs no server, for the embedded mode.
@@ -142,6 +145,34 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
+
+
+def _every(variable: str, default: float) -> dict[str, Any]:
+    seconds = env.float(variable, default=default)
+    # A beat message not picked up within its own interval is dropped, not piled up.
+    return {"schedule": seconds, "options": {"expires": seconds}}
+
+
+# The beat schedule: every periodic job, defined here and nowhere else. Each is also a
+# management command: poll_feeds, send_replies, expire_orders, process_posts (the recovery
+# sweep's work) and pipeline_tick (all of them, once).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "poll-feeds": {"task": "orders.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
+    "send-replies": {
+        "task": "orders.replies_send_all",
+        **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
+    },
+    "run-payments": {"task": "orders.payments_run", **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5)},
+    "send-emails": {
+        "task": "orders.notifications_send",
+        **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
+    },
+    "expire-orders": {
+        "task": "orders.orders_expire",
+        **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
+    },
+    "recover": {"task": "orders.recover", **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30)},
+}
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -185,7 +216,6 @@ HASHCART = {
     "FEED_PAGE_SIZE": env.int("HASHCART_FEED_PAGE_SIZE", default=500),
     "DECIDE_BATCH_SIZE": env.int("HASHCART_DECIDE_BATCH_SIZE", default=500),
     "POLL_LEASE_SECONDS": env.int("HASHCART_POLL_LEASE_SECONDS", default=60),
-    "POLL_INTERVAL_SECONDS": env.float("HASHCART_POLL_INTERVAL_SECONDS", default=2.0),
     "REPLY_CLAIM_SECONDS": env.int("HASHCART_REPLY_CLAIM_SECONDS", default=120),
     "REPLY_STALE_MINUTES": env.int("HASHCART_REPLY_STALE_MINUTES", default=30),
     "REPLY_MAX_ATTEMPTS": env.int("HASHCART_REPLY_MAX_ATTEMPTS", default=8),
