@@ -18,15 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the product on embedded defaults (SQLite and a filesystem broker under var/).
+## Run the product on embedded defaults (SQLite and a filesystem broker under var/): the web
+## server, a Celery worker and beat; one purchase is played on the sandbox network.
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo
-	@echo "Hashcart is running: http://$(HOST):$(PORT)/  back office: http://$(HOST):$(PORT)/admin/"
-	@echo "Log in with one of the logins above. Ctrl-C stops it."
-	@echo
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	HASHCART_SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, check migrations, run the whole suite.
 test: lint typecheck migrations-check pytest

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
+from accounts.models import Cardholder
 from accounts.services import (
     card_add,
     cardholder_upsert,
@@ -103,7 +104,6 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     seed = DemoSeed(brand_handle=BRAND_HANDLE, buyer_handle=BUYER_HANDLE)
     # The sandbox network's users: their ids are the platform user ids Hashcart keys on.
     brand = sandbox_user_ensure(handle=BRAND_HANDLE)
-    buyer = sandbox_user_ensure(handle=BUYER_HANDLE)
     PlatformAccount.objects.update_or_create(
         platform=Platform.SANDBOX,
         platform_user_id=str(brand.pk),
@@ -147,35 +147,47 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     operator_upsert(username="ops", email="ops@example.com", password=password)
     seed.credentials.append(("operator (superuser)", "ops", password))
 
-    cardholder = cardholder_upsert(email=BUYER_EMAIL, password=password)
-    # Linked three days ago, so the demo buyer is past the cooling-off period (DESIGN §8).
+    demo_buyer_ready(
+        handle=BUYER_HANDLE, email=BUYER_EMAIL, name="Alice Example", password=password, now=now
+    )
+    seed.credentials.append(("cardholder", BUYER_EMAIL, password))
+    return seed
+
+
+def demo_buyer_ready(
+    *, handle: str, email: str, name: str, password: str, now: datetime
+) -> Cardholder:
+    """A sandbox user linked to a cardholder who can buy at once: a sandbox card that approves,
+    a billing address, consent to the current terms, all dated three days ago (past the
+    cooling-off period, DESIGN §8). Idempotent."""
+    user = sandbox_user_ensure(handle=handle)
+    cardholder = cardholder_upsert(email=email, password=password)
     linked_at = now - timedelta(days=3)
     identity_link(
         cardholder=cardholder,
         platform=Platform.SANDBOX,
-        platform_user_id=str(buyer.pk),
-        handle=buyer.handle,
+        platform_user_id=str(user.pk),
+        handle=user.handle,
         now=linked_at,
     )
     card_add(
         cardholder=cardholder,
         gateway="sandbox",
-        token="tok_sandbox_demo_alice_visa",
+        token=f"tok_sandbox_demo_{user.pk}_visa",
         brand="Visa",
         last4="4242",
         exp_month=12,
         exp_year=now.year + 4,
+        now=linked_at,
         address={
-            "billing_name": "Alice Example",
+            "billing_name": name,
             "address_line1": "1 Main Street",
             "city": "Springfield",
             "state": "IL",
             "postal_code": "62701",
         },
-        now=linked_at,
     )
     consent_record(
         cardholder=cardholder, terms_version=settings.HASHCART["TERMS_VERSION"], now=linked_at
     )
-    seed.credentials.append(("cardholder", BUYER_EMAIL, password))
-    return seed
+    return cardholder

@@ -1,7 +1,8 @@
-"""``make demo`` on embedded defaults serves the back office with the four demo campaigns.
+"""``make demo`` on embedded defaults: web server, Celery worker and beat on SQLite and the
+filesystem broker; one purchase played end to end; the back office with the four campaigns.
 
-This runs the README's demo command itself, in a scratch ``var/`` directory, and logs in
-through the real login form (CSRF included) as the demo operator.
+This runs the README's demo command itself, in a scratch ``var/`` directory, reads the printed
+transcript, and logs in through the real login form (CSRF included) as the demo operator.
 """
 
 import os
@@ -60,6 +61,28 @@ def demo(tmp_path):
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
     log.close()
+
+
+def _wait_for_line(log: Path, pattern: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(), re.MULTILINE)
+        if found:
+            return found.group(0)
+        time.sleep(0.5)
+    pytest.fail(f"no line matching {pattern!r} in:\n{log.read_text()[-3000:]}")
+
+
+def test_make_demo_plays_a_purchase_on_real_workers(demo):
+    _, log = demo
+    _wait_for_line(log, r"^Order #[2-9A-Z]{5} is paid: ships by \S+, promised for \S+\.$")
+    transcript = log.read_text()
+    handle = re.search(r"A new shopper, @(shopper\d+)", transcript).group(1)
+    lines = [line.strip() for line in transcript.splitlines() if line.startswith("  @")]
+    assert lines[0] == f"@{handle}: @HashcartDeals #BuyKindleFireHD"
+    assert lines[1].startswith(f"@HashcartDeals: @{handle} To buy Kindle Fire HD for $149.00")
+    assert lines[2].startswith(f"@{handle}: @HashcartDeals #Confirm")
+    assert lines[3].startswith(f"@HashcartDeals: @{handle} Thanks!")
 
 
 def test_make_demo_serves_the_admin_with_the_four_campaigns(demo):
