@@ -28,6 +28,8 @@ from orders.services import (
 from social.models import PlatformAccount, Post, Reply, ReplyStatus
 from social.services import feed_poll, replies_send_due
 
+PAYMENTS_PAGE = 100
+
 
 def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
@@ -104,9 +106,13 @@ def stage_send(*, now: datetime) -> SendSummary:
 
 
 def stage_payments(*, now: datetime) -> Counter[str]:
+    """Run every due payment operation, a page at a time; returns their statuses after."""
     results: Counter[str] = Counter()
-    for operation_id in payment_operations_due(now=now):
-        results[payment_operation_run(operation_id=operation_id, now=now)] += 1
+    while due := payment_operations_due(now=now):
+        for operation_id in due:
+            results[payment_operation_run(operation_id=operation_id, now=now)] += 1
+        if len(due) < PAYMENTS_PAGE:
+            break
     return results
 
 

@@ -8,6 +8,7 @@ work they depend on has committed (the services commit before returning).
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -41,14 +42,32 @@ def feed_poll_task(account_id: int) -> None:
         feed_poll_task.delay(account_id)
 
 
+# Outcomes after which a reply or an e-mail may be waiting in the outbox.
+_REPLYING = {"order_created", "sold_out", "blocked", "campaign_closed", "confirm_late"}
+_MAILING = {"order_created", "blocked", "confirm_late"}
+KICK_SECONDS = 1.0
+
+
+def kick(task: Any) -> None:
+    """Run a sweep task soon, once for all the kicks within ``KICK_SECONDS``.
+
+    Deciding a flash sale's batches back to back would otherwise send one sender task per batch;
+    the first kick schedules the sweep a moment later and the rest ride along with it. The cache
+    (Redis in production) makes ``add`` atomic across workers.
+    """
+    if cache.add(f"hashcart:kick:{task.name}", 1, timeout=KICK_SECONDS):
+        task.apply_async(countdown=KICK_SECONDS)
+
+
 @shared_task(name="orders.posts_decide", **RETRY)
 def posts_decide_task(post_ids: list[int]) -> dict[str, int]:
     outcomes = posts_decide(post_ids=post_ids, now=timezone.now())
-    if outcomes:
-        replies_send_all_task.delay()
-        if outcomes.get("confirmed"):
-            payments_run_task.delay()
-        notifications_send_task.delay()
+    if _REPLYING.intersection(outcomes):
+        kick(replies_send_all_task)
+    if _MAILING.intersection(outcomes):
+        kick(notifications_send_task)
+    if outcomes.get("confirmed"):
+        payments_run_task.delay()
     return dict(outcomes)
 
 
@@ -71,17 +90,17 @@ def replies_send_task(account_id: int) -> None:
     if result.sent:
         order_windows_open()
     if result.more:
+        # Due replies left and budget to send them: go on now. When the budget is spent, the
+        # beat's sweep comes back for them (no self-rescheduling chains to pile up).
         replies_send_task.delay(account_id)
-    elif result.wait_until is not None:
-        replies_send_task.apply_async((account_id,), eta=result.wait_until)
 
 
 @shared_task(name="orders.payments_run", **RETRY)
 def payments_run_task() -> None:
     counts = pipeline.stage_payments(now=timezone.now())
     if counts:
-        replies_send_all_task.delay()
-        notifications_send_task.delay()
+        kick(replies_send_all_task)
+        kick(notifications_send_task)
 
 
 @shared_task(name="orders.notifications_send", **RETRY)

@@ -151,9 +151,35 @@ class ReplyDraft:
     priority: int
 
 
+def low_priority_room(account: PlatformAccount) -> int:
+    """How many low-priority replies the account's budget can still send before they go stale:
+    its budget over ``REPLY_STALE_MINUTES``, less those already waiting."""
+    horizon = _conf("REPLY_STALE_MINUTES") * 60
+    capacity = account.reply_budget * horizon // max(1, account.reply_budget_seconds)
+    waiting = Reply.objects.filter(
+        account=account, status=ReplyStatus.QUEUED, priority=ReplyPriority.OTHER
+    )[:capacity].count()
+    return max(0, capacity - waiting)
+
+
 def replies_queue(*, drafts: list[ReplyDraft]) -> None:
-    """Queue replies in the caller's transaction. A draft whose post already has a reply of its
-    kind, or whose text its account already queued or sent, is dropped (DESIGN §5.3)."""
+    """Queue replies in the caller's transaction (DESIGN §5.3).
+
+    Dropped: a draft whose post already has a reply of its kind, or whose text its account
+    already queued or sent; and low-priority drafts beyond ``low_priority_room``, which the rate
+    budget could only ever skip as stale (in a flash sale, most of the "sold out" answers).
+    """
+    room: dict[int, int] = {}
+    kept = []
+    for draft in drafts:
+        account_id = draft.in_reply_to.account_id
+        if draft.priority >= ReplyPriority.OTHER:
+            if account_id not in room:
+                room[account_id] = low_priority_room(PlatformAccount.objects.get(pk=account_id))
+            if room[account_id] <= 0:
+                continue
+            room[account_id] -= 1
+        kept.append(draft)
     Reply.objects.bulk_create(
         [
             Reply(
@@ -163,7 +189,7 @@ def replies_queue(*, drafts: list[ReplyDraft]) -> None:
                 text=d.text,
                 priority=d.priority,
             )
-            for d in drafts
+            for d in kept
         ],
         ignore_conflicts=True,
         batch_size=1000,

@@ -256,3 +256,11 @@ def test_a_claim_whose_sender_died_is_taken_back(scripted):
     )
     replies_send_due(account_id=scripted.pk, now=timezone.now())
     assert Reply.objects.get().status == ReplyStatus.SENT
+
+
+def test_low_priority_replies_beyond_what_the_budget_can_send_in_time_are_not_queued(scripted):
+    # 3 per 15 minutes, stale after 30: at most 6 low-priority replies can ever be sent.
+    _queue(scripted, 10, ReplyPriority.OTHER, "sold out {n}")
+    _queue(scripted, 3, ReplyPriority.CONFIRMATION_REQUEST, "request {n}")
+    queued = Reply.objects.values_list("priority", flat=True)
+    assert sorted(queued) == [ReplyPriority.CONFIRMATION_REQUEST] * 3 + [ReplyPriority.OTHER] * 6
