@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint typecheck migrations-check pytest format bench-admin clean
+.PHONY: install demo test lint typecheck migrations-check pytest format bench-flash bench-admin clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ pytest: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## The flash-sale benchmark (needs DATABASE_URL on PostgreSQL and REDIS_URL).
+bench-flash: $(STAMP)
+	$(BIN)/python manage.py bench_flash_sale
 
 ## Time the order change list at a million orders (needs DATABASE_URL on PostgreSQL).
 bench-admin: $(STAMP)
