@@ -429,6 +429,8 @@ def _blocked_reason(
         return "you have not agreed to the current terms of buying by post."
     if card is None:
         return "there is no card on file."
+    if not (card.address_line1 and card.city and card.state and card.postal_code):
+        return "there is no complete billing address on file (it is also the shipping address)."
     if controls is None or controls.paused:
         return "buying by post is paused for your account."
     if post.posted_at < linked_at + cooling or post.posted_at < card.address_changed_at + cooling:

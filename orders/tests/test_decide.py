@@ -361,3 +361,43 @@ def test_the_same_post_delivered_three_times_is_stored_and_decided_once():
     assert Post.objects.count() == 1
     assert Order.objects.count() == 1
     assert Reply.objects.count() == 1
+
+
+def test_a_card_without_a_complete_address_blocks_the_purchase():
+    shop_open()
+    buyer = buyer_ready("alice")
+    buyer.card.address_line1 = ""
+    buyer.card.save(update_fields=["address_line1"])
+    blocked = post("alice", BUY)
+    tick()
+    assert outcome_of(blocked) == "blocked"
+    assert "billing address" in Notification.objects.get(kind="blocked").body
+
+
+def test_public_replies_leak_nothing_private():
+    shop_open(stock=2)
+    buyer_ready("alice")
+    buyer_ready("bob", token="tok_sandbox_decline_bob")
+    buyer_ready("carol", paused=True)
+    for handle in ("alice", "bob"):
+        post(handle, BUY)
+    post("carol", BUY)
+    tick()
+    for handle in ("alice", "bob"):
+        post(handle, f"@{BRAND} #Confirm{code_in(replies_to(handle)[0])}")
+    tick()
+    texts = list(Reply.objects.values_list("text", flat=True))
+    assert len(texts) == 5  # two requests, a receipt, a decline, a refusal
+    private = [
+        "4242",
+        "62701",
+        "Main Street",
+        "Springfield",
+        "example.com",
+        "paused",
+        "declined",
+        "Visa",
+        "limit",
+    ]
+    for text in texts:
+        assert not [word for word in private if word in text], text
