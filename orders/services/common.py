@@ -92,3 +92,35 @@ def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -
         order.refresh_from_db()
         return False
     return True
+
+
+def order_release(
+    *,
+    order: Order,
+    transition: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    actor_label: str = "pipeline",
+    actor_id: int | None = None,
+) -> OrderEvent | None:
+    """Take ``order`` off the stock-holding path by ``transition`` (expire, decline, cancel) and
+    give its unit back: exactly once, because only the call that wins the compare-and-set on the
+    status releases. The caller holds the campaign's row lock (campaign before order).
+
+    Returns the audit row to save (unsaved, so batches can bulk-create), or None if the order
+    had already left that state.
+    """
+    previous = order.status
+    if not order_transition(order=order, transition=transition, fields={}):
+        return None
+    stock_release(campaign_id=order.campaign_id)
+    return event(
+        order=order,
+        kind=str(order.status),
+        now=now,
+        from_status=previous,
+        to_status=order.status,
+        actor_label=actor_label,
+        actor_id=actor_id,
+        data=data,
+    )

@@ -41,9 +41,9 @@ from orders.models import (
 from orders.services.common import (
     event,
     notification,
+    order_release,
     order_transition,
     payment_operation,
-    stock_release,
 )
 from social.hashtags import hashtag_key
 from social.models import PlatformAccount, Post, PostKind, PostOutcome, ReplyPriority
@@ -107,8 +107,18 @@ class _Batch:
     # E-mails to cardholders not loaded yet: (cardholder id, build from the cardholder).
     emails: list[tuple[int, Callable[[Cardholder], Notification]]] = field(default_factory=list)
 
-    def decide(self, post: Post, outcome: str) -> None:
+    def decide(
+        self,
+        post: Post,
+        outcome: str,
+        *,
+        reply: str | None = None,
+        priority: int = ReplyPriority.OTHER,
+    ) -> None:
+        """Record the post's outcome and, with ``reply``, queue that answer (of the same kind)."""
         self.outcomes[post.pk] = outcome
+        if reply is not None:
+            self.reply(post, outcome, reply, priority)
 
     def reply(self, post: Post, kind: str, text: str, priority: int) -> None:
         self.replies.append(ReplyDraft(in_reply_to=post, kind=kind, text=text, priority=priority))
@@ -242,12 +252,10 @@ def _decide_purchases(
         if identity is None:
             batch.decide(post, PostOutcome.NOT_LINKED)
         elif campaign.paused or not campaign.starts_at <= post.posted_at < campaign.ends_at:
-            batch.decide(post, PostOutcome.CAMPAIGN_CLOSED)
-            batch.reply(
+            batch.decide(
                 post,
-                "campaign_closed",
-                messages.reply_closed(handle=post.author_handle, campaign=campaign),
-                ReplyPriority.OTHER,
+                PostOutcome.CAMPAIGN_CLOSED,
+                reply=messages.reply_closed(handle=post.author_handle, campaign=campaign),
             )
         else:
             eligible.append(_Eligible(post=post, campaign=campaign, identity=identity))
@@ -345,12 +353,10 @@ def _decide_eligible(
         ):
             reason = "this order would take you over your daily spending limit."
         if reason is not None or card is None:
-            batch.decide(post, PostOutcome.BLOCKED)
-            batch.reply(
+            batch.decide(
                 post,
-                "blocked",
-                messages.reply_blocked(handle=post.author_handle, campaign=campaign),
-                ReplyPriority.OTHER,
+                PostOutcome.BLOCKED,
+                reply=messages.reply_blocked(handle=post.author_handle, campaign=campaign),
             )
             batch.emails.append(
                 (
@@ -365,12 +371,10 @@ def _decide_eligible(
             )
             continue
         if remaining[campaign.pk] <= 0:
-            batch.decide(post, PostOutcome.SOLD_OUT)
-            batch.reply(
+            batch.decide(
                 post,
-                "sold_out",
-                messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
-                ReplyPriority.OTHER,
+                PostOutcome.SOLD_OUT,
+                reply=messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
             )
             continue
         remaining[campaign.pk] -= 1
@@ -511,12 +515,11 @@ def _decide_confirmations(
         late = order is not None or any(o.status == OrderStatus.EXPIRED for o in mine)
         if late:
             code = (order or mine[0]).confirmation_code
-            batch.decide(post, PostOutcome.CONFIRM_LATE)
-            batch.reply(
+            batch.decide(
                 post,
-                "confirm_late",
-                messages.reply_confirm_late(handle=post.author_handle, code=code),
-                ReplyPriority.RESULT,
+                PostOutcome.CONFIRM_LATE,
+                reply=messages.reply_confirm_late(handle=post.author_handle, code=code),
+                priority=ReplyPriority.RESULT,
             )
         else:
             batch.decide(post, PostOutcome.CONFIRM_UNKNOWN)
@@ -524,18 +527,11 @@ def _decide_confirmations(
 
 def _expire(batch: _Batch, order: Order, *, reason: str) -> None:
     """Expire a pending order now (its campaign row is already locked) and release its unit."""
-    if order_transition(order=order, transition="expire", fields={}):
-        stock_release(campaign_id=order.campaign_id)
-        batch.events.append(
-            event(
-                order=order,
-                kind="expired",
-                now=batch.now,
-                from_status=OrderStatus.PENDING,
-                to_status=OrderStatus.EXPIRED,
-                data={"reason": reason},
-            )
-        )
+    released = order_release(
+        order=order, transition="expire", now=batch.now, data={"reason": reason}
+    )
+    if released is not None:
+        batch.events.append(released)
         batch.notifications.append(
             notification(
                 key=f"expired:{order.pk}",

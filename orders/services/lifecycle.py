@@ -20,13 +20,7 @@ from orders.models import (
     OrderStatus,
     PaymentOperationKind,
 )
-from orders.services.common import (
-    event,
-    notification,
-    order_transition,
-    payment_operation,
-    stock_release,
-)
+from orders.services.common import notification, order_release, payment_operation
 from social.models import FeedCursor, FeedKind, Post, Reply, ReplyStatus
 
 
@@ -105,19 +99,10 @@ def order_expire(*, order_id: int, now: datetime, reason: str) -> int:
     with transaction.atomic():
         order = Order.objects.select_related("cardholder__user").get(pk=order_id)
         Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
-        if order.status != OrderStatus.PENDING or not order_transition(
-            order=order, transition="expire", fields={}
-        ):
+        released = order_release(order=order, transition="expire", now=now, data={"reason": reason})
+        if released is None:
             return 0
-        stock_release(campaign_id=order.campaign_id)
-        event(
-            order=order,
-            kind="expired",
-            now=now,
-            from_status=OrderStatus.PENDING,
-            to_status=OrderStatus.EXPIRED,
-            data={"reason": reason},
-        ).save()
+        released.save()
         notification(
             key=f"expired:{order.pk}",
             cardholder=order.cardholder,
@@ -149,24 +134,19 @@ def order_cancel(
                 cardholder_id=order.cardholder_id
             ).update(paused=True, paused_reason=f"'Not me' on order #{order.confirmation_code}")
         Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
-        previous = order.status
-        if previous not in (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID):
-            return False
-        if not order_transition(order=order, transition="cancel", fields={}):
-            return False
-        stock_release(campaign_id=order.campaign_id)
-        if previous == OrderStatus.PAID:
-            payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
-        event(
+        released = order_release(
             order=order,
-            kind="cancelled",
+            transition="cancel",
             now=now,
-            from_status=previous,
-            to_status=OrderStatus.CANCELLED,
             actor_label=actor_label,
             actor_id=actor_id,
             data={"paused_purchasing": pause_purchasing},
-        ).save()
+        )
+        if released is None:
+            return False
+        released.save()
+        if released.from_status == OrderStatus.PAID:
+            payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
         Notification.objects.bulk_create(
             [
                 notification(

@@ -24,7 +24,7 @@ from orders.models import (
 )
 from orders.payments import gateway
 from orders.payments.base import GatewayError, GatewayResult
-from orders.services.common import event, notification, order_transition, stock_release
+from orders.services.common import event, notification, order_release, order_transition
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -128,17 +128,12 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
         )
         kind = "paid"
     else:
-        if not order_transition(order=order, transition="decline", fields={}):
+        released = order_release(
+            order=order, transition="decline", now=now, data={"code": result.decline_code}
+        )
+        if released is None:
             return
-        stock_release(campaign_id=order.campaign_id)
-        event(
-            order=order,
-            kind="declined",
-            now=now,
-            from_status=OrderStatus.CONFIRMED,
-            to_status=OrderStatus.DECLINED,
-            data={"code": result.decline_code},
-        ).save()
+        released.save()
         reply_text = messages.reply_declined(order=order)
         message = messages.email_declined(order=order, cardholder=cardholder)
         kind = "declined"
