@@ -13,7 +13,7 @@ def campaign_list_live(*, now: datetime | None = None) -> QuerySet[Campaign]:
     now = now or timezone.now()
     return (
         Campaign.objects.filter(starts_at__lte=now, ends_at__gt=now, paused=False)
-        .select_related("product")
+        .select_related("product", "merchant")
         .order_by("ends_at", "id")
     )
 

@@ -1,5 +1,6 @@
 """The landing page."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -8,4 +9,11 @@ from catalog.selectors import campaign_list_live
 
 def landing(request: HttpRequest) -> HttpResponse:
     """What Hashcart is, and the hashtags on offer right now."""
-    return render(request, "landing.html", {"campaigns": campaign_list_live()})
+    return render(
+        request,
+        "landing.html",
+        {
+            "campaigns": campaign_list_live(),
+            "sandbox": settings.HASHCART["SANDBOX_PAGE"],
+        },
+    )

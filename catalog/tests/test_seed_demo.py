@@ -99,3 +99,10 @@ def test_refuses_to_seed_known_passwords_without_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo")
+
+
+def test_the_landing_page_shows_the_offers_ending_on_3_march_in_new_york(client):
+    _seed()
+    page = client.get("/").content.decode()
+    assert page.count("(until 3 March ") == 4
+    assert "#BuyUrbanZenBracelet" in page
