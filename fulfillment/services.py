@@ -1,6 +1,10 @@
-"""Writes of fulfillment: scheduling the two-day shipment of a paid order (DESIGN §7)."""
+"""Writes of fulfillment: scheduling the two-day shipment of a paid order, and cancelling it
+with its order (DESIGN §7)."""
 
 from datetime import datetime
+
+from django.db import transaction
+from django_fsm import ConcurrentTransition, can_proceed
 
 from fulfillment.business_days import add_business_days, ship_by_date
 from fulfillment.models import Shipment
@@ -27,3 +31,27 @@ def shipment_schedule(*, order: Order, now: datetime) -> Shipment:
         },
     )
     return shipment
+
+
+def shipment_cancel(*, order: Order) -> bool:
+    """Cancel the shipment of ``order``, being cancelled, in the caller's transaction; True if
+    there was one that had not left yet. A label not yet bought is simply never bought."""
+    shipment = Shipment.objects.filter(order=order).first()
+    if shipment is None:
+        return False
+    return shipment_transition(shipment=shipment, transition="cancel")
+
+
+def shipment_transition(*, shipment: Shipment, transition: str) -> bool:
+    """Run a declared shipment transition and save it by compare-and-set on the status; False,
+    changing nothing, if it is not allowed from the current status or another worker won."""
+    method = getattr(shipment, transition)
+    if not can_proceed(method):
+        return False
+    method()
+    try:
+        with transaction.atomic():
+            shipment.save(update_fields=["status", "updated_at"])
+    except ConcurrentTransition:
+        return False
+    return True

@@ -15,6 +15,8 @@ from catalog.models import Campaign
 from orders.models import Order
 
 NOT_ME_SALT = "orders.not-me"
+# The decline code recorded when authorization gave up after its retries (no answer at all).
+GATEWAY_UNAVAILABLE = "gateway_unavailable"
 
 
 def money(amount: object, currency: str) -> str:
@@ -135,25 +137,42 @@ Not you? Cancel this order and pause buying by post:
     )
 
 
-def email_declined(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+def email_declined(*, order: Order, cardholder: Cardholder, code: str = "") -> tuple[str, str]:
+    """``code`` ``gateway_unavailable``: the card could not be authorized at all, for lack of an
+    answer from the card network; anything else is the card issuer's refusal."""
+    if code == GATEWAY_UNAVAILABLE:
+        subject = f"We couldn't authorize your card: {order.product_name}"
+        reason = "We could not get an answer from your card's network in time"
+    else:
+        subject = f"Your card was declined: {order.product_name}"
+        reason = "Your card was declined"
     return (
-        f"Your card was declined: {order.product_name}",
+        subject,
         f"""{_greeting(cardholder)}
 
-Your card was declined for order #{order.confirmation_code} ({order.product_name},
+{reason} for order #{order.confirmation_code} ({order.product_name},
 {money(order.total, order.currency)}). The order is cancelled and nothing was charged.
 You can add another card on the linking page and post the hashtag again.
 """,
     )
 
 
-def email_expired(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+def email_expired(
+    *, order: Order, cardholder: Cardholder, request_failed: bool = False
+) -> tuple[str, str]:
+    """``request_failed``: we could not post the confirmation request, so the buyer never had
+    the chance to confirm; the e-mail says so rather than blaming them."""
+    why = (
+        "lapsed because we could not post the reply asking you to confirm it"
+        if request_failed
+        else "was not confirmed in time, so it lapsed"
+    )
     return (
         f"Order not confirmed: {order.product_name}",
         f"""{_greeting(cardholder)}
 
-Order #{order.confirmation_code} for {order.product_name} was not confirmed in time, so it
-lapsed. Nothing was charged.
+Order #{order.confirmation_code} for {order.product_name} {why}.
+Nothing was charged. You can post the hashtag again while the campaign runs.
 """,
     )
 

@@ -21,6 +21,7 @@ from orders.services import (
     notifications_send_due,
     order_windows_open,
     orders_expire_due,
+    orders_expire_unrequested,
     payment_operation_run,
     payment_operations_due,
     posts_decide,
@@ -119,7 +120,7 @@ def stage_payments(*, now: datetime) -> Counter[str]:
 def stage_expire(*, now: datetime) -> int:
     """Expire pending orders whose window closed behind the feed; returns how many."""
     order_windows_open()  # a window missed by a crashed sender opens before anything expires
-    return orders_expire_due(now=now)
+    return orders_expire_due(now=now) + orders_expire_unrequested(now=now)
 
 
 def stale_work(*, now: datetime) -> tuple[list[int], bool]:

@@ -223,7 +223,8 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
     whose sender died. Then, under the account's row lock, takes up to ``limit`` tokens and claims
     as many replies (``sending``); sends each outside any transaction with the idempotency key
     ``reply-<id>``; marks each sent, failed (the platform refused it for good) or queued again
-    with exponential backoff (a transient error or a rate limit).
+    with exponential backoff (a transient error). A rate limit from the platform stops the run:
+    the bucket stays empty until the platform's reset time and the rest wait for it.
     """
     stale_before = now - timedelta(minutes=_conf("REPLY_STALE_MINUTES"))
     Reply.objects.filter(
@@ -255,18 +256,32 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
             claimed_until=now + timedelta(seconds=_conf("REPLY_CLAIM_SECONDS")),
         )
         account.bucket_tokens = tokens - len(claimed)
-        account.bucket_updated_at = now
+        # A reset time in the future (after a 429) stays: the bucket refills only from then on.
+        account.bucket_updated_at = max(now, account.bucket_updated_at or now)
         account.save(update_fields=["bucket_tokens", "bucket_updated_at"])
         waiting = Reply.objects.filter(due, account_id=account_id, status=ReplyStatus.QUEUED)
         more = waiting.exists()
     adapter = adapter_for(account.platform)
     sent = []
-    for reply in claimed:
-        if _send_one(adapter=adapter, account=account, reply=reply, now=now):
-            sent.append(reply)
+    for position, reply in enumerate(claimed):
+        try:
+            if _send_one(adapter=adapter, account=account, reply=reply, now=now):
+                sent.append(reply)
+        except RateLimited as exc:
+            # The platform's own limit is the truth: empty the bucket until its reset time and
+            # put this reply and the rest of the claim back, without counting an attempt.
+            PlatformAccount.objects.filter(pk=account_id).update(
+                bucket_tokens=0, bucket_updated_at=exc.reset_at
+            )
+            Reply.objects.filter(
+                pk__in=[r.pk for r in claimed[position:]], status=ReplyStatus.SENDING
+            ).update(status=ReplyStatus.QUEUED, next_attempt_at=exc.reset_at, last_error=str(exc))
+            return SendResult(sent=sent, more=False, wait_until=exc.reset_at)
     wait_until = None
+    rate = account.reply_budget / max(1, account.reply_budget_seconds)
     if more and int(tokens) <= len(claimed):
-        rate = account.reply_budget / max(1, account.reply_budget_seconds)
+        if rate == 0:  # a budget of zero holds every reply until an operator raises it
+            return SendResult(sent=sent)
         wait_until = now + timedelta(seconds=1 / rate)
     return SendResult(sent=sent, more=more and wait_until is None, wait_until=wait_until)
 
@@ -285,17 +300,13 @@ def _send_one(
     except RejectedError as exc:
         claim.update(status=ReplyStatus.FAILED, last_error=str(exc)[:500])
         return False
-    except (TransientError, RateLimited) as exc:
+    except TransientError as exc:
         attempts = reply.attempts + 1
-        if isinstance(exc, RateLimited):
-            retry_at = exc.reset_at
-        else:
-            retry_at = now + timedelta(seconds=min(3600, 2**attempts))
         failed = attempts >= _conf("REPLY_MAX_ATTEMPTS")
         claim.update(
             status=ReplyStatus.FAILED if failed else ReplyStatus.QUEUED,
             attempts=attempts,
-            next_attempt_at=retry_at,
+            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
             last_error=str(exc)[:500],
         )
         return False

@@ -210,6 +210,8 @@ HASHCART = {
     # Called in the transaction that marks an order paid, to schedule its shipment: orders does
     # not import fulfillment (fulfillment depends on orders, DESIGN §2).
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
+    # Called in the transaction that cancels a paid order, to cancel its shipment.
+    "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
     "HOLIDAY_COUNTRY": env.str("HASHCART_HOLIDAY_COUNTRY", default="US"),
     "HOLIDAY_SUBDIVISION": env.str("HASHCART_HOLIDAY_SUBDIVISION", default=""),
     # The pipeline.
@@ -219,6 +221,12 @@ HASHCART = {
     "REPLY_CLAIM_SECONDS": env.int("HASHCART_REPLY_CLAIM_SECONDS", default=120),
     "REPLY_STALE_MINUTES": env.int("HASHCART_REPLY_STALE_MINUTES", default=30),
     "REPLY_MAX_ATTEMPTS": env.int("HASHCART_REPLY_MAX_ATTEMPTS", default=8),
+    # A pending order whose confirmation request could not be posted for this long expires (its
+    # unit would be held with no window open). Long enough for a flash sale's requests to drain
+    # through X's 100 replies per 15 minutes.
+    "CONFIRMATION_REQUEST_GIVE_UP_HOURS": env.float(
+        "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS", default=6
+    ),
     # The sandbox network reads posts once they are this old (see social.platforms.sandbox).
     "SANDBOX_SETTLE_MS": env.int("HASHCART_SANDBOX_SETTLE_MS", default=500),
     # The /sandbox/ page: on in development and the demo, off in production.

@@ -7,6 +7,7 @@ from orders.services.lifecycle import (
     order_expire,
     order_windows_open,
     orders_expire_due,
+    orders_expire_unrequested,
 )
 from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
@@ -18,6 +19,7 @@ __all__ = [
     "order_expire",
     "order_windows_open",
     "orders_expire_due",
+    "orders_expire_unrequested",
     "payment_operation_run",
     "payment_operations_due",
     "posts_decide",

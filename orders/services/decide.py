@@ -470,7 +470,8 @@ def _decide_confirmations(
 ) -> None:
     """``confirmed`` only from the order's own author, with the campaign's prefix, posted at or
     before ``expires_at`` (the window is open while the reply is unsent); ``confirm_late`` after
-    it (the order is expired now); ``confirm_unknown`` for anything else."""
+    it (the order is expired now); ``confirm_unknown`` for anything else, including an order
+    that another worker confirmed or cancelled while this batch ran."""
     by_code: dict[str, list[Order]] = defaultdict(list)
     for candidate in orders:
         by_code[candidate.confirmation_code].append(candidate)
@@ -512,13 +513,16 @@ def _decide_confirmations(
             continue
         if order is not None and order.status == OrderStatus.PENDING:
             _expire(batch, order, reason="confirmation after the window")
-        late = order is not None or any(o.status == OrderStatus.EXPIRED for o in mine)
-        if late:
-            code = (order or mine[0]).confirmation_code
+        # "Too late" only for an order that did expire: one that another worker confirmed or
+        # that was cancelled meanwhile (a lost race above) gets no public answer.
+        expired = next((o for o in mine if o.status == OrderStatus.EXPIRED), None)
+        if expired is not None:
             batch.decide(
                 post,
                 PostOutcome.CONFIRM_LATE,
-                reply=messages.reply_confirm_late(handle=post.author_handle, code=code),
+                reply=messages.reply_confirm_late(
+                    handle=post.author_handle, code=expired.confirmation_code
+                ),
                 priority=ReplyPriority.RESULT,
             )
         else:

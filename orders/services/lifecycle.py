@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import Exists, Min, OuterRef, Q, Subquery
+from django.utils.module_loading import import_string
 
 from accounts.models import PurchaseControls
 from catalog.models import Campaign
@@ -52,18 +53,21 @@ def order_windows_open() -> int:
 def expiry_horizon(*, account_id: int, now: datetime) -> datetime:
     """Pending orders of this account's posts whose ``expires_at`` is before this may expire.
 
-    The later of: the feed's high-water mark, held back to the oldest post not yet decided (a
-    confirmation read but undecided must still count), and now minus the maximum feed lag.
+    The later of the feed's high-water mark and now minus the maximum feed lag (a feed that
+    stopped cannot hold orders forever), held back in any case to just before the oldest post
+    read but not yet decided: that post may be the confirmation, and it is in our own inbox, so
+    the recovery sweep will decide it.
     """
     lag_floor = now - timedelta(minutes=settings.HASHCART["MAX_FEED_LAG_MINUTES"])
     cursor = FeedCursor.objects.filter(account_id=account_id, feed=FeedKind.MENTIONS).first()
     mark = cursor.high_water_mark if cursor else None
+    horizon = max(mark, lag_floor) if mark is not None else lag_floor
     undecided = Post.objects.filter(account_id=account_id, outcome="").aggregate(
         oldest=Min("posted_at")
     )["oldest"]
-    if mark is not None and undecided is not None:
-        mark = min(mark, undecided - timedelta(microseconds=1))
-    return max(mark, lag_floor) if mark is not None else lag_floor
+    if undecided is not None:
+        horizon = min(horizon, undecided - timedelta(microseconds=1))
+    return horizon
 
 
 def orders_expire_due(*, now: datetime, limit: int = 1000) -> int:
@@ -94,11 +98,54 @@ def orders_expire_due(*, now: datetime, limit: int = 1000) -> int:
     return expired
 
 
-def order_expire(*, order_id: int, now: datetime, reason: str) -> int:
-    """Expire one pending order and release its unit; 1 if this call expired it, else 0."""
+def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
+    """Expire pending orders whose confirmation request will never be posted, so that no window
+    opens: the reply failed for good or was dropped, or it has waited longer than
+    ``CONFIRMATION_REQUEST_GIVE_UP_HOURS`` (a queued one is withdrawn first). Returns how many.
+
+    An order whose request is being sent right now is left alone: its window is about to open.
+    """
+    give_up = now - timedelta(hours=settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"])
+    live_request = Reply.objects.filter(
+        in_reply_to_id=OuterRef("purchase_post_id"),
+        kind="confirmation_request",
+        status__in=[ReplyStatus.QUEUED, ReplyStatus.SENDING, ReplyStatus.SENT],
+    )
+    due = list(
+        Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
+        .filter(Q(created_at__lt=give_up) | ~Exists(live_request))
+        .order_by("campaign_id", "id")
+        .values_list("pk", "purchase_post_id")[:limit]
+    )
+    expired = 0
+    for order_id, post_id in due:
+        with transaction.atomic():
+            # Withdraw a request still queued; one already claimed by a sender is let through.
+            Reply.objects.filter(
+                in_reply_to_id=post_id, kind="confirmation_request", status=ReplyStatus.QUEUED
+            ).update(status=ReplyStatus.SKIPPED, last_error="order expired: not sent in time")
+            if Reply.objects.filter(
+                in_reply_to_id=post_id,
+                kind="confirmation_request",
+                status__in=[ReplyStatus.SENDING, ReplyStatus.SENT],
+            ).exists():
+                continue
+            expired += order_expire(
+                order_id=order_id,
+                now=now,
+                reason="the confirmation request could not be posted",
+                request_failed=True,
+            )
+    return expired
+
+
+def order_expire(*, order_id: int, now: datetime, reason: str, request_failed: bool = False) -> int:
+    """Expire one pending order and release its unit; 1 if this call expired it, else 0.
+    ``request_failed``: its confirmation request was never posted (the e-mail says so)."""
     with transaction.atomic():
+        campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
+        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
         order = Order.objects.select_related("cardholder__user").get(pk=order_id)
-        Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
         released = order_release(order=order, transition="expire", now=now, data={"reason": reason})
         if released is None:
             return 0
@@ -108,7 +155,9 @@ def order_expire(*, order_id: int, now: datetime, reason: str) -> int:
             cardholder=order.cardholder,
             kind="expired",
             order=order,
-            message=messages.email_expired(order=order, cardholder=order.cardholder),
+            message=messages.email_expired(
+                order=order, cardholder=order.cardholder, request_failed=request_failed
+            ),
         ).save()
     return 1
 
@@ -123,17 +172,23 @@ def order_cancel(
 ) -> bool:
     """Cancel an order that is pending, confirmed or paid; True if this call cancelled it.
 
-    Releases its unit; a paid order's authorization is voided through the payment outbox. With
+    Releases its unit; a paid order's authorization is voided through the payment outbox and its
+    shipment cancelled. A confirmed order's authorization, if not yet sent, is then never sent
+    (``payment_operation_run``), and if already approved, is voided. With
     ``pause_purchasing`` (the "Not me" link) the cardholder's buying by post is paused too.
     Locks: purchase controls, then the campaign, then the order.
     """
     with transaction.atomic():
-        order = Order.objects.select_related("cardholder__user").get(pk=order_id)
+        cardholder_id, campaign_id, code = Order.objects.values_list(
+            "cardholder_id", "campaign_id", "confirmation_code"
+        ).get(pk=order_id)
         if pause_purchasing:
-            PurchaseControls.objects.select_for_update().filter(
-                cardholder_id=order.cardholder_id
-            ).update(paused=True, paused_reason=f"'Not me' on order #{order.confirmation_code}")
-        Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
+            PurchaseControls.objects.select_for_update().filter(cardholder_id=cardholder_id).update(
+                paused=True, paused_reason=f"'Not me' on order #{code}"
+            )
+        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        # Read under the campaign's lock, so the status seen is the one the transition starts from.
+        order = Order.objects.select_related("cardholder__user").get(pk=order_id)
         released = order_release(
             order=order,
             transition="cancel",
@@ -147,6 +202,7 @@ def order_cancel(
         released.save()
         if released.from_status == OrderStatus.PAID:
             payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
+            import_string(settings.HASHCART["ORDER_CANCELLED_HANDLER"])(order=order)
         Notification.objects.bulk_create(
             [
                 notification(

@@ -3,6 +3,10 @@
 An operation is claimed by compare-and-set (``pending`` to ``processing``, with a lease that
 lapses if the worker dies), the gateway is called outside any transaction with the operation's
 idempotency key, and the result is applied in one transaction. A retried call is charged once.
+
+An order can be cancelled while its authorization is on the way. So an authorization is only
+sent for an order still ``confirmed``, and one approved for an order that meanwhile left that
+state is voided, never left holding the buyer's money.
 """
 
 from datetime import datetime, timedelta
@@ -10,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from catalog.models import Campaign
@@ -24,7 +29,13 @@ from orders.models import (
 )
 from orders.payments import gateway
 from orders.payments.base import GatewayError, GatewayResult
-from orders.services.common import event, notification, order_release, order_transition
+from orders.services.common import (
+    event,
+    notification,
+    order_release,
+    order_transition,
+    payment_operation,
+)
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -47,15 +58,29 @@ def payment_operations_due(*, now: datetime, limit: int = 100) -> list[int]:
 
 def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     """Run one payment operation; returns its status afterwards (``done``, ``pending`` for a
-    retry with backoff, ``failed``, or ``busy`` when another worker holds it)."""
+    retry with backoff, ``failed``, or ``busy`` when another worker holds it).
+
+    An authorization for an order that is no longer ``confirmed`` is not sent (``done``, result
+    ``skipped``). One that still fails after ``MAX_ATTEMPTS`` declines the order, releasing its
+    unit and telling the buyer, rather than holding the unit forever.
+    """
+    # The lease is stamped with the clock at claim time: ``now`` may be a stage's start, and a
+    # long stage would otherwise hand out leases that have already lapsed.
+    claimed_at = timezone.now()
     claimed = PaymentOperation.objects.filter(
-        Q(status=OutboxStatus.PENDING) | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=now),
+        Q(status=OutboxStatus.PENDING)
+        | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=claimed_at),
         pk=operation_id,
-    ).update(status=OutboxStatus.PROCESSING, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    ).update(
+        status=OutboxStatus.PROCESSING, claimed_until=claimed_at + timedelta(seconds=CLAIM_SECONDS)
+    )
     if not claimed:
         return "busy"
     op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
     order = op.order
+    if op.operation == PaymentOperationKind.AUTHORIZE and order.status != OrderStatus.CONFIRMED:
+        _finish(op=op, result="skipped", reference="")
+        return str(OutboxStatus.DONE)
     try:
         if op.operation == PaymentOperationKind.AUTHORIZE:
             result = gateway().authorize(
@@ -76,38 +101,69 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
                 reference=order.payment_reference, idempotency_key=op.idempotency_key
             )
     except GatewayError as exc:
-        attempts = op.attempts + 1
-        status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
-        PaymentOperation.objects.filter(pk=op.pk).update(
-            status=status,
-            attempts=attempts,
-            last_error=str(exc)[:500],
-            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
-        )
-        return str(status)
+        return _retry_later(op=op, error=str(exc), now=now)
     with transaction.atomic():
         if op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(order_id=order.pk, result=result, now=now)
-        PaymentOperation.objects.filter(pk=op.pk).update(
-            status=OutboxStatus.DONE,
-            attempts=op.attempts + 1,
-            reference=result.reference,
+        _finish(
+            op=op,
             result="approved" if result.approved else result.decline_code or "declined",
-            last_error="",
+            reference=result.reference,
         )
     return str(OutboxStatus.DONE)
 
 
+def _finish(*, op: PaymentOperation, result: str, reference: str) -> None:
+    PaymentOperation.objects.filter(pk=op.pk).update(
+        status=OutboxStatus.DONE,
+        attempts=op.attempts + 1,
+        reference=reference,
+        result=result,
+        last_error="",
+    )
+
+
+def _retry_later(*, op: PaymentOperation, error: str, now: datetime) -> str:
+    """Back off exponentially (capped at an hour); after the last attempt, give up, and for an
+    authorization decline the order so that its unit and the buyer are not kept waiting."""
+    attempts = op.attempts + 1
+    status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
+    with transaction.atomic():
+        PaymentOperation.objects.filter(pk=op.pk).update(
+            status=status,
+            attempts=attempts,
+            last_error=error[:500],
+            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
+        )
+        if status == OutboxStatus.FAILED and op.operation == PaymentOperationKind.AUTHORIZE:
+            _apply_authorization(
+                order_id=op.order_id,
+                result=GatewayResult(
+                    approved=False, reference="", decline_code=messages.GATEWAY_UNAVAILABLE
+                ),
+                now=now,
+            )
+    return str(status)
+
+
 def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
     """Approved: the order is paid and its shipment scheduled; declined: the order is declined,
-    its unit released and the buyer told. Nothing happens to an order no longer confirmed."""
+    its unit released and the buyer told. An approval for an order no longer confirmed (it was
+    cancelled meanwhile) is voided through the outbox; a decline for one changes nothing."""
+    # Campaign before order, as everywhere: the order's status cannot change under this lock.
+    campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
+    Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     order = Order.objects.select_related("cardholder__user", "merchant").get(pk=order_id)
-    Campaign.objects.select_for_update().filter(pk=order.campaign_id).first()
     cardholder = order.cardholder
     if result.approved:
         if not order_transition(
             order=order, transition="pay", fields={"payment_reference": result.reference}
         ):
+            Order.objects.filter(pk=order.pk).update(payment_reference=result.reference)
+            PaymentOperation.objects.bulk_create(
+                [payment_operation(order=order, operation=PaymentOperationKind.VOID)],
+                ignore_conflicts=True,
+            )
             return
         schedule = import_string(settings.HASHCART["ORDER_PAID_HANDLER"])
         shipment = schedule(order=order, now=now)
@@ -135,7 +191,9 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
             return
         released.save()
         reply_text = messages.reply_declined(order=order)
-        message = messages.email_declined(order=order, cardholder=cardholder)
+        message = messages.email_declined(
+            order=order, cardholder=cardholder, code=result.decline_code
+        )
         kind = "declined"
     if order.purchase_post is not None:
         replies_queue(

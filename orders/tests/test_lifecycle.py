@@ -19,7 +19,7 @@ from orders.models import (
 )
 from orders.pipeline import stage_expire, stage_payments
 from orders.services import expiry_horizon, order_cancel, orders_expire_due
-from social.models import FeedCursor, Post
+from social.models import FeedCursor, Post, Reply
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db
@@ -220,11 +220,18 @@ def test_cancelling_a_paid_order_voids_its_authorization():
 
 # --- Payments exactly once ------------------------------------------------------------------------
 def test_an_authorization_retried_after_a_crash_is_charged_once():
-    _, _, order = _pending_order()
-    post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
-    tick()
+    from orders.payments.sandbox import SandboxGateway
+
+    _, order = _confirmed_order()
     op = PaymentOperation.objects.get(order=order, operation="authorize")
-    # The worker died after the gateway answered but before recording it: the claim lapses.
+    # The worker called the gateway and died before recording the answer: the claim lapses
+    # and the order is still confirmed.
+    SandboxGateway().authorize(
+        token=order.card.token,
+        amount=order.total,
+        currency=order.currency,
+        idempotency_key=op.idempotency_key,
+    )
     PaymentOperation.objects.filter(pk=op.pk).update(
         status="processing", claimed_until=timezone.now() - timedelta(seconds=1)
     )
@@ -235,3 +242,207 @@ def test_an_authorization_retried_after_a_crash_is_charged_once():
     assert order.status == OrderStatus.PAID
     assert Order.objects.get().shipment is not None
     assert list(order.events.values_list("kind", flat=True)).count("paid") == 1
+
+
+# --- Orders that leave "confirmed" while their authorization is on the way ---------------------
+def _confirmed_order():
+    shop, _, order = _pending_order()
+    post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    from orders.pipeline import stage_decide, stage_poll
+
+    stage_poll(now=timezone.now())
+    stage_decide(now=timezone.now())  # confirmed; the authorization waits in the outbox
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CONFIRMED
+    return shop, order
+
+
+def test_an_order_cancelled_before_its_authorization_is_never_charged():
+    shop, order = _confirmed_order()
+    assert order_cancel(
+        order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False
+    )
+    stage_payments(now=timezone.now())
+    assert PaymentOperation.objects.get(order=order, operation="authorize").result == "skipped"
+    assert not SandboxLedgerEntry.objects.exists()
+    assert _stock(shop) == 0
+
+
+class CancelledDuringTheCall:
+    """A gateway that approves, while "Not me" is clicked during the call."""
+
+    def authorize(self, *, token, amount, currency, idempotency_key):
+        from orders.payments.sandbox import SandboxGateway
+
+        result = SandboxGateway().authorize(
+            token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
+        )
+        order_id = int(idempotency_key.split("-")[1])
+        order_cancel(order_id=order_id, now=timezone.now(), actor_label="t", pause_purchasing=True)
+        return result
+
+    def void(self, *, reference, idempotency_key):
+        from orders.payments.sandbox import SandboxGateway
+
+        return SandboxGateway().void(reference=reference, idempotency_key=idempotency_key)
+
+
+def test_an_authorization_approved_for_an_order_cancelled_meanwhile_is_voided(settings):
+    shop, order = _confirmed_order()
+    settings.HASHCART = {
+        **settings.HASHCART,
+        "PAYMENT_GATEWAY": f"{__name__}.CancelledDuringTheCall",
+    }
+    stage_payments(now=timezone.now())  # authorizes; the void it queues runs on the next pass
+    assert PaymentOperation.objects.get(order=order, operation="void").status == "pending"
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert not hasattr(order, "shipment")
+    ledger = dict(SandboxLedgerEntry.objects.values_list("operation", "reference"))
+    assert set(ledger) == {"authorize", "void"}
+    assert ledger["void"] == ledger["authorize"] == order.payment_reference
+    assert _stock(shop) == 0
+
+
+class Unreachable:
+    def authorize(self, **kwargs):
+        from orders.payments.base import GatewayError
+
+        raise GatewayError("connection timed out")
+
+
+def test_an_authorization_that_never_gets_an_answer_declines_the_order(settings, mailoutbox):
+    from orders.services.payments import MAX_ATTEMPTS
+
+    shop, order = _confirmed_order()
+    settings.HASHCART = {**settings.HASHCART, "PAYMENT_GATEWAY": f"{__name__}.Unreachable"}
+    later = timezone.now()
+    for _ in range(MAX_ATTEMPTS):
+        later += timedelta(hours=2)  # past every backoff
+        stage_payments(now=later)
+    op = PaymentOperation.objects.get(order=order, operation="authorize")
+    assert (op.status, op.attempts) == ("failed", MAX_ATTEMPTS)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DECLINED
+    assert _stock(shop) == 0
+    declined = order.notifications.get(kind="declined")
+    assert declined.subject.startswith("We couldn't authorize your card")
+
+
+def test_a_payment_claim_is_stamped_with_the_clock_at_claim_time(monkeypatch):
+    import orders.services.payments as payments
+    from orders.payments.sandbox import SandboxGateway
+
+    _, order = _confirmed_order()
+    op = PaymentOperation.objects.get(order=order, operation="authorize")
+    leases = []
+
+    class Watch(SandboxGateway):
+        def authorize(self, **kwargs):
+            leases.append(PaymentOperation.objects.get(pk=op.pk).claimed_until)
+            return super().authorize(**kwargs)
+
+    monkeypatch.setattr(payments, "gateway", Watch)
+    # A stage that began an hour ago must not hand out a lease that has already lapsed.
+    stale_now = timezone.now() - timedelta(hours=1)
+    assert payments.payment_operation_run(operation_id=op.pk, now=stale_now) == "done"
+    assert leases[0] > timezone.now()
+
+
+def test_cancelling_a_paid_order_cancels_its_shipment():
+    _, order = _confirmed_order()
+    stage_payments(now=timezone.now())
+    assert Order.objects.get(pk=order.pk).shipment.status == "awaiting_label"
+    order_cancel(order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False)
+    assert Order.objects.get(pk=order.pk).shipment.status == "cancelled"
+
+
+# --- A confirmation request that cannot be posted -------------------------------------------------
+class Refusing:
+    """The sandbox adapter, except that the platform refuses every reply for good."""
+
+    platform = "sandbox"
+
+    def fetch_mentions(self, **kwargs):
+        from social.platforms.sandbox import SandboxAdapter
+
+        return SandboxAdapter().fetch_mentions(**kwargs)
+
+    def send_reply(self, **kwargs):
+        from social.platforms.base import RejectedError
+
+        raise RejectedError("403 You are not allowed to create a post with duplicate content.")
+
+
+def test_an_order_whose_confirmation_request_failed_for_good_expires(settings):
+    shop = shop_open()
+    buyer_ready("alice")
+    settings.HASHCART = {
+        **settings.HASHCART,
+        "PLATFORM_ADAPTERS": {"sandbox": f"{__name__}.Refusing"},
+    }
+    post("alice", BUY)
+    tick()
+    order = Order.objects.get()
+    assert order.expires_at is None  # no window ever opened
+    assert stage_expire(now=timezone.now()) == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+    assert _stock(shop) == 0
+    assert "could not post the reply" in order.notifications.get(kind="expired").body
+    assert stage_expire(now=timezone.now()) == 0
+
+
+def test_an_order_whose_request_waited_too_long_expires_and_the_request_is_withdrawn(settings):
+    shop = shop_open(budget=0)  # the budget never lets the request out
+    buyer_ready("alice")
+    with time_machine.travel(T0, tick=False):
+        post("alice", BUY)
+        tick()
+    order = Order.objects.get()
+    hours = settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"]
+    assert stage_expire(now=T0 + timedelta(hours=hours) - timedelta(minutes=1)) == 0
+    assert stage_expire(now=T0 + timedelta(hours=hours, minutes=1)) == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.EXPIRED
+    request = Reply.objects.get(kind="confirmation_request")
+    assert request.status == "skipped"
+    assert _stock(shop) == 0
+
+
+def test_a_stuck_feed_still_waits_for_an_undecided_post(settings):
+    settings.HASHCART = {**settings.HASHCART, "MAX_FEED_LAG_MINUTES": 30}
+    shop_open()
+    buyer_ready("alice")
+    with time_machine.travel(T0, tick=False):
+        post("alice", BUY)
+        tick()
+    with time_machine.travel(T0 + timedelta(minutes=14), tick=False):
+        from orders.pipeline import stage_poll
+
+        post("alice", f"@{BRAND} #Confirm{Order.objects.get().confirmation_code}")
+        stage_poll(now=timezone.now())  # read, not yet decided
+    # An hour on the lag floor is past the window, but the confirmation is in the inbox.
+    assert orders_expire_due(now=T0 + timedelta(hours=1)) == 0
+    assert Order.objects.get().status == OrderStatus.PENDING
+
+
+def test_a_confirmation_that_lost_the_race_to_another_worker_gets_no_late_reply(monkeypatch):
+    from orders.services import decide
+
+    shop, _, order = _pending_order()
+    original = decide._orders_for_confirmation
+
+    def and_meanwhile(confirmations):
+        orders = original(confirmations)
+        # Another worker confirms this order after it was read and before it is transitioned.
+        Order.objects.filter(pk=order.pk).update(status=OrderStatus.CONFIRMED)
+        return orders
+
+    monkeypatch.setattr(decide, "_orders_for_confirmation", and_meanwhile)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    tick()
+    assert _outcome(confirmation) == "confirm_unknown"
+    assert not Reply.objects.filter(kind="confirm_late").exists()
+    assert _stock(shop) == 1

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, timedelta
+from itertools import takewhile
 
 from django.conf import settings
 from django.utils import timezone
@@ -68,17 +69,24 @@ class SandboxAdapter(PlatformAdapter):
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
     ) -> FetchResult:
         horizon = now - _settle()
-        posts = list(
+        page = list(
             SandboxPost.objects.filter(
-                mentions__id=int(account.platform_user_id),
-                id__gt=int(cursor or 0),
-                created_at__lte=horizon,
+                mentions__id=int(account.platform_user_id), id__gt=int(cursor or 0)
             )
             .select_related("author", "quote_of")
             .order_by("id")[:limit]
         )
-        # A short page means everything up to the horizon has been read.
-        high_water_mark = horizon if len(posts) < limit else posts[-1].created_at
+        # The cursor is an id, so the page stops at the first post not yet settled: taking a
+        # later, settled one would move the cursor past the unsettled one for good.
+        posts = list(takewhile(lambda post: post.created_at <= horizon, page))
+        if len(posts) < len(page):
+            # What is left unread is no older than its oldest post: the mark stays below that.
+            unread = min(post.created_at for post in page[len(posts) :])
+            high_water_mark = min(horizon, unread - timedelta(microseconds=1))
+        elif len(page) < limit:
+            high_water_mark = horizon  # a short page: everything up to the horizon was read
+        else:
+            high_water_mark = posts[-1].created_at
         return FetchResult(
             posts=[sandbox_inbound(post) for post in posts],
             cursor=str(posts[-1].pk) if posts else cursor,

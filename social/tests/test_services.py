@@ -176,6 +176,25 @@ def test_sandbox_feed_reads_mentions_once_they_settle(settings):
     assert len(feed_poll(account_id=account.pk, now=T0 + timedelta(seconds=2)).stored) == 1
 
 
+def test_sandbox_feed_never_moves_its_cursor_past_an_unsettled_post(settings):
+    # Ids are handed out in insert order, times by the writer: a post can carry a later id than
+    # one that is still settling. The cursor must stop before the unsettled one, not skip it.
+    settings.HASHCART = {**settings.HASHCART, "SANDBOX_SETTLE_MS": 1000}
+    brand = sandbox_user_ensure(handle="Brand")
+    account = PlatformAccount.objects.create(
+        platform="sandbox", platform_user_id=str(brand.pk), handle="Brand"
+    )
+    sandbox_post_create(handle="alice", text="@Brand #BuyThing", now=T0)
+    unsettled = sandbox_post_create(handle="bob", text="@Brand #BuyThing", now=T0 + timedelta(1))
+    settled = sandbox_post_create(handle="carol", text="@Brand #BuyThing", now=T0)
+    assert len(feed_poll(account_id=account.pk, now=T0 + timedelta(seconds=2)).stored) == 1
+    cursor = FeedCursor.objects.get(account=account)
+    assert cursor.high_water_mark < unsettled.created_at
+    later = feed_poll(account_id=account.pk, now=T0 + timedelta(days=1, seconds=2))
+    read = Post.objects.filter(pk__in=later.stored).values_list("post_id", flat=True)
+    assert sorted(read) == sorted([str(unsettled.pk), str(settled.pk)])
+
+
 # --- The reply outbox ----------------------------------------------------------------------------
 def _queue(account, count, priority=ReplyPriority.OTHER, text="hello {n}"):
     posts = PostFactory.create_batch(count, account=account, platform=account.platform)
@@ -241,12 +260,21 @@ def test_a_transient_error_retries_with_backoff_and_a_refusal_is_final(scripted)
     assert Reply.objects.get(pk=first.pk).status == ReplyStatus.SENT
 
 
-def test_a_rate_limit_holds_the_reply_until_the_reset(scripted):
-    _queue(scripted, 1)
-    reset = timezone.now() + timedelta(minutes=7)
-    Scripted.sends = [RateLimited("429", reset_at=reset)]
-    replies_send_due(account_id=scripted.pk, now=timezone.now())
-    assert Reply.objects.get().next_attempt_at == reset
+def test_a_rate_limit_holds_every_reply_until_the_reset_without_spending_attempts(scripted):
+    _queue(scripted, 3)
+    now = timezone.now()
+    reset = now + timedelta(minutes=7)
+    Scripted.sends = ["ok", RateLimited("429", reset_at=reset)]
+    result = replies_send_due(account_id=scripted.pk, now=now)
+    assert (len(result.sent), result.wait_until) == (1, reset)
+    waiting = Reply.objects.filter(status=ReplyStatus.QUEUED)
+    assert sorted(waiting.values_list("attempts", "next_attempt_at")) == [(0, reset), (0, reset)]
+    # Before the reset nothing is sent, even with budget left over by the refill clock.
+    replies_send_due(account_id=scripted.pk, now=reset - timedelta(seconds=1))
+    assert len(Scripted.sent) == 1
+    # The bucket refills from the reset (3 per 15 minutes: one every 5 minutes), not before.
+    replies_send_due(account_id=scripted.pk, now=reset + timedelta(minutes=5, seconds=1))
+    assert len(Scripted.sent) == 2
 
 
 def test_a_claim_whose_sender_died_is_taken_back(scripted):
