@@ -167,3 +167,69 @@ class PurchaseControls(models.Model):
 
     def __str__(self) -> str:
         return f"controls of {self.cardholder}"
+
+
+# Link codes use the confirmation codes' alphabet (no 0/O, 1/I/L) and are one longer.
+LINK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LINK_CODE_LENGTH = 6
+
+
+class LinkCode(models.Model):
+    """A one-time code that links the platform account posting ``#Link<CODE>`` to a cardholder.
+
+    Valid until ``expires_at`` (by the post's time) and for one claim; the pipeline records who
+    claimed it, or why the claim was refused, and the linking page shows the result.
+    """
+
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="link_codes")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    code = models.CharField(max_length=LINK_CODE_LENGTH, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    identity = models.ForeignKey(
+        SocialIdentity, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    refused_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[2-9A-HJKMNP-Z]{6}$"), name="linkcode_alphabet"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#Link{self.code}"
+
+
+class AccountEventKind(models.TextChoices):
+    IDENTITY_LINKED = "identity_linked", "Identity linked"
+    IDENTITY_LINK_REFUSED = "identity_link_refused", "Identity link refused"
+    IDENTITY_UNLINKED = "identity_unlinked", "Identity unlinked"
+    CARD_ADDED = "card_added", "Card added"
+    CARD_REMOVED = "card_removed", "Card removed"
+    ADDRESS_CHANGED = "address_changed", "Address changed"
+    CONSENT_GIVEN = "consent_given", "Consent given"
+    CONTROLS_CHANGED = "controls_changed", "Controls changed"
+    PURCHASING_PAUSED = "purchasing_paused", "Purchasing paused"
+    PURCHASING_RESUMED = "purchasing_resumed", "Purchasing resumed"
+
+
+class AccountEvent(models.Model):
+    """The cardholder's own audit log of their account (links, cards, address, controls).
+
+    Orders have their own trail (``orders.OrderEvent``); the settings page shows both.
+    """
+
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=AccountEventKind.choices)
+    summary = models.CharField(max_length=200)
+    actor_label = models.CharField(max_length=64, default="cardholder")
+
+    class Meta:
+        indexes = [models.Index(fields=["cardholder", "-id"], name="accountevent_holder_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary}"

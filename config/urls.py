@@ -1,5 +1,6 @@
 """URL map (DESIGN §10.1)."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,10 +9,14 @@ from core import views as core_views
 admin.site.site_header = "Hashcart back office"
 admin.site.site_title = "Hashcart"
 admin.site.index_title = "Campaigns, orders and shipments"
+# The admin signs in through allauth: rate limits and the TOTP step apply (DESIGN §6).
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("link/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("sandbox/", include("social.urls")),
 ]

@@ -5,7 +5,14 @@ from datetime import datetime
 
 from django.db.models import Count, Min
 
-from orders.models import Notification, Order, OrderStatus, OutboxStatus, PaymentOperation
+from orders.models import (
+    Notification,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OutboxStatus,
+    PaymentOperation,
+)
 from social.models import FeedCursor, Post, Reply, ReplyStatus
 
 
@@ -65,4 +72,22 @@ def pipeline_status(*, now: datetime) -> PipelineStatus:
             status__in=[OutboxStatus.PENDING, OutboxStatus.PROCESSING]
         ).count(),
         emails_pending=Notification.objects.filter(status=OutboxStatus.PENDING).count(),
+    )
+
+
+def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
+    """The cardholder's latest orders with their shipments, newest first (settings page)."""
+    return list(
+        Order.objects.filter(cardholder_id=cardholder_id)
+        .select_related("shipment")
+        .order_by("-id")[:limit]
+    )
+
+
+def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[OrderEvent]:
+    """The latest events of the cardholder's orders, newest first (their audit log)."""
+    return list(
+        OrderEvent.objects.filter(order__cardholder_id=cardholder_id)
+        .select_related("order")
+        .order_by("-created_at", "-id")[:limit]
     )

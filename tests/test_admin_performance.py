@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from accounts.services import operator_upsert, staff_user_upsert
 from tests.factories import CampaignFactory, OrderFactory, ShipmentFactory
+from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +45,7 @@ def test_change_list_queries_do_not_grow_with_rows(client, url_name, params, as_
         user = staff_user_upsert(
             username="s", email="s@example.com", password="pw-s", merchant_id=campaign.merchant_id
         )
+    totp_enable(user)
     client.force_login(user)
     url = reverse(url_name)
 

@@ -13,6 +13,7 @@ from accounts.services import operator_upsert, staff_user_upsert
 from catalog.admin_scoping import merchant_lookup_of
 from catalog.models import Campaign
 from tests.factories import CampaignFactory, OrderFactory, ProductFactory, ShipmentFactory
+from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,7 @@ class World:
         self.staff_a = staff_user_upsert(
             username="staff-a", email="a@example.com", password="pw-staff-a", merchant_id=self.a.pk
         )
+        totp_enable(self.staff_a)
 
     def objects_of_b(self):
         return {
@@ -239,6 +241,7 @@ def test_staff_without_a_merchant_see_no_rows(client, world):
     )
     lost.merchant = None
     lost.save(update_fields=["merchant"])
+    totp_enable(lost)
     client.force_login(lost)
     response = client.get(reverse("admin:orders_order_changelist"))
     assert response.status_code == 403
@@ -254,7 +257,9 @@ def test_staff_add_products_only_to_their_own_merchant(staff_client, world):
 
 
 def test_operators_see_every_merchant(client, world):
-    client.force_login(operator_upsert(username="op", email="op@example.com", password="pw-op"))
+    operator = operator_upsert(username="op", email="op@example.com", password="pw-op")
+    totp_enable(operator)
+    client.force_login(operator)
     response = client.get(reverse("admin:orders_order_changelist"))
     shown = {obj.pk for obj in response.context["cl"].result_list}
     assert {world.a_order.pk, world.b_order.pk} <= shown

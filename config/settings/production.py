@@ -8,7 +8,7 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import database_from_env, env
 
 DEBUG = False
-HASHCART = {**HASHCART, "SANDBOX_PAGE": False}  # noqa: F405
+HASHCART = {**HASHCART, "SANDBOX_PAGE": False, "STAFF_MFA_REQUIRED": True}  # noqa: F405
 SECRET_KEY = env.str("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}

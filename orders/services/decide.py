@@ -26,6 +26,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Card, Cardholder, Consent, PurchaseControls, SocialIdentity
+from accounts.services import LinkClaim, link_claims_apply, link_code_of
 from catalog.models import Campaign
 from orders import messages
 from orders.codes import confirmation_codes_new
@@ -145,15 +146,20 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
             )
         )
         batch = _Batch(posts=posts, now=now, brand_user_ids=brands)
-        purchases, confirmations = _classify(batch)
+        purchases, confirmations, links = _classify(batch)
+        if links:
+            batch.outcomes.update(link_claims_apply(claims=links, now=now))
         _decide_purchases(batch, purchases, confirmations)
         _write(batch)
     return Counter(batch.outcomes.values())
 
 
 # --- Classification ---------------------------------------------------------------------------
-def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]]]]:
-    """Settle the posts that need no cardholder data; return the purchases and confirmations."""
+def _classify(
+    batch: _Batch,
+) -> tuple[list[_Purchase], list[tuple[Post, set[str]]], list[LinkClaim]]:
+    """Settle the posts that need no cardholder data; return the purchases, confirmations and
+    link claims (``#Link<CODE>``, DESIGN §6)."""
     platforms = {p.platform for p in batch.posts}
     decided_roots = set(
         Post.objects.filter(platform__in=platforms, root_id__in={p.root_id for p in batch.posts})
@@ -170,6 +176,7 @@ def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]
 
     purchases: list[_Purchase] = []
     confirmations: list[tuple[Post, set[str]]] = []
+    links: list[LinkClaim] = []
     for post in batch.posts:
         root = (post.platform, post.root_id)
         if post.author_id == batch.brand_user_ids[post.account_id]:
@@ -182,8 +189,21 @@ def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]
             post_keys = [hashtag_key(tag) for tag in post.hashtags]
             codes = _codes(post_keys, prefixes.get(post.platform, ()))
             matched = _campaign_for(post, post_keys, campaigns)
+            link_code = link_code_of(post_keys)
             if codes:
                 confirmations.append((post, codes))
+            elif matched is None and link_code is not None:
+                # A campaign hashtag that happens to look like #Link<CODE> stays a purchase.
+                links.append(
+                    LinkClaim(
+                        key=post.pk,
+                        code=link_code,
+                        platform=post.platform,
+                        author_id=post.author_id,
+                        author_handle=post.author_handle,
+                        posted_at=post.posted_at,
+                    )
+                )
             elif matched is not None:
                 purchases.append(_Purchase(post=post, campaign=matched))
             elif _campaign_for(post, [hashtag_key(t) for t in post.quoted_hashtags], campaigns):
@@ -192,7 +212,7 @@ def _classify(batch: _Batch) -> tuple[list[_Purchase], list[tuple[Post, set[str]
             else:
                 batch.decide(post, PostOutcome.NO_CAMPAIGN)
         decided_roots.add(root)  # later edits of this post in the batch are edits
-    return purchases, confirmations
+    return purchases, confirmations, links
 
 
 def _confirm_prefixes(platforms: set[str], now: datetime) -> dict[str, tuple[str, ...]]:

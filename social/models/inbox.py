@@ -65,6 +65,9 @@ class PostOutcome(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     CONFIRM_LATE = "confirm_late", "Confirmation late"
     CONFIRM_UNKNOWN = "confirm_unknown", "Confirmation unknown"
+    LINKED = "linked", "Identity linked"
+    LINK_REFUSED = "link_refused", "Link refused"
+    LINK_UNKNOWN = "link_unknown", "Link code unknown"
 
 
 class Post(models.Model):

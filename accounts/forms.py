@@ -1,0 +1,128 @@
+"""Forms of the linking and settings pages. Validation only; the writes are services."""
+
+from datetime import date
+from typing import Any
+
+from django import forms
+
+US_STATES = [
+    ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
+    ("CA", "California"), ("CO", "Colorado"), ("CT", "Connecticut"), ("DE", "Delaware"),
+    ("DC", "District of Columbia"), ("FL", "Florida"), ("GA", "Georgia"), ("HI", "Hawaii"),
+    ("ID", "Idaho"), ("IL", "Illinois"), ("IN", "Indiana"), ("IA", "Iowa"), ("KS", "Kansas"),
+    ("KY", "Kentucky"), ("LA", "Louisiana"), ("ME", "Maine"), ("MD", "Maryland"),
+    ("MA", "Massachusetts"), ("MI", "Michigan"), ("MN", "Minnesota"), ("MS", "Mississippi"),
+    ("MO", "Missouri"), ("MT", "Montana"), ("NE", "Nebraska"), ("NV", "Nevada"),
+    ("NH", "New Hampshire"), ("NJ", "New Jersey"), ("NM", "New Mexico"), ("NY", "New York"),
+    ("NC", "North Carolina"), ("ND", "North Dakota"), ("OH", "Ohio"), ("OK", "Oklahoma"),
+    ("OR", "Oregon"), ("PA", "Pennsylvania"), ("RI", "Rhode Island"), ("SC", "South Carolina"),
+    ("SD", "South Dakota"), ("TN", "Tennessee"), ("TX", "Texas"), ("UT", "Utah"),
+    ("VT", "Vermont"), ("VA", "Virginia"), ("WA", "Washington"), ("WV", "West Virginia"),
+    ("WI", "Wisconsin"), ("WY", "Wyoming"), ("PR", "Puerto Rico"), ("GU", "Guam"),
+    ("VI", "U.S. Virgin Islands"), ("AS", "American Samoa"), ("MP", "Northern Mariana Islands"),
+]  # fmt: skip
+
+
+class CardNumberInput(forms.TextInput):
+    """Never echoes the number back into the page, even when the form is shown again."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class CardForm(forms.Form):
+    """A sandbox test card. The number goes to the sandbox vault and nowhere else."""
+
+    number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        widget=CardNumberInput(
+            attrs={"autocomplete": "cc-number", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+        help_text="Sandbox test cards: 4242 4242 4242 4242 is approved, "
+        "4000 0000 0000 0002 is declined.",
+    )
+    exp_month = forms.TypedChoiceField(
+        label="Expiry month",
+        coerce=int,
+        choices=[(m, f"{m:02d}") for m in range(1, 13)],
+        widget=forms.Select(attrs={"autocomplete": "cc-exp-month"}),
+    )
+    exp_year = forms.TypedChoiceField(
+        label="Expiry year",
+        coerce=int,
+        choices=[],
+        widget=forms.Select(attrs={"autocomplete": "cc-exp-year"}),
+    )
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+        years = range(today.year, today.year + 15)
+        self.fields["exp_year"].choices = [(y, str(y)) for y in years]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        month, year = data.get("exp_month"), data.get("exp_year")
+        if month and year and (year, month) < (self.today.year, self.today.month):
+            raise forms.ValidationError("This card has expired.")
+        return data
+
+
+class AddressForm(forms.Form):
+    """The billing address, which is also where every order ships (US only)."""
+
+    billing_name = forms.CharField(
+        label="Name on the card", max_length=200, widget=forms.TextInput({"autocomplete": "name"})
+    )
+    address_line1 = forms.CharField(
+        label="Street address",
+        max_length=200,
+        widget=forms.TextInput({"autocomplete": "address-line1"}),
+    )
+    address_line2 = forms.CharField(
+        label="Apartment, suite (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput({"autocomplete": "address-line2"}),
+    )
+    city = forms.CharField(
+        label="City", max_length=100, widget=forms.TextInput({"autocomplete": "address-level2"})
+    )
+    state = forms.ChoiceField(
+        label="State",
+        choices=[("", "Choose…"), *US_STATES],
+        widget=forms.Select({"autocomplete": "address-level1"}),
+    )
+    postal_code = forms.RegexField(
+        label="ZIP code",
+        regex=r"^[0-9]{5}(-[0-9]{4})?$",
+        max_length=10,
+        error_messages={"invalid": "Enter a ZIP code like 62701 or 62701-1234."},
+        widget=forms.TextInput({"autocomplete": "postal-code", "inputmode": "numeric"}),
+    )
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        label="I agree to the terms of buying by post above",
+        required=True,
+        error_messages={"required": "Tick the box to agree, or leave this page."},
+    )
+
+
+class ControlsForm(forms.Form):
+    per_order_cap = forms.DecimalField(
+        label="Most per order ($)", required=False, min_value=1, max_digits=10, decimal_places=2
+    )
+    per_day_cap = forms.DecimalField(
+        label="Most per day ($)", required=False, min_value=1, max_digits=10, decimal_places=2
+    )
+    email_confirm_above = forms.DecimalField(
+        label="Also confirm by e-mail above ($)",
+        required=False,
+        min_value=0,
+        max_digits=10,
+        decimal_places=2,
+        help_text="Orders above this amount also need a click on a private link we e-mail you.",
+    )

@@ -1,0 +1,59 @@
+"""Writes about people: staff logins, cardholders, their identities, cards and controls."""
+
+from accounts.services.cards import address_change, card_remove, card_save, default_card
+from accounts.services.controls import (
+    consent_give,
+    controls_update,
+    identity_unlink,
+    purchasing_set_paused,
+)
+from accounts.services.linking import (
+    LinkClaim,
+    identity_claim_refusal,
+    identity_link_and_tell,
+    link_claims_apply,
+    link_code_issue,
+    link_code_of,
+)
+from accounts.services.notify import account_email, account_event
+from accounts.services.people import (
+    MERCHANT_STAFF_GROUP,
+    MERCHANT_STAFF_PERMISSIONS,
+    card_add,
+    cardholder_for_user,
+    cardholder_upsert,
+    consent_record,
+    identity_link,
+    merchant_staff_group_ensure,
+    operator_upsert,
+    staff_user_upsert,
+)
+
+__all__ = [
+    "MERCHANT_STAFF_GROUP",
+    "MERCHANT_STAFF_PERMISSIONS",
+    "LinkClaim",
+    "account_email",
+    "account_event",
+    "address_change",
+    "card_add",
+    "card_remove",
+    "card_save",
+    "cardholder_for_user",
+    "cardholder_upsert",
+    "consent_give",
+    "consent_record",
+    "controls_update",
+    "default_card",
+    "identity_claim_refusal",
+    "identity_link",
+    "identity_link_and_tell",
+    "identity_unlink",
+    "link_claims_apply",
+    "link_code_issue",
+    "link_code_of",
+    "merchant_staff_group_ensure",
+    "operator_upsert",
+    "purchasing_set_paused",
+    "staff_user_upsert",
+]

@@ -1,0 +1,139 @@
+"""Cards on file and the billing address, which is also the only shipping address (DESIGN §6).
+
+A card comes from the gateway's vault as a token (``accounts.vault`` in the sandbox); its number
+never reaches these functions. Changing the address starts the cooling-off period (§8).
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import AccountEventKind, Card, Cardholder
+from accounts.services.notify import account_email, account_event
+from accounts.vault import VaultedCard
+from core.exceptions import ApplicationError
+
+ADDRESS_FIELDS = (
+    "billing_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+)
+
+
+def default_card(cardholder: Cardholder) -> Card | None:
+    return cardholder.cards.filter(is_default=True, removed_at__isnull=True).first()
+
+
+@transaction.atomic
+def card_save(
+    *,
+    cardholder: Cardholder,
+    card: VaultedCard,
+    gateway: str,
+    address: dict[str, str],
+    now: datetime,
+) -> Card:
+    """Make ``card`` the cardholder's card for buying by post, with its billing address.
+
+    A previous default card stays on file, no longer default. The address counts as changed
+    (cooling-off) only when it differs from the previous card's.
+    """
+    previous = default_card(cardholder)
+    changed = previous is None or any(
+        getattr(previous, name) != address.get(name, "") for name in ADDRESS_FIELDS
+    )
+    if previous is not None:
+        Card.objects.filter(pk=previous.pk).update(is_default=False)
+    saved = Card.objects.create(
+        cardholder=cardholder,
+        gateway=gateway,
+        token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=True,
+        address_changed_at=now if changed or previous is None else previous.address_changed_at,
+        **{name: address.get(name, "") for name in ADDRESS_FIELDS},
+    )
+    account_event(
+        cardholder=cardholder,
+        kind=AccountEventKind.CARD_ADDED,
+        summary=f"Added {saved.brand} ending {saved.last4}",
+        now=now,
+    )
+    account_email(
+        cardholder=cardholder,
+        subject="A card was added",
+        body=(
+            f"Your {saved.brand} card ending {saved.last4} is now the card for buying by post.\n\n"
+            "Not you? Remove it on your settings page and change your password.\n"
+        ),
+    )
+    if changed and previous is not None:
+        _address_changed(cardholder=cardholder, card=saved, now=now)
+    return saved
+
+
+@transaction.atomic
+def address_change(*, cardholder: Cardholder, address: dict[str, str], now: datetime) -> Card:
+    """Change the billing (and shipping) address of the cardholder's card. Raises
+    ``ApplicationError`` without a card on file."""
+    card = default_card(cardholder)
+    if card is None:
+        raise ApplicationError("Add a card first: the address belongs to the card.")
+    if all(getattr(card, name) == address.get(name, "") for name in ADDRESS_FIELDS):
+        return card
+    for name in ADDRESS_FIELDS:
+        setattr(card, name, address.get(name, ""))
+    card.address_changed_at = now
+    card.save(update_fields=[*ADDRESS_FIELDS, "address_changed_at", "updated_at"])
+    _address_changed(cardholder=cardholder, card=card, now=now)
+    return card
+
+
+def _address_changed(*, cardholder: Cardholder, card: Card, now: datetime) -> None:
+    hours = settings.HASHCART["COOLING_OFF_HOURS"]
+    account_event(
+        cardholder=cardholder,
+        kind=AccountEventKind.ADDRESS_CHANGED,
+        summary=f"Address changed to {card.city}, {card.state} {card.postal_code}",
+        now=now,
+    )
+    account_email(
+        cardholder=cardholder,
+        subject="Your address changed",
+        body=(
+            f"The billing and shipping address of your card ending {card.last4} changed to "
+            f"{card.city}, {card.state} {card.postal_code}. For your protection, purchase posts "
+            f"are accepted again after {hours} hours.\n\n"
+            "Not you? Change your password and the address on your settings page.\n"
+        ),
+    )
+
+
+@transaction.atomic
+def card_remove(*, cardholder: Cardholder, card_id: int, now: datetime) -> None:
+    """Take a card off file (it stays for past orders). Raises ``ApplicationError`` for a card
+    that is not the cardholder's."""
+    card = cardholder.cards.filter(pk=card_id, removed_at__isnull=True).first()
+    if card is None:
+        raise ApplicationError("No such card.")
+    card.removed_at, card.is_default = now, False
+    card.save(update_fields=["removed_at", "is_default", "updated_at"])
+    account_event(
+        cardholder=cardholder,
+        kind=AccountEventKind.CARD_REMOVED,
+        summary=f"Removed {card.brand} ending {card.last4}",
+        now=now,
+    )
+    account_email(
+        cardholder=cardholder,
+        subject="A card was removed",
+        body=f"Your {card.brand} card ending {card.last4} was removed. Buying by post needs a "
+        "card: add one on the linking page.\n",
+    )

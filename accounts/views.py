@@ -1,0 +1,269 @@
+"""The cardholder's pages: the opt-in wizard at /link/ and the settings page (DESIGN §6, §10.1).
+
+Thin entry points: forms validate, services write, selectors read. The settings page also shows
+the cardholder's orders and lets them cancel a pending one, through the orders app's selectors
+and services (the only place accounts reaches into orders).
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
+from accounts.models import Cardholder, LinkCode, User
+from accounts.vault import VaultedCard, card_tokenize
+from core.exceptions import ApplicationError
+from orders.models import OrderStatus
+from orders.selectors import cardholder_order_events, cardholder_orders
+from orders.services import order_cancel
+
+PENDING_CARD = "hashcart.pending_card"  # session key: a vaulted card (token, never the number)
+
+
+def _cardholder(request: HttpRequest) -> Cardholder:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (login_required ran)
+    return services.cardholder_for_user(user=user)
+
+
+def _progress(request: HttpRequest, cardholder: Cardholder) -> selectors.LinkProgress:
+    return selectors.link_progress(
+        cardholder=cardholder, card_pending=PENDING_CARD in request.session
+    )
+
+
+def _next(request: HttpRequest, cardholder: Cardholder) -> HttpResponse:
+    step = _progress(request, cardholder).next_step
+    return redirect(step.url_name if step else "accounts:settings")
+
+
+@login_required
+@require_GET
+def link(request: HttpRequest) -> HttpResponse:
+    progress = _progress(request, _cardholder(request))
+    return render(request, "accounts/link.html", {"progress": progress})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_identity(request: HttpRequest) -> HttpResponse:
+    """Shows a one-time ``#Link<CODE>`` to post (the page follows it by itself), and X's
+    connect button when X is configured."""
+    cardholder = _cardholder(request)
+    platforms = selectors.link_platforms()
+    platform = request.GET.get("platform") or (platforms[0] if platforms else "")
+    if platform and platform not in platforms:
+        raise Http404("No brand account on that platform.")
+    code, error = None, ""
+    brand = selectors.brand_account(platform=platform) if platform else None
+    if brand is not None:
+        try:
+            code = services.link_code_issue(
+                cardholder=cardholder, platform=platform, now=timezone.now()
+            )
+        except ApplicationError as exc:
+            error = exc.message
+    return render(
+        request,
+        "accounts/link_identity.html",
+        {
+            "progress": _progress(request, cardholder),
+            "platforms": platforms,
+            "platform": platform,
+            "brand": brand,
+            "code": code,
+            "error": error,
+            "x_enabled": bool(settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"]),
+        },
+    )
+
+
+@login_required
+@require_GET
+def link_identity_status(request: HttpRequest, code: str) -> JsonResponse:
+    """The state of one of the cardholder's link codes, polled by the identity page."""
+    link_code = get_object_or_404(
+        LinkCode.objects.select_related("identity"), code=code, cardholder=_cardholder(request)
+    )
+    state, message = selectors.link_code_state(link_code)
+    return JsonResponse({"state": state, "message": message})
+
+
+@sensitive_variables("form")
+@sensitive_post_parameters("number")
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_card(request: HttpRequest) -> HttpResponse:
+    cardholder = _cardholder(request)
+    form = CardForm(request.POST or None, today=timezone.localdate())
+    if request.method == "POST" and form.is_valid():
+        try:
+            vaulted = card_tokenize(
+                number=form.cleaned_data["number"],
+                exp_month=form.cleaned_data["exp_month"],
+                exp_year=form.cleaned_data["exp_year"],
+            )
+        except ApplicationError as exc:
+            form.add_error("number", exc.message)
+        else:
+            request.session[PENDING_CARD] = asdict(vaulted)
+            return redirect("accounts:link_address")
+    return render(
+        request,
+        "accounts/link_card.html",
+        {"progress": _progress(request, cardholder), "form": form},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_address(request: HttpRequest) -> HttpResponse:
+    """The billing address; saved with the card just added, or as a change of address."""
+    cardholder = _cardholder(request)
+    pending = request.session.get(PENDING_CARD)
+    card = services.default_card(cardholder)
+    if pending is None and card is None:
+        messages.info(request, "Add a card first: the address is the card's billing address.")
+        return redirect("accounts:link_card")
+    initial = {name: getattr(card, name) for name in services.cards.ADDRESS_FIELDS} if card else {}
+    form = AddressForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        now = timezone.now()
+        if pending is not None:
+            services.card_save(
+                cardholder=cardholder,
+                card=VaultedCard(**pending),
+                gateway="sandbox",
+                address=form.cleaned_data,
+                now=now,
+            )
+            del request.session[PENDING_CARD]
+            messages.success(request, "Your card is saved.")
+        else:
+            services.address_change(cardholder=cardholder, address=form.cleaned_data, now=now)
+            messages.success(request, "Your address is saved.")
+        return _next(request, cardholder)
+    return render(
+        request,
+        "accounts/link_address.html",
+        {"progress": _progress(request, cardholder), "form": form, "pending": pending},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_consent(request: HttpRequest) -> HttpResponse:
+    cardholder = _cardholder(request)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.consent_give(cardholder=cardholder, now=timezone.now())
+        return _next(request, cardholder)
+    return render(
+        request,
+        "accounts/link_consent.html",
+        {
+            "progress": _progress(request, cardholder),
+            "form": form,
+            "terms_version": settings.HASHCART["TERMS_VERSION"],
+            "window": settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"],
+            "cooling_off": settings.HASHCART["COOLING_OFF_HOURS"],
+        },
+    )
+
+
+@login_required
+@require_GET
+def account_settings(request: HttpRequest) -> HttpResponse:
+    cardholder = _cardholder(request)
+    controls = cardholder.controls
+    history: list[tuple[Any, str, str]] = [
+        (e.created_at, e.get_kind_display(), e.summary)
+        for e in selectors.account_events(cardholder=cardholder)
+    ] + [
+        (
+            e.created_at,
+            f"Order #{e.order.confirmation_code}",
+            f"{e.order.product_name}: {e.kind.replace('_', ' ')}",
+        )
+        for e in cardholder_order_events(cardholder_id=cardholder.pk)
+    ]
+    history.sort(key=lambda row: row[0], reverse=True)
+    return render(
+        request,
+        "accounts/settings.html",
+        {
+            "progress": _progress(request, cardholder),
+            "controls": controls,
+            "controls_form": ControlsForm(
+                initial={
+                    "per_order_cap": controls.per_order_cap,
+                    "per_day_cap": controls.per_day_cap,
+                    "email_confirm_above": controls.email_confirm_above,
+                }
+            ),
+            "cards": cardholder.cards.filter(removed_at__isnull=True).order_by(
+                "-is_default", "-id"
+            ),
+            "orders": cardholder_orders(cardholder_id=cardholder.pk),
+            "history": history[:50],
+            "cancellable": OrderStatus.PENDING,
+        },
+    )
+
+
+@login_required
+@require_POST
+def settings_action(request: HttpRequest, action: str) -> HttpResponse:
+    """One POST endpoint per settings action; each calls one service."""
+    cardholder = _cardholder(request)
+    now = timezone.now()
+    try:
+        if action == "unlink":
+            services.identity_unlink(
+                cardholder=cardholder, identity_id=int(request.POST["identity"]), now=now
+            )
+            messages.success(request, "The account is unlinked.")
+        elif action == "remove-card":
+            services.card_remove(cardholder=cardholder, card_id=int(request.POST["card"]), now=now)
+            messages.success(request, "The card is removed.")
+        elif action in ("pause", "resume"):
+            services.purchasing_set_paused(cardholder=cardholder, paused=action == "pause", now=now)
+            messages.success(
+                request, "Buying by post is paused." if action == "pause" else "Buying resumed."
+            )
+        elif action == "controls":
+            form = ControlsForm(request.POST)
+            if not form.is_valid():
+                for errors in form.errors.values():
+                    for error in errors:
+                        messages.error(request, str(error))
+                return redirect("accounts:settings")
+            services.controls_update(cardholder=cardholder, now=now, **form.cleaned_data)
+            messages.success(request, "Your limits are saved.")
+        elif action == "cancel-order":
+            order = get_object_or_404(cardholder.orders, pk=int(request.POST["order"]))
+            if order.status != OrderStatus.PENDING or not order_cancel(
+                order_id=order.pk,
+                now=now,
+                actor_label="cardholder",
+                actor_id=request.user.pk,
+                pause_purchasing=False,
+            ):
+                raise ApplicationError("This order can no longer be cancelled here.")
+            messages.success(request, f"Order #{order.confirmation_code} is cancelled.")
+        else:
+            raise Http404("No such action.")
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")
