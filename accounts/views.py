@@ -41,6 +41,11 @@ def _progress(request: HttpRequest, cardholder: Cardholder) -> selectors.LinkPro
     )
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST (even an empty one, which must fail validation), else None."""
+    return request.POST if request.method == "POST" else None
+
+
 def _next(request: HttpRequest, cardholder: Cardholder) -> HttpResponse:
     step = _progress(request, cardholder).next_step
     return redirect(step.url_name if step else "accounts:settings")
@@ -104,7 +109,7 @@ def link_identity_status(request: HttpRequest, code: str) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 def link_card(request: HttpRequest) -> HttpResponse:
     cardholder = _cardholder(request)
-    form = CardForm(request.POST or None, today=timezone.localdate())
+    form = CardForm(_posted(request), today=timezone.localdate())
     if request.method == "POST" and form.is_valid():
         try:
             vaulted = card_tokenize(
@@ -135,7 +140,7 @@ def link_address(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Add a card first: the address is the card's billing address.")
         return redirect("accounts:link_card")
     initial = {name: getattr(card, name) for name in services.cards.ADDRESS_FIELDS} if card else {}
-    form = AddressForm(request.POST or None, initial=initial)
+    form = AddressForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
         if pending is not None:
@@ -163,7 +168,7 @@ def link_address(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def link_consent(request: HttpRequest) -> HttpResponse:
     cardholder = _cardholder(request)
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         services.consent_give(cardholder=cardholder, now=timezone.now())
         return _next(request, cardholder)
