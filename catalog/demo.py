@@ -142,10 +142,10 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
             password=password,
             merchant_id=merchant.pk,
         )
-        seed.credentials.append((f"staff of {offer.merchant}", username, password))
+        seed.credentials.append((f"staff of {offer.merchant}", f"{username}@example.com", password))
 
     operator_upsert(username="ops", email="ops@example.com", password=password)
-    seed.credentials.append(("operator (superuser)", "ops", password))
+    seed.credentials.append(("operator (superuser)", "ops@example.com", password))
 
     demo_buyer_ready(
         handle=BUYER_HANDLE, email=BUYER_EMAIL, name="Alice Example", password=password, now=now

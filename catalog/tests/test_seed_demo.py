@@ -73,7 +73,7 @@ def test_prints_the_logins_and_the_brand_and_buyer_handles_for_scripts():
     assert "brand: @HashcartDeals" in lines
     assert "buyer: @alice" in lines
     assert sum(line.startswith("login: ") and "(staff of" in line for line in lines) == 4
-    assert any(line.startswith("login: ops /") for line in lines)
+    assert any(line.startswith("login: ops@example.com /") for line in lines)
 
 
 def test_the_demo_buyer_is_linked_carded_addressed_and_consenting():
