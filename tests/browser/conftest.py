@@ -11,6 +11,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
@@ -18,8 +19,11 @@ from django.db import connections
 
 from conftest import require_service
 
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts" / "browser"
-PHONE = {"width": 375, "height": 812}
+PHONE: "ViewportSize" = {"width": 375, "height": 812}
 
 
 def _chromium() -> str | None:
