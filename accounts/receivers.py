@@ -1,0 +1,28 @@
+"""allauth's notice that an X account was connected: link it as a buying identity.
+
+allauth has no adapter hook after a connection is saved, only this signal; the receiver only
+hands over to the service. The refusal of an identity held by someone else happens before, in
+``accounts.adapters.SocialAccountAdapter.pre_social_login``.
+"""
+
+from typing import Any
+
+from allauth.socialaccount.signals import social_account_added
+from django.dispatch import receiver
+from django.utils import timezone
+
+from accounts import services
+
+
+@receiver(social_account_added)
+def x_account_connected(sender: Any, request: Any, sociallogin: Any, **kwargs: Any) -> None:
+    account = sociallogin.account
+    if account.provider != "twitter_oauth2":
+        return
+    services.identity_link_and_tell(
+        cardholder=services.cardholder_for_user(user=sociallogin.user),
+        platform="x",
+        platform_user_id=str(account.uid),
+        handle=str(account.extra_data.get("username") or account.uid),
+        now=timezone.now(),
+    )
