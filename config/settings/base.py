@@ -124,6 +124,9 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
     }
 }
 
+# --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+
 # --- Content Security Policy (django-csp) -------------------------------------------------------
 # Scripts, frames and connections only from the site and the payment provider's hosted fields.
 _PAYMENT_ORIGINS = ["https://js.stripe.com", "https://*.stripe.com"]

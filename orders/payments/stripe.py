@@ -1,0 +1,98 @@
+"""The Stripe gateway: off-session PaymentIntents with manual capture (DESIGN §5.5, §6).
+
+A card on file is the Stripe customer and its saved payment method, kept as the token
+``<customer id>:<payment method id>`` (from the SetupIntent of the linking page). Authorize
+creates and confirms a PaymentIntent off-session with ``capture_method=manual``; capture and void
+capture or cancel it. Every call carries the operation's idempotency key, so Stripe answers a
+repeated call with the first call's result. A card decline is an answer (``approved=False``);
+network failures, Stripe's 5xx and rate limits are ``GatewayError`` (retried with the same key).
+"""
+
+from decimal import Decimal
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from orders.payments.base import GatewayError, GatewayResult, PaymentGateway
+
+# Currencies Stripe counts in whole units (no cents).
+ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF"})
+_RETRYABLE = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """``amount`` in the currency's smallest unit, as Stripe expects it."""
+    if currency.upper() in ZERO_DECIMAL:
+        return int(amount)
+    return int((amount * 100).to_integral_value())
+
+
+class StripeGateway(PaymentGateway):
+    def __init__(self, client: stripe.StripeClient | None = None) -> None:
+        self.client = client or stripe.StripeClient(
+            settings.STRIPE_SECRET_KEY,
+            http_client=stripe.RequestsClient(timeout=20),
+            max_network_retries=0,  # the payment outbox retries, with the same key
+        )
+
+    def authorize(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        customer, _, payment_method = token.partition(":")
+        params: dict[str, Any] = {
+            "amount": minor_units(amount, currency),
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method": payment_method,
+            "capture_method": "manual",
+            "confirm": True,
+            "off_session": True,
+        }
+        try:
+            intent = self.client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            reference = getattr(getattr(error, "payment_intent", None), "id", "") or ""
+            return GatewayResult(
+                approved=False,
+                reference=reference,
+                decline_code=(getattr(error, "decline_code", None) or exc.code or "card_declined"),
+            )
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        approved = intent.status == "requires_capture"
+        return GatewayResult(
+            approved=approved,
+            reference=intent.id,
+            decline_code="" if approved else f"status_{intent.status}",
+        )
+
+    def capture(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        try:
+            intent = self.client.v1.payment_intents.capture(
+                reference,
+                params={"amount_to_capture": minor_units(amount, currency)},
+                options={"idempotency_key": idempotency_key},
+            )
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.InvalidRequestError as exc:
+            return GatewayResult(approved=False, reference=reference, decline_code=exc.code or "")
+        return GatewayResult(approved=intent.status == "succeeded", reference=intent.id)
+
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        try:
+            intent = self.client.v1.payment_intents.cancel(
+                reference, options={"idempotency_key": idempotency_key}
+            )
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.InvalidRequestError as exc:
+            return GatewayResult(approved=False, reference=reference, decline_code=exc.code or "")
+        return GatewayResult(approved=intent.status == "canceled", reference=intent.id)

@@ -1,0 +1,115 @@
+"""The Stripe gateway against a mocked Stripe API (``responses``): no network."""
+
+import json
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+import stripe
+
+from orders.payments.base import GatewayError
+from orders.payments.stripe import StripeGateway, minor_units
+
+API = "https://api.stripe.com/v1/payment_intents"
+
+
+@pytest.fixture
+def gateway():
+    client = stripe.StripeClient(
+        "sk_test_hashcart", http_client=stripe.RequestsClient(), max_network_retries=0
+    )
+    return StripeGateway(client)
+
+
+def _intent(status: str, intent_id: str = "pi_123") -> dict:
+    return {"id": intent_id, "object": "payment_intent", "status": status}
+
+
+def _form(call) -> dict[str, list[str]]:
+    return parse_qs(call.request.body)
+
+
+@responses.activate
+def test_authorize_is_an_off_session_manual_capture_intent_with_the_idempotency_key(gateway):
+    responses.post(API, json=_intent("requires_capture"))
+    result = gateway.authorize(
+        token="cus_9:pm_4",
+        amount=Decimal("149.00"),
+        currency="USD",
+        idempotency_key="order-7-authorize",
+    )
+    assert (result.approved, result.reference) == (True, "pi_123")
+    (call,) = responses.calls
+    assert call.request.headers["Idempotency-Key"] == "order-7-authorize"
+    assert _form(call) == {
+        "amount": ["14900"],
+        "currency": ["usd"],
+        "customer": ["cus_9"],
+        "payment_method": ["pm_4"],
+        "capture_method": ["manual"],
+        "confirm": ["true"],
+        "off_session": ["true"],
+    }
+
+
+@responses.activate
+def test_a_card_decline_is_an_answer_not_an_error(gateway):
+    body = {
+        "error": {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "insufficient_funds",
+            "message": "Your card has insufficient funds.",
+            "payment_intent": _intent("requires_payment_method", "pi_456"),
+        }
+    }
+    responses.post(API, status=402, body=json.dumps(body))
+    result = gateway.authorize(
+        token="cus_9:pm_4",
+        amount=Decimal("80"),
+        currency="USD",
+        idempotency_key="order-8-authorize",
+    )
+    assert (result.approved, result.reference, result.decline_code) == (
+        False,
+        "pi_456",
+        "insufficient_funds",
+    )
+
+
+@pytest.mark.parametrize("status", [500, 429])
+@responses.activate
+def test_server_errors_and_rate_limits_are_retried_later_with_the_same_key(gateway, status):
+    responses.post(API, status=status, json={"error": {"type": "api_error", "message": "boom"}})
+    with pytest.raises(GatewayError):
+        gateway.authorize(
+            token="cus_9:pm_4",
+            amount=Decimal("80"),
+            currency="USD",
+            idempotency_key="order-9-authorize",
+        )
+
+
+@responses.activate
+def test_capture_and_void(gateway):
+    responses.post(f"{API}/pi_123/capture", json=_intent("succeeded"))
+    responses.post(f"{API}/pi_123/cancel", json=_intent("canceled"))
+    captured = gateway.capture(
+        reference="pi_123",
+        amount=Decimal("149.00"),
+        currency="USD",
+        idempotency_key="order-7-capture",
+    )
+    voided = gateway.void(reference="pi_123", idempotency_key="order-7-void")
+    assert captured.approved
+    assert voided.approved
+    capture_call, void_call = responses.calls
+    assert _form(capture_call) == {"amount_to_capture": ["14900"]}
+    assert capture_call.request.headers["Idempotency-Key"] == "order-7-capture"
+    assert void_call.request.headers["Idempotency-Key"] == "order-7-void"
+
+
+def test_minor_units():
+    assert minor_units(Decimal("149.99"), "USD") == 14999
+    assert minor_units(Decimal("500"), "JPY") == 500
