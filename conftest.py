@@ -5,10 +5,39 @@ A test marked ``postgres`` runs only on PostgreSQL (``DATABASE_URL``); one that 
 reason, unless ``REQUIRE_SERVICES=1`` (CI), when it fails instead.
 """
 
+import logging
 import os
 
 import pytest
 from django.conf import settings
+
+# Every log line of the run, formatted, for the final scan for card numbers
+# (tests/test_no_card_numbers.py); the level is lowered to DEBUG for the run.
+CAPTURED_LOGS: list[str] = []
+
+
+class _Keep(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            CAPTURED_LOGS.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is kept raw
+            CAPTURED_LOGS.append(f"{record.msg!r} {record.args!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keep_every_log_line() -> None:
+    """Installed once Django has configured logging (which replaces the root's handlers)."""
+    handler = _Keep(level=logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The scan for card numbers runs after everything else, over what everything left."""
+    last = [item for item in items if item.get_closest_marker("after_everything")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 def require_service(reason: str) -> None:

@@ -13,3 +13,13 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 # Tests post and poll in the same instant; they set the clock themselves where it matters.
 HASHCART = {**HASHCART, "SANDBOX_PAGE": True, "SANDBOX_SETTLE_MS": 0}  # noqa: F405
+
+# A Redis cache outlives the run: allauth's throttles (one confirmation e-mail per address per
+# few minutes, failed sign-ins per IP) would carry over from the previous run. Each run keys its
+# cache entries apart.
+if REDIS_URL:  # noqa: F405
+    import uuid
+
+    CACHES = {
+        "default": {**CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}  # noqa: F405
+    }
