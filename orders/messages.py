@@ -15,6 +15,7 @@ from catalog.models import Campaign
 from orders.models import Order
 
 NOT_ME_SALT = "orders.not-me"
+EMAIL_CONFIRM_SALT = "orders.email-confirm"
 # The decline code recorded when authorization gave up after its retries (no answer at all).
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
 
@@ -55,6 +56,13 @@ def reply_declined(*, order: Order) -> str:
     )
 
 
+def reply_confirm_email_pending(*, order: Order) -> str:
+    return (
+        f"@{order.author_handle} Got it. To finish order #{order.confirmation_code}, also "
+        "press Confirm in the e-mail we sent you."
+    )
+
+
 def reply_confirm_late(*, handle: str, code: str) -> str:
     return f"@{handle} Sorry, the time to confirm #{code} has passed, so it was not ordered."
 
@@ -80,8 +88,23 @@ def not_me_url(order_id: int) -> str:
     return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("orders:not_me", args=[token])
 
 
+def email_confirm_url(order_id: int) -> str:
+    """A signed link whose click confirms an order above the cardholder's e-mail threshold."""
+    token = signing.dumps({"order": order_id}, salt=EMAIL_CONFIRM_SALT, compress=True)
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("orders:email_confirm", args=[token])
+
+
 def _greeting(cardholder: Cardholder) -> str:
     return f"Hello {cardholder.user.first_name or 'there'},"
+
+
+def _how_to_confirm(*, order: Order, prefix: str, window: str) -> str:
+    post = f"#{prefix}{order.confirmation_code}"
+    if not order.email_confirm_required:
+        return f"To buy it, post {post} within {window} of our reply."
+    return f"""It is above the amount you want to confirm by e-mail too. To buy it, within {window}
+of our reply, post {post} AND open this private link and press Confirm:
+{email_confirm_url(order.pk)}"""
 
 
 def email_order_created(
@@ -98,7 +121,7 @@ def email_order_created(
   {money(order.total, order.currency)} plus tax, free two-day shipping
   to your billing address on file
 
-To buy it, post #{prefix}{order.confirmation_code} within {window} of our reply.
+{_how_to_confirm(order=order, prefix=prefix, window=window)}
 If you do nothing, the order lapses and nothing is charged.
 
 Not you? Cancel this order and pause buying by post, no sign-in needed:

@@ -73,6 +73,11 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     reply_posted_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Above the cardholder's threshold an order also needs a click on a private e-mail link
+    # within the window (DESIGN §8): both the public confirmation and the click confirm it.
+    email_confirm_required = models.BooleanField(default=False)
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
+    post_confirmed_at = models.DateTimeField(null=True, blank=True)
     payment_reference = models.CharField(max_length=100, blank=True)
 
     quantity = models.PositiveSmallIntegerField(default=1)

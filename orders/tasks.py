@@ -43,7 +43,14 @@ def feed_poll_task(account_id: int) -> None:
 
 
 # Outcomes after which a reply or an e-mail may be waiting in the outbox.
-_REPLYING = {"order_created", "sold_out", "blocked", "campaign_closed", "confirm_late"}
+_REPLYING = {
+    "order_created",
+    "sold_out",
+    "blocked",
+    "campaign_closed",
+    "confirm_late",
+    "confirm_awaiting_email",
+}
 _MAILING = {"order_created", "blocked", "confirm_late"}
 KICK_SECONDS = 1.0
 

@@ -5,4 +5,5 @@ from orders import views
 app_name = "orders"
 urlpatterns = [
     path("not-me/<str:token>/", views.not_me, name="not_me"),
+    path("confirm/<str:token>/", views.email_confirm, name="email_confirm"),
 ]

@@ -1,18 +1,20 @@
-"""The "Not me" page: a signed link from an order e-mail, usable without signing in (§8).
+"""Pages behind signed links in order e-mails, usable without signing in (§8).
 
-GET shows what the link will do and changes nothing (mail scanners follow links); the POST,
-protected by CSRF, cancels the order and pauses buying by post.
+"Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
+confirmation of an order above the buyer's e-mail threshold. GET shows what the link will do
+and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
 """
 
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from orders.messages import NOT_ME_SALT
+from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
 from orders.models import Order
-from orders.services import order_cancel
+from orders.services import order_cancel, order_email_confirm
 
 LINK_DAYS = 30
 
@@ -35,3 +37,21 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
         "orders/not_me.html",
         {"order": order, "cancelled": cancelled, "posted": request.method == "POST"},
     )
+
+
+@require_http_methods(["GET", "POST"])
+def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        order_id = signing.loads(token, salt=EMAIL_CONFIRM_SALT, max_age=LINK_DAYS * 86400)["order"]
+        order = Order.objects.get(pk=order_id, email_confirm_required=True)
+    except (signing.BadSignature, KeyError, TypeError, Order.DoesNotExist):
+        return render(request, "orders/email_confirm.html", {"invalid": True}, status=404)
+    result = None
+    if request.method == "POST":
+        result = order_email_confirm(order_id=order.pk, now=timezone.now())
+        if result == "confirmed":
+            from orders.tasks import payments_run_task
+
+            transaction.on_commit(payments_run_task.delay)
+        order.refresh_from_db()
+    return render(request, "orders/email_confirm.html", {"order": order, "result": result})

@@ -106,3 +106,42 @@ def test_a_daily_cap_holds_when_one_buyers_posts_are_decided_at_once():
     assert outcomes == {"order_created": 2, "blocked": 38}
     held = sum(c.stock_reserved for c in Campaign.objects.all())
     assert held == 2
+
+
+def test_an_email_click_that_commits_while_the_confirmation_is_decided_is_not_lost(monkeypatch):
+    # Above the buyer's e-mail threshold both the post and the click are needed. Here the click
+    # commits (another connection) after the decider has read the order and before it writes:
+    # the decider must see it and confirm, or the order would wait for nothing and lapse.
+    from orders.models import OrderStatus
+    from orders.services import decide, order_email_confirm
+    from tests.shop import buyer_ready, post, tick
+
+    shop_open()
+    buyer_ready("both", email_confirm_above=Decimal("100"))
+    post("both", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    order = Order.objects.get()
+    assert order.email_confirm_required
+    original = decide._orders_for_confirmation
+    clicks: list[str] = []
+
+    def read_then_click(confirmations):
+        orders = original(confirmations)
+
+        def click() -> None:
+            try:
+                clicks.append(order_email_confirm(order_id=order.pk, now=timezone.now()))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=click)
+        thread.start()
+        thread.join(timeout=30)
+        return orders
+
+    monkeypatch.setattr(decide, "_orders_for_confirmation", read_then_click)
+    post("both", f"@{BRAND} #Confirm{order.confirmation_code}")
+    tick()
+    assert clicks == ["awaiting_post"]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID  # confirmed by the post, then authorized

@@ -4,6 +4,7 @@ from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
     expiry_horizon,
     order_cancel,
+    order_email_confirm,
     order_expire,
     order_windows_open,
     orders_expire_due,
@@ -16,6 +17,7 @@ __all__ = [
     "expiry_horizon",
     "notifications_send_due",
     "order_cancel",
+    "order_email_confirm",
     "order_expire",
     "order_windows_open",
     "orders_expire_due",

@@ -124,3 +124,23 @@ def order_release(
         actor_id=actor_id,
         data=data,
     )
+
+
+def order_confirm(
+    *, order: Order, now: datetime, data: dict[str, Any]
+) -> tuple[OrderEvent, PaymentOperation] | None:
+    """Confirm a pending order (the caller holds its campaign's lock): returns its audit row and
+    its authorization, unsaved, or None if it was no longer pending."""
+    if not order_transition(order=order, transition="confirm", fields={"confirmed_at": now}):
+        return None
+    return (
+        event(
+            order=order,
+            kind="confirmed",
+            now=now,
+            from_status="pending",
+            to_status="confirmed",
+            data=data,
+        ),
+        payment_operation(order=order, operation="authorize"),
+    )

@@ -37,14 +37,12 @@ from orders.models import (
     OrderEvent,
     OrderStatus,
     PaymentOperation,
-    PaymentOperationKind,
 )
 from orders.services.common import (
     event,
     notification,
+    order_confirm,
     order_release,
-    order_transition,
-    payment_operation,
 )
 from social.hashtags import hashtag_key
 from social.models import PlatformAccount, Post, PostKind, PostOutcome, ReplyPriority
@@ -420,6 +418,9 @@ def _decide_eligible(
                     product_name=campaign.product.name,
                     product_sku=campaign.product.sku,
                     hashtag=campaign.hashtag,
+                    email_confirm_required=ctl is not None
+                    and ctl.email_confirm_above is not None
+                    and campaign.price > ctl.email_confirm_above,
                     ship_to={
                         "name": card.billing_name,
                         "line1": card.address_line1,
@@ -509,27 +510,23 @@ def _decide_confirmations(
         on_time = order is not None and (
             order.expires_at is None or post.posted_at <= order.expires_at
         )
-        if (
-            on_time
-            and order is not None
-            and order_transition(
-                order=order, transition="confirm", fields={"confirmed_at": batch.now}
+        if on_time and order is not None and _awaits_email(order, posted_at=post.posted_at):
+            batch.decide(
+                post,
+                PostOutcome.CONFIRM_AWAITING_EMAIL,
+                reply=messages.reply_confirm_email_pending(order=order),
+                priority=ReplyPriority.RESULT,
             )
-        ):
+            continue
+        confirmed = (
+            order_confirm(order=order, now=batch.now, data={"post": post.post_id})
+            if on_time and order is not None
+            else None
+        )
+        if confirmed is not None:
             batch.decide(post, PostOutcome.CONFIRMED)
-            batch.events.append(
-                event(
-                    order=order,
-                    kind="confirmed",
-                    now=batch.now,
-                    from_status=OrderStatus.PENDING,
-                    to_status=OrderStatus.CONFIRMED,
-                    data={"post": post.post_id},
-                )
-            )
-            batch.payments.append(
-                payment_operation(order=order, operation=PaymentOperationKind.AUTHORIZE)
-            )
+            batch.events.append(confirmed[0])
+            batch.payments.append(confirmed[1])
             continue
         if order is not None and order.status == OrderStatus.PENDING:
             _expire(batch, order, reason="confirmation after the window")
@@ -547,6 +544,24 @@ def _decide_confirmations(
             )
         else:
             batch.decide(post, PostOutcome.CONFIRM_UNKNOWN)
+
+
+def _awaits_email(order: Order, *, posted_at: datetime) -> bool:
+    """For an order above the buyer's e-mail threshold, record its public confirmation; True if
+    the private link was not clicked yet, so the order waits for it.
+
+    The record is a conditional UPDATE, as is the click's (``order_email_confirm``): the row
+    lock orders the two, so whichever comes second sees the other and confirms.
+    """
+    if not order.email_confirm_required:
+        return False
+    recorded = Order.objects.filter(
+        pk=order.pk, status=OrderStatus.PENDING, email_confirmed_at__isnull=True
+    ).update(post_confirmed_at=posted_at)
+    if recorded:
+        return True
+    order.refresh_from_db()  # clicked meanwhile (or no longer pending): confirm or refuse now
+    return False
 
 
 def _expire(batch: _Batch, order: Order, *, reason: str) -> None:

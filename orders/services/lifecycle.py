@@ -21,7 +21,12 @@ from orders.models import (
     OrderStatus,
     PaymentOperationKind,
 )
-from orders.services.common import notification, order_release, payment_operation
+from orders.services.common import (
+    notification,
+    order_confirm,
+    order_release,
+    payment_operation,
+)
 from social.models import FeedCursor, FeedKind, Post, Reply, ReplyStatus
 
 
@@ -216,3 +221,43 @@ def order_cancel(
             ignore_conflicts=True,
         )
     return True
+
+
+def order_email_confirm(*, order_id: int, now: datetime) -> str:
+    """The click on an order's private confirmation link (orders above the buyer's threshold).
+
+    Returns ``confirmed`` (the public confirmation came too: the order is confirmed and its
+    authorization queued), ``awaiting_post`` (recorded; the post must follow within the window),
+    ``late`` (the window had closed) or ``closed`` (the order is no longer pending). A second
+    click changes nothing.
+    """
+    with transaction.atomic():
+        campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
+        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        order = Order.objects.get(pk=order_id)
+        if order.status != OrderStatus.PENDING or not order.email_confirm_required:
+            return "closed"
+        if order.expires_at is not None and now > order.expires_at:
+            return "late"
+        # Conditional, like the post's record in ``decide``: the row lock orders the two.
+        if Order.objects.filter(
+            pk=order.pk,
+            status=OrderStatus.PENDING,
+            post_confirmed_at__isnull=True,
+            email_confirmed_at__isnull=True,
+        ).update(email_confirmed_at=now):
+            return "awaiting_post"
+        order.refresh_from_db()
+        if order.status != OrderStatus.PENDING:
+            return "closed"
+        if order.post_confirmed_at is None:
+            return "awaiting_post"  # a second click before the post
+        if order.email_confirmed_at is None:
+            Order.objects.filter(pk=order.pk).update(email_confirmed_at=now)
+        confirmed = order_confirm(order=order, now=now, data={"email": True})
+        if confirmed is None:
+            return "closed"
+        audit, authorization = confirmed
+        audit.save()
+        authorization.save()
+    return "confirmed"

@@ -65,6 +65,7 @@ class PostOutcome(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     CONFIRM_LATE = "confirm_late", "Confirmation late"
     CONFIRM_UNKNOWN = "confirm_unknown", "Confirmation unknown"
+    CONFIRM_AWAITING_EMAIL = "confirm_awaiting_email", "Confirmed by post, awaiting e-mail"
     LINKED = "linked", "Identity linked"
     LINK_REFUSED = "link_refused", "Link refused"
     LINK_UNKNOWN = "link_unknown", "Link code unknown"
