@@ -37,6 +37,8 @@ class Cardholder(TimeStampedModel):
     """A cardholder who may buy by post once linked, carded, addressed and consenting."""
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="cardholder")
+    # The cardholder's customer at the payment provider (Stripe), once a card was set up there.
+    stripe_customer_id = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return self.user.email or self.user.username
@@ -233,3 +235,27 @@ class AccountEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+
+class PendingCard(models.Model):
+    """A card the vault has tokenised, waiting for its billing address to become a ``Card``.
+
+    ``reference`` is what the vault calls it (the Stripe SetupIntent id, or the sandbox token),
+    so the return from the provider's page and its webhook store it once between them.
+    """
+
+    cardholder = models.ForeignKey(
+        Cardholder, on_delete=models.CASCADE, related_name="pending_cards"
+    )
+    gateway = models.CharField(max_length=32)
+    reference = models.CharField(max_length=255, unique=True)
+    token = models.CharField(max_length=255)
+    brand = models.CharField(max_length=32)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4} (pending)"

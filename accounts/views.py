@@ -5,28 +5,29 @@ the cardholder's orders and lets them cancel a pending one, through the orders a
 and services (the only place accounts reaches into orders).
 """
 
-from dataclasses import asdict
+import json
 from typing import Any
 
+import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import selectors, services, stripe_vault
 from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import Cardholder, LinkCode, User
-from accounts.vault import VaultedCard, card_tokenize
+from accounts.vault import card_tokenize
 from core.exceptions import ApplicationError
 from orders.models import OrderStatus
 from orders.selectors import cardholder_order_events, cardholder_orders
 from orders.services import order_cancel
-
-PENDING_CARD = "hashcart.pending_card"  # session key: a vaulted card (token, never the number)
 
 
 def _cardholder(request: HttpRequest) -> Cardholder:
@@ -37,7 +38,7 @@ def _cardholder(request: HttpRequest) -> Cardholder:
 
 def _progress(request: HttpRequest, cardholder: Cardholder) -> selectors.LinkProgress:
     return selectors.link_progress(
-        cardholder=cardholder, card_pending=PENDING_CARD in request.session
+        cardholder=cardholder, card_pending=services.pending_card_latest(cardholder) is not None
     )
 
 
@@ -108,7 +109,10 @@ def link_identity_status(request: HttpRequest, code: str) -> JsonResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def link_card(request: HttpRequest) -> HttpResponse:
+    """The card step: the sandbox's test-card form, or Stripe's Payment Element."""
     cardholder = _cardholder(request)
+    if settings.HASHCART["CARD_VAULT"] == "stripe":
+        return _link_card_stripe(request, cardholder)
     form = CardForm(_posted(request), today=timezone.localdate())
     if request.method == "POST" and form.is_valid():
         try:
@@ -120,7 +124,13 @@ def link_card(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error("number", exc.message)
         else:
-            request.session[PENDING_CARD] = asdict(vaulted)
+            services.pending_card_store(
+                cardholder=cardholder,
+                gateway="sandbox",
+                reference=vaulted.token,
+                card=vaulted,
+                now=timezone.now(),
+            )
             return redirect("accounts:link_address")
     return render(
         request,
@@ -129,12 +139,75 @@ def link_card(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _link_card_stripe(request: HttpRequest, cardholder: Cardholder) -> HttpResponse:
+    if request.method == "POST":
+        raise Http404("The card goes to Stripe, not here.")
+    return render(
+        request,
+        "accounts/link_card_stripe.html",
+        {
+            "progress": _progress(request, cardholder),
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "client_secret": stripe_vault.setup_intent_start(cardholder=cardholder),
+            "return_url": request.build_absolute_uri(reverse("accounts:link_card_stripe_return")),
+        },
+    )
+
+
+@login_required
+@require_GET
+def link_card_stripe_return(request: HttpRequest) -> HttpResponse:
+    """Stripe sends the cardholder back here after the Payment Element saved the card."""
+    cardholder = _cardholder(request)
+    setup_intent_id = request.GET.get("setup_intent", "")
+    try:
+        owner_id, vaulted = stripe_vault.setup_intent_card(setup_intent_id=setup_intent_id)
+        if owner_id != cardholder.pk:
+            raise ApplicationError("That card belongs to another session: please try again.")
+    except (ApplicationError, stripe.StripeError) as exc:
+        messages.error(request, getattr(exc, "message", "") or "Stripe could not save the card.")
+        return redirect("accounts:link_card")
+    services.pending_card_store(
+        cardholder=cardholder,
+        gateway="stripe",
+        reference=setup_intent_id,
+        card=vaulted,
+        now=timezone.now(),
+    )
+    return redirect("accounts:link_address")
+
+
+@csrf_exempt  # Stripe signs the request instead; the signature is verified below
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """``setup_intent.succeeded``: keep the card even if the cardholder never came back."""
+    try:
+        saved = stripe_vault.webhook_setup_intent(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except (ValueError, stripe.SignatureVerificationError):
+        return HttpResponse(status=400)
+    if saved is not None:
+        cardholder_id, vaulted = saved
+        cardholder = Cardholder.objects.filter(pk=cardholder_id).first()
+        if cardholder is not None:
+            event = json.loads(request.body)
+            services.pending_card_store(
+                cardholder=cardholder,
+                gateway="stripe",
+                reference=event["data"]["object"]["id"],
+                card=vaulted,
+                now=timezone.now(),
+            )
+    return HttpResponse(status=200)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def link_address(request: HttpRequest) -> HttpResponse:
     """The billing address; saved with the card just added, or as a change of address."""
     cardholder = _cardholder(request)
-    pending = request.session.get(PENDING_CARD)
+    pending = services.pending_card_latest(cardholder)
     card = services.default_card(cardholder)
     if pending is None and card is None:
         messages.info(request, "Add a card first: the address is the card's billing address.")
@@ -143,19 +216,17 @@ def link_address(request: HttpRequest) -> HttpResponse:
     form = AddressForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
-        if pending is not None:
-            services.card_save(
-                cardholder=cardholder,
-                card=VaultedCard(**pending),
-                gateway="sandbox",
-                address=form.cleaned_data,
-                now=now,
-            )
-            del request.session[PENDING_CARD]
-            messages.success(request, "Your card is saved.")
-        else:
-            services.address_change(cardholder=cardholder, address=form.cleaned_data, now=now)
-            messages.success(request, "Your address is saved.")
+        try:
+            if pending is not None:
+                services.pending_card_save(
+                    cardholder=cardholder, pending=pending, address=form.cleaned_data, now=now
+                )
+                messages.success(request, "Your card is saved.")
+            else:
+                services.address_change(cardholder=cardholder, address=form.cleaned_data, now=now)
+                messages.success(request, "Your address is saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
         return _next(request, cardholder)
     return render(
         request,

@@ -1,6 +1,14 @@
 """Writes about people: staff logins, cardholders, their identities, cards and controls."""
 
-from accounts.services.cards import address_change, card_remove, card_save, default_card
+from accounts.services.cards import (
+    address_change,
+    card_remove,
+    card_save,
+    default_card,
+    pending_card_latest,
+    pending_card_save,
+    pending_card_store,
+)
 from accounts.services.controls import (
     consent_give,
     controls_update,
@@ -54,6 +62,9 @@ __all__ = [
     "link_code_of",
     "merchant_staff_group_ensure",
     "operator_upsert",
+    "pending_card_latest",
+    "pending_card_save",
+    "pending_card_store",
     "purchasing_set_paused",
     "staff_user_upsert",
 ]

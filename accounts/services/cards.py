@@ -4,12 +4,13 @@ A card comes from the gateway's vault as a token (``accounts.vault`` in the sand
 never reaches these functions. Changing the address starts the cooling-off period (§8).
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import AccountEventKind, Card, Cardholder
+from accounts.models import AccountEventKind, Card, Cardholder, PendingCard
 from accounts.services.notify import account_email, account_event
 from accounts.vault import VaultedCard
 from core.exceptions import ApplicationError
@@ -22,6 +23,61 @@ ADDRESS_FIELDS = (
     "state",
     "postal_code",
 )
+
+
+def pending_card_store(
+    *, cardholder: Cardholder, gateway: str, reference: str, card: VaultedCard, now: datetime
+) -> PendingCard:
+    """Keep a tokenised card until its address is entered; storing the same ``reference`` again
+    (the provider's return page and its webhook) keeps the first."""
+    pending, _ = PendingCard.objects.get_or_create(
+        reference=reference,
+        defaults={
+            "cardholder": cardholder,
+            "gateway": gateway,
+            "token": card.token,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "created_at": now,
+        },
+    )
+    return pending
+
+
+def pending_card_latest(cardholder: Cardholder) -> PendingCard | None:
+    """The card waiting for its address, if any (the latest, within a day)."""
+    return (
+        cardholder.pending_cards.filter(
+            used_at__isnull=True, created_at__gte=timezone.now() - timedelta(days=1)
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+@transaction.atomic
+def pending_card_save(
+    *, cardholder: Cardholder, pending: PendingCard, address: dict[str, str], now: datetime
+) -> Card:
+    """Make the pending card the card on file, with ``address`` (``card_save``)."""
+    used = PendingCard.objects.filter(pk=pending.pk, used_at__isnull=True).update(used_at=now)
+    if not used:
+        raise ApplicationError("That card was already saved.")
+    return card_save(
+        cardholder=cardholder,
+        card=VaultedCard(
+            token=pending.token,
+            brand=pending.brand,
+            last4=pending.last4,
+            exp_month=pending.exp_month,
+            exp_year=pending.exp_year,
+        ),
+        gateway=pending.gateway,
+        address=address,
+        now=now,
+    )
 
 
 def default_card(cardholder: Cardholder) -> Card | None:

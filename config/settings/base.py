@@ -126,6 +126,8 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 
 # --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 
 # --- Content Security Policy (django-csp) -------------------------------------------------------
 # Scripts, frames and connections only from the site and the payment provider's hosted fields.
@@ -276,6 +278,9 @@ HASHCART = {
     "MAX_FEED_LAG_MINUTES": env.int("HASHCART_MAX_FEED_LAG_MINUTES", default=30),
     # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
     "PLATFORM_ADAPTERS": {"sandbox": "social.platforms.sandbox.SandboxAdapter"},
+    # Where the linking page sends card numbers: "sandbox" (the test-card vault) or "stripe"
+    # (the Payment Element and a SetupIntent; set the STRIPE_* keys).
+    "CARD_VAULT": env.str("HASHCART_CARD_VAULT", default="sandbox"),
     "PAYMENT_GATEWAY": env.str(
         "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
     ),
