@@ -209,3 +209,30 @@ def test_pages_carry_a_content_security_policy():
     assert "script-src 'self' https://js.stripe.com" in policy
     assert "frame-ancestors 'none'" in policy
     assert "'unsafe-inline'" not in policy
+
+
+def test_a_forgotten_password_is_reset_by_an_emailed_link():
+    cardholder_upsert(email="carol@example.com", password="pw-carol-123")
+    client = Client()
+    client.post(reverse("account_reset_password"), {"email": "carol@example.com"})
+    (message,) = mail.outbox
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", message.body).group(1)
+    form = client.get(link, follow=True)
+    client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else link,
+        {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"},
+    )
+    assert Client().login(username="carol@example.com", password="a-new-long-passphrase")
+
+
+def test_repeated_failed_sign_ins_are_throttled():
+    cardholder_upsert(email="carol@example.com", password="pw-carol-123")
+    client = Client()
+    for _ in range(5):
+        client.post(reverse("account_login"), {"login": "carol@example.com", "password": "wrong"})
+    # Even the right password is refused now, for a while.
+    response = client.post(
+        reverse("account_login"), {"login": "carol@example.com", "password": "pw-carol-123"}
+    )
+    assert response.status_code in (200, 429)
+    assert "_auth_user_id" not in client.session
