@@ -34,6 +34,13 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     promised_delivery = models.DateField()
     carrier = models.CharField(max_length=32, blank=True)
     tracking_number = models.CharField(max_length=64, blank=True)
+    label_url = models.URLField(max_length=500, blank=True)
+    # The carrier's own id for the shipment (EasyPost's ``shp_…``), recorded before buying so
+    # that a retried purchase finds the label it already bought.
+    carrier_reference = models.CharField(max_length=100, blank=True)
+    # One buyer of the label at a time: a lease taken by compare-and-set, lapsing if it dies.
+    label_claimed_until = models.DateTimeField(null=True, blank=True)
+    exception_reason = models.CharField(max_length=200, blank=True)
     label_bought_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -92,3 +99,51 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     )
     def cancel(self) -> None:
         """The order was cancelled before the parcel left."""
+
+
+class TrackingEvent(models.Model):
+    """What the carrier said about a shipment, once per (time, status): polls and webhooks may
+    report the same event more than once."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=32)
+    description = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=16, default="poll")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "occurred_at", "status"], name="tracking_event_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["shipment", "occurred_at"], name="tracking_shipment_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ClosureDate(models.Model):
+    """A day carriers and warehouses are closed beyond the public holidays (operators set
+    them in the admin): not a business day for ship-by or delivery promises."""
+
+    day = models.DateField(unique=True)
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} ({self.reason})"
+
+
+class SandboxLabel(models.Model):
+    """A label of the sandbox carrier: its tracking number and when it was bought."""
+
+    shipment_id = models.BigIntegerField(unique=True)
+    tracking_number = models.CharField(max_length=32, unique=True)
+    bought_at = models.DateTimeField()
+    ends_in_exception = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.tracking_number

@@ -210,3 +210,18 @@ paused for your account. Nothing will be charged. If this was not you, change th
 your social account, then resume buying on the linking page.
 """,
     )
+
+
+def email_shipped(
+    *, order: Order, cardholder: Cardholder, carrier: str, tracking: str
+) -> tuple[str, str]:
+    return (
+        f"On its way: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Order #{order.confirmation_code} ({order.product_name}) has shipped with two-day delivery.
+Your card was charged {money(order.total, order.currency)} plus tax.
+
+Carrier: {carrier}, tracking number {tracking}
+""",
+    )

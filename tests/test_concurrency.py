@@ -1,6 +1,7 @@
 """Deciders racing on PostgreSQL, each with its own connection: no oversell, caps hold."""
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -145,3 +146,52 @@ def test_an_email_click_that_commits_while_the_confirmation_is_decided_is_not_lo
     assert clicks == ["awaiting_post"]
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID  # confirmed by the post, then authorized
+
+
+def test_buy_labels_run_twice_at_once_buys_each_label_and_captures_each_payment_once():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from fulfillment.models import SandboxLabel, Shipment
+    from orders.models import OrderStatus, SandboxLedgerEntry
+    from tests.shop import buyer_ready, code_in, post, replies_to, tick
+
+    shop_open(stock=20)
+    handles = [f"label{n}" for n in range(12)]
+    for handle in handles:
+        buyer_ready(handle)
+        post(handle, f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    for handle in handles:
+        post(handle, f"@{BRAND} #Confirm{code_in(replies_to(handle)[-1])}")
+    tick()
+    tick()
+    assert Order.objects.filter(status=OrderStatus.PAID).count() == len(handles)
+    # Every shipment is due now, whatever the clock says about cut-offs.
+    Shipment.objects.update(ship_by=timezone.localdate() - timedelta(days=1))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=30)
+            call_command("buy_labels", stdout=StringIO(), stderr=StringIO())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert SandboxLabel.objects.count() == len(handles)
+    assert Order.objects.filter(status=OrderStatus.SHIPPED).count() == len(handles)
+    captures = SandboxLedgerEntry.objects.filter(operation="capture")
+    assert captures.count() == len(handles)  # one booking per order
+    assert Order.objects.get(pk=captures.first().idempotency_key.split("-")[1]).total == (
+        captures.first().amount
+    )

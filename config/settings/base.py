@@ -289,6 +289,16 @@ HASHCART = {
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Carriers by name, and the one labels are bought from (DESIGN §7).
+    "CARRIERS": {
+        "sandbox": "fulfillment.carriers.sandbox.SandboxCarrier",
+        "easypost": "fulfillment.carriers.easypost.EasyPostCarrier",
+    },
+    "DEFAULT_CARRIER": env.str("HASHCART_CARRIER", default="sandbox"),
+    # The sandbox carrier's script: hours after the label to in transit, out, delivered.
+    "SANDBOX_CARRIER_HOURS": (1, 30, 32),
+    # Signs carrier webhooks (the sandbox carrier's; EasyPost's uses EASYPOST_WEBHOOK_SECRET).
+    "CARRIER_WEBHOOK_SECRET": env.str("HASHCART_CARRIER_WEBHOOK_SECRET", default=""),
     "HOLIDAY_COUNTRY": env.str("HASHCART_HOLIDAY_COUNTRY", default="US"),
     "HOLIDAY_SUBDIVISION": env.str("HASHCART_HOLIDAY_SUBDIVISION", default=""),
     # The pipeline.

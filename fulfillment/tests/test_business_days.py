@@ -6,7 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fulfillment.business_days import add_business_days, is_business_day, ship_by_date
+from fulfillment.business_days import (
+    add_business_days,
+    business_days_between,
+    is_business_day,
+    ship_by_date,
+)
+from fulfillment.models import ClosureDate
+
+pytestmark = pytest.mark.django_db
 
 NY = "America/New_York"
 CUTOFF = time(14, 0)
@@ -53,3 +61,18 @@ def test_a_state_holiday_counts_when_the_state_is_configured(settings):
     assert is_business_day(cesar_chavez_day)
     settings.HASHCART = {**settings.HASHCART, "HOLIDAY_SUBDIVISION": "CA"}
     assert not is_business_day(cesar_chavez_day)
+
+
+def test_a_closure_date_is_not_a_business_day():
+    # Tuesday 1 Sep 2026 after the cut-off would ship Wednesday 2 Sep, arriving Friday 4 Sep.
+    ClosureDate.objects.create(day=date(2026, 9, 2), reason="Warehouse inventory")
+    paid = _at("2026-09-01", "15:00")
+    ship_by = ship_by_date(paid_at=paid, time_zone=NY, cutoff=CUTOFF)
+    assert ship_by == date(2026, 9, 3)
+    assert add_business_days(ship_by, 2) == date(2026, 9, 8)  # Fri, then Labor Day: Tue
+
+
+def test_business_days_between_counts_forwards_and_backwards():
+    assert business_days_between(date(2026, 9, 3), date(2026, 9, 8)) == 2  # Fri; Mon is a holiday
+    assert business_days_between(date(2026, 9, 8), date(2026, 9, 3)) == -2
+    assert business_days_between(date(2026, 9, 3), date(2026, 9, 3)) == 0

@@ -1,0 +1,53 @@
+"""Buy the labels of today's queue, which ships the orders and captures their payments."""
+
+from collections import Counter
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+from tqdm import tqdm
+
+from fulfillment.selectors import fulfillment_queue
+from fulfillment.services import label_buy
+from orders.pipeline import stage_payments
+
+
+class Command(BaseCommand):
+    help = (
+        "Buy a two-day label for every shipment due today or earlier, then capture the "
+        "payments. Safe to run twice at once: each label is bought and each payment captured "
+        "once."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--merchant", help="only this merchant (its slug)")
+        parser.add_argument("--limit", type=int, default=0, help="at most this many labels")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list what would be bought; buy nothing"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        queue = fulfillment_queue(now=timezone.now(), merchant_slug=options["merchant"])
+        if options["limit"]:
+            queue = queue[: options["limit"]]
+        if options["dry_run"]:
+            for shipment in queue:
+                self.stdout.write(
+                    f"would buy: order #{shipment.order.confirmation_code} "
+                    f"({shipment.merchant.slug}, ship by {shipment.ship_by:%Y-%m-%d})"
+                )
+            self.stdout.write(f"{len(queue)} label(s) would be bought (dry run).")
+            return
+        outcomes: Counter[str] = Counter()
+        for shipment in tqdm(queue, desc="labels", unit="label", disable=None):
+            outcome = label_buy(shipment_id=shipment.pk)
+            outcomes[outcome.status] += 1
+            if outcome.status == "failed":
+                self.stderr.write(f"order #{shipment.order.confirmation_code}: {outcome.detail}")
+        captures = stage_payments(now=timezone.now())
+        self.stdout.write(
+            f"labels: {outcomes['bought']} bought, {outcomes['skipped']} skipped, "
+            f"{outcomes['failed']} failed; payment operations run: {dict(captures)}"
+        )
+        if outcomes["failed"]:
+            raise SystemExit(1)

@@ -1,0 +1,138 @@
+"""Buying labels, which ships the order and captures its payment exactly once (DESIGN §7).
+
+One buyer per shipment: a lease taken by compare-and-set (``label_claimed_until``), so two
+``buy_labels`` runs at once never buy twice. The carrier is called outside any transaction; the
+result is applied in one: the shipment to ``label_bought``, the order to ``shipped``, and the
+capture written to the payment outbox, whose row is unique per order and operation and whose
+idempotency key makes the gateway charge once however often it is presented.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Campaign
+from fulfillment.carriers import carrier_for, default_carrier
+from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
+from fulfillment.models import Shipment, ShipmentStatus
+from fulfillment.services.schedule import shipment_transition
+from orders import messages
+from orders.models import Notification, Order, OrderStatus, PaymentOperation, PaymentOperationKind
+from orders.services.common import event, notification, order_transition, payment_operation
+
+LEASE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    """``bought``, ``skipped`` (not awaiting a label, another run holds it, or the order is no
+    longer paid) or ``failed`` (the carrier failed; the shipment waits for the next run)."""
+
+    status: str
+    detail: str = ""
+
+
+def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutcome:
+    """Buy the label of one shipment from ``carrier`` (default: ``HASHCART["DEFAULT_CARRIER"]``)."""
+    claimed_at = timezone.now()
+    claimed = Shipment.objects.filter(
+        Q(label_claimed_until__isnull=True) | Q(label_claimed_until__lt=claimed_at),
+        pk=shipment_id,
+        status=ShipmentStatus.AWAITING_LABEL,
+    ).update(label_claimed_until=claimed_at + timedelta(seconds=LEASE_SECONDS))
+    if not claimed:
+        return LabelOutcome("skipped", "not awaiting a label, or another run is buying it")
+    shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+    order = shipment.order
+    if order.status != OrderStatus.PAID:
+        Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+        return LabelOutcome("skipped", f"order is {order.status}")
+    carrier = carrier or default_carrier()
+    parcel = Parcel(
+        shipment_id=shipment.pk,
+        order_code=order.confirmation_code,
+        product_name=order.product_name,
+        ship_to={k: str(v) for k, v in order.ship_to.items()},
+        ship_from_name=str(order.merchant_id),
+    )
+    try:
+        label = carrier.buy_label(parcel=parcel, reference=shipment.carrier_reference)
+    except CarrierError as exc:
+        Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+        return LabelOutcome("failed", str(exc)[:200])
+    return _shipped(shipment_id=shipment_id, label=label, actor="buy_labels")
+
+
+def order_mark_shipped(*, order: Order, carrier: str, tracking_number: str, actor: str) -> str:
+    """Record a label bought outside Hashcart (``mark_shipped``): the same transition and the
+    same single capture as a bought label. Returns ``bought`` or ``skipped``."""
+    shipment = Shipment.objects.filter(order=order).first()
+    if shipment is None:
+        return "skipped"
+    label = Label(carrier=carrier, tracking_number=tracking_number, label_url="")
+    return _shipped(shipment_id=shipment.pk, label=label, actor=actor).status
+
+
+def _shipped(*, shipment_id: int, label: Label, actor: str) -> LabelOutcome:
+    now = timezone.now()
+    with transaction.atomic():
+        # Campaign, then order, then shipment: the order in which cancelling locks them.
+        shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+        Campaign.objects.select_for_update().filter(pk=shipment.order.campaign_id).first()
+        order = Order.objects.select_related("cardholder__user").get(pk=shipment.order_id)
+        if order.status != OrderStatus.PAID:
+            Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+            return LabelOutcome("skipped", f"order is {order.status}")
+        bought = shipment_transition(
+            shipment=shipment,
+            transition="buy_label",
+            fields={
+                "carrier": label.carrier,
+                "tracking_number": label.tracking_number,
+                "label_url": label.label_url,
+                "carrier_reference": label.reference,
+                "label_bought_at": now,
+                "label_claimed_until": None,
+            },
+        )
+        if not bought or not order_transition(order=order, transition="ship", fields={}):
+            transaction.set_rollback(True)
+            return LabelOutcome("skipped", "changed meanwhile")
+        event(
+            order=order,
+            kind="shipped",
+            now=now,
+            from_status=OrderStatus.PAID,
+            to_status=OrderStatus.SHIPPED,
+            actor_label=actor,
+            data={"carrier": label.carrier, "tracking": label.tracking_number},
+        ).save()
+        PaymentOperation.objects.bulk_create(
+            [payment_operation(order=order, operation=PaymentOperationKind.CAPTURE)],
+            ignore_conflicts=True,
+        )
+        Notification.objects.bulk_create(
+            [
+                notification(
+                    key=f"shipped:{order.pk}",
+                    cardholder=order.cardholder,
+                    kind="shipped",
+                    order=order,
+                    message=messages.email_shipped(
+                        order=order,
+                        cardholder=order.cardholder,
+                        carrier=label.carrier,
+                        tracking=label.tracking_number,
+                    ),
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    return LabelOutcome("bought", label.tracking_number)
+
+
+def carrier_of(shipment: Shipment) -> Carrier:
+    return carrier_for(shipment.carrier) if shipment.carrier else default_carrier()

@@ -1,0 +1,89 @@
+"""Tracking: what carriers report moves shipments and their orders on (DESIGN §7).
+
+Updates come from polling (``track_shipments``, a periodic task) and from carrier webhooks; both
+go through ``shipment_track``. Each update is stored once (``TrackingEvent`` is unique per
+shipment, time and status); the transitions are compare-and-set, so a repeated or out-of-order
+report changes nothing twice.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from fulfillment.carriers.base import TrackingStatus, TrackingUpdate
+from fulfillment.models import Shipment, ShipmentStatus, TrackingEvent
+from fulfillment.services.labels import carrier_of
+from fulfillment.services.schedule import shipment_transition
+from orders.models import Order, OrderStatus
+from orders.services.common import event, order_transition
+
+TRACKABLE = (ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION)
+_MOVING = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY)
+
+
+def shipments_to_track() -> list[int]:
+    return list(
+        Shipment.objects.filter(status__in=TRACKABLE).order_by("id").values_list("pk", flat=True)
+    )
+
+
+def shipment_track(
+    *,
+    shipment_id: int,
+    now: datetime,
+    updates: list[TrackingUpdate] | None = None,
+    source: str = "poll",
+) -> str:
+    """Apply the carrier's updates (polled from it when ``updates`` is None); returns the
+    shipment's status afterwards."""
+    shipment = Shipment.objects.get(pk=shipment_id)
+    if shipment.status not in TRACKABLE:
+        return str(shipment.status)
+    if updates is None:
+        updates = carrier_of(shipment).track(tracking_number=shipment.tracking_number, now=now)
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        TrackingEvent.objects.bulk_create(
+            [
+                TrackingEvent(
+                    shipment=shipment,
+                    occurred_at=u.occurred_at,
+                    status=u.status,
+                    description=u.description[:300],
+                    source=source,
+                )
+                for u in updates
+            ],
+            ignore_conflicts=True,
+        )
+        for update in sorted(updates, key=lambda u: u.occurred_at):
+            _apply(shipment, update)
+    return str(shipment.status)
+
+
+def _apply(shipment: Shipment, update: TrackingUpdate) -> None:
+    moving = update.status in _MOVING or update.status == TrackingStatus.DELIVERED
+    if moving and shipment.status == ShipmentStatus.LABEL_BOUGHT:
+        shipment_transition(
+            shipment=shipment, transition="hand_over", fields={"shipped_at": update.occurred_at}
+        )
+    delivered = update.status == TrackingStatus.DELIVERED and shipment_transition(
+        shipment=shipment, transition="deliver", fields={"delivered_at": update.occurred_at}
+    )
+    if delivered:
+        order = Order.objects.get(pk=shipment.order_id)
+        if order_transition(order=order, transition="deliver", fields={}):
+            event(
+                order=order,
+                kind="delivered",
+                now=update.occurred_at,
+                from_status=OrderStatus.SHIPPED,
+                to_status=OrderStatus.DELIVERED,
+                actor_label="carrier",
+            ).save()
+    if update.status == TrackingStatus.EXCEPTION:
+        shipment_transition(
+            shipment=shipment,
+            transition="report_exception",
+            fields={"exception_reason": update.description[:200]},
+        )

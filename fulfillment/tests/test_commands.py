@@ -1,0 +1,121 @@
+"""The ops commands of DESIGN §10.4, as ops run them."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from fulfillment.models import Shipment, ShipmentStatus
+from fulfillment.selectors import merchant_today
+from fulfillment.tests.test_labels_and_tracking import paid_order
+from orders.models import OrderStatus, SandboxLedgerEntry
+from tests.shop import shop_open
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[str, int]:
+    out = io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=io.StringIO())
+    except SystemExit as exit_:
+        return out.getvalue(), int(exit_.code or 0)
+    return out.getvalue(), 0
+
+
+def _today(order):
+    return merchant_today(order.merchant, timezone.now())
+
+
+def _due_today(order) -> None:
+    Shipment.objects.filter(order=order).update(ship_by=_today(order))
+
+
+def test_fulfillment_queue_as_a_table_and_as_csv():
+    shop_open()
+    order = paid_order()
+    _due_today(order)
+    table, _ = run("fulfillment_queue")
+    assert f"{order.confirmation_code}" in table
+    assert "1 shipment(s) to ship." in table
+    rows = list(csv.DictReader(io.StringIO(run("fulfillment_queue", "--csv")[0])))
+    assert [(r["order"], r["product"], r["state"]) for r in rows] == [
+        (order.confirmation_code, "Kindle Fire HD", "IL")
+    ]
+
+
+def test_buy_labels_dry_run_buys_nothing_and_the_real_run_captures():
+    shop_open()
+    order = paid_order()
+    _due_today(order)
+    out, code = run("buy_labels", "--dry-run")
+    assert (code, "1 label(s) would be bought (dry run)." in out) == (0, True)
+    assert Shipment.objects.get(order=order).status == ShipmentStatus.AWAITING_LABEL
+    out, code = run("buy_labels")
+    assert code == 0
+    assert "1 bought" in out
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    assert SandboxLedgerEntry.objects.filter(operation="capture").count() == 1
+
+
+def test_mark_shipped_by_code_captures_once_and_refuses_twice():
+    shop_open()
+    order = paid_order()
+    out, _ = run("mark_shipped", order.confirmation_code, "--tracking", "1Z999", "--carrier", "UPS")
+    assert "shipped, tracking 1Z999" in out
+    shipment = Shipment.objects.get(order=order)
+    assert (shipment.carrier, shipment.tracking_number) == ("UPS", "1Z999")
+    with pytest.raises(CommandError, match="cannot be marked shipped"):
+        call_command("mark_shipped", str(order.pk), "--tracking", "1Z999")
+    assert SandboxLedgerEntry.objects.filter(operation="capture").count() == 1
+    with pytest.raises(CommandError, match="No single order"):
+        call_command("mark_shipped", "NOPE9", "--tracking", "x")
+
+
+def test_sla_report_exit_codes():
+    shop_open()
+    order = paid_order()
+    assert run("sla_report") == ("0 late, 0 at risk.\n", 0)
+    _due_today(order)
+    out, code = run("sla_report")
+    assert (code, "AT RISK" in out, "ships today and has no label yet" in out) == (0, True, True)
+    Shipment.objects.filter(order=order).update(ship_by=_today(order) - timedelta(days=1))
+    out, code = run("sla_report")
+    assert code == 1
+    assert "LATE" in out
+    assert "1 late, 0 at risk." in out
+
+
+def test_track_shipments_moves_them_on():
+    shop_open()
+    order = paid_order()
+    _due_today(order)
+    run("buy_labels")
+    assert "1 shipment(s) would be tracked" in run("track_shipments", "--dry-run")[0]
+    with time_machine.travel(timezone.now() + timedelta(hours=40)):
+        out, _ = run("track_shipments")
+    assert "'delivered': 1" in out
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+
+
+def test_export_orders_since_a_date(tmp_path):
+    shop_open()
+    order = paid_order()
+    target = tmp_path / "orders.csv"
+    run("export_orders", "--since", f"{timezone.now():%Y-%m-%d}", "--output", str(target))
+    with target.open() as written:
+        rows = list(csv.DictReader(written))
+    assert [(r["code"], r["status"], r["total"]) for r in rows] == [
+        (order.confirmation_code, "paid", "149.00")
+    ]
+    later = f"{timezone.now() + timedelta(days=1):%Y-%m-%d}"
+    assert run("export_orders", "--since", later)[0].count("\n") == 1  # the header only
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("export_orders", "--since", "yesterday")
