@@ -18,5 +18,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("link/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
+    path("fulfillment/", include("fulfillment.urls")),
     path("sandbox/", include("social.urls")),
 ]

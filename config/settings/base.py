@@ -125,6 +125,8 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 }
 
 # --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
+EASYPOST_API_KEY = env.str("EASYPOST_API_KEY", default="")
+EASYPOST_WEBHOOK_SECRET = env.str("EASYPOST_WEBHOOK_SECRET", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
@@ -242,6 +244,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "recover": {"task": "orders.recover", **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30)},
+    "track-shipments": {
+        "task": "fulfillment.track_shipments",
+        **_every("HASHCART_TRACK_INTERVAL_SECONDS", 900),
+    },
 }
 
 # --- E-mail -----------------------------------------------------------------------------------
@@ -295,6 +301,16 @@ HASHCART = {
         "easypost": "fulfillment.carriers.easypost.EasyPostCarrier",
     },
     "DEFAULT_CARRIER": env.str("HASHCART_CARRIER", default="sandbox"),
+    # Where parcels leave from, and the default box, for carriers that rate by them (EasyPost).
+    "SHIP_FROM": {
+        "name": env.str("HASHCART_SHIP_FROM_NAME", default="Hashcart Fulfillment"),
+        "street1": env.str("HASHCART_SHIP_FROM_STREET", default="1 Warehouse Way"),
+        "city": env.str("HASHCART_SHIP_FROM_CITY", default="Memphis"),
+        "state": env.str("HASHCART_SHIP_FROM_STATE", default="TN"),
+        "zip": env.str("HASHCART_SHIP_FROM_ZIP", default="38118"),
+        "country": "US",
+    },
+    "DEFAULT_PARCEL": {"length": 12, "width": 9, "height": 4, "weight": 32},
     # The sandbox carrier's script: hours after the label to in transit, out, delivered.
     "SANDBOX_CARRIER_HOURS": (1, 30, 32),
     # Signs carrier webhooks (the sandbox carrier's; EasyPost's uses EASYPOST_WEBHOOK_SECRET).

@@ -6,6 +6,7 @@ one, so that a retry finds the label it may already have bought instead of buyin
 """
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,9 +54,18 @@ class Carrier(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def buy_label(self, *, parcel: Parcel, reference: str = "") -> Label:
-        """Buy a two-day label for ``parcel``; raises ``CarrierError``."""
+    def buy_label(
+        self,
+        *,
+        parcel: Parcel,
+        reference: str = "",
+        remember: Callable[[str], None] | None = None,
+    ) -> Label:
+        """Buy a two-day label for ``parcel``; raises ``CarrierError``. A carrier that creates
+        its own shipment before buying calls ``remember`` with its id first, so that a retry
+        after a crash passes it back as ``reference`` and finds the label instead of buying
+        a second one."""
 
     @abc.abstractmethod
-    def track(self, *, tracking_number: str, now: datetime) -> list[TrackingUpdate]:
-        """Everything the carrier reports for ``tracking_number``, oldest first."""
+    def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
+        """Everything the carrier reports for the shipment, oldest first."""

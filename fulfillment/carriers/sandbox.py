@@ -8,6 +8,7 @@ restarts and a repeated purchase for one shipment returns the same label.
 """
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,7 +21,13 @@ from fulfillment.models import SandboxLabel
 class SandboxCarrier(Carrier):
     name = "sandbox"
 
-    def buy_label(self, *, parcel: Parcel, reference: str = "") -> Label:
+    def buy_label(
+        self,
+        *,
+        parcel: Parcel,
+        reference: str = "",
+        remember: Callable[[str], None] | None = None,
+    ) -> Label:
         from django.utils import timezone
 
         tracking = "SBX" + "".join(secrets.choice("0123456789") for _ in range(15))
@@ -42,7 +49,7 @@ class SandboxCarrier(Carrier):
             reference=f"sbx_{parcel.shipment_id}",
         )
 
-    def track(self, *, tracking_number: str, now: datetime) -> list[TrackingUpdate]:
+    def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
         label = SandboxLabel.objects.filter(tracking_number=tracking_number).first()
         if label is None:
             return []

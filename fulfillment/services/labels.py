@@ -59,7 +59,13 @@ def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutco
         ship_from_name=str(order.merchant_id),
     )
     try:
-        label = carrier.buy_label(parcel=parcel, reference=shipment.carrier_reference)
+        label = carrier.buy_label(
+            parcel=parcel,
+            reference=shipment.carrier_reference,
+            remember=lambda reference: Shipment.objects.filter(pk=shipment_id).update(
+                carrier_reference=reference
+            ),
+        )
     except CarrierError as exc:
         Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
         return LabelOutcome("failed", str(exc)[:200])

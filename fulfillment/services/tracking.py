@@ -8,6 +8,7 @@ report changes nothing twice.
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from fulfillment.carriers.base import TrackingStatus, TrackingUpdate
@@ -22,8 +23,13 @@ _MOVING = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY)
 
 
 def shipments_to_track() -> list[int]:
+    """Shipments on their way with a carrier Hashcart can ask (not labels bought elsewhere)."""
     return list(
-        Shipment.objects.filter(status__in=TRACKABLE).order_by("id").values_list("pk", flat=True)
+        Shipment.objects.filter(
+            status__in=TRACKABLE, carrier__in=list(settings.HASHCART["CARRIERS"])
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)
     )
 
 
@@ -40,7 +46,11 @@ def shipment_track(
     if shipment.status not in TRACKABLE:
         return str(shipment.status)
     if updates is None:
-        updates = carrier_of(shipment).track(tracking_number=shipment.tracking_number, now=now)
+        updates = carrier_of(shipment).track(
+            tracking_number=shipment.tracking_number,
+            reference=shipment.carrier_reference,
+            now=now,
+        )
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
         TrackingEvent.objects.bulk_create(

@@ -62,10 +62,10 @@ def test_a_cancelled_order_gets_no_label():
 class Down(Carrier):
     name = "down"
 
-    def buy_label(self, *, parcel, reference=""):
+    def buy_label(self, *, parcel, reference="", remember=None):
         raise CarrierError("503 from the carrier")
 
-    def track(self, *, tracking_number, now):
+    def track(self, *, tracking_number, reference, now):
         raise CarrierError("503 from the carrier")
 
 
