@@ -6,7 +6,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from catalog.admin_scoping import CappedCountPaginator, MerchantScopedAdmin, merchant_id_of
 from catalog.models import Campaign, Merchant, Product
@@ -96,6 +98,7 @@ class CampaignAdmin(MerchantScopedAdmin):
         "starts_at",
         "ends_at",
         "state",
+        "dashboard",
     )
     superuser_list_display = ("merchant",)
     list_filter = ("platform", "paused", "product")
@@ -125,6 +128,11 @@ class CampaignAdmin(MerchantScopedAdmin):
     @admin.display(description="Stock (held / total)")
     def stock(self, obj: Campaign) -> str:
         return f"{obj.stock_reserved} / {obj.stock_total}"
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, obj: Campaign) -> str:
+        url = reverse("admin:orders_campaign_dashboard", args=[obj.pk])
+        return format_html('<a href="{}">Chart and funnel</a>', url)
 
     @admin.display(description="State")
     def state(self, obj: Campaign) -> str:

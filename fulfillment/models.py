@@ -56,6 +56,7 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
                 name="shipment_status_known",
             ),
         ]
+        permissions = [("ship_shipment", "Can buy labels and mark shipments shipped")]
         indexes = [
             models.Index(fields=["merchant", "-id"], name="shipment_merchant_idx"),
             models.Index(fields=["merchant", "status", "ship_by"], name="shipment_queue_idx"),

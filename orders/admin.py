@@ -5,12 +5,20 @@ key (indexed together with the merchant), joins only the merchant, and searches 
 confirmation code, buyer handle or order number, each an index lookup.
 """
 
-from django.contrib import admin
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from typing import Any
 
-from catalog.admin_scoping import LargeMerchantTableAdmin
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from catalog.admin_scoping import LargeMerchantTableAdmin, merchant_id_of, scope_to_merchant
+from catalog.models import Campaign
 from core.admin import ReadOnlyAdminMixin
+from orders.dashboard import campaign_dashboard
 from orders.models import Order, OrderEvent
 
 
@@ -80,6 +88,29 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     )
 
     @admin.display(description="Total", ordering="total")
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path(
+            "campaign/<int:campaign_id>/dashboard/",
+            self.admin_site.admin_view(self.campaign_dashboard_view),
+            name="orders_campaign_dashboard",
+        )
+        return [dashboard, *super().get_urls()]
+
+    def campaign_dashboard_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        """Orders per hour and the funnel of one of the user's merchant's campaigns."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaigns = scope_to_merchant(
+            Campaign.objects.select_related("product"), "merchant", merchant_id_of(request)
+        )
+        campaign = get_object_or_404(campaigns, pk=campaign_id)
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "d": campaign_dashboard(campaign),
+            "title": f"#{campaign.hashtag}: {campaign.product.name}",
+        }
+        return TemplateResponse(request, "admin/orders/campaign_dashboard.html", context)
+
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"
 

@@ -22,6 +22,7 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("orders", "view_order"),
     ("orders", "view_orderevent"),
     ("fulfillment", "view_shipment"),
+    ("fulfillment", "ship_shipment"),
 )
 
 

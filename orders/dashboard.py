@@ -1,0 +1,111 @@
+"""A campaign's dashboard for merchant staff: orders per hour by outcome, and the funnel from
+purchase posts to shipped orders, drawn as SVG on the server (no script, no chart library)."""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+
+from catalog.models import Campaign
+from orders.models import Order, OrderEvent, OrderStatus
+from social.hashtags import hashtag_key
+from social.models import Post
+
+PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campaign_closed")
+# Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
+SERIES = (
+    ("paid or later", "#1b7837", (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)),
+    ("confirmed", "#5aae61", (OrderStatus.CONFIRMED,)),
+    ("pending", "#f1a340", (OrderStatus.PENDING,)),
+    ("expired", "#998ec3", (OrderStatus.EXPIRED,)),
+    ("cancelled or declined", "#762a83", (OrderStatus.CANCELLED, OrderStatus.DECLINED)),
+)
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 40, 40, 10
+
+
+@dataclass
+class Bar:
+    x: float
+    width: float
+    label: str
+    segments: list[tuple[float, float, str, str, int]] = field(default_factory=list)
+
+
+@dataclass
+class Dashboard:
+    campaign: Campaign
+    hours: list[datetime]
+    bars: list[Bar]
+    y_ticks: list[tuple[float, int]]
+    funnel: list[tuple[str, int, float, float]]  # name, count, y, bar width
+    table: list[tuple[str, list[int]]]
+    series: tuple = SERIES
+    width: int = WIDTH
+    height: int = HEIGHT
+
+
+def purchase_posts(campaign: Campaign) -> int:
+    """Decided posts that asked to buy this campaign's product (whatever their outcome)."""
+    posts = Post.objects.filter(
+        platform=campaign.platform,
+        outcome__in=PURCHASE_OUTCOMES,
+        posted_at__gte=campaign.starts_at,
+        posted_at__lt=campaign.ends_at,
+    ).values_list("hashtags", flat=True)
+    return sum(
+        1 for tags in posts.iterator(chunk_size=5000)
+        if any(hashtag_key(tag) == campaign.hashtag_key for tag in tags)
+    )  # fmt: skip
+
+
+def campaign_dashboard(campaign: Campaign) -> Dashboard:
+    per_hour: dict[datetime, Counter[str]] = defaultdict(Counter)
+    for row in (
+        Order.objects.filter(campaign=campaign)
+        .annotate(hour=TruncHour("created_at"))
+        .values("hour", "status")
+        .annotate(n=Count("id"))
+    ):
+        per_hour[row["hour"]][row["status"]] += row["n"]
+    hours = sorted(per_hour)
+    totals = [sum(per_hour[h].values()) for h in hours]
+    step = max(1, -(-max(totals, default=0) // 4))  # whole-number gridlines, four of them
+    top = step * 4
+    plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
+    slot = plot_w / max(len(hours), 1)
+    bars, table = [], []
+    for index, hour in enumerate(hours):
+        width = min(slot * 0.8, 48.0)
+        bar = Bar(x=LEFT + index * slot + (slot - width) / 2, width=width, label=f"{hour:%H:%M}")
+        base: float = TOP + plot_h
+        for name, colour, statuses in SERIES:
+            count = sum(per_hour[hour][s] for s in statuses)
+            if count:
+                height = plot_h * count / top
+                base -= height
+                bar.segments.append((base, height, colour, name, count))
+        bars.append(bar)
+    for name, _, statuses in SERIES:
+        table.append((name, [sum(per_hour[h][s] for s in statuses) for h in hours]))
+    events = OrderEvent.objects.filter(
+        order__campaign=campaign, kind__in=["confirmed", "paid", "shipped"]
+    )
+    reached = Counter(events.values_list("kind", flat=True))
+    stages = [
+        ("purchase posts", purchase_posts(campaign)),
+        ("orders (pending)", Order.objects.filter(campaign=campaign).count()),
+        ("confirmed", reached["confirmed"]),
+        ("paid", reached["paid"]),
+        ("shipped", reached["shipped"]),
+    ]
+    widest = max(count for _, count in stages) or 1
+    funnel = [
+        (name, count, 10.0 + 36 * row, max(1.0, (WIDTH - 220) * count / widest))
+        for row, (name, count) in enumerate(stages)
+    ]
+    ticks = [(TOP + plot_h - plot_h * k / 4, step * k) for k in range(5)]
+    return Dashboard(
+        campaign=campaign, hours=hours, bars=bars, y_ticks=ticks, funnel=funnel, table=table
+    )
