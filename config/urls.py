@@ -16,6 +16,7 @@ urlpatterns = [
     path("", core_views.landing, name="landing"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("api/", include("config.api_urls")),
     path("link/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("fulfillment/", include("fulfillment.urls")),

@@ -1,0 +1,93 @@
+"""Campaigns over the API (DESIGN §10.3): list, create, read, change, pause and resume, all
+within the token's merchant. Writes go through ``catalog.services`` like the admin's."""
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.models import Campaign, Product
+from catalog.services import campaign_save, campaign_set_paused
+from core.api import MerchantScopedMixin, merchant_scope
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.none())
+    stock_reserved = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "product",
+            "platform",
+            "hashtag",
+            "confirm_prefix",
+            "price",
+            "currency",
+            "stock_total",
+            "stock_reserved",
+            "per_buyer_limit",
+            "starts_at",
+            "ends_at",
+            "paused",
+        )
+        read_only_fields = ("id", "stock_reserved", "paused")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            # Only the token's merchant's products can be chosen: another merchant's product id
+            # is "not found", as if it did not exist.
+            merchant_id = merchant_scope(request)
+            products = Product.objects.all()
+            if merchant_id is not None:
+                products = products.filter(merchant_id=merchant_id)
+            self.fields["product"].queryset = products  # type: ignore[attr-defined]
+
+    def create(self, validated_data: dict[str, Any]) -> Campaign:
+        return campaign_save(campaign=Campaign(**validated_data), now=timezone.now())
+
+    def update(self, instance: Campaign, validated_data: dict[str, Any]) -> Campaign:
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return campaign_save(campaign=instance, now=timezone.now())
+
+
+class CampaignViewSet(
+    MerchantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Campaign.objects.none()  # the model, for the schema; get_queryset scopes
+    lookup_value_regex = r"[0-9]+"
+    serializer_class = CampaignSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> Any:
+        return self.scope(Campaign.objects.all())
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        """Pause the campaign: purchase posts are answered "closed" until it resumes."""
+        return self._set_paused(paused=True)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._set_paused(paused=False)
+
+    def _set_paused(self, *, paused: bool) -> Response:
+        campaign = self.get_object()
+        campaign_set_paused(campaign_ids=[campaign.pk], paused=paused)
+        campaign.refresh_from_db()
+        return Response(self.get_serializer(campaign).data)

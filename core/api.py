@@ -1,0 +1,143 @@
+"""What every API endpoint shares (DESIGN §10.3): staff token authentication, merchant scope,
+cursor pagination, throttling, and one shape for every error:
+
+    {"error": {"code": "validation_error", "message": "…", "fields": {"hashtag": ["…"]}}}
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+from rest_framework import exceptions, permissions
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.exceptions import ApplicationError
+
+
+class IsMerchantStaff(permissions.BasePermission):
+    """Staff of a merchant, or an operator: the API acts for a merchant's back office."""
+
+    message = "This token belongs to no merchant's staff."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_staff
+            and (user.is_superuser or getattr(user, "merchant_id", None))
+        )
+
+
+def merchant_scope(request: Request) -> int | None:
+    """The merchant whose rows the token may see; None for operators (all merchants), and an
+    id no row has for anyone else (the schema generator's anonymous request, say)."""
+    user = request.user
+    if user.is_authenticated and user.is_superuser:
+        return None
+    return getattr(user, "merchant_id", None) or 0
+
+
+class MerchantScopedMixin:
+    """``get_queryset`` limited to the token's merchant through ``merchant_lookup``: a row of
+    another merchant is a 404, through every endpoint, list, detail and action alike."""
+
+    merchant_lookup = "merchant_id"
+
+    def scope(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        request: Request = self.request  # type: ignore[attr-defined]
+        merchant_id = merchant_scope(request)
+        return (
+            queryset
+            if merchant_id is None
+            else queryset.filter(**{self.merchant_lookup: merchant_id})
+        )
+
+
+class NewestFirst(CursorPagination):
+    """Cursor pages, newest first: constant cost however deep, at a million orders."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error in one shape. Business-rule refusals (``ApplicationError``) are 409; model
+    validation errors from services are 400 like serializer errors."""
+    if isinstance(exc, ApplicationError):
+        return Response(error_body("conflict", exc.message), status=409)
+    if isinstance(exc, DjangoValidationError):
+        fields = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        exc = exceptions.ValidationError(fields)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    # Imported here: rest_framework.views imports this module's classes through the settings.
+    from rest_framework.views import exception_handler
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = response.data
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        response.data = error_body("validation_error", "The request is not valid.", fields)
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        message = str(detail.get("detail", detail)) if isinstance(detail, dict) else str(detail)
+        response.data = error_body(str(exc.default_code), message)
+    return response
+
+
+ERROR_STATUSES = {
+    "400": "The request is not valid (``fields`` says why, per field).",
+    "401": "No valid token.",
+    "403": "The token may not do this.",
+    "404": "Not found, or not your merchant's.",
+    "409": "A business rule refused it (for example, the order can no longer be cancelled).",
+    "429": "Too many requests: wait and retry.",
+}
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: Any) -> dict:
+    """drf-spectacular hook: every operation documents the error shape for the error statuses
+    it can return, so that clients (and schemathesis) can rely on it."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": True},
+                },
+            }
+        },
+    }
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                responses.setdefault(status, {"description": description, "content": reference})
+    return result

@@ -1,0 +1,83 @@
+"""Orders over the API (DESIGN §10.3): list with filters, read, cancel; the token's merchant's
+only. Cancelling goes through ``order_cancel`` (stock released, a paid order voided)."""
+
+from typing import Any
+
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api import MerchantScopedMixin
+from core.exceptions import ApplicationError
+from orders.models import Order, OrderStatus
+from orders.services import order_cancel
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    """What a merchant needs to fulfil and support an order: no card, no e-mail."""
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "confirmation_code",
+            "status",
+            "campaign",
+            "product_name",
+            "product_sku",
+            "quantity",
+            "unit_price",
+            "total",
+            "currency",
+            "platform",
+            "author_handle",
+            "ship_to",
+            "created_at",
+            "confirmed_at",
+        )
+        read_only_fields = fields
+
+
+class OrderFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=OrderStatus.choices)
+    campaign = filters.NumberFilter(field_name="campaign_id")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    code = filters.CharFilter(field_name="confirmation_code")
+
+    class Meta:
+        model = Order
+        fields = ("status", "campaign", "created_after", "created_before", "code")
+
+
+class OrderViewSet(
+    MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Order.objects.none()  # the model, for the schema; get_queryset scopes
+    lookup_value_regex = r"[0-9]+"
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+
+    def get_queryset(self) -> Any:
+        return self.scope(Order.objects.all())
+
+    @extend_schema(request=None, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a pending, confirmed or paid order: its unit goes back to stock and a paid
+        order's authorization is voided. 409 when it can no longer be cancelled."""
+        order = self.get_object()
+        if not order_cancel(
+            order_id=order.pk,
+            now=timezone.now(),
+            actor_label="api",
+            actor_id=request.user.pk,
+            pause_purchasing=False,
+        ):
+            raise ApplicationError(f"Order #{order.confirmation_code} can no longer be cancelled.")
+        order.refresh_from_db()
+        return Response(self.get_serializer(order).data)

@@ -1,0 +1,254 @@
+"""The merchant API (DESIGN §10.3): scoping by the token's merchant, one error shape, the
+actions, and schemathesis against the API's own OpenAPI schema."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+import schemathesis
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from accounts.services import cardholder_upsert, staff_user_upsert
+from catalog.models import Campaign
+from fulfillment.tests.test_labels_and_tracking import paid_order
+from orders.models import OrderStatus, SandboxLedgerEntry
+from tests.factories import CampaignFactory, ProductFactory
+from tests.shop import shop_open
+
+pytestmark = pytest.mark.django_db
+
+
+def _token_client(user) -> Client:
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(headers={"Authorization": f"Token {token.key}"})
+
+
+class World:
+    """Merchant A (the shop, with a paid order) and merchant B (a campaign of its own)."""
+
+    def __init__(self) -> None:
+        self.shop = shop_open()
+        self.order = paid_order()
+        self.a = self.shop.campaign.merchant
+        self.b_campaign = CampaignFactory(hashtag="BuyOtherThing")
+        self.b = self.b_campaign.merchant
+        self.staff_a = staff_user_upsert(
+            username="a", email="a@example.com", password="pw", merchant_id=self.a.pk
+        )
+        self.api = _token_client(self.staff_a)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_token_needs_a_merchant_staff_login():
+    assert Client().get("/api/v1/orders/").status_code == 401
+    holder = cardholder_upsert(email="c@example.com", password="pw")
+    response = _token_client(holder.user).get("/api/v1/orders/")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_merchant_a_sees_only_its_own_rows_through_every_endpoint(world):
+    b_order_shop = CampaignFactory(hashtag="BuyBThing", merchant=world.b)
+    listed = {
+        path: {row["id"] for row in world.api.get(path).json()["results"]}
+        for path in ("/api/v1/campaigns/", "/api/v1/orders/", "/api/v1/shipments/")
+    }
+    assert listed == {
+        "/api/v1/campaigns/": {world.shop.campaign.pk},
+        "/api/v1/orders/": {world.order.pk},
+        "/api/v1/shipments/": {world.order.shipment.pk},
+    }
+    for path in (
+        f"/api/v1/campaigns/{world.b_campaign.pk}/",
+        f"/api/v1/campaigns/{b_order_shop.pk}/",
+    ):
+        assert world.api.get(path).status_code == 404
+        assert (
+            world.api.patch(path, {"stock_total": 1}, content_type="application/json").status_code
+            == 404
+        )
+        assert world.api.post(f"{path}pause/").status_code == 404
+    assert not Campaign.objects.get(pk=world.b_campaign.pk).paused
+
+
+def test_another_merchants_orders_and_shipments_are_not_found(world):
+    # B's staff look at A's order and shipment: not found, not cancelled, not shipped.
+    other = staff_user_upsert(
+        username="other", email="o@example.com", password="pw", merchant_id=world.b.pk
+    )
+    api_b = _token_client(other)
+    assert api_b.get(f"/api/v1/orders/{world.order.pk}/").status_code == 404
+    assert api_b.post(f"/api/v1/orders/{world.order.pk}/cancel/").status_code == 404
+    tracking = api_b.post(
+        f"/api/v1/shipments/{world.order.shipment.pk}/tracking/",
+        {"carrier": "UPS", "tracking_number": "1Z"},
+        content_type="application/json",
+    )
+    assert tracking.status_code == 404
+    assert api_b.get("/api/v1/orders/").json()["results"] == []
+    world.order.refresh_from_db()
+    assert world.order.status == OrderStatus.PAID
+
+
+def test_a_cannot_create_a_campaign_for_bs_product(world):
+    b_product = ProductFactory(merchant=world.b)
+    body = {
+        "product": b_product.pk,
+        "hashtag": "BuyStolenGoods",
+        "confirm_prefix": "Confirm",
+        "price": "10.00",
+        "stock_total": 5,
+        "starts_at": timezone.now().isoformat(),
+        "ends_at": (timezone.now() + timedelta(days=3)).isoformat(),
+    }
+    response = world.api.post("/api/v1/campaigns/", body, content_type="application/json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "product" in error["fields"]
+    assert not Campaign.objects.filter(hashtag="BuyStolenGoods").exists()
+    own = ProductFactory(merchant=world.a)
+    created = world.api.post(
+        "/api/v1/campaigns/", {**body, "product": own.pk}, content_type="application/json"
+    )
+    assert created.status_code == 201
+    assert Campaign.objects.get(hashtag="BuyStolenGoods").merchant == world.a
+
+
+def test_a_clashing_hashtag_is_a_field_error_naming_no_one(world):
+    body = {
+        "product": world.shop.campaign.product_id,
+        "hashtag": "buyotherthing",  # B's, in another case
+        "confirm_prefix": "Confirm",
+        "price": "10.00",
+        "stock_total": 5,
+        "starts_at": timezone.now().isoformat(),
+        "ends_at": (timezone.now() + timedelta(days=3)).isoformat(),
+    }
+    response = world.api.post("/api/v1/campaigns/", body, content_type="application/json")
+    assert response.status_code == 400
+    message = " ".join(response.json()["error"]["fields"]["hashtag"])
+    assert world.b.name not in message
+
+
+def test_cancel_an_order_and_add_tracking_through_the_api(world):
+    shipment = world.order.shipment
+    response = world.api.post(
+        f"/api/v1/shipments/{shipment.pk}/tracking/",
+        {"carrier": "UPS", "tracking_number": "1Z999"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["tracking_number"] == "1Z999"
+    assert SandboxLedgerEntry.objects.filter(operation="capture").count() == 1
+    again = world.api.post(
+        f"/api/v1/shipments/{shipment.pk}/tracking/",
+        {"carrier": "UPS", "tracking_number": "1Z999"},
+        content_type="application/json",
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+    # Shipped: it can no longer be cancelled.
+    assert world.api.post(f"/api/v1/orders/{world.order.pk}/cancel/").status_code == 409
+
+
+def test_orders_filter_by_status(world):
+    paid = world.api.get("/api/v1/orders/", {"status": "paid"}).json()
+    assert [row["confirmation_code"] for row in paid["results"]] == [world.order.confirmation_code]
+    assert world.api.get("/api/v1/orders/", {"status": "expired"}).json()["results"] == []
+    bad = world.api.get("/api/v1/orders/", {"status": "nonsense"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "validation_error"
+
+
+def test_api_token_command_issues_tokens_to_staff_only(world):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("api_token", "a@example.com", stdout=out)
+    assert out.getvalue().strip() == Token.objects.get(user=world.staff_a).key
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("api_token", "alice@example.com")
+
+
+def test_the_schema_and_docs_are_served_with_no_inline_script():
+    assert Client().get("/api/schema/").status_code == 200
+    docs = Client().get("/api/docs/")
+    assert docs.status_code == 200
+    scripts = re.findall(rb"<script[^>]*>", docs.content)
+    assert scripts
+    assert all(b" src=" in tag for tag in scripts)  # the CSP forbids inline scripts
+
+
+def test_an_unknown_api_path_is_a_json_404(world):
+    response = world.api.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+# --- schemathesis ----------------------------------------------------------------------------
+def _api_schema() -> "schemathesis.BaseSchema":
+    """The API's own OpenAPI document (as served at /api/schema/), exercised in-process."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    from config.wsgi import application
+
+    document = json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True)))
+    loaded = schemathesis.openapi.from_dict(document)
+    loaded.app = application
+    return loaded
+
+
+schema = _api_schema()
+# What the acceptance asks: no server error, and every response as the schema documents it
+# (status code, content type, body). Whether invalid input is rejected is tested above.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def in_process():
+    """Requests through the WSGI app keep the test's database connection open, as Django's
+    test client does (``close_old_connections`` would close it after every request)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_api_matches_its_schema_and_never_errs(case, world, in_process):
+    """Every operation, with generated valid input as merchant A's staff: no server error, and
+    every response (errors included) matches the schema."""
+    token = Token.objects.get(user=world.staff_a).key
+    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
