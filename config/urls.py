@@ -3,6 +3,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from health_check.views import HealthCheckView
 
 from core import views as core_views
 
@@ -14,6 +15,17 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 urlpatterns = [
     path("", core_views.landing, name="landing"),
+    path(
+        "healthz",
+        HealthCheckView.as_view(
+            checks=[
+                "health_check.checks.Database",
+                "core.health.Broker",
+                "core.health.FeedLag",
+            ]
+        ),
+        name="healthz",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/", include("config.api_urls")),

@@ -1,10 +1,13 @@
 """Orders over the API (DESIGN §10.3): list with filters, read, cancel; the token's merchant's
 only. Cancelling goes through ``order_cancel`` (stock released, a paid order voided)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -42,11 +45,29 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time with any offset the standard allows, compared in UTC: the database
+    accepts offsets up to 15:59 only, and a time too far out to convert is a 400, not a 500."""
+
+    def clean(self, value: Any) -> datetime | None:
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("This time is out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class OrderFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=OrderStatus.choices)
     campaign = filters.NumberFilter(field_name="campaign_id")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     code = filters.CharFilter(field_name="confirmation_code")
 
     class Meta:

@@ -171,6 +171,11 @@ def test_orders_filter_by_status(world):
     paid = world.api.get("/api/v1/orders/", {"status": "paid"}).json()
     assert [row["confirmation_code"] for row in paid["results"]] == [world.order.confirmation_code]
     assert world.api.get("/api/v1/orders/", {"status": "expired"}).json()["results"] == []
+    # Any offset ISO 8601 allows, compared in UTC (PostgreSQL takes offsets up to 15:59 only).
+    late = world.api.get("/api/v1/orders/", {"created_after": "2299-03-18T02:25:12+22:39"})
+    assert (late.status_code, late.json()["results"]) == (200, [])
+    far = world.api.get("/api/v1/orders/", {"created_before": "0001-01-01T00:00:00+23:00"})
+    assert far.status_code == 400
     bad = world.api.get("/api/v1/orders/", {"status": "nonsense"})
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "validation_error"

@@ -1,0 +1,58 @@
+"""Checks for /healthz beyond the database (django-health-check, DESIGN §10.1).
+
+``Broker``: the Celery broker accepts a connection. ``FeedLag``: every enabled brand account's
+mentions feed was read recently and has not been stopped by a usage cap. Messages name no
+secret: no URL, no credentials.
+"""
+
+import dataclasses
+import datetime
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceUnavailable
+from kombu import Connection
+
+
+@dataclasses.dataclass
+class Broker(HealthCheck):
+    timeout = datetime.timedelta(seconds=5)
+
+    def run(self) -> None:
+        try:
+            with Connection(
+                settings.CELERY_BROKER_URL,
+                transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+                connect_timeout=3,
+            ) as connection:
+                connection.ensure_connection(max_retries=1, timeout=3)
+        except Exception as exc:
+            raise ServiceUnavailable("The Celery broker is unreachable.") from exc
+
+
+@dataclasses.dataclass
+class FeedLag(HealthCheck):
+    """Unavailable when a feed was last read longer ago than ``HASHCART["MAX_FEED_LAG_MINUTES"]``
+    (pending orders then expire by the lag floor, not the feed), or was stopped."""
+
+    async def run(self) -> None:
+        # thread_sensitive: the ORM runs on the request's own thread and connection.
+        await sync_to_async(self._check, thread_sensitive=True)()
+
+    def _check(self) -> None:
+        from social.models import FeedCursor, PlatformAccount
+
+        limit = timezone.now() - datetime.timedelta(
+            minutes=settings.HASHCART["MAX_FEED_LAG_MINUTES"]
+        )
+        problems = []
+        for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
+            cursor = FeedCursor.objects.filter(account=account).first()
+            if cursor is not None and cursor.stopped:
+                problems.append(f"@{account.handle} ({account.platform}) is stopped")
+            elif cursor is None or cursor.polled_at is None or cursor.polled_at < limit:
+                problems.append(f"@{account.handle} ({account.platform}) is not being read")
+        if problems:
+            raise ServiceUnavailable("Feeds: " + "; ".join(problems) + ".")
