@@ -158,6 +158,17 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 }
 
 # --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
+# Encrypts platform accounts' credentials at rest (a Fernet key; ``social.credentials``). Without
+# it, a key is derived from SECRET_KEY, which is also only ever read from the environment.
+CREDENTIALS_KEY = env.str("HASHCART_CREDENTIALS_KEY", default="")
+# X API v2: where to send requests (a local emulator in tests), and which spelling of the
+# renamed fields to request ("tweet": tweet.fields, as in v2.159 and every recording; "post":
+# post.fields, as in v2.167). Responses in either spelling are understood.
+X_API_BASE_URL = env.str("X_API_BASE_URL", default="https://api.x.com")
+X_FIELD_SPELLING = env.str("X_FIELD_SPELLING", default="tweet")
+# Seconds a post may take to show in X's mentions timeline: the feed's high-water mark lags
+# the read by this much, so that expiry never outruns a confirmation still being indexed.
+X_INDEX_DELAY_SECONDS = env.int("X_INDEX_DELAY_SECONDS", default=30)
 EASYPOST_API_KEY = env.str("EASYPOST_API_KEY", default="")
 EASYPOST_WEBHOOK_SECRET = env.str("EASYPOST_WEBHOOK_SECRET", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -328,7 +339,10 @@ HASHCART = {
     # Pending orders expire by this much feed lag even if the feed's high-water mark is stuck.
     "MAX_FEED_LAG_MINUTES": env.int("HASHCART_MAX_FEED_LAG_MINUTES", default=30),
     # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
-    "PLATFORM_ADAPTERS": {"sandbox": "social.platforms.sandbox.SandboxAdapter"},
+    "PLATFORM_ADAPTERS": {
+        "sandbox": "social.platforms.sandbox.SandboxAdapter",
+        "x": "social.platforms.x.XAdapter",
+    },
     # Where the linking page sends card numbers: "sandbox" (the test-card vault) or "stripe"
     # (the Payment Element and a SetupIntent; set the STRIPE_* keys).
     "CARD_VAULT": env.str("HASHCART_CARD_VAULT", default="sandbox"),

@@ -30,6 +30,14 @@ class PlatformAccount(TimeStampedModel):
     bucket_tokens = models.FloatField(null=True, blank=True)
     bucket_updated_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Secrets of the account (OAuth tokens), encrypted with HASHCART_CREDENTIALS_KEY
+    # (``social.credentials``): never stored or shown in clear.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    feed_mode = models.CharField(
+        max_length=16,
+        choices=[("mentions", "Mentions"), ("search", "Mentions and recent search")],
+        default="mentions",
+    )
 
     class Meta:
         constraints = [

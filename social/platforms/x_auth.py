@@ -1,0 +1,78 @@
+"""The brand account's OAuth 2.0 user token for X, refreshed under a lock (issue 6).
+
+X's refresh tokens are single-use and rotate: two workers refreshing at once would burn the
+token and lock the account out. So the refresh happens under the account row's lock, and the
+credentials are read again under it: the second caller finds the first one's new token.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import transaction
+
+from social.credentials import credentials_decrypt, credentials_encrypt
+from social.models import PlatformAccount
+from social.platforms.base import RejectedError, TransientError
+
+EARLY = timedelta(seconds=60)  # refresh a minute before expiry
+
+
+def _fresh(credentials: dict, now: datetime) -> bool:
+    expires_at = str(credentials.get("expires_at") or "")
+    if not credentials.get("access_token") or not expires_at:
+        return False
+    return datetime.fromisoformat(expires_at) - EARLY > now
+
+
+def x_access_token(*, account_id: int, now: datetime, session: requests.Session) -> str:
+    """A valid access token for the account, refreshing it (once, under a lock) if needed.
+
+    Raises ``RejectedError`` when the account has no credentials or X refuses the refresh
+    token (the account must be authorised again), ``TransientError`` when X cannot be reached.
+    """
+    stored = PlatformAccount.objects.values_list("credentials_encrypted", flat=True).get(
+        pk=account_id
+    )
+    credentials = credentials_decrypt(stored)
+    if _fresh(credentials, now):
+        return str(credentials["access_token"])
+    with transaction.atomic():
+        account = PlatformAccount.objects.select_for_update().get(pk=account_id)
+        credentials = credentials_decrypt(account.credentials_encrypted)
+        if _fresh(credentials, now):
+            return str(credentials["access_token"])  # another caller refreshed meanwhile
+        if not credentials.get("refresh_token"):
+            raise RejectedError("The X account has no credentials: authorise it again.")
+        try:
+            response = session.post(
+                settings.X_API_BASE_URL.rstrip("/") + "/2/oauth2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": credentials["refresh_token"],
+                    "client_id": settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"][0][
+                        "client_id"
+                    ]
+                    if settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"]
+                    else "",
+                },
+                timeout=(5, 20),
+            )
+        except requests.RequestException as exc:
+            raise TransientError(f"X token endpoint unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise TransientError(f"X token endpoint answered {response.status_code}")
+        if response.status_code != 200:
+            raise RejectedError("X refused the refresh token: authorise the account again.")
+        body = response.json()
+        refreshed = {
+            **credentials,
+            "access_token": body["access_token"],
+            "refresh_token": body.get("refresh_token", credentials["refresh_token"]),
+            "expires_at": (
+                datetime.now(tz=UTC) + timedelta(seconds=int(body.get("expires_in", 7200)))
+            ).isoformat(),
+        }
+        account.credentials_encrypted = credentials_encrypt(refreshed)
+        account.save(update_fields=["credentials_encrypted", "updated_at"])
+        return str(refreshed["access_token"])
