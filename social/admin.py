@@ -1,23 +1,101 @@
 """Platform accounts, the inbox and the outbox: operators only (they span every merchant)."""
 
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from catalog.admin_scoping import CappedCountPaginator
 from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from social.credentials import credentials_encrypt
 from social.models import FeedCursor, PlatformAccount, Post, Reply
+
+
+class PlatformAccountForm(forms.ModelForm):
+    """Credentials are written, never shown: a new JSON value replaces them (encrypted), an
+    empty one keeps them."""
+
+    new_credentials = forms.CharField(
+        label="Replace credentials",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text='JSON, for example {"access_token": "…", "refresh_token": "…", '
+        '"expires_at": "2026-12-01T12:00:00+00:00"}; Mastodon also "api_base_url". '
+        "Stored encrypted; leave empty to keep the current ones.",
+    )
+
+    class Meta:
+        model = PlatformAccount
+        fields = (
+            "platform",
+            "platform_user_id",
+            "handle",
+            "enabled",
+            "feed_mode",
+            "reply_budget",
+            "reply_budget_seconds",
+        )
+
+    def clean_new_credentials(self) -> dict[str, Any] | None:
+        value = self.cleaned_data["new_credentials"].strip()
+        if not value:
+            return None
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise forms.ValidationError(
+                "Not JSON: paste the credentials as a JSON object."
+            ) from None
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError("The credentials must be a JSON object.")
+        return parsed
 
 
 @admin.register(PlatformAccount)
 class PlatformAccountAdmin(OperatorOnlyAdmin):
+    form = PlatformAccountForm
     list_display = (
         "handle",
         "platform",
         "enabled",
+        "feed_mode",
         "reply_budget",
         "reply_budget_seconds",
+        "feed_state",
         "last_error",
     )
     list_filter = ("platform", "enabled")
+    readonly_fields = ("has_credentials", "feed_state", "last_error", "budget_left")
+
+    @admin.display(description="Credentials")
+    def has_credentials(self, obj: PlatformAccount) -> str:
+        return "set (encrypted)" if obj.credentials_encrypted else "none"
+
+    @admin.display(description="Feed")
+    def feed_state(self, obj: PlatformAccount) -> str:
+        """The alert operators need: a feed stopped by a usage cap, or its last error."""
+        cursor = FeedCursor.objects.filter(account=obj).first()
+        if cursor is None:
+            return "not read yet"
+        if cursor.stopped:
+            return f"STOPPED (usage cap): {cursor.last_error}"[:200]
+        return f"error: {cursor.last_error}"[:200] if cursor.last_error else "ok"
+
+    @admin.display(description="Reply budget left")
+    def budget_left(self, obj: PlatformAccount) -> str:
+        if obj.bucket_tokens is None:
+            return f"{obj.reply_budget} (full)"
+        return f"{obj.bucket_tokens:.0f} of {obj.reply_budget} at {obj.bucket_updated_at:%H:%M:%S}"
+
+    def save_model(
+        self, request: HttpRequest, obj: PlatformAccount, form: Any, change: bool
+    ) -> None:
+        credentials = form.cleaned_data.get("new_credentials")
+        if credentials is not None:
+            obj.credentials_encrypted = credentials_encrypt(credentials)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(FeedCursor)

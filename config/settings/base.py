@@ -169,6 +169,8 @@ X_FIELD_SPELLING = env.str("X_FIELD_SPELLING", default="tweet")
 # Seconds a post may take to show in X's mentions timeline: the feed's high-water mark lags
 # the read by this much, so that expiry never outruns a confirmation still being indexed.
 X_INDEX_DELAY_SECONDS = env.int("X_INDEX_DELAY_SECONDS", default=30)
+# The Mastodon server of a brand account without its own ``api_base_url`` credential.
+MASTODON_API_BASE_URL = env.str("MASTODON_API_BASE_URL", default="https://mastodon.social")
 EASYPOST_API_KEY = env.str("EASYPOST_API_KEY", default="")
 EASYPOST_WEBHOOK_SECRET = env.str("EASYPOST_WEBHOOK_SECRET", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -342,6 +344,7 @@ HASHCART = {
     "PLATFORM_ADAPTERS": {
         "sandbox": "social.platforms.sandbox.SandboxAdapter",
         "x": "social.platforms.x.XAdapter",
+        "mastodon": "social.platforms.mastodon.MastodonAdapter",
     },
     # Where the linking page sends card numbers: "sandbox" (the test-card vault) or "stripe"
     # (the Payment Element and a SetupIntent; set the STRIPE_* keys).

@@ -9,11 +9,15 @@ An adapter does three things and holds no database transaction while it talks to
 """
 
 import abc
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from social.models import PlatformAccount
+
+# Old-style retweets ("RT @alice: ...") are reposts on every platform, even posted as new posts.
+MANUAL_REPOST = re.compile(r"^\s*RT\s+@\w+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

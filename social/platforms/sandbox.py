@@ -1,6 +1,5 @@
 """The sandbox adapter: reads and writes the sandbox network in the database (DESIGN §4)."""
 
-import re
 from datetime import datetime, timedelta
 from itertools import takewhile
 
@@ -9,11 +8,14 @@ from django.utils import timezone
 
 from social.hashtags import extract_hashtags
 from social.models import PlatformAccount, PostKind, SandboxPost, SandboxUser
-from social.platforms.base import FetchResult, InboundPost, PlatformAdapter, RejectedError
+from social.platforms.base import (
+    MANUAL_REPOST,
+    FetchResult,
+    InboundPost,
+    PlatformAdapter,
+    RejectedError,
+)
 from social.sandbox import sandbox_post_create
-
-# Old-style retweets ("RT @alice: ...") are reposts even when posted as new posts.
-_MANUAL_REPOST = re.compile(r"^\s*RT\s+@\w+", re.IGNORECASE)
 
 
 def _settle() -> timedelta:
@@ -25,7 +27,7 @@ def _settle() -> timedelta:
 def sandbox_inbound(post: SandboxPost) -> InboundPost:
     """The ``InboundPost`` for a sandbox post (its author must be loaded)."""
     hashtags: tuple[str, ...] = ()
-    if post.repost_of_id is not None or _MANUAL_REPOST.match(post.text):
+    if post.repost_of_id is not None or MANUAL_REPOST.match(post.text):
         kind, hashtags = PostKind.REPOST, ()
     else:
         kind = (

@@ -11,15 +11,12 @@ quote carries the quoted post's hashtags as ``quoted_hashtags``; an edit's root 
 of its edit history (DESIGN §3.2).
 """
 
-import re
 from datetime import datetime
 from typing import Any
 
 from social.hashtags import extract_hashtags
 from social.models import PostKind
-from social.platforms.base import InboundPost
-
-_MANUAL_RETWEET = re.compile(r"^\s*RT\s+@\w+", re.IGNORECASE)
+from social.platforms.base import MANUAL_REPOST, InboundPost
 
 
 def _either(item: dict[str, Any], tweet_key: str, post_key: str, default: Any) -> Any:
@@ -63,7 +60,7 @@ def inbound_from_item(
     handle = str(users.get(author_id, {}).get("username", ""))
     quoted: tuple[str, ...] = ()
     hashtags: tuple[str, ...] = ()
-    if "retweeted" in ref_types or _MANUAL_RETWEET.match(text):
+    if "retweeted" in ref_types or MANUAL_REPOST.match(text):
         kind = PostKind.REPOST
     else:
         hashtags = tuple(tag.text for tag in extract_hashtags(text))

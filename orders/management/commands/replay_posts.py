@@ -1,0 +1,87 @@
+"""Replay a saved platform API response through normalisation and the decision path.
+
+For incident replay and for trying Hashcart on real data: the posts are stored in the inbox of
+the platform's brand account (``--account``, else the first enabled one, else a disabled
+``replay-<platform>`` account made for it, which is never polled) and decided in batches as
+the workers would; the outcome counts are printed. Replaying a file twice decides nothing twice.
+"""
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from orders.services import posts_decide
+from social.models import Platform, PlatformAccount, Post
+from social.replay import ReplayError, replay_parse
+from social.services import inbox_store
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = "Ingest FILE (a platform's API response) and decide its posts; print outcome counts."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("file")
+        parser.add_argument("--platform", required=True, choices=["x", "mastodon", "sandbox"])
+        parser.add_argument("--account", help="the brand account's handle on that platform")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        platform = options["platform"]
+        path = Path(options["file"])
+        try:
+            payload = json.loads(path.read_text())
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{path} is not JSON: {exc}") from None
+        try:
+            posts = replay_parse(platform=platform, payload=payload)
+        except ReplayError as exc:
+            raise CommandError(str(exc)) from None
+        account = self._account(platform, options["account"])
+        with transaction.atomic():
+            inbox_store(account=account, posts=posts)
+        ids = list(
+            Post.objects.filter(
+                platform=platform, post_id__in=[p.post_id for p in posts], outcome=""
+            )
+            .order_by("id")
+            .values_list("pk", flat=True)
+        )
+        outcomes: Counter[str] = Counter()
+        for start in range(0, len(ids), BATCH):
+            outcomes.update(posts_decide(post_ids=ids[start : start + BATCH], now=timezone.now()))
+        already = len({p.post_id for p in posts}) - len(ids)
+        self.stdout.write(
+            f"{len(posts)} post(s) read, {len(ids)} decided now, {already} decided before"
+        )
+        for outcome, count in sorted(outcomes.items()):
+            self.stdout.write(f"  {outcome}: {count}")
+
+    def _account(self, platform: str, handle: str | None) -> PlatformAccount:
+        accounts = PlatformAccount.objects.filter(platform=platform)
+        if handle:
+            account = accounts.filter(handle__iexact=handle.lstrip("@")).first()
+            if account is None:
+                raise CommandError(f"No {platform} brand account @{handle.lstrip('@')}.")
+            return account
+        account = accounts.filter(enabled=True).order_by("id").first()
+        if account is not None:
+            return account
+        account, created = PlatformAccount.objects.get_or_create(
+            platform=platform,
+            platform_user_id=f"replay-{platform}",
+            defaults={"handle": f"replay-{platform}", "enabled": False},
+        )
+        if created:
+            self.stderr.write(
+                f"No {Platform(platform).label} brand account: using a disabled "
+                f"@{account.handle} for the replay."
+            )
+        return account

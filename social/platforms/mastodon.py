@@ -1,0 +1,165 @@
+"""The Mastodon adapter, with Mastodon.py (DESIGN §4, issue 6).
+
+- Feed: ``notifications(types=["mention"])``, paged with ``min_id`` (the cursor: the newest
+  notification id read), oldest first.
+- Identity: a person is keyed on their account's URI (``https://host/users/name``), which is
+  the same from every server, unlike the server-local account id.
+- Reblogs are ignored (a repost); an edit keeps its status id on Mastodon, so the inbox,
+  unique per post id, never decides it twice.
+- Text: statuses are HTML; hashtags are read from the text (twitter-text rules), as on X.
+- Replies: ``status_post`` with ``in_reply_to_id`` and Mastodon's idempotency key.
+"""
+
+import html
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from social.credentials import credentials_decrypt
+from social.hashtags import extract_hashtags
+from social.models import PlatformAccount, PostKind
+from social.platforms.base import (
+    FetchResult,
+    InboundPost,
+    PlatformAdapter,
+    RateLimited,
+    RejectedError,
+    TransientError,
+)
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
+PAGE = 40  # Mastodon's largest notifications page
+
+
+def status_text(content: str) -> str:
+    """The plain text of a status's HTML ``content``."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", content or ""))).strip()
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def inbound_from_notification(notification: dict[str, Any]) -> InboundPost | None:
+    """A mention notification as an ``InboundPost``; None for anything else."""
+    if notification.get("type") != "mention" or not notification.get("status"):
+        return None
+    status = notification["status"]
+    account = status.get("account") or notification.get("account") or {}
+    text = status_text(str(status.get("content", "")))
+    hashtags: tuple[str, ...] = ()
+    if status.get("reblog"):
+        kind = PostKind.REPOST
+    else:
+        kind = PostKind.REPLY if status.get("in_reply_to_id") else PostKind.ORIGINAL
+        hashtags = tuple(tag.text for tag in extract_hashtags(text))
+    quoted = status.get("quote") or {}
+    quoted_status = quoted.get("quoted_status") if isinstance(quoted, dict) else None
+    quoted_hashtags = (
+        tuple(
+            tag.text for tag in extract_hashtags(status_text(str(quoted_status.get("content", ""))))
+        )
+        if quoted_status
+        else ()
+    )
+    if quoted_status:
+        kind = PostKind.QUOTE
+    return InboundPost(
+        platform="mastodon",
+        post_id=str(status["id"]),
+        root_id=str(status["id"]),
+        author_id=str(account.get("uri") or account.get("url") or account.get("id")),
+        author_handle=str(account.get("acct", "")),
+        text=text,
+        hashtags=hashtags,
+        kind=kind,
+        created_at=_when(status.get("created_at") or notification.get("created_at")),
+        quoted_hashtags=quoted_hashtags,
+        raw={"notification_id": str(notification.get("id")), "status_id": str(status["id"])},
+    )
+
+
+def inbound_from_notifications(notifications: list[dict[str, Any]]) -> list[InboundPost]:
+    posts = [p for n in notifications if (p := inbound_from_notification(n)) is not None]
+    return sorted(posts, key=lambda p: (len(p.post_id), p.post_id))
+
+
+class MastodonAdapter(PlatformAdapter):
+    platform = "mastodon"
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    def client(self, account: PlatformAccount) -> Any:
+        if self._client is not None:
+            return self._client
+        from mastodon import Mastodon
+
+        credentials = credentials_decrypt(account.credentials_encrypted)
+        return Mastodon(
+            access_token=credentials.get("access_token"),
+            api_base_url=credentials.get("api_base_url") or settings.MASTODON_API_BASE_URL,
+            version_check_mode="none",
+            ratelimit_method="throw",
+            request_timeout=20,
+        )
+
+    def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        from mastodon import (
+            MastodonNetworkError,
+            MastodonNotFoundError,
+            MastodonRatelimitError,
+            MastodonServerError,
+            MastodonUnauthorizedError,
+        )
+        from mastodon.errors import MastodonAPIError
+
+        try:
+            return function(*args, **kwargs)
+        except MastodonRatelimitError as exc:
+            reset = getattr(exc, "reset", None) or (timezone.now() + timedelta(minutes=5))
+            raise RateLimited("Mastodon rate limit", reset_at=_when(reset)) from exc
+        except (MastodonNetworkError, MastodonServerError) as exc:
+            raise TransientError(f"Mastodon unreachable or failing: {type(exc).__name__}") from exc
+        except (MastodonNotFoundError, MastodonUnauthorizedError, MastodonAPIError) as exc:
+            raise RejectedError(f"Mastodon refused: {exc}") from exc
+
+    def fetch_mentions(
+        self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
+    ) -> FetchResult:
+        client = self.client(account)
+        notifications: list[dict[str, Any]] = []
+        newest = cursor
+        while len(notifications) < limit:
+            page = self._call(
+                client.notifications, types=["mention"], min_id=newest or None, limit=PAGE
+            )
+            if not page:
+                break
+            notifications.extend(page)
+            newest = str(max((int(n["id"]) for n in page), default=int(newest or 0)))
+            if len(page) < PAGE:
+                break
+        return FetchResult(
+            posts=inbound_from_notifications(notifications),
+            cursor=newest,
+            high_water_mark=now - timedelta(seconds=5),
+        )
+
+    def send_reply(
+        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+    ) -> str:
+        status = self._call(
+            self.client(account).status_post,
+            text,
+            in_reply_to_id=in_reply_to_post_id,
+            visibility="public",
+            idempotency_key=idempotency_key,
+        )
+        return str(status["id"])
