@@ -34,3 +34,14 @@ def campaign_find_clashing(
     if exclude_id is not None:
         clashing = clashing.exclude(pk=exclude_id)
     return clashing
+
+
+def live_hashtags(*, platform: str, now: datetime) -> tuple[str, ...]:
+    """The purchase hashtags of the platform's running, unpaused campaigns (for search feeds)."""
+    return tuple(
+        Campaign.objects.filter(
+            platform=platform, paused=False, starts_at__lte=now, ends_at__gt=now
+        )
+        .order_by("hashtag")
+        .values_list("hashtag", flat=True)
+    )

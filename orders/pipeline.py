@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from catalog.selectors import live_hashtags
 from orders.models import OutboxStatus, PaymentOperation
 from orders.services import (
     notifications_send_due,
@@ -26,7 +27,7 @@ from orders.services import (
     payment_operations_due,
     posts_decide,
 )
-from social.models import PlatformAccount, Post, Reply, ReplyStatus
+from social.models import FeedKind, PlatformAccount, Post, Reply, ReplyStatus
 from social.services import feed_poll, replies_send_due
 
 PAYMENTS_PAGE = 100
@@ -51,14 +52,26 @@ def stage_poll(*, now: datetime, max_pages: int = 100) -> PollSummary:
     """Read every enabled brand account's feed, page after page, into the inbox."""
     summary = PollSummary()
     for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
-        for _ in range(max_pages):
-            result = feed_poll(account_id=account.pk, now=now)
-            summary.stored.extend(result.stored)
-            if result.error:
-                summary.errors.append(f"@{account.handle}: {result.error}")
-            if not result.more or result.busy:
-                break
+        for feed, hashtags in feeds_of(account, now=now):
+            for _ in range(max_pages):
+                result = feed_poll(account_id=account.pk, now=now, feed=feed, hashtags=hashtags)
+                summary.stored.extend(result.stored)
+                if result.error:
+                    summary.errors.append(f"@{account.handle} ({feed}): {result.error}")
+                if not result.more or result.busy:
+                    break
     return summary
+
+
+def feeds_of(account: PlatformAccount, *, now: datetime) -> list[tuple[str, tuple[str, ...]]]:
+    """The feeds to read for ``account``: its mentions, and in feed mode "search" the recent
+    posts carrying a live campaign's hashtag (when any campaign is live)."""
+    feeds: list[tuple[str, tuple[str, ...]]] = [(FeedKind.MENTIONS, ())]
+    if account.feed_mode == "search":
+        hashtags = live_hashtags(platform=account.platform, now=now)
+        if hashtags:
+            feeds.append((FeedKind.SEARCH, hashtags))
+    return feeds
 
 
 def undecided_post_ids(*, older_than: datetime | None = None, limit: int = 100_000) -> list[int]:

@@ -29,17 +29,22 @@ RETRY: dict[str, Any] = {
 @shared_task(name="orders.feeds_poll", **RETRY)
 def feeds_poll_task() -> None:
     """Beat: poll every enabled brand account's feed."""
-    for account_id in PlatformAccount.objects.filter(enabled=True).values_list("pk", flat=True):
-        feed_poll_task.delay(account_id)
+    now = timezone.now()
+    for account in PlatformAccount.objects.filter(enabled=True):
+        for feed, _ in pipeline.feeds_of(account, now=now):
+            feed_poll_task.delay(account.pk, feed)
 
 
 @shared_task(name="orders.feed_poll", **RETRY)
-def feed_poll_task(account_id: int) -> None:
-    result = feed_poll(account_id=account_id, now=timezone.now())
+def feed_poll_task(account_id: int, feed: str = "mentions") -> None:
+    now = timezone.now()
+    account = PlatformAccount.objects.get(pk=account_id)
+    hashtags = dict(pipeline.feeds_of(account, now=now)).get(feed, ())
+    result = feed_poll(account_id=account_id, now=now, feed=feed, hashtags=hashtags)
     for ids in pipeline.chunks(result.stored, pipeline.batch_size()):
         posts_decide_task.delay(ids)
     if result.more:
-        feed_poll_task.delay(account_id)
+        feed_poll_task.delay(account_id, feed)
 
 
 # Outcomes after which a reply or an e-mail may be waiting in the outbox.

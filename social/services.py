@@ -79,13 +79,20 @@ def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
     )
 
 
-def feed_poll(*, account_id: int, now: datetime, feed: str = FeedKind.MENTIONS) -> PollResult:
+def feed_poll(
+    *,
+    account_id: int,
+    now: datetime,
+    feed: str = FeedKind.MENTIONS,
+    hashtags: tuple[str, ...] = (),
+) -> PollResult:
     """Read one page of a brand account's feed into the inbox and advance its cursor.
 
     One poller per feed: the cursor row is leased by compare-and-set (a lease lapses after
     ``POLL_LEASE_SECONDS`` if its holder dies). The posts and the cursor are written in one
     transaction, and only while the lease is still held. A rate limit keeps the lease until the
-    platform's reset time, so nobody polls before it; a usage cap stops the feed.
+    platform's reset time, so nobody polls before it; a usage cap stops the feed. The search
+    feed looks for ``hashtags`` (the live campaigns', which the caller knows).
     Raises ``TransientError`` after recording it, for the caller to retry with backoff.
     """
     cursor, _ = FeedCursor.objects.get_or_create(account_id=account_id, feed=feed)
@@ -101,9 +108,15 @@ def feed_poll(*, account_id: int, now: datetime, feed: str = FeedKind.MENTIONS) 
     account = PlatformAccount.objects.get(pk=account_id)
     page_size = _conf("FEED_PAGE_SIZE")
     try:
-        fetched = adapter_for(account.platform).fetch_mentions(
-            account=account, cursor=cursor.cursor, now=now, limit=page_size
-        )
+        adapter = adapter_for(account.platform)
+        if feed == FeedKind.SEARCH:
+            fetched = adapter.fetch_search(
+                account=account, cursor=cursor.cursor, now=now, limit=page_size, hashtags=hashtags
+            )
+        else:
+            fetched = adapter.fetch_mentions(
+                account=account, cursor=cursor.cursor, now=now, limit=page_size
+            )
     except RateLimited as exc:
         ours.update(lease_until=exc.reset_at, last_error=f"rate limited until {exc.reset_at}")
         return PollResult(error=str(exc))

@@ -252,7 +252,7 @@ def in_process():
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_the_api_matches_its_schema_and_never_errs(case, world, in_process):
+def test_the_api_matches_its_schema_and_never_errs(case, world, in_process, fuzzing):
     """Every operation, with generated valid input as merchant A's staff: no server error, and
     every response (errors included) matches the schema."""
     token = Token.objects.get(user=world.staff_a).key

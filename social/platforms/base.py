@@ -100,3 +100,16 @@ class PlatformAdapter(abc.ABC):
         Sending twice with one ``idempotency_key`` posts once where the platform supports keys.
         Raises ``RateLimited``, ``TransientError`` or ``RejectedError``.
         """
+
+    def fetch_search(
+        self,
+        *,
+        account: PlatformAccount,
+        cursor: str,
+        now: datetime,
+        limit: int,
+        hashtags: tuple[str, ...],
+    ) -> FetchResult:
+        """Recent public posts carrying any of ``hashtags`` after ``cursor`` (feed mode
+        "search"). Platforms without a search feed raise ``NotImplementedError``."""
+        raise NotImplementedError(f"{self.platform} has no search feed")

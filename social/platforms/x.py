@@ -73,6 +73,37 @@ def mentions_request(*, user_id: str, since_id: str, page: str, spelling: str) -
     return XRequest("GET", f"/2/users/{user_id}/mentions", "/2/users/{id}/mentions", params)
 
 
+SEARCH_QUERY_LIMIT = 512  # characters: the recent-search limit of X's basic access
+
+
+def search_queries(hashtags: tuple[str, ...], limit: int = SEARCH_QUERY_LIMIT) -> list[str]:
+    """Recent-search queries that together cover ``hashtags``, retweets excluded, each at most
+    ``limit`` characters: ``(#A OR #B) -is:retweet``, split into several when longer."""
+    suffix = " -is:retweet"
+    queries: list[str] = []
+    group: list[str] = []
+    for tag in sorted(set(hashtags), key=str.lower):
+        candidate = [*group, f"#{tag}"]
+        if len(f"({' OR '.join(candidate)}){suffix}") > limit and group:
+            queries.append(f"({' OR '.join(group)}){suffix}")
+            candidate = [f"#{tag}"]
+        group = candidate
+    if group:
+        queries.append(f"({' OR '.join(group)}){suffix}")
+    return queries
+
+
+def search_request(*, query: str, since_id: str, page: str, spelling: str) -> XRequest:
+    fields_name, fields, expansions = _MENTIONS_SHAPE[spelling]
+    params = {"query": query, "max_results": "100", "expansions": expansions, fields_name: fields}
+    if since_id:
+        params["since_id"] = since_id
+    if page:
+        params["next_token"] = page
+    path = "/2/tweets/search/recent"
+    return XRequest("GET", path, path, params)
+
+
 def reply_request(*, in_reply_to: str, text: str) -> XRequest:
     """``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``: the same in both specifications."""
     body = {"text": text, "reply": {"in_reply_to_tweet_id": in_reply_to}}
@@ -155,6 +186,42 @@ class XAdapter(PlatformAdapter):
         return FetchResult(
             posts=posts,
             cursor=newest or cursor,
+            high_water_mark=now - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
+        )
+
+    def fetch_search(
+        self,
+        *,
+        account: PlatformAccount,
+        cursor: str,
+        now: datetime,
+        limit: int,
+        hashtags: tuple[str, ...],
+    ) -> FetchResult:
+        """Every query's pages after ``since_id``; post ids are global and increasing, so one
+        cursor (the newest id seen) serves all queries, committed after all were read."""
+        spelling = settings.X_FIELD_SPELLING
+        posts = []
+        newest = cursor
+        for query in search_queries(hashtags):
+            page = ""
+            for _ in range(MAX_PAGES):
+                body = self._send(
+                    account,
+                    search_request(query=query, since_id=cursor, page=page, spelling=spelling),
+                )
+                meta = body.get("meta") or {}
+                seen = str(meta.get("newest_id") or "")
+                if seen and (len(seen), seen) > (len(newest), newest):
+                    newest = seen
+                posts.extend(inbound_from_page(body, fetched_at=now))
+                page = str(meta.get("next_token") or "")
+                if not page:
+                    break
+        posts.sort(key=lambda p: (len(p.post_id), p.post_id))
+        return FetchResult(
+            posts=posts,
+            cursor=newest,
             high_water_mark=now - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
         )
 

@@ -16,7 +16,13 @@ from django.utils import timezone
 from social.credentials import account_credentials_set, credentials_decrypt
 from social.models import PlatformAccount, PostKind
 from social.platforms.base import RateLimited, RejectedError, TransientError, UsageCapped
-from social.platforms.x import XAdapter, mentions_request, reply_request
+from social.platforms.x import (
+    XAdapter,
+    mentions_request,
+    reply_request,
+    search_queries,
+    search_request,
+)
 from social.platforms.x_posts import inbound_from_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x-api"
@@ -317,3 +323,96 @@ def test_two_callers_with_an_expired_token_refresh_it_once():
     assert tokens == ["new", "new"]
     stored = credentials_decrypt(PlatformAccount.objects.get(pk=acct.pk).credentials_encrypted)
     assert stored["refresh_token"] == "next"
+
+
+# --- The recent-search feed ---------------------------------------------------------------------
+def test_search_queries_exclude_retweets_and_split_at_512_characters():
+    tags = tuple(f"BuyProductNumber{n:03d}" for n in range(60))
+    queries = search_queries(tags)
+    assert len(queries) > 1
+    assert all(len(q) <= 512 for q in queries)
+    assert all(q.endswith(" -is:retweet") for q in queries)
+    covered = {t.lstrip("#") for q in queries for t in q[1 : q.index(")")].split(" OR ")}
+    assert covered == set(tags)
+    assert search_queries(("BuyKindleFireHD",)) == ["(#BuyKindleFireHD) -is:retweet"]
+    assert search_queries(()) == []
+
+
+@pytest.mark.parametrize(("spelling", "version"), [("tweet", "2.159"), ("post", "2.167")])
+def test_the_search_request_is_valid_for_its_specification(spelling, version):
+    document = spec(version)
+    request = search_request(
+        query="(#BuyKindleFireHD) -is:retweet",
+        since_id="1",
+        page="b26v89c19zqg8o3f",
+        spelling=spelling,
+    )
+    operation = _operation(document, request.template, request.method)
+    declared = _parameters(document, operation)
+    assert set(request.params) <= set(declared), set(request.params) - set(declared)
+    assert len(request.params["query"]) <= declared["query"]["schema"]["maxLength"]
+    for name, value in request.params.items():
+        schema = declared[name]["schema"]
+        if schema.get("type") == "array":
+            assert set(value.split(",")) <= set(schema["items"].get("enum", []))
+
+
+@responses.activate
+def test_the_recorded_search_feeds_the_inbox_through_the_poller(account, settings):
+    from social.models import FeedCursor, FeedKind, Post
+    from social.services import feed_poll
+
+    body = recorded("test_client_search_recent_tweets")["body"]
+    url = f"{BASE}/2/tweets/search/recent"
+    responses.get(url, json=body)
+    responses.get(url, json={"meta": {"result_count": 0}})
+    result = feed_poll(
+        account_id=account.pk, now=NOW, feed=FeedKind.SEARCH, hashtags=("BuyKindleFireHD",)
+    )
+    assert len(result.stored) == len(body["data"])
+    cursor = FeedCursor.objects.get(account=account, feed=FeedKind.SEARCH)
+    assert cursor.cursor == body["meta"]["newest_id"]
+    query = parse_qs(urlsplit(responses.calls[0].request.url).query)
+    assert query["query"] == ["(#BuyKindleFireHD) -is:retweet"]
+    assert Post.objects.filter(platform="x").count() == len(body["data"])
+
+
+# --- A purchase on X, end to end through the pipeline -------------------------------------------
+@responses.activate
+def test_a_purchase_posted_on_x_is_read_decided_and_answered_on_x(account):
+    from accounts.models import SocialIdentity
+    from orders.models import Order
+    from orders.pipeline import stage_decide, stage_poll, stage_send
+    from tests.factories import CampaignFactory
+    from tests.shop import buyer_ready
+
+    CampaignFactory(platform="x", hashtag="BuyKindleFireHD", product__name="Kindle Fire HD")
+    buyer = buyer_ready("alice")
+    SocialIdentity.objects.filter(pk=buyer.identity.pk).update(
+        platform="x", platform_user_id="2244994945", handle="alice_x"
+    )
+    now = timezone.now()
+    page = {
+        "data": [
+            {
+                "id": "1600000000000000001",
+                "text": "@Twitter #BuyKindleFireHD",
+                "author_id": "2244994945",
+                "created_at": now.isoformat().replace("+00:00", "Z"),
+                "edit_history_tweet_ids": ["1600000000000000001"],
+            }
+        ],
+        "includes": {"users": [{"id": "2244994945", "username": "alice_x", "name": "Alice"}]},
+        "meta": {"newest_id": "1600000000000000001", "result_count": 1},
+    }
+    responses.get(f"{BASE}/2/users/783214/mentions", json=page)
+    responses.post(f"{BASE}/2/tweets", json={"data": {"id": "1600000000000000002", "text": "x"}})
+    stage_poll(now=now)
+    stage_decide(now=now)
+    stage_send(now=now)
+    order = Order.objects.get()
+    assert (order.platform, order.author_handle) == ("x", "alice_x")
+    reply = json.loads(responses.calls[-1].request.body)
+    assert reply["reply"] == {"in_reply_to_tweet_id": "1600000000000000001"}
+    assert f"#Confirm{order.confirmation_code}" in reply["text"]
+    assert reply["text"].startswith("@alice_x ")
