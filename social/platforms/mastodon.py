@@ -12,7 +12,7 @@
 
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -123,8 +123,15 @@ class MastodonAdapter(PlatformAdapter):
         try:
             return function(*args, **kwargs)
         except MastodonRatelimitError as exc:
-            reset = getattr(exc, "reset", None) or (timezone.now() + timedelta(minutes=5))
-            raise RateLimited("Mastodon rate limit", reset_at=_when(reset)) from exc
+            # Mastodon.py keeps the server's X-RateLimit-Reset on the client (epoch seconds).
+            reset = getattr(getattr(function, "__self__", None), "ratelimit_reset", None)
+            now = timezone.now()
+            reset_at = (
+                datetime.fromtimestamp(reset, tz=UTC)
+                if isinstance(reset, int | float) and reset > now.timestamp()
+                else now + timedelta(minutes=5)
+            )
+            raise RateLimited("Mastodon rate limit", reset_at=reset_at) from exc
         except (MastodonNetworkError, MastodonServerError) as exc:
             raise TransientError(f"Mastodon unreachable or failing: {type(exc).__name__}") from exc
         except (MastodonNotFoundError, MastodonUnauthorizedError, MastodonAPIError) as exc:

@@ -110,8 +110,9 @@ def test_a_mastodon_rate_limit_is_reported_with_its_reset(mastodon_account):
         json={"error": "Too many requests"},
         headers={"X-RateLimit-Reset": "2026-12-01T15:05:00.000Z"},
     )
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as limited:
         MastodonAdapter().fetch_mentions(account=mastodon_account, cursor="", now=NOW, limit=10)
+    assert limited.value.reset_at == datetime(2026, 12, 1, 15, 5, tzinfo=UTC)
 
 
 # --- replay_posts ------------------------------------------------------------------------------
