@@ -64,6 +64,14 @@ class StripeGateway(PaymentGateway):
             )
         except _RETRYABLE as exc:
             raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.InvalidRequestError as exc:
+            # Refused as asked (an amount below Stripe's minimum, a detached card): a decline.
+            return GatewayResult(
+                approved=False, reference="", decline_code=exc.code or "invalid_request"
+            )
+        except stripe.StripeError as exc:
+            # Our keys or idempotency use are wrong: retried, and declined after the last try.
+            raise GatewayError(f"Stripe: {type(exc).__name__}") from exc
         approved = intent.status == "requires_capture"
         return GatewayResult(
             approved=approved,

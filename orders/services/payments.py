@@ -9,6 +9,7 @@ sent for an order still ``confirmed``, and one approved for an order that meanwh
 state is voided, never left holding the buyer's money.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from orders.services.common import (
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
+logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 120
 MAX_ATTEMPTS = 10
 
@@ -102,6 +104,18 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
             )
     except GatewayError as exc:
         return _retry_later(op=op, error=str(exc), now=now)
+    except Exception as exc:  # a gateway bug must not hold the unit: retried, then given up
+        logger.exception("payment operation %s failed unexpectedly", op.pk)
+        return _retry_later(op=op, error=f"unexpected {type(exc).__name__}", now=now)
+    if op.operation == PaymentOperationKind.CAPTURE and not result.approved:
+        # Money not taken for a shipped order (an expired or cancelled authorization): loud.
+        logger.error("capture of order %s refused: %s", order.pk, result.decline_code)
+        event(
+            order=order,
+            kind="capture_failed",
+            now=now,
+            data={"code": result.decline_code},
+        ).save()
     with transaction.atomic():
         if op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(order_id=order.pk, result=result, now=now)
@@ -114,7 +128,8 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
 
 
 def _finish(*, op: PaymentOperation, result: str, reference: str) -> None:
-    PaymentOperation.objects.filter(pk=op.pk).update(
+    # Only while still ours: a worker whose lease lapsed and was taken over writes nothing.
+    PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
         status=OutboxStatus.DONE,
         attempts=op.attempts + 1,
         reference=reference,
@@ -129,12 +144,14 @@ def _retry_later(*, op: PaymentOperation, error: str, now: datetime) -> str:
     attempts = op.attempts + 1
     status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
     with transaction.atomic():
-        PaymentOperation.objects.filter(pk=op.pk).update(
+        ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
             status=status,
             attempts=attempts,
             last_error=error[:500],
             next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
         )
+        if not ours:
+            return "busy"  # the claim lapsed and another worker holds the operation now
         if status == OutboxStatus.FAILED and op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(
                 order_id=op.order_id,
@@ -159,6 +176,9 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
         if not order_transition(
             order=order, transition="pay", fields={"payment_reference": result.reference}
         ):
+            if order.status not in (OrderStatus.CANCELLED, OrderStatus.DECLINED):
+                return  # applied already (another worker took over the lapsed claim)
+            # Cancelled while the authorization was on its way: give the hold back.
             Order.objects.filter(pk=order.pk).update(payment_reference=result.reference)
             PaymentOperation.objects.bulk_create(
                 [payment_operation(order=order, operation=PaymentOperationKind.VOID)],

@@ -446,3 +446,32 @@ def test_a_confirmation_that_lost_the_race_to_another_worker_gets_no_late_reply(
     assert _outcome(confirmation) == "confirm_unknown"
     assert not Reply.objects.filter(kind="confirm_late").exists()
     assert _stock(shop) == 1
+
+
+class Broken:
+    """A gateway with a bug: an exception the contract does not name."""
+
+    def authorize(self, **kwargs):
+        raise KeyError("surprise")
+
+
+def test_an_unexpected_gateway_error_is_retried_not_left_holding_the_unit(settings):
+    _, order = _confirmed_order()
+    settings.HASHCART = {**settings.HASHCART, "PAYMENT_GATEWAY": f"{__name__}.Broken"}
+    assert stage_payments(now=timezone.now())["pending"] == 1
+    op = PaymentOperation.objects.get(order=order, operation="authorize")
+    assert (op.status, op.attempts, op.last_error) == ("pending", 1, "unexpected KeyError")
+
+
+def test_the_same_approval_applied_twice_pays_once_and_voids_nothing():
+    from orders.payments.base import GatewayResult
+    from orders.services.payments import _apply_authorization
+
+    _, order = _confirmed_order()
+    approved = GatewayResult(approved=True, reference="sbx_auth_same")
+    # A worker whose claim lapsed applies the answer after the one that took over.
+    _apply_authorization(order_id=order.pk, result=approved, now=timezone.now())
+    _apply_authorization(order_id=order.pk, result=approved, now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert not PaymentOperation.objects.filter(order=order, operation="void").exists()

@@ -113,3 +113,20 @@ def test_capture_and_void(gateway):
 def test_minor_units():
     assert minor_units(Decimal("149.99"), "USD") == 14999
     assert minor_units(Decimal("500"), "JPY") == 500
+
+
+@responses.activate
+def test_a_request_stripe_refuses_is_a_decline_and_a_bad_key_is_retried(gateway):
+    too_small = {"error": {"type": "invalid_request_error", "code": "amount_too_small",
+                           "message": "Amount must be at least $0.50 usd"}}  # fmt: skip
+    responses.post(API, status=400, body=json.dumps(too_small))
+    result = gateway.authorize(
+        token="cus_9:pm_4", amount=Decimal("0.30"), currency="USD", idempotency_key="order-1-a"
+    )
+    assert (result.approved, result.decline_code) == (False, "amount_too_small")
+    bad_key = {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}}
+    responses.replace(responses.POST, API, status=401, body=json.dumps(bad_key))
+    with pytest.raises(GatewayError):
+        gateway.authorize(
+            token="cus_9:pm_4", amount=Decimal("10"), currency="USD", idempotency_key="order-2-a"
+        )
