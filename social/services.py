@@ -26,6 +26,7 @@ from social.models import (
 )
 from social.platforms import adapter_for
 from social.platforms.base import (
+    AccountAuthError,
     InboundPost,
     PlatformAdapter,
     RateLimited,
@@ -35,6 +36,8 @@ from social.platforms.base import (
 )
 
 logger = logging.getLogger(__name__)
+# After an authorisation failure, feeds and replies of the account wait this long to try again.
+AUTH_RETRY_MINUTES = 15
 
 
 def _conf(name: str) -> int:
@@ -123,6 +126,15 @@ def feed_poll(
     except UsageCapped as exc:
         ours.update(stopped=True, last_error=f"usage cap: {exc}", lease_token="", lease_until=None)
         logger.error("feed %s of %s stopped: usage cap reached (%s)", feed, account, exc)
+        return PollResult(error=str(exc))
+    except AccountAuthError as exc:
+        # Nothing to retry until an operator authorises the account again: wait a while, say so.
+        ours.update(
+            last_error=f"authorisation: {exc}"[:500],
+            lease_until=now + timedelta(minutes=AUTH_RETRY_MINUTES),
+        )
+        PlatformAccount.objects.filter(pk=account_id).update(last_error=str(exc)[:500])
+        logger.error("feed %s of %s: authorisation failed (%s)", feed, account, exc)
         return PollResult(error=str(exc))
     except TransientError as exc:
         ours.update(last_error=str(exc)[:500], lease_token="", lease_until=None)
@@ -280,6 +292,16 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
         try:
             if _send_one(adapter=adapter, account=account, reply=reply, now=now):
                 sent.append(reply)
+        except AccountAuthError as exc:
+            # The account cannot post at all: no reply is at fault. Put the claim back, without
+            # counting attempts, and try again later; the account shows the error meanwhile.
+            retry_at = now + timedelta(minutes=AUTH_RETRY_MINUTES)
+            PlatformAccount.objects.filter(pk=account_id).update(last_error=str(exc)[:500])
+            Reply.objects.filter(
+                pk__in=[r.pk for r in claimed[position:]], status=ReplyStatus.SENDING
+            ).update(status=ReplyStatus.QUEUED, next_attempt_at=retry_at, last_error=str(exc))
+            logger.error("replies of %s held: authorisation failed (%s)", account, exc)
+            return SendResult(sent=sent, more=False, wait_until=retry_at)
         except RateLimited as exc:
             # The platform's own limit is the truth: empty the bucket until its reset time and
             # put this reply and the rest of the claim back, without counting an attempt.

@@ -77,6 +77,12 @@ class RejectedError(PlatformError):
     """The platform refused this request for good (duplicate content, deleted target)."""
 
 
+class AccountAuthError(PlatformError):
+    """The brand account's authorisation is missing, expired or revoked: nothing it sends can
+    succeed until an operator authorises it again. Not a refusal of any one request: replies
+    stay queued and the feed waits."""
+
+
 class PlatformAdapter(abc.ABC):
     """One platform. Instances are cheap and hold no state between calls."""
 

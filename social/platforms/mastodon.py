@@ -22,6 +22,7 @@ from social.credentials import credentials_decrypt
 from social.hashtags import extract_hashtags
 from social.models import PlatformAccount, PostKind
 from social.platforms.base import (
+    AccountAuthError,
     FetchResult,
     InboundPost,
     PlatformAdapter,
@@ -134,7 +135,9 @@ class MastodonAdapter(PlatformAdapter):
             raise RateLimited("Mastodon rate limit", reset_at=reset_at) from exc
         except (MastodonNetworkError, MastodonServerError) as exc:
             raise TransientError(f"Mastodon unreachable or failing: {type(exc).__name__}") from exc
-        except (MastodonNotFoundError, MastodonUnauthorizedError, MastodonAPIError) as exc:
+        except MastodonUnauthorizedError as exc:
+            raise AccountAuthError(f"Mastodon refused the account's token: {exc}") from exc
+        except (MastodonNotFoundError, MastodonAPIError) as exc:
             raise RejectedError(f"Mastodon refused: {exc}") from exc
 
     def fetch_mentions(

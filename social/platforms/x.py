@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from social.models import PlatformAccount
 from social.platforms.base import (
+    AccountAuthError,
     FetchResult,
     PlatformAdapter,
     RateLimited,
@@ -141,6 +142,8 @@ class XAdapter(PlatformAdapter):
             self._rate_limited(account, request, response, now)
         if response.status_code >= 500:
             raise TransientError(f"X answered {response.status_code}")
+        if response.status_code == 401:
+            raise AccountAuthError(f"X refused the account's token: {_problem(response)}")
         if response.status_code >= 400:
             raise RejectedError(f"X refused: {response.status_code} {_problem(response)}")
         return dict(response.json())

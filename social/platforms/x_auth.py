@@ -13,7 +13,7 @@ from django.db import transaction
 
 from social.credentials import credentials_decrypt, credentials_encrypt
 from social.models import PlatformAccount
-from social.platforms.base import RejectedError, TransientError
+from social.platforms.base import AccountAuthError, TransientError
 
 EARLY = timedelta(seconds=60)  # refresh a minute before expiry
 
@@ -28,7 +28,7 @@ def _fresh(credentials: dict, now: datetime) -> bool:
 def x_access_token(*, account_id: int, now: datetime, session: requests.Session) -> str:
     """A valid access token for the account, refreshing it (once, under a lock) if needed.
 
-    Raises ``RejectedError`` when the account has no credentials or X refuses the refresh
+    Raises ``AccountAuthError`` when the account has no credentials or X refuses the refresh
     token (the account must be authorised again), ``TransientError`` when X cannot be reached.
     """
     stored = PlatformAccount.objects.values_list("credentials_encrypted", flat=True).get(
@@ -43,19 +43,17 @@ def x_access_token(*, account_id: int, now: datetime, session: requests.Session)
         if _fresh(credentials, now):
             return str(credentials["access_token"])  # another caller refreshed meanwhile
         if not credentials.get("refresh_token"):
-            raise RejectedError("The X account has no credentials: authorise it again.")
+            raise AccountAuthError("The X account has no credentials: authorise it again.")
+        app = (settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"] or [{}])[0]
+        client_id, secret = app.get("client_id", ""), app.get("secret", "")
+        form = {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]}
         try:
+            # A confidential client (one with a secret) authenticates with HTTP Basic, as X
+            # requires; a public client names itself in the form.
             response = session.post(
                 settings.X_API_BASE_URL.rstrip("/") + "/2/oauth2/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": credentials["refresh_token"],
-                    "client_id": settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"][0][
-                        "client_id"
-                    ]
-                    if settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"]
-                    else "",
-                },
+                data=form if secret else {**form, "client_id": client_id},
+                auth=(client_id, secret) if secret else None,
                 timeout=(5, 20),
             )
         except requests.RequestException as exc:
@@ -63,7 +61,7 @@ def x_access_token(*, account_id: int, now: datetime, session: requests.Session)
         if response.status_code >= 500:
             raise TransientError(f"X token endpoint answered {response.status_code}")
         if response.status_code != 200:
-            raise RejectedError("X refused the refresh token: authorise the account again.")
+            raise AccountAuthError("X refused the refresh token: authorise the account again.")
         body = response.json()
         refreshed = {
             **credentials,

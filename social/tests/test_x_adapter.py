@@ -416,3 +416,60 @@ def test_a_purchase_posted_on_x_is_read_decided_and_answered_on_x(account):
     assert reply["reply"] == {"in_reply_to_tweet_id": "1600000000000000001"}
     assert f"#Confirm{order.confirmation_code}" in reply["text"]
     assert reply["text"].startswith("@alice_x ")
+
+
+# --- Authorisation failures are the account's, not any one reply's -------------------------------
+@responses.activate
+def test_a_revoked_token_holds_replies_and_the_feed_instead_of_failing_them(account):
+    from social.models import FeedCursor, Reply, ReplyPriority, ReplyStatus
+    from social.services import ReplyDraft, feed_poll, replies_queue, replies_send_due
+    from tests.factories import PostFactory
+
+    responses.post(f"{BASE}/2/tweets", status=401, json={"title": "Unauthorized"})
+    responses.get(f"{BASE}/2/users/783214/mentions", status=401, json={"title": "Unauthorized"})
+    post = PostFactory(account=account, platform="x")
+    replies_queue(
+        drafts=[
+            ReplyDraft(
+                in_reply_to=post,
+                kind="confirmation_request",
+                text="@alice post #ConfirmABCDE",
+                priority=ReplyPriority.CONFIRMATION_REQUEST,
+            )
+        ]
+    )
+    now = timezone.now()
+    result = replies_send_due(account_id=account.pk, now=now)
+    reply = Reply.objects.get()
+    assert (reply.status, reply.attempts) == (ReplyStatus.QUEUED, 0)
+    assert reply.next_attempt_at > now
+    assert result.sent == []
+    polled = feed_poll(account_id=account.pk, now=now)
+    assert "refused the account's token" in polled.error
+    assert FeedCursor.objects.get(account=account).lease_until > now
+    assert "Unauthorized" in PlatformAccount.objects.get(pk=account.pk).last_error
+
+
+@responses.activate
+def test_a_confidential_client_refreshes_with_basic_auth(account, settings):
+    import base64
+
+    from social.platforms.x_auth import x_access_token
+
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "twitter_oauth2": {"APPS": [{"client_id": "cid", "secret": "csecret"}]}
+    }
+    account_credentials_set(
+        account_id=account.pk,
+        credentials={"refresh_token": "r1", "expires_at": "2000-01-01T00:00:00+00:00"},
+    )
+    responses.post(
+        f"{BASE}/2/oauth2/token",
+        json={"access_token": "fresh", "refresh_token": "r2", "expires_in": 7200},
+    )
+    import requests
+
+    assert x_access_token(account_id=account.pk, now=timezone.now(), session=requests.Session())
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:csecret").decode()
+    assert "client_id" not in parse_qs(sent.body)
