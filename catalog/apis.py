@@ -69,6 +69,14 @@ class CampaignViewSet(
 ):
     queryset = Campaign.objects.none()  # the model, for the schema; get_queryset scopes
     lookup_value_regex = r"[0-9]+"
+    action_permissions = {
+        "list": "catalog.view_campaign",
+        "retrieve": "catalog.view_campaign",
+        "create": "catalog.add_campaign",
+        "partial_update": "catalog.change_campaign",
+        "pause": "catalog.change_campaign",
+        "resume": "catalog.change_campaign",
+    }
     serializer_class = CampaignSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
 

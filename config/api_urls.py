@@ -3,13 +3,14 @@
 from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from catalog.apis import CampaignViewSet
+from core.api import IsMerchantStaff
 from fulfillment.apis import ShipmentViewSet
 from orders.apis import OrderViewSet
 
@@ -21,6 +22,7 @@ router.register("shipments", ShipmentViewSet, basename="shipment")
 
 @extend_schema(exclude=True)
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([IsMerchantStaff])
 def not_found(request: Request, rest: str = "") -> Response:
     """Any other path under /api/: a 404 in the API's error shape, not an HTML page."""
     raise NotFound("No such API endpoint.")

@@ -33,6 +33,19 @@ class IsMerchantStaff(permissions.BasePermission):
         )
 
 
+class HasActionPermission(permissions.BasePermission):
+    """The Django permission each action needs, from the view's ``action_permissions``
+    (``{"list": "orders.view_order", "cancel": "orders.cancel_order", ...}``): a token can do
+    through the API exactly what its login may do in the back office. An action not listed is
+    refused."""
+
+    message = "This login may not do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        needed = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
+        return isinstance(needed, str) and request.user.has_perm(needed)
+
+
 def merchant_scope(request: Request) -> int | None:
     """The merchant whose rows the token may see; None for operators (all merchants), and an
     id no row has for anyone else (the schema generator's anonymous request, say)."""

@@ -58,6 +58,11 @@ class ShipmentViewSet(
 ):
     queryset = Shipment.objects.none()  # the model, for the schema; get_queryset scopes
     lookup_value_regex = r"[0-9]+"
+    action_permissions = {
+        "list": "fulfillment.view_shipment",
+        "retrieve": "fulfillment.view_shipment",
+        "tracking": "fulfillment.ship_shipment",
+    }
     serializer_class = ShipmentSerializer
     filterset_class = ShipmentFilter
 

@@ -80,6 +80,11 @@ class OrderViewSet(
 ):
     queryset = Order.objects.none()  # the model, for the schema; get_queryset scopes
     lookup_value_regex = r"[0-9]+"
+    action_permissions = {
+        "list": "orders.view_order",
+        "retrieve": "orders.view_order",
+        "cancel": "orders.cancel_order",
+    }
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
 

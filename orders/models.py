@@ -90,6 +90,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     ship_to = models.JSONField(default=dict)
 
     class Meta:
+        permissions = [("cancel_order", "Can cancel orders")]
         constraints = [
             models.UniqueConstraint(
                 fields=["cardholder", "campaign"],

@@ -257,3 +257,27 @@ def test_the_api_matches_its_schema_and_never_errs(case, world, in_process, fuzz
     every response (errors included) matches the schema."""
     token = Token.objects.get(user=world.staff_a).key
     case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+
+
+def test_a_token_can_do_only_what_its_login_may(world):
+    from django.contrib.auth.models import Permission
+
+    # Take the cancel and ship permissions from this login: read still works, the rest is 403.
+    world.staff_a.groups.clear()
+    world.staff_a.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_order", "view_shipment", "view_campaign"])
+    )
+    api = _token_client(world.staff_a)
+    assert api.get("/api/v1/orders/").status_code == 200
+    cancel = api.post(f"/api/v1/orders/{world.order.pk}/cancel/")
+    assert cancel.status_code == 403
+    assert cancel.json()["error"]["code"] == "permission_denied"
+    tracking = api.post(
+        f"/api/v1/shipments/{world.order.shipment.pk}/tracking/",
+        {"carrier": "UPS", "tracking_number": "1Z"},
+        content_type="application/json",
+    )
+    assert tracking.status_code == 403
+    assert api.post(f"/api/v1/campaigns/{world.shop.campaign.pk}/pause/").status_code == 403
+    world.order.refresh_from_db()
+    assert world.order.status == OrderStatus.PAID

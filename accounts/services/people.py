@@ -20,6 +20,7 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("catalog", "add_campaign"),
     ("catalog", "change_campaign"),
     ("orders", "view_order"),
+    ("orders", "cancel_order"),
     ("orders", "view_orderevent"),
     ("fulfillment", "view_shipment"),
     ("fulfillment", "ship_shipment"),

@@ -96,7 +96,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- The merchant API (DRF, DESIGN §10.3) ---------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["core.api.IsMerchantStaff"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.IsMerchantStaff", "core.api.HasActionPermission"],
     "DEFAULT_PAGINATION_CLASS": "core.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
