@@ -1,13 +1,15 @@
 """allauth's notice that an X account was connected: link it as a buying identity.
 
-allauth has no adapter hook after a connection is saved, only this signal; the receiver only
-hands over to the service. The refusal of an identity held by someone else happens before, in
+allauth has no adapter hook after a connection is saved, only these signals (added, and
+updated when an existing connection is confirmed again); the receiver only hands over to the
+service, which links once and does nothing more for an identity already linked. The refusal
+of an identity held by someone else happens before, in
 ``accounts.adapters.SocialAccountAdapter.pre_social_login``.
 """
 
 from typing import Any
 
-from allauth.socialaccount.signals import social_account_added
+from allauth.socialaccount.signals import social_account_added, social_account_updated
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -15,6 +17,7 @@ from accounts import services
 
 
 @receiver(social_account_added)
+@receiver(social_account_updated)
 def x_account_connected(sender: Any, request: Any, sociallogin: Any, **kwargs: Any) -> None:
     account = sociallogin.account
     if account.provider != "twitter_oauth2":

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from catalog.admin_scoping import LargeMerchantTableAdmin
 from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
 from fulfillment.models import ClosureDate, Shipment, ShipmentStatus
-from fulfillment.selectors import merchant_today
+from fulfillment.selectors import merchant_today, sla_state
 from fulfillment.services import label_buy, order_mark_shipped
 from orders.pipeline import stage_payments
 
@@ -53,21 +53,21 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
 
     @admin.display(description="SLA")
     def sla(self, obj: Shipment) -> str:
-        """Late, at risk or on time, against the merchant's today (as ``sla_report``)."""
+        """Late, at risk or on time, against the merchant's today (``sla_state``, as the
+        ``sla_report`` command)."""
+        state = sla_state(obj, merchant_today(obj.merchant, timezone.now()))
         if obj.status in (ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED):
             return "-"
-        today = merchant_today(obj.merchant, timezone.now())
-        if (obj.status == ShipmentStatus.AWAITING_LABEL and obj.ship_by < today) or (
-            obj.promised_delivery < today
-        ):
-            return format_html('<span class="sla sla-late">{}</span>', "Late")
-        if (
-            obj.status == ShipmentStatus.EXCEPTION
-            or (obj.status == ShipmentStatus.AWAITING_LABEL and obj.ship_by == today)
-            or obj.promised_delivery == today
-        ):
-            return format_html('<span class="sla sla-at-risk">{}</span>', "At risk")
-        return format_html('<span class="sla sla-ok">{}</span>', "On time")
+        if state is None:
+            return format_html('<span class="sla sla-ok">{}</span>', "On time")
+        kind, reason = state
+        css = "sla-late" if kind == "late" else "sla-at-risk"
+        return format_html(
+            '<span class="sla {}" title="{}">{}</span>',
+            css,
+            reason,
+            "Late" if kind == "late" else "At risk",
+        )
 
     @admin.action(description="Buy labels (ships and captures the payment)", permissions=["ship"])
     def buy_labels(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:

@@ -14,6 +14,7 @@ from catalog.models import Merchant
 from fulfillment.models import Shipment, ShipmentStatus
 
 OPEN = (ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT)
+# (A shipment with a label is still "not left" until the carrier scans it: in_transit.)
 NOT_DELIVERED = (*OPEN, ShipmentStatus.EXCEPTION)
 
 
@@ -48,10 +49,32 @@ class SlaRow:
     reason: str
 
 
+def sla_state(shipment: Shipment, today: date) -> tuple[str, str] | None:
+    """``("late" | "at risk", reason)`` for a shipment against its merchant's ``today``, or
+    None when it is on time. Late: not handed to the carrier after its ship-by day (with or
+    without a label), or not delivered after its promised day. At risk: due to leave today and
+    not yet with the carrier, due to arrive today, or in exception."""
+    s = shipment
+    if s.status in (ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED):
+        return None
+    not_left = s.status in (ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT)
+    if s.promised_delivery < today:
+        return "late", f"not delivered, promised {s.promised_delivery:%a %d %b}"
+    if not_left and s.ship_by < today:
+        return "late", f"not handed to the carrier, was due {s.ship_by:%a %d %b}"
+    if s.status == ShipmentStatus.EXCEPTION:
+        return "at risk", f"carrier exception: {s.exception_reason or 'unknown'}"
+    if not_left and s.ship_by == today:
+        if s.status == ShipmentStatus.AWAITING_LABEL:
+            return "at risk", "ships today and has no label yet"
+        return "at risk", "ships today and the carrier has not scanned it yet"
+    if s.promised_delivery == today:
+        return "at risk", "promised for today"
+    return None
+
+
 def sla_rows(*, now: datetime, merchant_slug: str | None = None) -> Iterator[SlaRow]:
-    """Late: not handed over after its ship-by day, or not delivered after its promised day.
-    At risk: due to leave today without a label, due to arrive today and not delivered, or in
-    exception."""
+    """The late and at-risk shipments of each merchant (``sla_state``), by promised day."""
     for merchant in _merchants(merchant_slug):
         today = merchant_today(merchant, now)
         shipments = (
@@ -60,14 +83,7 @@ def sla_rows(*, now: datetime, merchant_slug: str | None = None) -> Iterator[Sla
             .select_related("order", "merchant")
             .order_by("promised_delivery", "id")
         )
-        for s in shipments:
-            if s.status == ShipmentStatus.AWAITING_LABEL and s.ship_by < today:
-                yield SlaRow(s, "late", f"not shipped, was due {s.ship_by:%a %d %b}")
-            elif s.promised_delivery < today:
-                yield SlaRow(s, "late", f"not delivered, promised {s.promised_delivery:%a %d %b}")
-            elif s.status == ShipmentStatus.EXCEPTION:
-                yield SlaRow(s, "at risk", f"carrier exception: {s.exception_reason or 'unknown'}")
-            elif s.status == ShipmentStatus.AWAITING_LABEL:
-                yield SlaRow(s, "at risk", "ships today and has no label yet")
-            else:
-                yield SlaRow(s, "at risk", "promised for today")
+        for shipment in shipments:
+            state = sla_state(shipment, today)
+            if state is not None:
+                yield SlaRow(shipment, *state)

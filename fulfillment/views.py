@@ -74,7 +74,9 @@ def carrier_webhook(request: HttpRequest, carrier: str) -> HttpResponse:
         tracking_number, updates = _updates(carrier, payload)
     except (KeyError, TypeError, ValueError):
         return HttpResponse("unreadable update", status=400)
-    shipment = Shipment.objects.filter(tracking_number=tracking_number).first()
+    # The carrier's own shipments only: a tracking number typed in for another carrier (or by
+    # a merchant) may collide with this one's.
+    shipment = Shipment.objects.filter(carrier=carrier, tracking_number=tracking_number).first()
     if shipment is not None:
         shipment_track(
             shipment_id=shipment.pk, now=timezone.now(), updates=updates, source="webhook"

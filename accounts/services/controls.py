@@ -3,6 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.db import transaction
 
@@ -88,6 +89,12 @@ def identity_unlink(*, cardholder: Cardholder, identity_id: int, now: datetime) 
     if identity is None:
         raise ApplicationError("No such linked account.")
     label = f"@{identity.handle} ({identity.get_platform_display()})"
+    if identity.platform == "x":
+        # allauth's record of the X connection goes too, or connecting again (by this
+        # cardholder or, later, by someone else) would find it and link nothing.
+        SocialAccount.objects.filter(
+            provider="twitter_oauth2", uid=identity.platform_user_id
+        ).delete()
     identity.delete()
     account_event(
         cardholder=cardholder,

@@ -158,3 +158,23 @@ def test_x_never_signs_anyone_in():
         result = _callback(client, code="x-auth-code", state=state)
     assert result["Location"] == reverse("account_login")
     assert not SocialIdentity.objects.exists()
+
+
+def test_unlinking_x_lets_it_be_connected_again(django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from accounts.services import identity_unlink
+
+    cardholder, client = _cardholder_client()
+    with responses.RequestsMock() as mocked:
+        x = FakeX(mocked)
+        state = x.authorize(_start(client))
+        _callback(client, code="x-auth-code", state=state)
+    identity = SocialIdentity.objects.get(platform="x")
+    identity_unlink(cardholder=cardholder, identity_id=identity.pk, now=timezone.now())
+    assert not SocialIdentity.objects.exists()
+    with responses.RequestsMock() as mocked:
+        x = FakeX(mocked)
+        state = x.authorize(_start(client), code="second-code")
+        _callback(client, code="second-code", state=state)
+    assert SocialIdentity.objects.get(platform="x").cardholder == cardholder

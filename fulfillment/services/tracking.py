@@ -28,6 +28,8 @@ def shipments_to_track() -> list[int]:
         Shipment.objects.filter(
             status__in=TRACKABLE, carrier__in=list(settings.HASHCART["CARRIERS"])
         )
+        # EasyPost is asked by its shipment id: a label recorded by hand has none to ask about.
+        .exclude(carrier="easypost", carrier_reference="")
         .order_by("id")
         .values_list("pk", flat=True)
     )

@@ -66,7 +66,7 @@ def test_staff_buy_labels_from_the_change_list_and_see_sla_badges():
     Shipment.objects.filter(order=order).update(ship_by=today - timedelta(days=1))
     client = _staff_of(shop.campaign.merchant_id)
     listing = client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
-    assert 'class="sla sla-late">Late<' in listing
+    assert 'class="sla sla-late" title="not handed to the carrier' in listing
     response = client.post(
         reverse("admin:fulfillment_shipment_changelist"),
         {"action": "buy_labels", ACTION_CHECKBOX_NAME: [order.shipment.pk]},

@@ -119,3 +119,28 @@ def test_export_orders_since_a_date(tmp_path):
     assert run("export_orders", "--since", later)[0].count("\n") == 1  # the header only
     with pytest.raises(CommandError, match="not a date"):
         call_command("export_orders", "--since", "yesterday")
+
+
+def test_sla_states_against_the_merchants_today():
+    from fulfillment.models import ShipmentStatus as S
+    from fulfillment.selectors import sla_state
+
+    today = timezone.now().date()
+    day = timedelta(days=1)
+
+    def state(status, ship_by, promised):
+        return sla_state(
+            Shipment(status=status, ship_by=ship_by, promised_delivery=promised), today
+        )
+
+    # Labelled today and due in two days: on time (not "promised for today").
+    assert state(S.LABEL_BOUGHT, today, today + 2 * day) == (
+        "at risk",
+        "ships today and the carrier has not scanned it yet",
+    )
+    assert state(S.IN_TRANSIT, today, today + 2 * day) is None
+    # A label bought but never handed over after its ship-by day is late.
+    assert state(S.LABEL_BOUGHT, today - day, today + day)[0] == "late"
+    assert state(S.IN_TRANSIT, today - 2 * day, today)[1] == "promised for today"
+    assert state(S.IN_TRANSIT, today - 3 * day, today - day)[0] == "late"
+    assert state(S.DELIVERED, today - 3 * day, today - day) is None
