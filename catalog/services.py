@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from catalog.models import Campaign
 from catalog.selectors import campaign_find_clashing
@@ -110,7 +110,15 @@ def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
                         if not f.primary_key and f.attname not in ("stock_reserved", "created_at")
                     ]
                 )
-    except IntegrityError as exc:
+    except (IntegrityError, OperationalError) as exc:
+        # Writers inserting the same hashtag at once can deadlock on the exclusion constraint's
+        # check (PostgreSQL aborts one of them, SQLSTATE 40P01): that one lost the race too.
+        lost_race = isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", "") in (
+            "40P01",
+            "40001",
+        )
+        if not lost_race:
+            raise
         raise ValidationError(
             {
                 "hashtag": f"#{campaign.hashtag} was just taken by another campaign, or the stock "
