@@ -37,13 +37,7 @@ class LabelOutcome:
 
 def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutcome:
     """Buy the label of one shipment from ``carrier`` (default: ``HASHCART["DEFAULT_CARRIER"]``)."""
-    claimed_at = timezone.now()
-    claimed = Shipment.objects.filter(
-        Q(label_claimed_until__isnull=True) | Q(label_claimed_until__lt=claimed_at),
-        pk=shipment_id,
-        status=ShipmentStatus.AWAITING_LABEL,
-    ).update(label_claimed_until=claimed_at + timedelta(seconds=LEASE_SECONDS))
-    if not claimed:
+    if not _claim(shipment_id):
         return LabelOutcome("skipped", "not awaiting a label, or another run is buying it")
     shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
     order = shipment.order
@@ -76,10 +70,22 @@ def order_mark_shipped(*, order: Order, carrier: str, tracking_number: str, acto
     """Record a label bought outside Hashcart (``mark_shipped``): the same transition and the
     same single capture as a bought label. Returns ``bought`` or ``skipped``."""
     shipment = Shipment.objects.filter(order=order).first()
-    if shipment is None:
-        return "skipped"
+    if shipment is None or not _claim(shipment.pk):
+        return "skipped"  # none, or buy_labels is buying its label right now
     label = Label(carrier=carrier, tracking_number=tracking_number, label_url="")
     return _shipped(shipment_id=shipment.pk, label=label, actor=actor).status
+
+
+def _claim(shipment_id: int) -> bool:
+    """Take the shipment's label lease (compare-and-set): one label per shipment at a time."""
+    claimed_at = timezone.now()
+    return bool(
+        Shipment.objects.filter(
+            Q(label_claimed_until__isnull=True) | Q(label_claimed_until__lt=claimed_at),
+            pk=shipment_id,
+            status=ShipmentStatus.AWAITING_LABEL,
+        ).update(label_claimed_until=claimed_at + timedelta(seconds=LEASE_SECONDS))
+    )
 
 
 def _shipped(*, shipment_id: int, label: Label, actor: str) -> LabelOutcome:

@@ -127,3 +127,18 @@ def test_a_carrier_exception_is_recorded():
     status = shipment_track(shipment_id=order.shipment.pk, now=bought_at + timedelta(hours=33))
     assert status == "exception"
     assert Shipment.objects.get(pk=order.shipment.pk).exception_reason == "Address not found"
+
+
+def test_marking_shipped_by_hand_waits_for_a_label_being_bought():
+    from fulfillment.services import order_mark_shipped
+
+    shop_open()
+    order = paid_order()
+    # buy_labels holds the lease: the carrier is selling it a label right now.
+    Shipment.objects.filter(order=order).update(
+        label_claimed_until=timezone.now() + timedelta(minutes=2)
+    )
+    assert order_mark_shipped(order=order, carrier="UPS", tracking_number="1Z", actor="t") == (
+        "skipped"
+    )
+    assert Shipment.objects.get(order=order).status == ShipmentStatus.AWAITING_LABEL
