@@ -22,7 +22,6 @@ from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
 from fulfillment.models import ClosureDate, Shipment, ShipmentStatus
 from fulfillment.selectors import merchant_today, sla_state
 from fulfillment.services import label_buy, order_mark_shipped
-from orders.pipeline import stage_payments
 
 
 class MarkShippedForm(forms.Form):
@@ -75,7 +74,6 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         for shipment_id in queryset.values_list("pk", flat=True):
             outcome = label_buy(shipment_id=shipment_id)
             outcomes[outcome.status] += 1
-        stage_payments(now=timezone.now())
         level = messages.WARNING if outcomes["failed"] else messages.SUCCESS
         self.message_user(
             request,
@@ -105,7 +103,6 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
                 actor=f"admin:{request.user.pk}",
             )
             if result == "bought":
-                stage_payments(now=timezone.now())
                 self.message_user(request, "Marked shipped; the payment is captured.")
             else:
                 self.message_user(

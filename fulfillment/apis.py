@@ -3,7 +3,6 @@ elsewhere (which ships the order and captures its payment once)."""
 
 from typing import Any
 
-from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -15,7 +14,6 @@ from core.api import MerchantScopedMixin
 from core.exceptions import ApplicationError
 from fulfillment.models import Shipment, ShipmentStatus
 from fulfillment.services import order_mark_shipped
-from orders.pipeline import stage_payments
 
 
 class ShipmentSerializer(serializers.ModelSerializer):
@@ -85,6 +83,5 @@ class ShipmentViewSet(
         )
         if result != "bought":
             raise ApplicationError("This shipment is not awaiting a label.")
-        stage_payments(now=timezone.now())
         shipment.refresh_from_db()
         return Response(self.get_serializer(shipment).data)

@@ -4,7 +4,8 @@ One buyer per shipment: a lease taken by compare-and-set (``label_claimed_until`
 ``buy_labels`` runs at once never buy twice. The carrier is called outside any transaction; the
 result is applied in one: the shipment to ``label_bought``, the order to ``shipped``, and the
 capture written to the payment outbox, whose row is unique per order and operation and whose
-idempotency key makes the gateway charge once however often it is presented.
+idempotency key makes the gateway charge once however often it is presented. The capture is
+then run at once, so every caller (command, admin, API) gets it without running the outbox.
 """
 
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
 from fulfillment.models import Shipment, ShipmentStatus
 from fulfillment.services.schedule import shipment_transition
 from orders import messages
-from orders.models import Notification, Order, OrderStatus, PaymentOperation, PaymentOperationKind
+from orders.models import (
+    Notification,
+    Order,
+    OrderStatus,
+    OutboxStatus,
+    PaymentOperation,
+    PaymentOperationKind,
+)
 from orders.services.common import event, notification, order_transition, payment_operation
+from orders.services.payments import payment_operation_run
 
 LEASE_SECONDS = 120
 
@@ -143,6 +152,17 @@ def _shipped(*, shipment_id: int, label: Label, actor: str) -> LabelOutcome:
             ],
             ignore_conflicts=True,
         )
+    # Capture now rather than at the payments sweep, through the same outbox row (its
+    # idempotency key keeps it once); a gateway that fails leaves it to the sweep's retries.
+    capture = (
+        PaymentOperation.objects.filter(
+            order_id=order.pk, operation=PaymentOperationKind.CAPTURE, status=OutboxStatus.PENDING
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if capture is not None:
+        payment_operation_run(operation_id=capture, now=now)
     return LabelOutcome("bought", label.tracking_number)
 
 

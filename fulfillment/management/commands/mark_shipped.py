@@ -4,11 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
-from django.utils import timezone
 
 from fulfillment.services import order_mark_shipped
 from orders.models import Order
-from orders.pipeline import stage_payments
 
 
 class Command(BaseCommand):
@@ -44,7 +42,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Order #{order.confirmation_code} is {order.status}: it cannot be marked shipped."
             )
-        stage_payments(now=timezone.now())
         self.stdout.write(
             f"order #{order.confirmation_code} shipped, tracking {options['tracking']}; "
             "payment captured"
