@@ -67,8 +67,7 @@ class CampaignViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Campaign.objects.none()  # the model, for the schema; get_queryset scopes
-    lookup_value_regex = r"[0-9]+"
+    queryset = Campaign.objects.all()
     action_permissions = {
         "list": "catalog.view_campaign",
         "retrieve": "catalog.view_campaign",
@@ -79,9 +78,6 @@ class CampaignViewSet(
     }
     serializer_class = CampaignSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
-
-    def get_queryset(self) -> Any:
-        return self.scope(Campaign.objects.all())
 
     @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"])

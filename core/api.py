@@ -56,19 +56,19 @@ def merchant_scope(request: Request) -> int | None:
 
 
 class MerchantScopedMixin:
-    """``get_queryset`` limited to the token's merchant through ``merchant_lookup``: a row of
-    another merchant is a 404, through every endpoint, list, detail and action alike."""
+    """The view's ``queryset`` limited to the token's merchant through ``merchant_lookup``: a
+    row of another merchant is a 404, through every endpoint, list, detail and action alike.
+    Object ids in paths are numbers only."""
 
     merchant_lookup = "merchant_id"
+    lookup_value_regex = r"[0-9]+"
 
-    def scope(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        request: Request = self.request  # type: ignore[attr-defined]
-        merchant_id = merchant_scope(request)
-        return (
-            queryset
-            if merchant_id is None
-            else queryset.filter(**{self.merchant_lookup: merchant_id})
-        )
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset()  # type: ignore[misc]
+        merchant_id = merchant_scope(self.request)  # type: ignore[attr-defined]
+        if merchant_id is None:
+            return queryset
+        return queryset.filter(**{self.merchant_lookup: merchant_id})
 
 
 class NewestFirst(CursorPagination):

@@ -1,8 +1,6 @@
 """Shipments over the API (DESIGN §10.3): list, and add the tracking number of a label bought
 elsewhere (which ships the order and captures its payment once)."""
 
-from typing import Any
-
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -54,8 +52,7 @@ class ShipmentFilter(filters.FilterSet):
 class ShipmentViewSet(
     MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    queryset = Shipment.objects.none()  # the model, for the schema; get_queryset scopes
-    lookup_value_regex = r"[0-9]+"
+    queryset = Shipment.objects.select_related("order")
     action_permissions = {
         "list": "fulfillment.view_shipment",
         "retrieve": "fulfillment.view_shipment",
@@ -63,9 +60,6 @@ class ShipmentViewSet(
     }
     serializer_class = ShipmentSerializer
     filterset_class = ShipmentFilter
-
-    def get_queryset(self) -> Any:
-        return self.scope(Shipment.objects.select_related("order"))
 
     @extend_schema(request=TrackingSerializer, responses=ShipmentSerializer)
     @action(detail=True, methods=["post"])

@@ -78,8 +78,7 @@ class OrderFilter(filters.FilterSet):
 class OrderViewSet(
     MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    queryset = Order.objects.none()  # the model, for the schema; get_queryset scopes
-    lookup_value_regex = r"[0-9]+"
+    queryset = Order.objects.all()
     action_permissions = {
         "list": "orders.view_order",
         "retrieve": "orders.view_order",
@@ -87,9 +86,6 @@ class OrderViewSet(
     }
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
-
-    def get_queryset(self) -> Any:
-        return self.scope(Order.objects.all())
 
     @extend_schema(request=None, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
