@@ -4,6 +4,7 @@ A card comes from the gateway's vault as a token (``accounts.vault`` in the sand
 never reaches these functions. Changing the address starts the cooling-off period (§8).
 """
 
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,6 +24,12 @@ ADDRESS_FIELDS = (
     "state",
     "postal_code",
 )
+# What a vault keeps of a card, as PendingCard and Card name it too.
+VAULTED_FIELDS = tuple(field.name for field in fields(VaultedCard))
+
+
+def _same_address(card: Card, address: dict[str, str]) -> bool:
+    return all(getattr(card, name) == address.get(name, "") for name in ADDRESS_FIELDS)
 
 
 def pending_card_store(
@@ -32,16 +39,7 @@ def pending_card_store(
     (the provider's return page and its webhook) keeps the first."""
     pending, _ = PendingCard.objects.get_or_create(
         reference=reference,
-        defaults={
-            "cardholder": cardholder,
-            "gateway": gateway,
-            "token": card.token,
-            "brand": card.brand,
-            "last4": card.last4,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "created_at": now,
-        },
+        defaults={"cardholder": cardholder, "gateway": gateway, "created_at": now, **asdict(card)},
     )
     return pending
 
@@ -67,13 +65,7 @@ def pending_card_save(
         raise ApplicationError("That card was already saved.")
     return card_save(
         cardholder=cardholder,
-        card=VaultedCard(
-            token=pending.token,
-            brand=pending.brand,
-            last4=pending.last4,
-            exp_month=pending.exp_month,
-            exp_year=pending.exp_year,
-        ),
+        card=VaultedCard(**{name: getattr(pending, name) for name in VAULTED_FIELDS}),
         gateway=pending.gateway,
         address=address,
         now=now,
@@ -99,19 +91,13 @@ def card_save(
     (cooling-off) only when it differs from the previous card's.
     """
     previous = default_card(cardholder)
-    changed = previous is None or any(
-        getattr(previous, name) != address.get(name, "") for name in ADDRESS_FIELDS
-    )
+    changed = previous is None or not _same_address(previous, address)
     if previous is not None:
         Card.objects.filter(pk=previous.pk).update(is_default=False)
     saved = Card.objects.create(
         cardholder=cardholder,
         gateway=gateway,
-        token=card.token,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
+        **asdict(card),
         is_default=True,
         address_changed_at=now if changed or previous is None else previous.address_changed_at,
         **{name: address.get(name, "") for name in ADDRESS_FIELDS},
@@ -142,7 +128,7 @@ def address_change(*, cardholder: Cardholder, address: dict[str, str], now: date
     card = default_card(cardholder)
     if card is None:
         raise ApplicationError("Add a card first: the address belongs to the card.")
-    if all(getattr(card, name) == address.get(name, "") for name in ADDRESS_FIELDS):
+    if _same_address(card, address):
         return card
     for name in ADDRESS_FIELDS:
         setattr(card, name, address.get(name, ""))
