@@ -54,9 +54,9 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def sla(self, obj: Shipment) -> str:
         """Late, at risk or on time, against the merchant's today (``sla_state``, as the
         ``sla_report`` command)."""
-        state = sla_state(obj, merchant_today(obj.merchant, timezone.now()))
         if obj.status in (ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED):
             return "-"
+        state = sla_state(obj, merchant_today(obj.merchant, timezone.now()))
         if state is None:
             return format_html('<span class="sla sla-ok">{}</span>', "On time")
         kind, reason = state

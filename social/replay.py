@@ -31,7 +31,8 @@ def _bodies(payload: Any) -> list[Any]:
 def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) -> list[InboundPost]:
     now = now or timezone.now()
     posts: list[InboundPost] = []
-    for body in _bodies(payload):
+    bodies = _bodies(payload)
+    for body in bodies:
         if platform == "x":
             if isinstance(body, dict) and "data" in body:
                 posts.extend(inbound_from_page(body, fetched_at=now))
@@ -45,7 +46,7 @@ def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) ->
                 posts.extend(_sandbox(item, now) for item in body)
         else:
             raise ReplayError(f"Unknown platform {platform!r}.")
-    if not posts and _bodies(payload):
+    if not posts and bodies:
         raise ReplayError(f"No {platform} posts found in this file.")
     return posts
 

@@ -43,6 +43,11 @@ class InboundPost:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+def oldest_first(post: InboundPost) -> tuple[int, str]:
+    """Sort key of numeric post ids (X, Mastodon) as numbers, oldest first, without parsing."""
+    return len(post.post_id), post.post_id
+
+
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     """A feed read: the posts (oldest first), the cursor to read from next time, and the platform

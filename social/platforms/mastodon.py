@@ -29,6 +29,7 @@ from social.platforms.base import (
     RateLimited,
     RejectedError,
     TransientError,
+    oldest_first,
 )
 
 _TAG = re.compile(r"<[^>]+>")
@@ -88,7 +89,7 @@ def inbound_from_notification(notification: dict[str, Any]) -> InboundPost | Non
 
 def inbound_from_notifications(notifications: list[dict[str, Any]]) -> list[InboundPost]:
     posts = [p for n in notifications if (p := inbound_from_notification(n)) is not None]
-    return sorted(posts, key=lambda p: (len(p.post_id), p.post_id))
+    return sorted(posts, key=oldest_first)
 
 
 class MastodonAdapter(PlatformAdapter):

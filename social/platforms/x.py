@@ -15,8 +15,10 @@ against X's OpenAPI specifications of both spellings).
   deleted or invisible target) is final.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import requests
@@ -28,11 +30,13 @@ from social.models import PlatformAccount
 from social.platforms.base import (
     AccountAuthError,
     FetchResult,
+    InboundPost,
     PlatformAdapter,
     RateLimited,
     RejectedError,
     TransientError,
     UsageCapped,
+    oldest_first,
 )
 from social.platforms.x_auth import x_access_token
 from social.platforms.x_posts import inbound_from_page
@@ -165,32 +169,46 @@ class XAdapter(PlatformAdapter):
         cache.set(_blocked_key(account.pk, request.template), reset_at, timeout=seconds)
         raise RateLimited(f"X rate limit until {reset_at:%H:%M:%S}", reset_at=reset_at)
 
-    def fetch_mentions(
-        self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
-    ) -> FetchResult:
-        spelling = settings.X_FIELD_SPELLING
-        posts, newest, page = [], "", ""
+    def _read(
+        self, account: PlatformAccount, request_for: Callable[..., XRequest], now: datetime
+    ) -> tuple[list[InboundPost], str]:
+        """Every page of one request (``request_for(page=token)``): its posts, and the first
+        page's ``newest_id`` (the newest post of the whole read). Raises ``TransientError``
+        past ``MAX_PAGES``, so that an incomplete read never moves a cursor."""
+        posts: list[InboundPost] = []
+        newest, page = "", ""
         for _ in range(MAX_PAGES):
-            body = self._send(
-                account,
-                mentions_request(
-                    user_id=account.platform_user_id, since_id=cursor, page=page, spelling=spelling
-                ),
-            )
+            body = self._send(account, request_for(page=page))
             meta = body.get("meta") or {}
             newest = newest or str(meta.get("newest_id") or "")
             posts.extend(inbound_from_page(body, fetched_at=now))
             page = str(meta.get("next_token") or "")
             if not page:
-                break
-        else:
-            raise TransientError("X mentions: too many pages in one read")
-        posts.sort(key=lambda p: (len(p.post_id), p.post_id))
+                return posts, newest
+        raise TransientError("X: too many pages in one read")
+
+    def _result(self, posts: list[InboundPost], cursor: str, now: datetime) -> FetchResult:
         return FetchResult(
-            posts=posts,
-            cursor=newest or cursor,
+            posts=sorted(posts, key=oldest_first),
+            cursor=cursor,
             high_water_mark=now - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
         )
+
+    def fetch_mentions(
+        self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
+    ) -> FetchResult:
+        spelling = settings.X_FIELD_SPELLING
+        posts, newest = self._read(
+            account,
+            partial(
+                mentions_request,
+                user_id=account.platform_user_id,
+                since_id=cursor,
+                spelling=spelling,
+            ),
+            now,
+        )
+        return self._result(posts, newest or cursor, now)
 
     def fetch_search(
         self,
@@ -204,29 +222,18 @@ class XAdapter(PlatformAdapter):
         """Every query's pages after ``since_id``; post ids are global and increasing, so one
         cursor (the newest id seen) serves all queries, committed after all were read."""
         spelling = settings.X_FIELD_SPELLING
-        posts = []
+        posts: list[InboundPost] = []
         newest = cursor
         for query in search_queries(hashtags):
-            page = ""
-            for _ in range(MAX_PAGES):
-                body = self._send(
-                    account,
-                    search_request(query=query, since_id=cursor, page=page, spelling=spelling),
-                )
-                meta = body.get("meta") or {}
-                seen = str(meta.get("newest_id") or "")
-                if seen and (len(seen), seen) > (len(newest), newest):
-                    newest = seen
-                posts.extend(inbound_from_page(body, fetched_at=now))
-                page = str(meta.get("next_token") or "")
-                if not page:
-                    break
-        posts.sort(key=lambda p: (len(p.post_id), p.post_id))
-        return FetchResult(
-            posts=posts,
-            cursor=newest,
-            high_water_mark=now - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
-        )
+            found, seen = self._read(
+                account,
+                partial(search_request, query=query, since_id=cursor, spelling=spelling),
+                now,
+            )
+            posts.extend(found)
+            if seen and (len(seen), seen) > (len(newest), newest):
+                newest = seen
+        return self._result(posts, newest, now)
 
     def send_reply(
         self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str

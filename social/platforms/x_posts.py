@@ -16,7 +16,7 @@ from typing import Any
 
 from social.hashtags import extract_hashtags
 from social.models import PostKind
-from social.platforms.base import MANUAL_REPOST, InboundPost
+from social.platforms.base import MANUAL_REPOST, InboundPost, oldest_first
 
 
 def _either(item: dict[str, Any], tweet_key: str, post_key: str, default: Any) -> Any:
@@ -41,7 +41,7 @@ def inbound_from_page(body: dict[str, Any], *, fetched_at: datetime) -> list[Inb
         inbound_from_item(item, users=users, referenced=referenced, fetched_at=fetched_at)
         for item in body.get("data") or []
     ]
-    return sorted(posts, key=lambda p: (len(p.post_id), p.post_id))
+    return sorted(posts, key=oldest_first)
 
 
 def inbound_from_item(
