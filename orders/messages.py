@@ -82,16 +82,21 @@ def reply_blocked(*, handle: str, campaign: Campaign) -> str:
 
 
 # --- Private e-mails --------------------------------------------------------------------------
+def _signed_order_url(order_id: int, *, salt: str, view: str) -> str:
+    """An absolute link to ``view`` for one order, signed with ``salt`` (``orders.views``
+    reads it back with the same salt), usable without signing in."""
+    token = signing.dumps({"order": order_id}, salt=salt, compress=True)
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(view, args=[token])
+
+
 def not_me_url(order_id: int) -> str:
     """A signed link that cancels the order and pauses purchasing, usable without signing in."""
-    token = signing.dumps({"order": order_id}, salt=NOT_ME_SALT, compress=True)
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("orders:not_me", args=[token])
+    return _signed_order_url(order_id, salt=NOT_ME_SALT, view="orders:not_me")
 
 
 def email_confirm_url(order_id: int) -> str:
     """A signed link whose click confirms an order above the cardholder's e-mail threshold."""
-    token = signing.dumps({"order": order_id}, salt=EMAIL_CONFIRM_SALT, compress=True)
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("orders:email_confirm", args=[token])
+    return _signed_order_url(order_id, salt=EMAIL_CONFIRM_SALT, view="orders:email_confirm")
 
 
 def _greeting(cardholder: Cardholder) -> str:

@@ -5,6 +5,8 @@ confirmation of an order above the buyer's e-mail threshold. GET shows what the 
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
 """
 
+from typing import Any
+
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -19,12 +21,20 @@ from orders.services import order_cancel, order_email_confirm
 LINK_DAYS = 30
 
 
+def _order_of(token: str, *, salt: str, **filters: Any) -> Order | None:
+    """The order a signed link (``orders.messages``) names, or None for a forged, expired or
+    stale one."""
+    try:
+        order_id = signing.loads(token, salt=salt, max_age=LINK_DAYS * 86400)["order"]
+        return Order.objects.get(pk=order_id, **filters)
+    except (signing.BadSignature, KeyError, TypeError, Order.DoesNotExist):
+        return None
+
+
 @require_http_methods(["GET", "POST"])
 def not_me(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        order_id = signing.loads(token, salt=NOT_ME_SALT, max_age=LINK_DAYS * 86400)["order"]
-        order = Order.objects.get(pk=order_id)
-    except (signing.BadSignature, KeyError, TypeError, Order.DoesNotExist):
+    order = _order_of(token, salt=NOT_ME_SALT)
+    if order is None:
         return render(request, "orders/not_me.html", {"invalid": True}, status=404)
     cancelled = None
     if request.method == "POST":
@@ -41,10 +51,8 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        order_id = signing.loads(token, salt=EMAIL_CONFIRM_SALT, max_age=LINK_DAYS * 86400)["order"]
-        order = Order.objects.get(pk=order_id, email_confirm_required=True)
-    except (signing.BadSignature, KeyError, TypeError, Order.DoesNotExist):
+    order = _order_of(token, salt=EMAIL_CONFIRM_SALT, email_confirm_required=True)
+    if order is None:
         return render(request, "orders/email_confirm.html", {"invalid": True}, status=404)
     result = None
     if request.method == "POST":
