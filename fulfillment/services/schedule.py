@@ -4,9 +4,7 @@ with its order (DESIGN §7)."""
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django_fsm import ConcurrentTransition, can_proceed
-
+from core.fsm import transition_save
 from fulfillment.business_days import add_business_days, closures, ship_by_date
 from fulfillment.models import Shipment
 from orders.models import Order
@@ -49,19 +47,6 @@ def shipment_cancel(*, order: Order) -> bool:
 def shipment_transition(
     *, shipment: Shipment, transition: str, fields: dict[str, Any] | None = None
 ) -> bool:
-    """Run a declared shipment transition, set ``fields``, and save by compare-and-set on the
-    status; False, changing nothing, if it is not allowed from the current status or another
-    worker won."""
-    method = getattr(shipment, transition)
-    if not can_proceed(method):
-        return False
-    method()
-    for name, value in (fields or {}).items():
-        setattr(shipment, name, value)
-    try:
-        with transaction.atomic():
-            shipment.save(update_fields=["status", "updated_at", *(fields or {})])
-    except ConcurrentTransition:
-        shipment.refresh_from_db()
-        return False
-    return True
+    """Run a shipment's ``transition`` by compare-and-set (``core.fsm.transition_save``);
+    False, changing nothing, if it is not allowed from its status or another worker won."""
+    return transition_save(instance=shipment, transition=transition, fields=fields)

@@ -3,12 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F
-from django_fsm import ConcurrentTransition, can_proceed
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
+from core.fsm import transition_save
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
 
 
@@ -73,25 +72,9 @@ def payment_operation(*, order: Order, operation: str) -> PaymentOperation:
 
 
 def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -> bool:
-    """Run the declared ``transition`` of ``order`` and save it by compare-and-set on the status.
-
-    Returns False, changing nothing, if the order is not in a source state of the transition (it
-    already happened, or another one did) or left it since it was read (another worker won the
-    race). A savepoint keeps a lost race from spoiling the caller's transaction.
-    """
-    method = getattr(order, transition)
-    if not can_proceed(method):
-        return False
-    method()
-    for name, value in fields.items():
-        setattr(order, name, value)
-    try:
-        with transaction.atomic():
-            order.save(update_fields=["status", "updated_at", *fields])
-    except ConcurrentTransition:
-        order.refresh_from_db()
-        return False
-    return True
+    """Run an order's ``transition`` by compare-and-set (``core.fsm.transition_save``); False,
+    changing nothing, if it already happened, another one did, or another worker won."""
+    return transition_save(instance=order, transition=transition, fields=fields)
 
 
 def order_release(
