@@ -10,7 +10,10 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.models import TimeStampedModel
-from social.models import Platform
+from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH, Platform
+
+# A card's token at the gateway; Stripe's joins two ids of up to 255 characters each.
+CARD_TOKEN_MAX_LENGTH = 511
 
 
 class User(AbstractUser):
@@ -38,7 +41,7 @@ class Cardholder(TimeStampedModel):
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="cardholder")
     # The cardholder's customer at the payment provider (Stripe), once a card was set up there.
-    stripe_customer_id = models.CharField(max_length=64, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)  # Stripe: ids up to 255
 
     def __str__(self) -> str:
         return self.user.email or self.user.username
@@ -52,8 +55,8 @@ class SocialIdentity(models.Model):
 
     cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="identities")
     platform = models.CharField(max_length=16, choices=Platform.choices)
-    platform_user_id = models.CharField(max_length=255)
-    handle = models.CharField(max_length=255)
+    platform_user_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
     linked_at = models.DateTimeField()
 
     class Meta:
@@ -76,7 +79,7 @@ class Card(TimeStampedModel):
 
     cardholder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="cards")
     gateway = models.CharField(max_length=32, default="sandbox")
-    token = models.CharField(max_length=255)
+    token = models.CharField(max_length=CARD_TOKEN_MAX_LENGTH)
     brand = models.CharField(max_length=32)
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
@@ -249,7 +252,7 @@ class PendingCard(models.Model):
     )
     gateway = models.CharField(max_length=32)
     reference = models.CharField(max_length=255, unique=True)
-    token = models.CharField(max_length=255)
+    token = models.CharField(max_length=CARD_TOKEN_MAX_LENGTH)
     brand = models.CharField(max_length=32)
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()

@@ -11,6 +11,7 @@ from catalog.selectors import campaign_find_clashing
 from social.hashtags import hashtag_key, is_valid_hashtag
 
 # A confirmation hashtag is the prefix followed by a code like this one (DESIGN §3.3).
+HASHTAG_KEY_MAX_LENGTH = Campaign._meta.get_field("hashtag_key").max_length or 0
 _SAMPLE_CODE = "K7Q2M"
 
 
@@ -36,10 +37,10 @@ def campaign_validate(
 ) -> None:
     """Raise ``ValidationError`` (keyed by field) unless ``terms`` may be saved.
 
-    Checks: the hashtag and the confirmation hashtag are valid by twitter-text's rules and the
-    hashtag is not all digits; the campaign ends after it starts and, when new, in the future;
-    no other campaign on the platform holds the hashtag's key at an overlapping time. The clash
-    message names no other merchant's campaign.
+    Checks: the hashtag and the confirmation hashtag are valid by twitter-text's rules, the
+    hashtag is not all digits and its matching key fits its column; the campaign ends after it
+    starts and, when new, in the future; no other campaign on the platform holds the hashtag's
+    key at an overlapping time. The clash message names no other merchant's campaign.
     """
     errors: dict[str, list[str]] = {}
     tag = terms.hashtag
@@ -49,6 +50,12 @@ def campaign_validate(
         errors.setdefault("hashtag", []).append(
             "Not a valid hashtag: use letters, digits and underscores, with at least one letter, "
             "and no spaces or punctuation."
+        )
+    elif len(hashtag_key(tag)) > HASHTAG_KEY_MAX_LENGTH:
+        # Some letters expand under NFKC (the ligature U+FDFA into 18 characters): the stored
+        # matching key must hold, or saving would fail in the database.
+        errors.setdefault("hashtag", []).append(
+            "This hashtag is too long once normalised for matching: use fewer or simpler letters."
         )
     if not is_valid_hashtag(terms.confirm_prefix + _SAMPLE_CODE):
         errors.setdefault("confirm_prefix", []).append(

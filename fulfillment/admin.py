@@ -19,14 +19,20 @@ from django.utils.html import format_html
 
 from catalog.admin_scoping import LargeMerchantTableAdmin
 from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
-from fulfillment.models import ClosureDate, Shipment, ShipmentStatus
+from fulfillment.models import (
+    CARRIER_MAX_LENGTH,
+    TRACKING_NUMBER_MAX_LENGTH,
+    ClosureDate,
+    Shipment,
+    ShipmentStatus,
+)
 from fulfillment.selectors import merchant_today, sla_state
 from fulfillment.services import label_buy, order_mark_shipped
 
 
 class MarkShippedForm(forms.Form):
-    carrier = forms.CharField(max_length=32, initial="UPS")
-    tracking_number = forms.CharField(max_length=64)
+    carrier = forms.CharField(max_length=CARRIER_MAX_LENGTH, initial="UPS")
+    tracking_number = forms.CharField(max_length=TRACKING_NUMBER_MAX_LENGTH)
 
 
 @admin.register(Shipment)

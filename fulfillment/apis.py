@@ -10,7 +10,12 @@ from rest_framework.response import Response
 
 from core.api import MerchantScopedMixin
 from core.exceptions import ApplicationError
-from fulfillment.models import Shipment, ShipmentStatus
+from fulfillment.models import (
+    CARRIER_MAX_LENGTH,
+    TRACKING_NUMBER_MAX_LENGTH,
+    Shipment,
+    ShipmentStatus,
+)
 from fulfillment.services import order_mark_shipped
 
 
@@ -36,8 +41,8 @@ class ShipmentSerializer(serializers.ModelSerializer):
 
 
 class TrackingSerializer(serializers.Serializer):
-    carrier = serializers.CharField(max_length=32)
-    tracking_number = serializers.CharField(max_length=64)
+    carrier = serializers.CharField(max_length=CARRIER_MAX_LENGTH)
+    tracking_number = serializers.CharField(max_length=TRACKING_NUMBER_MAX_LENGTH)
 
 
 class ShipmentFilter(filters.FilterSet):

@@ -6,6 +6,11 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.models import TimeStampedModel
 
+# What staff may type and carriers may send (the longest known number is 34 characters; this
+# leaves room for any carrier). Longer is refused at entry, never cut: it is looked up.
+TRACKING_NUMBER_MAX_LENGTH = 255
+CARRIER_MAX_LENGTH = 32
+
 
 class ShipmentStatus(models.TextChoices):
     AWAITING_LABEL = "awaiting_label", "Awaiting label"
@@ -32,12 +37,12 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     service = models.CharField(max_length=32, default="two_day")
     ship_by = models.DateField()
     promised_delivery = models.DateField()
-    carrier = models.CharField(max_length=32, blank=True)
-    tracking_number = models.CharField(max_length=64, blank=True)
-    label_url = models.URLField(max_length=500, blank=True)
+    carrier = models.CharField(max_length=CARRIER_MAX_LENGTH, blank=True)
+    tracking_number = models.CharField(max_length=TRACKING_NUMBER_MAX_LENGTH, blank=True)
+    label_url = models.URLField(max_length=2048, blank=True)  # the carrier's (signed) URL
     # The carrier's own id for the shipment (EasyPost's ``shp_…``), recorded before buying so
     # that a retried purchase finds the label it already bought.
-    carrier_reference = models.CharField(max_length=100, blank=True)
+    carrier_reference = models.CharField(max_length=255, blank=True)
     # One buyer of the label at a time: a lease taken by compare-and-set, lapsing if it dies.
     label_claimed_until = models.DateTimeField(null=True, blank=True)
     exception_reason = models.CharField(max_length=200, blank=True)

@@ -2,10 +2,19 @@
 
 Public replies leak nothing private (DESIGN §8): no amount beyond the public price, no address,
 no card digits, no reason for a refusal. Reasons and details go by e-mail only.
+
+Public replies fit their platform's length rule (``social.platforms.reply_fits``, DESIGN §4):
+a reply too long with the product's name gets the longest shortening of it that fits, ending
+in "…", and without it if none does; a campaign's hashtag goes next. The handle, the code and
+the window are never left out: a reply that cannot fit even so is queued as it is, and the
+platform's refusal is recorded on it. E-mail subjects are cut where they are queued
+(``orders.services.common.notification``).
 """
 
+from collections.abc import Callable
 from datetime import date
 
+import regex
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -13,6 +22,7 @@ from django.urls import reverse
 from accounts.models import Cardholder
 from catalog.models import Campaign
 from orders.models import Order
+from social.platforms import reply_fits
 
 NOT_ME_SALT = "orders.not-me"
 EMAIL_CONFIRM_SALT = "orders.email-confirm"
@@ -33,20 +43,56 @@ def window_phrase(minutes: float) -> str:
 
 
 # --- Public replies ---------------------------------------------------------------------------
+_GRAPHEME = regex.compile(r"\X")
+
+
+def _fitted(platform: str, name: str, compose: Callable[[str | None], str]) -> str:
+    """``compose(name)`` if it fits ``platform``'s reply rule; else ``compose`` with the longest
+    shortening of ``name`` (whole graphemes, then "…") that fits; else ``compose(None)``, the
+    reply without the name, whether it fits or not."""
+    text = compose(name)
+    if reply_fits(platform=platform, text=text):
+        return text
+    graphemes = _GRAPHEME.findall(name)
+    best, low, high = None, 1, len(graphemes) - 1
+    while low <= high:  # the most graphemes kept that still fit
+        kept = (low + high) // 2
+        candidate = compose("".join(graphemes[:kept]).rstrip() + "…")
+        if reply_fits(platform=platform, text=candidate):
+            best, low = candidate, kept + 1
+        else:
+            high = kept - 1
+    return best if best is not None else compose(None)
+
+
+def _first_fitting(platform: str, *texts: str) -> str:
+    """The first of ``texts`` (longest first) that fits ``platform``'s rule, else the last."""
+    return next((t for t in texts if reply_fits(platform=platform, text=t)), texts[-1])
+
+
 def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: float) -> str:
-    return (
-        f"@{order.author_handle} To buy {order.product_name} for "
-        f"{money(order.unit_price, order.currency)} (+tax, free 2-day shipping) post "
-        f"#{prefix}{order.confirmation_code} within {window_phrase(window_minutes)}. "
-        "Not you? Ignore this and it lapses."
-    )
+    def compose(name: str | None) -> str:
+        return (
+            f"@{order.author_handle} To buy {name or 'it'} for "
+            f"{money(order.unit_price, order.currency)} (+tax, free 2-day shipping) post "
+            f"#{prefix}{order.confirmation_code} within {window_phrase(window_minutes)}. "
+            "Not you? Ignore this and it lapses."
+        )
+
+    return _fitted(order.platform, order.product_name, compose)
 
 
 def reply_paid(*, order: Order) -> str:
-    return (
-        f"@{order.author_handle} Thanks! {order.product_name} (#{order.confirmation_code}) is "
-        "confirmed and ships free with 2-day delivery. Your receipt is in your e-mail."
-    )
+    def compose(name: str | None) -> str:
+        what = (
+            f"{name} (#{order.confirmation_code})" if name else f"Order #{order.confirmation_code}"
+        )
+        return (
+            f"@{order.author_handle} Thanks! {what} is "
+            "confirmed and ships free with 2-day delivery. Your receipt is in your e-mail."
+        )
+
+    return _fitted(order.platform, order.product_name, compose)
 
 
 def reply_declined(*, order: Order) -> str:
@@ -68,16 +114,31 @@ def reply_confirm_late(*, handle: str, code: str) -> str:
 
 
 def reply_sold_out(*, handle: str, campaign: Campaign) -> str:
-    return f"@{handle} Sorry, {campaign.product.name} (#{campaign.hashtag}) is sold out."
+    def compose(name: str | None) -> str:
+        if name is None:
+            return _first_fitting(
+                campaign.platform,
+                f"@{handle} Sorry, #{campaign.hashtag} is sold out.",
+                f"@{handle} Sorry, this is sold out.",
+            )
+        return f"@{handle} Sorry, {name} (#{campaign.hashtag}) is sold out."
+
+    return _fitted(campaign.platform, campaign.product.name, compose)
 
 
 def reply_closed(*, handle: str, campaign: Campaign) -> str:
-    return f"@{handle} #{campaign.hashtag} isn't open for orders right now."
+    return _first_fitting(
+        campaign.platform,
+        f"@{handle} #{campaign.hashtag} isn't open for orders right now.",
+        f"@{handle} This isn't open for orders right now.",
+    )
 
 
 def reply_blocked(*, handle: str, campaign: Campaign) -> str:
-    return (
-        f"@{handle} We couldn't take this order for #{campaign.hashtag}. Please check your e-mail."
+    return _first_fitting(
+        campaign.platform,
+        f"@{handle} We couldn't take this order for #{campaign.hashtag}. Please check your e-mail.",
+        f"@{handle} We couldn't take this order. Please check your e-mail.",
     )
 
 

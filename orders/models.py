@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.lengths import EMAIL_SUBJECT_MAX_LENGTH
 from core.models import TimeStampedModel
+from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH
 
 # Five characters from an alphabet without the look-alikes 0/O, 1/I/L (DESIGN §3.3).
 CONFIRMATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -63,8 +65,8 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         "social.Post", on_delete=models.PROTECT, null=True, blank=True, related_name="order"
     )
     platform = models.CharField(max_length=16)
-    author_id = models.CharField(max_length=255)
-    author_handle = models.CharField(max_length=255)
+    author_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    author_handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
 
     status = FSMField(
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, protected=True
@@ -78,7 +80,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     email_confirm_required = models.BooleanField(default=False)
     email_confirmed_at = models.DateTimeField(null=True, blank=True)
     post_confirmed_at = models.DateTimeField(null=True, blank=True)
-    payment_reference = models.CharField(max_length=100, blank=True)
+    payment_reference = models.CharField(max_length=255, blank=True)  # Stripe: ids up to 255
 
     quantity = models.PositiveSmallIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
@@ -222,8 +224,10 @@ class PaymentOperation(TimeStampedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    result = models.CharField(max_length=32, blank=True)
-    reference = models.CharField(max_length=100, blank=True)
+    # The gateway's answer: a decline code (Stripe's longest is under 40 characters) and the
+    # gateway's id (Stripe's are up to 255 characters).
+    result = models.CharField(max_length=64, blank=True)
+    reference = models.CharField(max_length=255, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -253,7 +257,8 @@ class Notification(TimeStampedModel):
     )
     kind = models.CharField(max_length=32)
     to_email = models.EmailField()
-    subject = models.CharField(max_length=200)
+    # Cut with an ellipsis by ``orders.services.common.notification`` (``core.lengths.fit``).
+    subject = models.CharField(max_length=EMAIL_SUBJECT_MAX_LENGTH)
     body = models.TextField()
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING

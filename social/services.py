@@ -15,7 +15,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.lengths import fit, fit_key
 from social.models import (
+    EXTERNAL_ID_MAX_LENGTH,
+    HANDLE_MAX_LENGTH,
+    POST_ID_MAX_LENGTH,
     FeedCursor,
     FeedKind,
     PlatformAccount,
@@ -58,16 +62,20 @@ class PollResult:
 
 def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
     """Insert ``posts`` into the inbox, ignoring those already there (a post delivered twice is
-    stored once). Runs in the caller's transaction."""
+    stored once). Runs in the caller's transaction.
+
+    Ids and handles longer than the inbox keeps are cut here, deliberately (``core.lengths``):
+    ids keep a digest of the whole, so two people never share one; handles end in "…".
+    """
     Post.objects.bulk_create(
         [
             Post(
                 platform=p.platform,
                 account=account,
-                post_id=p.post_id,
-                root_id=p.root_id,
-                author_id=p.author_id,
-                author_handle=p.author_handle,
+                post_id=fit_key(p.post_id, POST_ID_MAX_LENGTH),
+                root_id=fit_key(p.root_id, POST_ID_MAX_LENGTH),
+                author_id=fit_key(p.author_id, EXTERNAL_ID_MAX_LENGTH),
+                author_handle=fit(p.author_handle, HANDLE_MAX_LENGTH, max_bytes=HANDLE_MAX_LENGTH),
                 text=p.text,
                 hashtags=list(p.hashtags),
                 quoted_hashtags=list(p.quoted_hashtags),
@@ -157,7 +165,9 @@ def feed_poll(
             return PollResult(busy=True)
     stored = list(
         Post.objects.filter(
-            platform=account.platform, post_id__in=[p.post_id for p in fetched.posts], outcome=""
+            platform=account.platform,
+            post_id__in=[fit_key(p.post_id, POST_ID_MAX_LENGTH) for p in fetched.posts],
+            outcome="",
         )
         .order_by("id")
         .values_list("id", flat=True)

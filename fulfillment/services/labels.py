@@ -16,9 +16,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Campaign
+from core.exceptions import ApplicationError
 from fulfillment.carriers import carrier_for, default_carrier
 from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
-from fulfillment.models import Shipment, ShipmentStatus
+from fulfillment.models import (
+    CARRIER_MAX_LENGTH,
+    TRACKING_NUMBER_MAX_LENGTH,
+    Shipment,
+    ShipmentStatus,
+)
 from fulfillment.services.schedule import shipment_transition
 from orders import messages
 from orders.models import (
@@ -77,7 +83,16 @@ def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutco
 
 def order_mark_shipped(*, order: Order, carrier: str, tracking_number: str, actor: str) -> str:
     """Record a label bought outside Hashcart (``mark_shipped``): the same transition and the
-    same single capture as a bought label. Returns ``bought`` or ``skipped``."""
+    same single capture as a bought label. Returns ``bought`` or ``skipped``.
+
+    Raises ``ApplicationError`` for a carrier name or tracking number longer than the shipment
+    keeps (they are looked up as typed, so they are refused rather than cut).
+    """
+    if len(carrier) > CARRIER_MAX_LENGTH or len(tracking_number) > TRACKING_NUMBER_MAX_LENGTH:
+        raise ApplicationError(
+            f"A carrier name has at most {CARRIER_MAX_LENGTH} characters and a tracking number "
+            f"at most {TRACKING_NUMBER_MAX_LENGTH}."
+        )
     shipment = Shipment.objects.filter(order=order).first()
     if shipment is None or not _claim(shipment.pk):
         return "skipped"  # none, or buy_labels is buying its label right now

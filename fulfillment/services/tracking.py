@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
+from core.lengths import fit
 from fulfillment.carriers.base import TrackingStatus, TrackingUpdate
 from fulfillment.models import Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.services.labels import carrier_of
@@ -60,8 +61,9 @@ def shipment_track(
                 TrackingEvent(
                     shipment=shipment,
                     occurred_at=u.occurred_at,
-                    status=u.status,
-                    description=u.description[:300],
+                    # The carrier's words, cut to what the row keeps (``core.lengths``).
+                    status=fit(u.status, 32),
+                    description=fit(u.description, 300),
                     source=source,
                 )
                 for u in updates
@@ -97,5 +99,5 @@ def _apply(shipment: Shipment, update: TrackingUpdate) -> None:
         shipment_transition(
             shipment=shipment,
             transition="report_exception",
-            fields={"exception_reason": update.description[:200]},
+            fields={"exception_reason": fit(update.description, 200)},
         )

@@ -8,6 +8,7 @@ from django.db.models import F
 from accounts.models import Cardholder
 from catalog.models import Campaign
 from core.fsm import transition_save
+from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
 
 
@@ -51,7 +52,8 @@ def notification(
     order: Order | None = None,
 ) -> Notification:
     """An unsaved e-mail to the cardholder's address; callers bulk-create with
-    ``ignore_conflicts`` so that a repeated decision e-mails once (``key`` is unique)."""
+    ``ignore_conflicts`` so that a repeated decision e-mails once (``key`` is unique). A long
+    subject (it names the product) is cut with an ellipsis."""
     subject, body = message
     return Notification(
         key=key,
@@ -59,7 +61,7 @@ def notification(
         order=order,
         kind=kind,
         to_email=cardholder.user.email,
-        subject=subject,
+        subject=fit(subject, EMAIL_SUBJECT_MAX_LENGTH),
         body=body,
     )
 

@@ -1,6 +1,9 @@
 """Models of the social app: the inbox and outbox (``inbox``) and the sandbox network."""
 
 from social.models.inbox import (
+    EXTERNAL_ID_MAX_LENGTH,
+    HANDLE_MAX_LENGTH,
+    POST_ID_MAX_LENGTH,
     FeedCursor,
     FeedKind,
     Platform,
@@ -15,6 +18,9 @@ from social.models.inbox import (
 from social.models.sandbox import SandboxPost, SandboxUser
 
 __all__ = [
+    "EXTERNAL_ID_MAX_LENGTH",
+    "HANDLE_MAX_LENGTH",
+    "POST_ID_MAX_LENGTH",
     "FeedCursor",
     "FeedKind",
     "Platform",

@@ -9,6 +9,15 @@ from django.db.models import Q
 
 from core.models import TimeStampedModel
 
+# How long what platforms send may be (DESIGN §4: every stored length fits). Values are stored
+# whole up to these and cut deliberately beyond, at ingest (``core.lengths``):
+# a person's platform id: Mastodon keys people on their account URI, up to a URL's 2,048;
+EXTERNAL_ID_MAX_LENGTH = 2048
+# a handle: a Mastodon ``acct`` is ``user@domain`` of a remote server, as long as it likes;
+HANDLE_MAX_LENGTH = 2048
+# a post's id (X: 19 digits; Mastodon: a server's string id, ULIDs on some servers).
+POST_ID_MAX_LENGTH = 255
+
 
 class Platform(models.TextChoices):
     SANDBOX = "sandbox", "Sandbox"
@@ -20,8 +29,8 @@ class PlatformAccount(TimeStampedModel):
     """The brand account on one platform: its feed is polled and it sends the replies."""
 
     platform = models.CharField(max_length=16, choices=Platform.choices)
-    platform_user_id = models.CharField(max_length=255)
-    handle = models.CharField(max_length=255)
+    platform_user_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
     enabled = models.BooleanField(default=True)
     # Token bucket for replies (DESIGN §5.3); X allows 100 posts per 15 minutes per user token.
     reply_budget = models.PositiveIntegerField(default=100)
@@ -89,10 +98,10 @@ class Post(models.Model):
 
     platform = models.CharField(max_length=16, choices=Platform.choices)
     account = models.ForeignKey(PlatformAccount, on_delete=models.PROTECT, related_name="posts")
-    post_id = models.CharField(max_length=64)
-    root_id = models.CharField(max_length=64)
-    author_id = models.CharField(max_length=255)
-    author_handle = models.CharField(max_length=255)
+    post_id = models.CharField(max_length=POST_ID_MAX_LENGTH)
+    root_id = models.CharField(max_length=POST_ID_MAX_LENGTH)
+    author_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    author_handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
     text = models.TextField()
     hashtags = models.JSONField(default=list, blank=True)
     # Hashtags inside content this post quotes: never a purchase (DESIGN §3.2, ignored_repost).
@@ -136,7 +145,8 @@ class FeedCursor(models.Model):
 
     account = models.ForeignKey(PlatformAccount, on_delete=models.CASCADE, related_name="cursors")
     feed = models.CharField(max_length=16, choices=FeedKind.choices, default=FeedKind.MENTIONS)
-    cursor = models.CharField(max_length=255, blank=True)
+    # Opaque and platform-made (an id, or a pagination token): stored whole, whatever its length.
+    cursor = models.TextField(blank=True)
     high_water_mark = models.DateTimeField(null=True, blank=True)
     polled_at = models.DateTimeField(null=True, blank=True)
     stopped = models.BooleanField(default=False, help_text="Usage-capped: not polled until reset.")
@@ -192,7 +202,7 @@ class Reply(TimeStampedModel):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    platform_reply_id = models.CharField(max_length=64, blank=True)
+    platform_reply_id = models.CharField(max_length=POST_ID_MAX_LENGTH, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:

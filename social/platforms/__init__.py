@@ -6,11 +6,21 @@ from django.utils.module_loading import import_string
 from social.platforms.base import PlatformAdapter
 
 
-def adapter_for(platform: str) -> PlatformAdapter:
-    """The adapter configured for ``platform`` in ``HASHCART["PLATFORM_ADAPTERS"]``."""
+def adapter_class_for(platform: str) -> type[PlatformAdapter]:
+    """The adapter class configured for ``platform`` in ``HASHCART["PLATFORM_ADAPTERS"]``."""
     try:
         path = settings.HASHCART["PLATFORM_ADAPTERS"][platform]
     except KeyError as exc:
         raise LookupError(f"No adapter is configured for platform {platform!r}.") from exc
-    adapter_class = import_string(path)
-    return adapter_class()
+    adapter_class: type[PlatformAdapter] = import_string(path)
+    return adapter_class
+
+
+def adapter_for(platform: str) -> PlatformAdapter:
+    """The adapter configured for ``platform`` in ``HASHCART["PLATFORM_ADAPTERS"]``."""
+    return adapter_class_for(platform)()
+
+
+def reply_fits(*, platform: str, text: str) -> bool:
+    """Whether ``text`` meets ``platform``'s length rule for replies (its adapter's ``fits``)."""
+    return adapter_class_for(platform).fits(text)

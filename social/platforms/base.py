@@ -4,7 +4,9 @@ An adapter does three things and holds no database transaction while it talks to
 
 - ``fetch_mentions`` reads the brand account's mentions feed after a cursor and returns them as
   ``InboundPost`` values, with the new cursor and a high-water mark;
-- ``send_reply`` posts a reply and returns the platform's id of it;
+- ``send_reply`` posts a reply and returns the platform's id of it; ``fits`` says whether a
+  reply's text meets the platform's length rule (``max_reply_length`` by its own counting), so
+  that whoever writes replies can shorten them before they are queued;
 - it raises the errors below, so that callers can tell waiting from giving up.
 """
 
@@ -12,7 +14,7 @@ import abc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from social.models import PlatformAccount
 
@@ -92,6 +94,14 @@ class PlatformAdapter(abc.ABC):
     """One platform. Instances are cheap and hold no state between calls."""
 
     platform: str
+    # The longest reply the platform accepts, in its own counting (see ``fits``).
+    max_reply_length: ClassVar[int] = 500
+
+    @classmethod
+    def fits(cls, text: str) -> bool:
+        """Whether ``text`` may be posted as a reply by the platform's length rule. By default
+        every code point counts one; platforms that count otherwise override this."""
+        return len(text) <= cls.max_reply_length
 
     @abc.abstractmethod
     def fetch_mentions(

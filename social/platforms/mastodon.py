@@ -35,6 +35,12 @@ from social.platforms.base import (
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
 PAGE = 40  # Mastodon's largest notifications page
+# Mastodon's own patterns for what it counts specially (``Account::MENTION_RE``, and links with
+# a scheme); ASCII only, as its usernames are: anything else counts in full, which is safe.
+_REMOTE_MENTION = re.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@[\w.-]+\w", re.IGNORECASE | re.ASCII
+)
+_COUNTED_URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
 def status_text(content: str) -> str:
@@ -92,8 +98,22 @@ def inbound_from_notifications(notifications: list[dict[str, Any]]) -> list[Inbo
     return sorted(posts, key=oldest_first)
 
 
+def countable_text(text: str) -> str:
+    """``text`` as Mastodon counts a status against its limit, or longer: a mention of a remote
+    account counts as ``@user`` (its domain is free), a link as 23 characters (here: at least
+    23), and every code point as one (Mastodon counts graphemes, never more)."""
+    counted = _REMOTE_MENTION.sub(r"@\1", text)
+    return _COUNTED_URL.sub(lambda link: "x" * max(23, len(link.group())), counted)
+
+
 class MastodonAdapter(PlatformAdapter):
     platform = "mastodon"
+    # Mastodon's default limit, counted by ``countable_text``.
+    max_reply_length = 500
+
+    @classmethod
+    def fits(cls, text: str) -> bool:
+        return len(countable_text(text)) <= cls.max_reply_length
 
     def __init__(self, client: Any = None) -> None:
         self._client = client

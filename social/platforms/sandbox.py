@@ -66,6 +66,9 @@ def sandbox_inbound(post: SandboxPost) -> InboundPost:
 
 class SandboxAdapter(PlatformAdapter):
     platform = "sandbox"
+    # The sandbox stands in for X in the demo: replies up to 280 characters, each counting one
+    # (without X's weights), so that a reply the demo shows is one X would take in Latin text.
+    max_reply_length = 280
 
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int

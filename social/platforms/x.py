@@ -25,6 +25,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from twitter_text import parse_tweet
 
 from social.models import PlatformAccount
 from social.platforms.base import (
@@ -121,6 +122,13 @@ def _blocked_key(account_id: int, template: str) -> str:
 
 class XAdapter(PlatformAdapter):
     platform = "x"
+    # twitter-text's weighted length: most characters weigh 1, CJK and emoji 2, a URL 23.
+    max_reply_length = 280
+
+    @classmethod
+    def fits(cls, text: str) -> bool:
+        parsed = parse_tweet(text)
+        return parsed.valid and parsed.weightedLength <= cls.max_reply_length
 
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or requests.Session()

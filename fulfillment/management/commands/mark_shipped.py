@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from core.exceptions import ApplicationError
 from fulfillment.services import order_mark_shipped
 from orders.models import Order
 
@@ -32,12 +33,15 @@ class Command(BaseCommand):
                 f"would mark order #{order.confirmation_code} ({order.status}) shipped"
             )
             return
-        result = order_mark_shipped(
-            order=order,
-            carrier=options["carrier"],
-            tracking_number=options["tracking"],
-            actor="mark_shipped",
-        )
+        try:
+            result = order_mark_shipped(
+                order=order,
+                carrier=options["carrier"],
+                tracking_number=options["tracking"],
+                actor="mark_shipped",
+            )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
         if result != "bought":
             raise CommandError(
                 f"Order #{order.confirmation_code} is {order.status}: it cannot be marked shipped."

@@ -1,0 +1,58 @@
+"""Fitting outside text into bounded columns: the one place where a value is cut (DESIGN §4).
+
+Every text that comes from a platform, a gateway, a carrier or staff is either stored whole (its
+column is as wide as its source allows) or cut here, deliberately, never by the database:
+
+- ``fit`` is for text people read (handles, names, subjects, descriptions, reasons): the cut is
+  marked with an ellipsis, so nobody takes a shortened value for the whole one;
+- ``fit_key`` is for identifiers that are compared (platform user ids, account URIs): a value
+  that does not fit keeps a prefix and gains a digest of the whole, so two different long ids
+  never become equal by being cut (an identity keyed on a cut id could be taken over).
+
+Both also bound the UTF-8 size when asked (``max_bytes``), for values in a B-tree index:
+PostgreSQL refuses an index entry larger than about 2,700 bytes.
+"""
+
+import hashlib
+
+ELLIPSIS = "…"
+# E-mail subjects are cut to this, readably (mail clients show far less anyway).
+EMAIL_SUBJECT_MAX_LENGTH = 200
+# "~" then the SHA-256 of the whole value, in hex: what ``fit_key`` appends to a cut id.
+_DIGEST_LENGTH = 1 + 64
+
+
+def _utf8_prefix(value: str, max_bytes: int) -> str:
+    """The longest prefix of ``value`` whose UTF-8 encoding holds in ``max_bytes``."""
+    return value.encode("utf-8", "surrogatepass")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def _fits(value: str, max_length: int, max_bytes: int | None) -> bool:
+    return len(value) <= max_length and (
+        max_bytes is None
+        or len(value) * 4 <= max_bytes
+        or len(value.encode("utf-8", "surrogatepass")) <= max_bytes
+    )
+
+
+def fit(value: str, max_length: int, *, max_bytes: int | None = None) -> str:
+    """``value`` whole if it holds in ``max_length`` characters (and ``max_bytes`` UTF-8 bytes,
+    if given); else its longest prefix that does with "…" appended, within both bounds."""
+    if _fits(value, max_length, max_bytes):
+        return value
+    cut = value[: max(0, max_length - len(ELLIPSIS))]
+    if max_bytes is not None:
+        cut = _utf8_prefix(cut, max(0, max_bytes - len(ELLIPSIS.encode())))
+    return cut + ELLIPSIS
+
+
+def fit_key(value: str, max_length: int) -> str:
+    """An identifier that holds in ``max_length`` characters and as many UTF-8 bytes: ``value``
+    whole if it does, else a prefix of it, "~" and the SHA-256 of the whole value. Equal values
+    give equal keys and different values different keys (short of a SHA-256 collision)."""
+    if _fits(value, max_length, max_length):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return _utf8_prefix(value[: max_length - _DIGEST_LENGTH], max_length - _DIGEST_LENGTH) + (
+        f"~{digest}"
+    )
