@@ -1,8 +1,9 @@
 """Checks for /healthz beyond the database (django-health-check, DESIGN §10.1).
 
 ``Broker``: the Celery broker accepts a connection. ``FeedLag``: every enabled brand account's
-mentions feed was read recently and has not been stopped by a usage cap. Messages name no
-secret: no URL, no credentials.
+mentions feed was read recently, and none of its feeds is stopped by a usage cap or failing
+(a refused read is unhealthy at once). Messages name no secret: no URL, no credentials, no
+platform error text.
 """
 
 import dataclasses
@@ -34,25 +35,30 @@ class Broker(HealthCheck):
 
 @dataclasses.dataclass
 class FeedLag(HealthCheck):
-    """Unavailable when a feed was last read longer ago than ``HASHCART["MAX_FEED_LAG_MINUTES"]``
-    (pending orders then expire by the lag floor, not the feed), or was stopped."""
+    """Unavailable when a mentions feed was last read longer ago than
+    ``HASHCART["MAX_FEED_LAG_MINUTES"]`` (pending orders then expire by the lag floor, not the
+    feed), or when any feed is stopped or failing (``FeedCursor.failing_since``)."""
 
     async def run(self) -> None:
         # thread_sensitive: the ORM runs on the request's own thread and connection.
         await sync_to_async(self._check, thread_sensitive=True)()
 
     def _check(self) -> None:
-        from social.models import FeedCursor, PlatformAccount
+        from social.models import FeedCursor, FeedKind, PlatformAccount
 
         limit = timezone.now() - datetime.timedelta(
             minutes=settings.HASHCART["MAX_FEED_LAG_MINUTES"]
         )
         problems = []
         for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
-            cursor = FeedCursor.objects.filter(account=account).first()
-            if cursor is not None and cursor.stopped:
-                problems.append(f"@{account.handle} ({account.platform}) is stopped")
-            elif cursor is None or cursor.polled_at is None or cursor.polled_at < limit:
-                problems.append(f"@{account.handle} ({account.platform}) is not being read")
+            name = f"@{account.handle} ({account.platform})"
+            cursors = {c.feed: c for c in FeedCursor.objects.filter(account=account)}
+            mentions = cursors.get(FeedKind.MENTIONS)
+            if any(c.stopped for c in cursors.values()):
+                problems.append(f"{name} is stopped")
+            elif failing := sorted(f for f, c in cursors.items() if c.failing_since is not None):
+                problems.append(f"{name} is failing to read its {' and '.join(failing)} feed")
+            elif mentions is None or mentions.polled_at is None or mentions.polled_at < limit:
+                problems.append(f"{name} is not being read")
         if problems:
             raise ServiceUnavailable("Feeds: " + "; ".join(problems) + ".")

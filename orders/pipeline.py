@@ -28,7 +28,8 @@ from orders.services import (
     posts_decide,
 )
 from social.models import FeedKind, PlatformAccount, Post, Reply, ReplyStatus
-from social.services import feed_poll, replies_send_due
+from social.platforms.base import TransientError
+from social.services import feed_poll, replies_reclaim, replies_send_due
 
 PAYMENTS_PAGE = 100
 
@@ -44,20 +45,33 @@ def batch_size() -> int:
 
 @dataclass
 class PollSummary:
+    """``errors``: one line per failed feed; ``waiting``: one per feed held by a rate limit."""
+
     stored: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
 
 def stage_poll(*, now: datetime, max_pages: int = 100) -> PollSummary:
-    """Read every enabled brand account's feed, page after page, into the inbox."""
+    """Read every enabled brand account's feed, page after page, into the inbox.
+
+    A feed that fails (refused, failing, unreachable after its own retries are up to the caller)
+    is one line in ``errors`` and the other feeds are read all the same."""
     summary = PollSummary()
     for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
         for feed, hashtags in feeds_of(account, now=now):
+            name = f"@{account.handle} ({account.platform} {feed})"
             for _ in range(max_pages):
-                result = feed_poll(account_id=account.pk, now=now, feed=feed, hashtags=hashtags)
+                try:
+                    result = feed_poll(account_id=account.pk, now=now, feed=feed, hashtags=hashtags)
+                except TransientError as exc:  # recorded on the feed by feed_poll
+                    summary.errors.append(f"{name}: {exc}")
+                    break
                 summary.stored.extend(result.stored)
                 if result.error:
-                    summary.errors.append(f"@{account.handle} ({feed}): {result.error}")
+                    summary.errors.append(f"{name}: {result.error}")
+                elif result.waiting_until is not None:
+                    summary.waiting.append(f"{name}: rate limited until {result.waiting_until}")
                 if not result.more or result.busy:
                     break
     return summary
@@ -103,6 +117,7 @@ def stage_send(*, now: datetime) -> SendSummary:
     send due e-mails."""
     summary = SendSummary()
     summary.payments = stage_payments(now=now)
+    replies_reclaim(now=now)  # every account's, even one that queues nothing else
     accounts = (
         Reply.objects.filter(status=ReplyStatus.QUEUED)
         .values_list("account_id", flat=True)
@@ -138,7 +153,9 @@ def stage_expire(*, now: datetime) -> int:
 
 def stale_work(*, now: datetime) -> tuple[list[int], bool]:
     """For the recovery sweep: inbox posts left undecided for a while (their task was lost), and
-    whether any outbox row waits (so the senders are kicked)."""
+    whether any outbox row waits (so the senders are kicked). Replies whose sender died while
+    sending them are put back in the queue first, whatever account they belong to."""
+    replies_reclaim(now=now)
     stale = undecided_post_ids(older_than=now - timedelta(seconds=10))
     waiting = (
         Reply.objects.filter(status=ReplyStatus.QUEUED).exists()

@@ -24,6 +24,7 @@ class FeedState:
     polled_at: datetime | None
     stopped: bool
     last_error: str
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def pipeline_status(*, now: datetime) -> PipelineStatus:
             polled_at=c.polled_at,
             stopped=c.stopped,
             last_error=c.last_error,
+            failing_since=c.failing_since,
         )
         for c in FeedCursor.objects.select_related("account").order_by("account_id", "feed")
     ]

@@ -75,13 +75,18 @@ class PlatformAccountAdmin(OperatorOnlyAdmin):
 
     @admin.display(description="Feed")
     def feed_state(self, obj: PlatformAccount) -> str:
-        """The alert operators need: a feed stopped by a usage cap, or its last error."""
-        cursor = FeedCursor.objects.filter(account=obj).first()
-        if cursor is None:
-            return "not read yet"
-        if cursor.stopped:
-            return f"STOPPED (usage cap): {cursor.last_error}"[:200]
-        return f"error: {cursor.last_error}"[:200] if cursor.last_error else "ok"
+        """The alert operators need, for each feed: stopped by a usage cap, failing (a refused
+        read), or its last error."""
+        states = []
+        for cursor in FeedCursor.objects.filter(account=obj).order_by("feed"):
+            if cursor.stopped:
+                state = f"STOPPED (usage cap): {cursor.last_error}"
+            elif cursor.failing_since is not None:
+                state = f"FAILING since {cursor.failing_since:%Y-%m-%d %H:%M}: {cursor.last_error}"
+            else:
+                state = f"error: {cursor.last_error}" if cursor.last_error else "ok"
+            states.append(f"{cursor.feed}: {state}"[:200])
+        return "; ".join(states) or "not read yet"
 
     @admin.display(description="Reply budget left")
     def budget_left(self, obj: PlatformAccount) -> str:
@@ -100,7 +105,16 @@ class PlatformAccountAdmin(OperatorOnlyAdmin):
 
 @admin.register(FeedCursor)
 class FeedCursorAdmin(ReadOnlyAdminMixin, OperatorOnlyAdmin):
-    list_display = ("account", "feed", "cursor", "high_water_mark", "polled_at", "stopped")
+    list_display = (
+        "account",
+        "feed",
+        "cursor",
+        "high_water_mark",
+        "polled_at",
+        "stopped",
+        "failing_since",
+        "last_error",
+    )
     list_select_related = ("account",)
 
 

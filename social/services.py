@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.lengths import fit, fit_key
@@ -31,10 +32,12 @@ from social.models import (
 from social.platforms import adapter_for
 from social.platforms.base import (
     AccountAuthError,
+    DuplicateReply,
     InboundPost,
     PlatformAdapter,
     RateLimited,
     RejectedError,
+    SentReply,
     TransientError,
     UsageCapped,
 )
@@ -52,12 +55,14 @@ def _conf(name: str) -> int:
 @dataclass(frozen=True)
 class PollResult:
     """``stored``: undecided inbox ids of the posts read; ``more``: a full page, read again now;
-    ``busy``: another poller holds the feed; ``error``: what went wrong, if anything."""
+    ``busy``: another poller holds the feed; ``error``: why the feed failed, if it did;
+    ``waiting_until``: the platform's rate limit holds the feed until then (not a failure)."""
 
     stored: list[int] = field(default_factory=list)
     more: bool = False
     busy: bool = False
     error: str = ""
+    waiting_until: datetime | None = None
 
 
 def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
@@ -104,6 +109,13 @@ def feed_poll(
     transaction, and only while the lease is still held. A rate limit keeps the lease until the
     platform's reset time, so nobody polls before it; a usage cap stops the feed. The search
     feed looks for ``hashtags`` (the live campaigns', which the caller knows).
+
+    A read the platform refuses (a 4xx other than 401 and 429: ``RejectedError``), or that fails
+    unexpectedly, is recorded on the cursor (``last_error``, ``failing_since``, an ERROR line),
+    the lease is released so the next poll tries again, and the result carries the error; an
+    authorisation failure is recorded the same way but holds the feed ``AUTH_RETRY_MINUTES``.
+    While a feed is failing, a poll that finds it held returns its error too, so that no caller
+    mistakes a failing feed for a quiet one. The next read that succeeds clears the failure.
     Raises ``TransientError`` after recording it, for the caller to retry with backoff.
     """
     cursor, _ = FeedCursor.objects.get_or_create(account_id=account_id, feed=feed)
@@ -114,10 +126,12 @@ def feed_poll(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=cursor.pk
     ).update(lease_token=token, lease_until=now + timedelta(seconds=_conf("POLL_LEASE_SECONDS")))
     if not leased:
-        return PollResult(busy=True)
+        held = FeedCursor.objects.values_list("failing_since", "last_error").get(pk=cursor.pk)
+        return PollResult(busy=True, error=held[1] if held[0] is not None else "")
     ours = FeedCursor.objects.filter(pk=cursor.pk, lease_token=token)
     account = PlatformAccount.objects.get(pk=account_id)
     page_size = _conf("FEED_PAGE_SIZE")
+    failing = Coalesce(F("failing_since"), Value(now))
     try:
         adapter = adapter_for(account.platform)
         if feed == FeedKind.SEARCH:
@@ -130,7 +144,7 @@ def feed_poll(
             )
     except RateLimited as exc:
         ours.update(lease_until=exc.reset_at, last_error=f"rate limited until {exc.reset_at}")
-        return PollResult(error=str(exc))
+        return PollResult(waiting_until=exc.reset_at)
     except UsageCapped as exc:
         ours.update(stopped=True, last_error=f"usage cap: {exc}", lease_token="", lease_until=None)
         logger.error("feed %s of %s stopped: usage cap reached (%s)", feed, account, exc)
@@ -139,6 +153,7 @@ def feed_poll(
         # Nothing to retry until an operator authorises the account again: wait a while, say so.
         ours.update(
             last_error=f"authorisation: {exc}"[:500],
+            failing_since=failing,
             lease_until=now + timedelta(minutes=AUTH_RETRY_MINUTES),
         )
         PlatformAccount.objects.filter(pk=account_id).update(last_error=str(exc)[:500])
@@ -147,16 +162,37 @@ def feed_poll(
     except TransientError as exc:
         ours.update(last_error=str(exc)[:500], lease_token="", lease_until=None)
         raise
+    except Exception as exc:
+        # A refused read (say a parameter the API no longer accepts) or a bug: retrying soon does
+        # not help, an operator must look. Say so everywhere at once and free the feed.
+        error = (
+            f"read refused: {exc}"
+            if isinstance(exc, RejectedError)
+            else f"read failed unexpectedly: {type(exc).__name__}: {exc}"
+        )[:500]
+        ours.update(last_error=error, failing_since=failing, lease_token="", lease_until=None)
+        logger.error(
+            "feed %s of %s (account %s) failing: %s",
+            feed,
+            account,
+            account_id,
+            error,
+            exc_info=not isinstance(exc, RejectedError),
+        )
+        return PollResult(error=error)
     with transaction.atomic():
         inbox_store(account=account, posts=fetched.posts)
         high_water_mark = fetched.high_water_mark
-        if cursor.high_water_mark and high_water_mark and high_water_mark < cursor.high_water_mark:
-            high_water_mark = cursor.high_water_mark  # it never moves back
+        if cursor.high_water_mark and (
+            high_water_mark is None or high_water_mark < cursor.high_water_mark
+        ):
+            high_water_mark = cursor.high_water_mark  # it never moves back, nor is forgotten
         if not ours.update(
             cursor=fetched.cursor,
             high_water_mark=high_water_mark,
             polled_at=now,
             last_error="",
+            failing_since=None,
             lease_token="",
             lease_until=None,
         ):
@@ -172,7 +208,7 @@ def feed_poll(
         .order_by("id")
         .values_list("id", flat=True)
     )
-    return PollResult(stored=stored, more=len(fetched.posts) >= page_size)
+    return PollResult(stored=stored, more=fetched.more or len(fetched.posts) >= page_size)
 
 
 # --- The reply outbox -------------------------------------------------------------------------
@@ -251,15 +287,41 @@ def _bucket(account: PlatformAccount, now: datetime) -> float:
     return min(capacity, account.bucket_tokens + elapsed * rate)
 
 
+def replies_reclaim(*, now: datetime, account_id: int | None = None) -> list[int]:
+    """Put back in the queue the replies whose sender died while sending them: ``sending`` with
+    a claim that lapsed before ``now``, of one account or (the recovery sweep) of every account,
+    whether or not it has anything else to send. Returns the ids of the replies put back.
+
+    The only place a reply claim is taken back (the claim itself is taken in
+    ``replies_send_due``). Resending one that was in fact posted is safe: the platform's
+    idempotency key returns the first post, or X's duplicate refusal has it looked up.
+    Compare-and-set on the status and the claim, so a sender that is still at work keeps its
+    reply; each reply put back is logged with its id.
+    """
+    lapsed = Reply.objects.filter(status=ReplyStatus.SENDING, claimed_until__lt=now)
+    if account_id is not None:
+        lapsed = lapsed.filter(account_id=account_id)
+    reclaimed = []
+    for reply_id, claimed_until in lapsed.order_by("id").values_list("pk", "claimed_until"):
+        if Reply.objects.filter(
+            pk=reply_id, status=ReplyStatus.SENDING, claimed_until=claimed_until
+        ).update(status=ReplyStatus.QUEUED, claimed_until=None):
+            reclaimed.append(reply_id)
+            logger.warning("reply %s: its sender's claim lapsed, queued again", reply_id)
+    return reclaimed
+
+
 def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> SendResult:
     """Send the account's due replies, most urgent first, within its rate budget.
 
     First skips low-priority replies older than ``REPLY_STALE_MINUTES`` and takes back claims
-    whose sender died. Then, under the account's row lock, takes up to ``limit`` tokens and claims
-    as many replies (``sending``); sends each outside any transaction with the idempotency key
-    ``reply-<id>``; marks each sent, failed (the platform refused it for good) or queued again
-    with exponential backoff (a transient error). A rate limit from the platform stops the run:
-    the bucket stays empty until the platform's reset time and the rest wait for it.
+    whose sender died (``replies_reclaim``). Then, under the account's row lock, takes up to
+    ``limit`` tokens and claims as many replies (``sending``); sends each outside any
+    transaction with the idempotency key ``reply-<id>``; marks each sent (a duplicate refusal:
+    sent already, looked up with the adapter's ``find_reply``), failed (the platform refused it
+    for good) or queued again with exponential backoff (a transient error). A rate limit from
+    the platform stops the run: the bucket stays empty until the platform's reset time and the
+    rest wait for it.
     """
     stale_before = now - timedelta(minutes=_conf("REPLY_STALE_MINUTES"))
     Reply.objects.filter(
@@ -268,9 +330,7 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
         priority=ReplyPriority.OTHER,
         created_at__lt=stale_before,
     ).update(status=ReplyStatus.SKIPPED, last_error="stale")
-    Reply.objects.filter(
-        account_id=account_id, status=ReplyStatus.SENDING, claimed_until__lt=now
-    ).update(status=ReplyStatus.QUEUED)
+    replies_reclaim(now=now, account_id=account_id)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     with transaction.atomic():
         account = PlatformAccount.objects.select_for_update().get(pk=account_id)
@@ -342,19 +402,33 @@ def _send_one(
             text=reply.text,
             idempotency_key=f"reply-{reply.pk}",
         )
+    except DuplicateReply as exc:
+        # Posted already: an earlier attempt whose answer was lost. Its id and time are found
+        # on the platform (the buyer's window starts when it was really posted).
+        found = _find_sent(adapter=adapter, account=account, reply=reply, error=exc)
+        if found is None:
+            return _retry_later(claim=claim, reply=reply, now=now, error=exc)
+        claim.update(
+            status=ReplyStatus.SENT,
+            sent_at=found.posted_at,
+            platform_reply_id=found.platform_id,
+            attempts=reply.attempts + 1,
+            last_error="",
+        )
+        logger.warning(
+            "reply %s was posted already as %s (found after a duplicate refusal)",
+            reply.pk,
+            found.platform_id,
+        )
+        reply.status, reply.sent_at = ReplyStatus.SENT, found.posted_at
+        reply.platform_reply_id = found.platform_id
+        return True
     except RejectedError as exc:
         claim.update(status=ReplyStatus.FAILED, last_error=str(exc)[:500])
+        logger.error("reply %s refused for good: %s", reply.pk, exc)
         return False
     except TransientError as exc:
-        attempts = reply.attempts + 1
-        failed = attempts >= _conf("REPLY_MAX_ATTEMPTS")
-        claim.update(
-            status=ReplyStatus.FAILED if failed else ReplyStatus.QUEUED,
-            attempts=attempts,
-            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
-            last_error=str(exc)[:500],
-        )
-        return False
+        return _retry_later(claim=claim, reply=reply, now=now, error=exc)
     # The clock is read again here on purpose: the buyer's 15 minutes start when the reply is
     # actually posted (DESIGN §3.3), which may be well after this batch began.
     sent_at = timezone.now()
@@ -367,3 +441,39 @@ def _send_one(
     )
     reply.status, reply.sent_at, reply.platform_reply_id = ReplyStatus.SENT, sent_at, platform_id
     return True
+
+
+# How far before a reply was queued its post is looked for (clocks of X and ours differ a bit).
+FIND_REPLY_MARGIN = timedelta(minutes=5)
+
+
+def _find_sent(
+    *, adapter: PlatformAdapter, account: PlatformAccount, reply: Reply, error: DuplicateReply
+) -> SentReply | None:
+    """The reply as posted on the platform, or None (not found yet, or the look-up failed for
+    a while: the reply is retried). Rate limits and authorisation failures reach the caller."""
+    try:
+        return adapter.find_reply(
+            account=account,
+            in_reply_to_post_id=reply.in_reply_to.post_id,
+            text=reply.text,
+            since=reply.created_at - FIND_REPLY_MARGIN,
+        )
+    except TransientError as exc:
+        logger.warning("reply %s: looking it up after %s failed: %s", reply.pk, error, exc)
+        return None
+
+
+def _retry_later(*, claim: QuerySet[Reply], reply: Reply, now: datetime, error: Exception) -> bool:
+    """Queue the reply again with exponential backoff, or fail it after ``REPLY_MAX_ATTEMPTS``."""
+    attempts = reply.attempts + 1
+    failed = attempts >= _conf("REPLY_MAX_ATTEMPTS")
+    claim.update(
+        status=ReplyStatus.FAILED if failed else ReplyStatus.QUEUED,
+        attempts=attempts,
+        next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
+        last_error=str(error)[:500],
+    )
+    if failed:
+        logger.error("reply %s failed after %s attempts: %s", reply.pk, attempts, error)
+    return False

@@ -106,9 +106,11 @@ def orders_expire_due(*, now: datetime, limit: int = 1000) -> int:
 def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
     """Expire pending orders whose confirmation request will never be posted, so that no window
     opens: the reply failed for good or was dropped, or it has waited longer than
-    ``CONFIRMATION_REQUEST_GIVE_UP_HOURS`` (a queued one is withdrawn first). Returns how many.
+    ``CONFIRMATION_REQUEST_GIVE_UP_HOURS`` (a queued one is withdrawn first, and so is one whose
+    sender died while sending it: its claim lapsed). Returns how many.
 
-    An order whose request is being sent right now is left alone: its window is about to open.
+    An order whose request is being sent right now (a live claim) is left alone: its window is
+    about to open.
     """
     give_up = now - timedelta(hours=settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"])
     live_request = Reply.objects.filter(
@@ -125,9 +127,12 @@ def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
     expired = 0
     for order_id, post_id in due:
         with transaction.atomic():
-            # Withdraw a request still queued; one already claimed by a sender is let through.
+            # Withdraw a request still queued, or stuck with a dead sender's lapsed claim; one that
+            # a sender holds right now is let through.
             Reply.objects.filter(
-                in_reply_to_id=post_id, kind="confirmation_request", status=ReplyStatus.QUEUED
+                Q(status=ReplyStatus.QUEUED) | Q(status=ReplyStatus.SENDING, claimed_until__lt=now),
+                in_reply_to_id=post_id,
+                kind="confirmation_request",
             ).update(status=ReplyStatus.SKIPPED, last_error="order expired: not sent in time")
             if Reply.objects.filter(
                 in_reply_to_id=post_id,

@@ -151,6 +151,10 @@ class FeedCursor(models.Model):
     polled_at = models.DateTimeField(null=True, blank=True)
     stopped = models.BooleanField(default=False, help_text="Usage-capped: not polled until reset.")
     last_error = models.TextField(blank=True)
+    # Set when a read fails in a way that needs an operator (the platform refused it with a 4xx,
+    # the account's authorisation, an unexpected error), cleared by the next read that succeeds.
+    # /healthz is unhealthy while it is set: a refused read shows at once, not after the lag.
+    failing_since = models.DateTimeField(null=True, blank=True)
     # One poller per feed: a lease taken by compare-and-set, lapsing if its holder dies.
     lease_token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

@@ -7,7 +7,12 @@ An adapter does three things and holds no database transaction while it talks to
 - ``send_reply`` posts a reply and returns the platform's id of it; ``fits`` says whether a
   reply's text meets the platform's length rule (``max_reply_length`` by its own counting), so
   that whoever writes replies can shorten them before they are queued;
+- ``find_reply`` looks up a reply already posted, for a retry the platform refused as a
+  duplicate (``DuplicateReply``): the first attempt was posted but its answer was lost;
 - it raises the errors below, so that callers can tell waiting from giving up.
+
+A read refused with a 4xx other than 401 and 429 raises ``RejectedError``: the poller records
+it and shows it at once (``social.services.feed_poll``).
 """
 
 import abc
@@ -53,11 +58,23 @@ def oldest_first(post: InboundPost) -> tuple[int, str]:
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     """A feed read: the posts (oldest first), the cursor to read from next time, and the platform
-    time up to which every post is known to be in ``posts`` or read before (``None``: unknown)."""
+    time up to which every post is known to be in ``posts`` or read before (``None``: unknown,
+    the feed's mark stays where it was). ``more``: the read stopped at its page budget with posts
+    left to read, so the poller reads again at once. An adapter that reads a backlog over several
+    reads keeps its progress in ``cursor`` and must not move the mark past what is read."""
 
     posts: list[InboundPost]
     cursor: str
     high_water_mark: datetime | None
+    more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SentReply:
+    """A reply found on the platform: its id and the platform's time of posting."""
+
+    platform_id: str
+    posted_at: datetime
 
 
 class PlatformError(Exception):
@@ -81,7 +98,18 @@ class TransientError(PlatformError):
 
 
 class RejectedError(PlatformError):
-    """The platform refused this request for good (duplicate content, deleted target)."""
+    """The platform refused this request for good (a deleted or invisible target, a reply it does
+    not permit, a parameter it does not accept). ``status``: the HTTP status, when there is one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DuplicateReply(RejectedError):
+    """The platform refused a reply as a duplicate of one the account already posted (X's 403
+    "duplicate content"). Not final: after a lost answer it is the retry of a reply that was
+    posted, which the caller looks up with ``PlatformAdapter.find_reply``."""
 
 
 class AccountAuthError(PlatformError):
@@ -119,8 +147,24 @@ class PlatformAdapter(abc.ABC):
         """Post ``text`` as ``account`` in reply to a post; return the new post's platform id.
 
         Sending twice with one ``idempotency_key`` posts once where the platform supports keys.
-        Raises ``RateLimited``, ``TransientError`` or ``RejectedError``.
+        Raises ``RateLimited``, ``TransientError``, ``AccountAuthError``, ``DuplicateReply`` (the
+        same text was posted already: look it up with ``find_reply``) or ``RejectedError``.
         """
+
+    def find_reply(
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        since: datetime,
+    ) -> SentReply | None:
+        """``account``'s reply with ``text`` to a post, posted at or after ``since``; None when
+        there is none (yet). Called after ``DuplicateReply``. Platforms whose idempotency keys
+        make a retry return the first post never raise ``DuplicateReply`` and keep this default.
+        Raises ``RateLimited``, ``TransientError`` or ``AccountAuthError``.
+        """
+        return None
 
     def fetch_search(
         self,

@@ -134,6 +134,7 @@ class MastodonAdapter(PlatformAdapter):
 
     def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         from mastodon import (
+            MastodonError,
             MastodonNetworkError,
             MastodonNotFoundError,
             MastodonRatelimitError,
@@ -159,7 +160,11 @@ class MastodonAdapter(PlatformAdapter):
         except MastodonUnauthorizedError as exc:
             raise AccountAuthError(f"Mastodon refused the account's token: {exc}") from exc
         except (MastodonNotFoundError, MastodonAPIError) as exc:
-            raise RejectedError(f"Mastodon refused: {exc}") from exc
+            # Mastodon.py's API errors carry (message, status, reason, error) as their args.
+            status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+            raise RejectedError(f"Mastodon refused: {exc}", status=status) from exc
+        except MastodonError as exc:  # a request Mastodon.py itself refuses to make
+            raise RejectedError(f"Mastodon request refused: {type(exc).__name__}: {exc}") from exc
 
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int

@@ -10,10 +10,12 @@ from social.hashtags import extract_hashtags
 from social.models import PlatformAccount, PostKind, SandboxPost, SandboxUser
 from social.platforms.base import (
     MANUAL_REPOST,
+    DuplicateReply,
     FetchResult,
     InboundPost,
     PlatformAdapter,
     RejectedError,
+    SentReply,
 )
 from social.sandbox import sandbox_post_create
 
@@ -106,6 +108,14 @@ class SandboxAdapter(PlatformAdapter):
             raise RejectedError(f"The sandbox has no user {account.platform_user_id}.")
         if not SandboxPost.objects.filter(pk=int(in_reply_to_post_id)).exists():
             raise RejectedError("The post replied to no longer exists.")
+        # As X does, the same text twice from one account is refused, unless it is the retry of
+        # one send (its idempotency key), which returns the first post.
+        if (
+            SandboxPost.objects.filter(author=brand, text=text)
+            .exclude(idempotency_key=idempotency_key)
+            .exists()
+        ):
+            raise DuplicateReply("You are not allowed to create a post with duplicate content.")
         post = sandbox_post_create(
             handle=brand.handle,
             text=text,
@@ -114,3 +124,25 @@ class SandboxAdapter(PlatformAdapter):
             idempotency_key=idempotency_key,
         )
         return str(post.pk)
+
+    def find_reply(
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        since: datetime,
+    ) -> SentReply | None:
+        post = (
+            SandboxPost.objects.filter(
+                author_id=int(account.platform_user_id),
+                in_reply_to_id=int(in_reply_to_post_id),
+                text=text,
+                created_at__gte=since,
+            )
+            .order_by("id")
+            .first()
+        )
+        return (
+            None if post is None else SentReply(platform_id=str(post.pk), posted_at=post.created_at)
+        )

@@ -5,18 +5,32 @@ and a configurable base URL, both spellings and X's rate-limit headers are simpl
 on the wire. Every request is built by ``mentions_request`` / ``reply_request`` (tested
 against X's OpenAPI specifications of both spellings).
 
-- Mentions: ``GET /2/users/:id/mentions`` with ``since_id`` (the cursor), every page followed by
-  ``pagination_token``; the new cursor is the first page's ``newest_id``, returned only once
-  every page was read (the poller commits it with the posts).
+- Mentions (``GET /2/users/:id/mentions``) and recent search (``GET /2/tweets/search/recent``)
+  are read by one loop, ``XAdapter._read``: newest first, after ``since_id`` (the cursor), at
+  most ``limit`` posts' worth of pages per read. A backlog longer than that is read over several
+  reads ("a round"), each committed by the poller with its posts: the cursor then carries the
+  round's progress (``ReadProgress``) and the next read pages on back with ``until_id`` below
+  the oldest post read. ``since_id`` moves to the round's newest id (the first page's
+  ``newest_id``, or the greatest id read when a page has none) only once the round has read
+  every page down to the old ``since_id``, and the high-water mark moves only then, to the
+  round's start (less X's index delay): while a round is open, posts older than those read are
+  still unread, so the mark must not claim them (pending orders expire behind it).
 - Rate limits: after a 429, no request for that account and endpoint before
   ``x-rate-limit-reset`` (a cache entry every worker sees); a usage-capped answer stops the feed
   (``UsageCapped``); 5xx and timeouts are ``TransientError``.
-- Replies: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; a 403 (duplicate content, a
-  deleted or invisible target) is final.
+- Replies: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``. A 403 is told apart by its
+  detail: duplicate content is ``DuplicateReply`` (the retry of a reply whose answer was lost:
+  ``find_reply`` looks it up in the brand's own timeline, ``GET /2/users/:id/tweets``); a
+  deleted or invisible target, or a conversation the brand may not reply in, is final for that
+  reply; an app or account that may not post at all is ``AccountAuthError`` (every reply waits).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import hashlib
+import html
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -30,11 +44,14 @@ from twitter_text import parse_tweet
 from social.models import PlatformAccount
 from social.platforms.base import (
     AccountAuthError,
+    DuplicateReply,
     FetchResult,
     InboundPost,
     PlatformAdapter,
+    PlatformError,
     RateLimited,
     RejectedError,
+    SentReply,
     TransientError,
     UsageCapped,
     oldest_first,
@@ -43,7 +60,7 @@ from social.platforms.x_auth import x_access_token
 from social.platforms.x_posts import inbound_from_page
 
 TIMEOUT = (5, 20)
-MAX_PAGES = 50  # 5,000 mentions in one read: beyond that, something is wrong
+PAGE_SIZE = 100  # the largest page of mentions and of recent search
 
 
 @dataclass(frozen=True)
@@ -69,11 +86,15 @@ _MENTIONS_SHAPE = {
 }
 
 
-def mentions_request(*, user_id: str, since_id: str, page: str, spelling: str) -> XRequest:
+def mentions_request(
+    *, user_id: str, since_id: str, page: str, spelling: str, until_id: str = ""
+) -> XRequest:
     fields_name, fields, expansions = _MENTIONS_SHAPE[spelling]
-    params = {"max_results": "100", "expansions": expansions, fields_name: fields}
+    params = {"max_results": str(PAGE_SIZE), "expansions": expansions, fields_name: fields}
     if since_id:
         params["since_id"] = since_id
+    if until_id:
+        params["until_id"] = until_id
     if page:
         params["pagination_token"] = page
     return XRequest("GET", f"/2/users/{user_id}/mentions", "/2/users/{id}/mentions", params)
@@ -99,11 +120,21 @@ def search_queries(hashtags: tuple[str, ...], limit: int = SEARCH_QUERY_LIMIT) -
     return queries
 
 
-def search_request(*, query: str, since_id: str, page: str, spelling: str) -> XRequest:
+def search_request(
+    *, query: str, since_id: str, page: str, spelling: str, until_id: str = ""
+) -> XRequest:
     fields_name, fields, expansions = _MENTIONS_SHAPE[spelling]
-    params = {"query": query, "max_results": "100", "expansions": expansions, fields_name: fields}
+    params = {
+        "query": query,
+        "max_results": str(PAGE_SIZE),
+        "sort_order": "recency",  # newest first: paging back with until_id relies on it
+        "expansions": expansions,
+        fields_name: fields,
+    }
     if since_id:
         params["since_id"] = since_id
+    if until_id:
+        params["until_id"] = until_id
     if page:
         params["next_token"] = page
     path = "/2/tweets/search/recent"
@@ -157,8 +188,14 @@ class XAdapter(PlatformAdapter):
         if response.status_code == 401:
             raise AccountAuthError(f"X refused the account's token: {_problem(response)}")
         if response.status_code >= 400:
-            raise RejectedError(f"X refused: {response.status_code} {_problem(response)}")
-        return dict(response.json())
+            raise RejectedError(
+                f"X refused: {response.status_code} {_problem(response)}",
+                status=response.status_code,
+            )
+        try:
+            return dict(response.json())
+        except ValueError as exc:  # a 2xx that is not JSON: a proxy's page, a truncated body
+            raise TransientError(f"X answered {response.status_code} without JSON") from exc
 
     @staticmethod
     def _rate_limited(
@@ -178,45 +215,73 @@ class XAdapter(PlatformAdapter):
         raise RateLimited(f"X rate limit until {reset_at:%H:%M:%S}", reset_at=reset_at)
 
     def _read(
-        self, account: PlatformAccount, request_for: Callable[..., XRequest], now: datetime
-    ) -> tuple[list[InboundPost], str]:
-        """Every page of one request (``request_for(page=token)``): its posts, and the first
-        page's ``newest_id`` (the newest post of the whole read). Raises ``TransientError``
-        past ``MAX_PAGES``, so that an incomplete read never moves a cursor."""
-        posts: list[InboundPost] = []
-        newest, page = "", ""
-        for _ in range(MAX_PAGES):
-            body = self._send(account, request_for(page=page))
-            meta = body.get("meta") or {}
-            newest = newest or str(meta.get("newest_id") or "")
-            posts.extend(inbound_from_page(body, fetched_at=now))
-            page = str(meta.get("next_token") or "")
-            if not page:
-                return posts, newest
-        raise TransientError("X: too many pages in one read")
+        self,
+        account: PlatformAccount,
+        requests_for: Sequence[Callable[..., XRequest]],
+        *,
+        fingerprint: str,
+        cursor: str,
+        now: datetime,
+        limit: int,
+    ) -> FetchResult:
+        """Read on in the round ``cursor`` is in (or start one), at most ``limit`` posts' worth
+        of pages: each of ``requests_for`` (``request(since_id=, until_id=, page=)``, one per
+        query) newest first down to the round's ``since_id``, one after the other.
 
-    def _result(self, posts: list[InboundPost], cursor: str, now: datetime) -> FetchResult:
+        The result's cursor is the round's progress while pages are left (``more``, no new
+        high-water mark), else the round's newest id with the mark at the round's start.
+        ``fingerprint`` names the queries: when they change mid-round (a campaign went live),
+        the round reads them all again over its range (posts already stored are ignored).
+        """
+        progress = ReadProgress.decode(cursor)
+        if progress.started is None:
+            progress = ReadProgress(since=progress.since, started=now, queries=fingerprint)
+        elif progress.queries != fingerprint:
+            progress = replace(progress, queries=fingerprint, index=0, until="")
+        posts: list[InboundPost] = []
+        newest, index, until = progress.newest, progress.index, progress.until
+        chain_until, page = until, ""  # a page token is good only with its chain's parameters
+        budget = max(1, math.ceil(limit / PAGE_SIZE))
+        while index < len(requests_for) and budget > 0:
+            body = self._send(
+                account,
+                requests_for[index](since_id=progress.since, until_id=chain_until, page=page),
+            )
+            budget -= 1
+            meta = body.get("meta") or {}
+            posts.extend(inbound_from_page(body, fetched_at=now))
+            ids = _page_ids(body)
+            newest = max([newest, str(meta.get("newest_id") or ""), *ids], key=_id_key)
+            page = str(meta.get("next_token") or "")
+            if page:  # the chain goes on below the oldest post read so far
+                read = [str(meta.get("oldest_id") or ""), *ids, until]
+                until = min((i for i in read if i), key=_id_key, default="")
+            else:  # this query is read down to since_id
+                index, until, chain_until = index + 1, "", ""
+        posts.sort(key=oldest_first)
+        if index < len(requests_for):
+            progress = replace(progress, newest=newest, index=index, until=until)
+            return FetchResult(
+                posts=posts, cursor=progress.encode(), high_water_mark=None, more=True
+            )
+        started = progress.started or now
         return FetchResult(
-            posts=sorted(posts, key=oldest_first),
-            cursor=cursor,
-            high_water_mark=now - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
+            posts=posts,
+            cursor=max(progress.since, newest, key=_id_key),
+            high_water_mark=started - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
         )
 
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
     ) -> FetchResult:
-        spelling = settings.X_FIELD_SPELLING
-        posts, newest = self._read(
-            account,
-            partial(
-                mentions_request,
-                user_id=account.platform_user_id,
-                since_id=cursor,
-                spelling=spelling,
-            ),
-            now,
+        request = partial(
+            mentions_request,
+            user_id=account.platform_user_id,
+            spelling=settings.X_FIELD_SPELLING,
         )
-        return self._result(posts, newest or cursor, now)
+        return self._read(
+            account, [request], fingerprint="mentions", cursor=cursor, now=now, limit=limit
+        )
 
     def fetch_search(
         self,
@@ -229,28 +294,173 @@ class XAdapter(PlatformAdapter):
     ) -> FetchResult:
         """Every query's pages after ``since_id``; post ids are global and increasing, so one
         cursor (the newest id seen) serves all queries, committed after all were read."""
+        queries = search_queries(hashtags)
         spelling = settings.X_FIELD_SPELLING
-        posts: list[InboundPost] = []
-        newest = cursor
-        for query in search_queries(hashtags):
-            found, seen = self._read(
-                account,
-                partial(search_request, query=query, since_id=cursor, spelling=spelling),
-                now,
-            )
-            posts.extend(found)
-            if seen and (len(seen), seen) > (len(newest), newest):
-                newest = seen
-        return self._result(posts, newest, now)
+        requests_for = [partial(search_request, query=q, spelling=spelling) for q in queries]
+        fingerprint = hashlib.sha256("\n".join(queries).encode()).hexdigest()[:12]
+        return self._read(
+            account, requests_for, fingerprint=fingerprint, cursor=cursor, now=now, limit=limit
+        )
 
     def send_reply(
         self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
     ) -> str:
-        # X has no idempotency key for posts: the outbox's claim sends each reply once, and X
-        # refuses an identical text (403 duplicate), which is final here.
+        # X has no idempotency key for posts: the outbox's claim sends each reply once, and a
+        # retry after a lost answer is refused as duplicate content (``DuplicateReply``).
         request = reply_request(in_reply_to=in_reply_to_post_id, text=text)
-        body = self._send(account, request)
+        try:
+            body = self._send(account, request)
+        except RejectedError as exc:
+            if exc.status == 403:
+                raise _refusal(str(exc)) from exc
+            raise
         return str(body["data"]["id"])
+
+    def find_reply(
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        since: datetime,
+    ) -> SentReply | None:
+        """The brand's post replying to ``in_reply_to_post_id`` with ``text``, from its own
+        timeline since ``since`` (``GET /2/users/:id/tweets``, replies included, at most
+        ``FIND_REPLY_PAGES`` pages). Texts are compared as X returns them: HTML entities
+        undone, links shortened to t.co, so links and spacing are not compared."""
+        wanted = _comparable(text)
+        page = ""
+        for _ in range(FIND_REPLY_PAGES):
+            request = timeline_request(
+                user_id=account.platform_user_id,
+                start_time=since,
+                page=page,
+                spelling=settings.X_FIELD_SPELLING,
+            )
+            body = self._send(account, request)
+            for item in body.get("data") or []:
+                if not isinstance(item, dict):
+                    continue
+                refs = item.get("referenced_tweets") or item.get("referenced_posts") or []
+                replied_to = {
+                    str(r.get("id"))
+                    for r in refs
+                    if isinstance(r, dict) and r.get("type") == "replied_to"
+                }
+                if (
+                    in_reply_to_post_id in replied_to
+                    and _comparable(str(item.get("text", ""))) == wanted
+                ):
+                    created = str(item.get("created_at") or "")
+                    posted_at = (
+                        datetime.fromisoformat(created.replace("Z", "+00:00")) if created else since
+                    )
+                    return SentReply(platform_id=str(item["id"]), posted_at=posted_at)
+            page = str((body.get("meta") or {}).get("next_token") or "")
+            if not page:
+                return None
+        return None
+
+
+# Why X refused a reply (a 403), by the detail it gives: each calls for something else.
+_DUPLICATE = re.compile(r"duplicate content", re.IGNORECASE)
+_TARGET_GONE = re.compile(r"deleted or not visible", re.IGNORECASE)
+_ACCOUNT_BARRED = re.compile(
+    r"client-forbidden|client-not-enrolled|attached to a Project|suspended", re.IGNORECASE
+)
+
+
+def _refusal(message: str) -> PlatformError:
+    """The error for a 403 to a reply: a duplicate is looked up (not final); a deleted or
+    invisible target, or a conversation the brand may not reply in, is final for that reply;
+    an app or account barred from posting is the account's (every reply waits for an
+    operator), never a reason to fail each reply in turn."""
+    if _DUPLICATE.search(message):
+        return DuplicateReply(message, status=403)
+    if _TARGET_GONE.search(message):
+        return RejectedError(
+            f"the post replied to is deleted or not visible: {message}", status=403
+        )
+    if _ACCOUNT_BARRED.search(message):
+        return AccountAuthError(f"the account may not post: {message}")
+    return RejectedError(f"not permitted to reply: {message}", status=403)
+
+
+FIND_REPLY_PAGES = 5
+_LINK = re.compile(r"https?://\S+")
+
+
+def _comparable(text: str) -> str:
+    """A reply's text as compared with X's copy: entities undone, links and spacing ignored."""
+    return " ".join(_LINK.sub("<link>", html.unescape(text)).split())
+
+
+def timeline_request(*, user_id: str, start_time: datetime, page: str, spelling: str) -> XRequest:
+    """``GET /2/users/:id/tweets``: the account's own recent posts, replies included, with what
+    ``find_reply`` compares (the post replied to, the text, the time)."""
+    fields_name = "tweet.fields" if spelling == "tweet" else "post.fields"
+    fields = "created_at,referenced_tweets" if spelling == "tweet" else "created_at"
+    params = {
+        "max_results": str(PAGE_SIZE),
+        "exclude": "retweets",
+        "start_time": start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        fields_name: fields,
+    }
+    if page:
+        params["pagination_token"] = page
+    return XRequest("GET", f"/2/users/{user_id}/tweets", "/2/users/{id}/tweets", params)
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """Where a feed stands on X: everything up to ``since`` is read; during a round (a backlog
+    read over several reads, ``started`` set), the round has also read its first ``index``
+    queries down to ``since``, and the current query from ``until`` up (``''``: nothing yet).
+    ``newest``: the newest id the round has seen, the next ``since`` once the round is done."""
+
+    since: str
+    newest: str = ""
+    started: datetime | None = None
+    queries: str = ""
+    index: int = 0
+    until: str = ""
+
+    PREFIX = "round1"
+
+    def encode(self) -> str:
+        """A plain id between rounds (as every cursor before rounds existed), else the round."""
+        if self.started is None:
+            return self.since
+        started = str(int(self.started.timestamp()))  # rounded down: the mark stays earlier
+        fields = (self.since, self.newest, started, self.queries, str(self.index), self.until)
+        return "~".join((self.PREFIX, *fields))
+
+    @classmethod
+    def decode(cls, cursor: str) -> "ReadProgress":
+        parts = cursor.split("~")
+        if parts[0] != cls.PREFIX or len(parts) != 7:
+            return cls(since=cursor)
+        since, newest, started, queries, index, until = parts[1:]
+        return cls(
+            since=since,
+            newest=newest,
+            started=datetime.fromtimestamp(int(started), tz=UTC),
+            queries=queries,
+            index=int(index),
+            until=until,
+        )
+
+
+def _id_key(post_id: str) -> tuple[int, str]:
+    """Order of X's numeric ids (as numbers, without parsing); '' is before every id."""
+    return len(post_id), post_id
+
+
+def _page_ids(body: dict[str, Any]) -> list[str]:
+    """The ids of a page's items that are ids at all (a malformed item has its own outcome)."""
+    items = body.get("data") or []
+    ids = (str(item.get("id", "")) for item in items if isinstance(item, dict))
+    return [i for i in ids if i.isdigit()]
 
 
 def _problem(response: requests.Response) -> str:

@@ -21,7 +21,13 @@ class Command(BaseCommand):
         if not status.feeds:
             self.stdout.write("  (none polled yet)")
         for feed in status.feeds:
-            state = "STOPPED (usage cap)" if feed.stopped else "ok"
+            state = (
+                "STOPPED (usage cap)"
+                if feed.stopped
+                else f"FAILING since {feed.failing_since:%Y-%m-%d %H:%M:%S}"
+                if feed.failing_since
+                else "ok"
+            )
             error = f"  last error: {feed.last_error}" if feed.last_error else ""
             self.stdout.write(
                 f"  {feed.account} {feed.feed}: lag {_secs(feed.lag_seconds)}, {state}{error}"

@@ -3,13 +3,23 @@
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Run poll_feeds, process_posts, send_replies and expire_orders once, in order."
+    help = (
+        "Run poll_feeds, process_posts, send_replies and expire_orders once, in order; "
+        "a stage that fails does not stop the next ones (exit status 1 at the end)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        failed = []
         for name in ("poll_feeds", "process_posts", "send_replies", "expire_orders"):
             self.stdout.write(f"== {name}")
-            call_command(name, stdout=self.stdout, stderr=self.stderr)
+            try:
+                call_command(name, stdout=self.stdout, stderr=self.stderr)
+            except CommandError as exc:
+                # Already reported by the stage itself; the other stages still run.
+                failed.append(f"{name}: {exc}")
+        if failed:
+            raise CommandError("; ".join(failed), returncode=1)
