@@ -189,6 +189,24 @@ def test_staff_without_a_second_factor_are_sent_to_set_one_up():
     assert client.get(reverse("admin:index")).status_code == 200
 
 
+@pytest.mark.parametrize("prefix_setting", ["script_name", "force_script_name"])
+def test_the_totp_gate_holds_when_the_site_is_served_under_a_prefix(prefix_setting, settings):
+    staff = staff_user_upsert(
+        username="s", email="s@example.com", password="pw-s", merchant_id=MerchantFactory().pk
+    )
+    client = Client()
+    client.force_login(staff)
+    extra = {"SCRIPT_NAME": "/shop"}
+    if prefix_setting == "force_script_name":
+        settings.FORCE_SCRIPT_NAME = "/shop"
+        extra = {}
+    # The path below the mount point: request.path is /shop/admin/..., path_info /admin/...
+    for page in (reverse("admin:index"), reverse("admin:orders_order_changelist")):
+        response = client.get(page, **extra)
+        assert response.status_code == 302, page
+        assert response["Location"].endswith(reverse("mfa_activate_totp"))
+
+
 def test_staff_with_totp_are_asked_for_the_code_at_sign_in():
     from tests.mfa import totp_code
 

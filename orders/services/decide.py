@@ -22,7 +22,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Card, Cardholder, Consent, PurchaseControls, SocialIdentity
@@ -31,6 +31,7 @@ from catalog.models import Campaign
 from orders import messages
 from orders.codes import confirmation_codes_new
 from orders.models import (
+    CONFIRMATION_ALPHABET,
     STOCK_HOLDING_STATUSES,
     Notification,
     Order,
@@ -144,10 +145,10 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
             )
         )
         batch = _Batch(posts=posts, now=now, brand_user_ids=brands)
-        purchases, confirmations, links = _classify(batch)
+        purchases, confirmations, links, confirm_orders = _classify(batch)
         if links:
             batch.outcomes.update(link_claims_apply(claims=links, now=now))
-        _decide_purchases(batch, purchases, confirmations)
+        _decide_purchases(batch, purchases, confirmations, confirm_orders)
         _write(batch)
     return Counter(batch.outcomes.values())
 
@@ -155,9 +156,15 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
 # --- Classification ---------------------------------------------------------------------------
 def _classify(
     batch: _Batch,
-) -> tuple[list[_Purchase], list[tuple[Post, set[str]]], list[LinkClaim]]:
-    """Settle the posts that need no cardholder data; return the purchases, confirmations and
-    link claims (``#Link<CODE>``, DESIGN §6)."""
+) -> tuple[list[_Purchase], list[tuple[Post, set[str]]], list[LinkClaim], list[Order]]:
+    """Settle the posts that need no cardholder data; return the purchases, confirmations, link
+    claims (``#Link<CODE>``, DESIGN §6) and the orders the confirmations may refer to.
+
+    A post is a confirmation only when one of its hashtags is ``#<prefix><CODE>`` for an order of
+    the post's author on its platform (pending, or expired for the "too late" answer), with that
+    order's own campaign prefix: any other hashtag that merely looks like one (another merchant's
+    prefix cut from a purchase hashtag, ``#ConfirmOrder``, a prefix ``Link2``…) goes on to linking
+    and purchase matching, so no merchant's prefix can swallow others' posts."""
     platforms = {p.platform for p in batch.posts}
     decided_roots = set(
         Post.objects.filter(platform__in=platforms, root_id__in={p.root_id for p in batch.posts})
@@ -171,6 +178,13 @@ def _classify(
     ).select_related("product"):
         campaigns[(campaign.platform, campaign.hashtag_key)].append(campaign)
     prefixes = _confirm_prefixes(platforms, batch.now)
+    candidates = {
+        p.pk: _codes([hashtag_key(tag) for tag in p.hashtags], prefixes.get(p.platform, ()))
+        for p in batch.posts
+    }
+    confirm_orders = _orders_for_confirmation(
+        [(p, c) for p in batch.posts if (c := candidates[p.pk])]
+    )
 
     purchases: list[_Purchase] = []
     confirmations: list[tuple[Post, set[str]]] = []
@@ -185,7 +199,7 @@ def _classify(
             batch.decide(post, PostOutcome.IGNORED_EDIT)
         else:
             post_keys = [hashtag_key(tag) for tag in post.hashtags]
-            codes = _codes(post_keys, prefixes.get(post.platform, ()))
+            codes = _codes_of_own_orders(post, post_keys, candidates[post.pk], confirm_orders)
             matched = _campaign_for(post, post_keys, campaigns)
             link_code = link_code_of(post_keys)
             if codes:
@@ -210,7 +224,7 @@ def _classify(
             else:
                 batch.decide(post, PostOutcome.NO_CAMPAIGN)
         decided_roots.add(root)  # later edits of this post in the batch are edits
-    return purchases, confirmations, links
+    return purchases, confirmations, links, confirm_orders
 
 
 def _confirm_prefixes(platforms: set[str], now: datetime) -> dict[str, tuple[str, ...]]:
@@ -226,12 +240,33 @@ def _confirm_prefixes(platforms: set[str], now: datetime) -> dict[str, tuple[str
 
 
 def _codes(post_keys: list[str], prefixes: tuple[str, ...]) -> set[str]:
-    """Confirmation codes written as ``#<prefix><CODE>`` (the code upper-cased for lookup)."""
+    """Candidate codes written as ``#<prefix><CODE>`` (upper-cased for lookup), only those made
+    of the codes' alphabet: ``#ConfirmOrder`` holds none."""
     return {
-        key[len(prefix) :].upper()
+        code
         for key in post_keys
         for prefix in prefixes
         if key.startswith(prefix) and len(key) == len(prefix) + CODE_LENGTH
+        for code in [key[len(prefix) :].upper()]
+        if all(char in CONFIRMATION_ALPHABET for char in code)
+    }
+
+
+def _codes_of_own_orders(
+    post: Post, post_keys: list[str], codes: set[str], orders: list[Order]
+) -> set[str]:
+    """The ``codes`` for which ``orders`` hold one of the post's author on its platform, written
+    with that order's campaign prefix."""
+    if not codes:
+        return set()
+    keys = set(post_keys)
+    return {
+        o.confirmation_code
+        for o in orders
+        if o.confirmation_code in codes
+        and o.author_id == post.author_id
+        and o.platform == post.platform
+        and hashtag_key(o.campaign.confirm_prefix + o.confirmation_code) in keys
     }
 
 
@@ -250,7 +285,10 @@ def _campaign_for(
 
 # --- Purchases and confirmations --------------------------------------------------------------
 def _decide_purchases(
-    batch: _Batch, purchases: list[_Purchase], confirmations: list[tuple[Post, set[str]]]
+    batch: _Batch,
+    purchases: list[_Purchase],
+    confirmations: list[tuple[Post, set[str]]],
+    confirm_orders: list[Order],
 ) -> None:
     identities = (
         {
@@ -286,7 +324,6 @@ def _decide_purchases(
         .filter(cardholder_id__in=cardholder_ids)
         .order_by("cardholder_id")
     }
-    confirm_orders = _orders_for_confirmation(confirmations)
     campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
     locked = {
         c.pk: c
@@ -470,16 +507,17 @@ def _blocked_reason(
 
 
 def _orders_for_confirmation(confirmations: list[tuple[Post, set[str]]]) -> list[Order]:
-    """Orders a batch's confirmation posts may refer to: pending ones with their codes, and
-    recently expired ones of the same authors (to answer that the time has passed)."""
+    """Orders a batch's candidate confirmations may refer to: the authors' pending ones with
+    their codes, and their expired ones (to answer that the time has passed)."""
     if not confirmations:
         return []
     codes = {code for _, post_codes in confirmations for code in post_codes}
     authors = {post.author_id for post, _ in confirmations}
     return list(
-        Order.objects.filter(confirmation_code__in=codes)
-        .filter(
-            Q(status=OrderStatus.PENDING) | Q(status=OrderStatus.EXPIRED, author_id__in=authors)
+        Order.objects.filter(
+            confirmation_code__in=codes,
+            author_id__in=authors,
+            status__in=(OrderStatus.PENDING, OrderStatus.EXPIRED),
         )
         .select_related("campaign", "cardholder__user")
         .order_by("-id")

@@ -13,6 +13,7 @@ from orders.models import Notification, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide
 from orders.services import posts_decide
 from social.models import Post, Reply
+from tests.factories import CampaignFactory
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db
@@ -309,19 +310,20 @@ def _pending_for(handle: str) -> str:
     return code_in(replies_to(handle)[0])
 
 
-def test_a_confirmation_from_another_account_is_unknown_and_confirms_nothing():
+def test_a_confirmation_from_another_account_is_no_confirmation_and_confirms_nothing():
     shop_open()
     buyer_ready("alice")
     buyer_ready("mallory")
     code = _pending_for("alice")
     attempt = post("mallory", f"@{BRAND} #Confirm{code}")
     tick()
-    assert outcome_of(attempt) == "confirm_unknown"
+    # Not an order of mallory's: the post is matched as any other, and holds no campaign.
+    assert outcome_of(attempt) == "no_campaign"
     assert Order.objects.get().status == OrderStatus.PENDING
     assert not PaymentOperation.objects.exists()
 
 
-def test_a_wrong_code_or_another_orders_code_is_unknown():
+def test_a_wrong_code_or_another_orders_code_is_no_confirmation():
     shop_open(stock=5)
     buyer_ready("alice")
     buyer_ready("bob")
@@ -330,8 +332,55 @@ def test_a_wrong_code_or_another_orders_code_is_unknown():
     wrong = post("alice", f"@{BRAND} #ConfirmZZZZZ")
     others = post("alice", f"@{BRAND} #Confirm{bobs}")
     tick()
-    assert (outcome_of(wrong), outcome_of(others)) == ("confirm_unknown", "confirm_unknown")
+    assert (outcome_of(wrong), outcome_of(others)) == ("no_campaign", "no_campaign")
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.PENDING}
+
+
+@pytest.mark.parametrize("hashtag", ["BuyKindleFireHD", "BuyActionCamPack"])
+def test_another_merchants_prefix_cut_from_a_hashtag_does_not_swallow_its_purchases(hashtag):
+    # "BuyActionCa" + "MPACK" is even a well-formed code: only an order of the author can make a
+    # confirmation of it. The competitor's campaign predates the prefix validation.
+    shop_open(hashtag=hashtag)
+    CampaignFactory(hashtag="BuyRivalThing", confirm_prefix=hashtag[:-5])
+    buyer_ready("alice")
+    purchase = post("alice", f"@{BRAND} #{hashtag}")
+    tick()
+    assert outcome_of(purchase) == "order_created"
+    assert Order.objects.get().status == OrderStatus.PENDING
+
+
+@pytest.mark.parametrize("noise", ["#ConfirmOrder", "#ConfirmABCDE", "#ConfirmZZZZZ"])
+def test_a_purchase_beside_a_hashtag_that_only_looks_like_a_confirmation_still_buys(noise):
+    shop_open()
+    buyer_ready("alice")
+    purchase = post("alice", f"{BUY} {noise}")
+    tick()
+    assert outcome_of(purchase) == "order_created"
+
+
+def test_a_purchase_beside_the_buyers_own_confirmation_is_the_confirmation():
+    shop_open(stock=5)
+    buyer_ready("alice")
+    code = _pending_for("alice")
+    both = post("alice", f"{BUY} #Confirm{code}")
+    tick()
+    assert outcome_of(both) == "confirmed"
+    assert Order.objects.get().status == OrderStatus.PAID
+
+
+def test_prefixes_link2_to_linkz_do_not_switch_off_linking_by_code():
+    from accounts.models import LINK_CODE_ALPHABET, SocialIdentity
+    from accounts.services import cardholder_upsert, link_code_issue
+
+    shop_open()
+    for char in LINK_CODE_ALPHABET:
+        CampaignFactory(confirm_prefix=f"Link{char}")
+    cardholder = cardholder_upsert(email="carol@example.com", password="pw-carol-123")
+    code = link_code_issue(cardholder=cardholder, platform="sandbox", now=timezone.now())
+    linking = post("carol_posts", f"@{BRAND} #Link{code.code}")
+    tick()
+    assert outcome_of(linking) == "linked"
+    assert SocialIdentity.objects.get().cardholder == cardholder
 
 
 def test_deciding_a_post_again_changes_nothing():
