@@ -216,6 +216,7 @@ class AccountEventKind(models.TextChoices):
     CARD_REMOVED = "card_removed", "Card removed"
     ADDRESS_CHANGED = "address_changed", "Address changed"
     CONSENT_GIVEN = "consent_given", "Consent given"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
     CONTROLS_CHANGED = "controls_changed", "Controls changed"
     PURCHASING_PAUSED = "purchasing_paused", "Purchasing paused"
     PURCHASING_RESUMED = "purchasing_resumed", "Purchasing resumed"

@@ -25,7 +25,7 @@ from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import Cardholder, LinkCode, User
 from accounts.vault import card_tokenize
 from core.exceptions import ApplicationError
-from orders.models import OrderStatus
+from orders.models import CancelReason, OrderStatus
 from orders.selectors import cardholder_order_events, cardholder_orders
 from orders.services import order_cancel
 
@@ -316,6 +316,12 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
             messages.success(
                 request, "Buying by post is paused." if action == "pause" else "Buying resumed."
             )
+        elif action == "withdraw-consent":
+            services.consent_withdraw(cardholder=cardholder, now=now)
+            messages.success(
+                request,
+                "Your consent is withdrawn: posts buy nothing until you agree to the terms again.",
+            )
         elif action == "controls":
             form = ControlsForm(request.POST)
             if not form.is_valid():
@@ -332,7 +338,7 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
                 now=now,
                 actor_label="cardholder",
                 actor_id=request.user.pk,
-                pause_purchasing=False,
+                reason=CancelReason.BUYER,
             ):
                 raise ApplicationError("This order can no longer be cancelled here.")
             messages.success(request, f"Order #{order.confirmation_code} is cancelled.")

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from core.api import MerchantScopedMixin
 from core.exceptions import ApplicationError
-from orders.models import Order, OrderStatus
+from orders.models import CancelReason, Order, OrderStatus
 from orders.services import order_cancel
 
 
@@ -98,7 +98,7 @@ class OrderViewSet(
             now=timezone.now(),
             actor_label="api",
             actor_id=request.user.pk,
-            pause_purchasing=False,
+            reason=CancelReason.OPERATOR if request.user.is_superuser else CancelReason.MERCHANT,
         ):
             raise ApplicationError(f"Order #{order.confirmation_code} can no longer be cancelled.")
         order.refresh_from_db()

@@ -21,7 +21,8 @@ from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
-from orders.models import Order
+from orders.models import CancelReason, Order
+from social.models import Platform
 from social.platforms import reply_fits
 
 NOT_ME_SALT = "orders.not-me"
@@ -266,15 +267,59 @@ Nothing was charged. You can post the hashtag again while the campaign runs.
     )
 
 
-def email_cancelled(*, order: Order, cardholder: Cardholder) -> tuple[str, str]:
+def _cancelled_by(*, order: Order, reason: str) -> str:
+    """Who or what cancelled the order (a ``CancelReason``), as a sentence."""
+    if reason == CancelReason.NOT_ME:
+        return 'You cancelled it with the "Not me" link in our e-mail.'
+    if reason == CancelReason.BUYER:
+        return "You cancelled it on your settings page."
+    if reason == CancelReason.MERCHANT:
+        return f"The seller, {order.merchant.name}, cancelled it."
+    if reason == CancelReason.OPERATOR:
+        return "Hashcart's operations team cancelled it."
+    if reason == CancelReason.PAUSED:
+        return "It was cancelled because buying by post was paused for your account."
+    if reason == CancelReason.UNLINKED:
+        platform = dict(Platform.choices).get(order.platform, order.platform)
+        return (
+            f"It was cancelled because the social account that placed it (@{order.author_handle} "
+            f"on {platform}) was unlinked from your Hashcart account."
+        )
+    if reason == CancelReason.CARD_REMOVED:
+        return (
+            f"It was cancelled because the card it was to be paid with ({order.card.brand} "
+            f"ending {order.card.last4}) was removed from your account."
+        )
+    if reason == CancelReason.CONSENT_WITHDRAWN:
+        return "It was cancelled because you withdrew your consent to buying by post."
+    return "It was cancelled."
+
+
+def email_cancelled(
+    *, order: Order, cardholder: Cardholder, reason: str, paused_because: str | None = None
+) -> tuple[str, str]:
+    """Says who cancelled (``reason``, an ``orders.models.CancelReason``) and, only when buying
+    by post is paused (``paused_because``: the pause's reason), that it is; the advice to change
+    the social account's password goes only with "Not me", where someone else posted."""
+    paused = ""
+    if paused_because is not None:
+        why = f" ({paused_because})" if paused_because else ""
+        paused = (
+            f"\nBuying by post is paused for your account{why}: posts from your linked accounts "
+            "buy nothing until you resume it on your settings page.\n"
+        )
+        if reason == CancelReason.NOT_ME:
+            paused += (
+                "If someone else posted from your social account, change that account's "
+                "password before you resume.\n"
+            )
     return (
         f"Order cancelled: {order.product_name}",
         f"""{_greeting(cardholder)}
 
-Order #{order.confirmation_code} for {order.product_name} is cancelled and buying by post is
-paused for your account. Nothing will be charged. If this was not you, change the password of
-your social account, then resume buying on the linking page.
-""",
+Order #{order.confirmation_code} for {order.product_name} is cancelled, and nothing will be
+charged. {_cancelled_by(order=order, reason=reason)}
+{paused}""",
     )
 
 

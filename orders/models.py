@@ -43,6 +43,20 @@ STOCK_HOLDING_STATUSES = frozenset(
 )
 
 
+class CancelReason(models.TextChoices):
+    """Who or what cancelled an order: recorded on its ``cancelled`` event and told in its
+    e-mail. The last four are the lockdowns of ``accounts.services.Lockdown`` (same values)."""
+
+    NOT_ME = "not_me", "The buyer, with the 'Not me' link"
+    BUYER = "buyer", "The buyer, on their settings page"
+    MERCHANT = "merchant", "The merchant's staff"
+    OPERATOR = "operator", "An operator"
+    PAUSED = "paused", "Buying by post paused"
+    UNLINKED = "unlinked", "The identity that posted it was unlinked"
+    CARD_REMOVED = "card_removed", "Its card was removed"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent to buying by post withdrawn"
+
+
 class Order(ConcurrentTransitionMixin, TimeStampedModel):
     """One unit of a campaign's product, bought by a cardholder's post.
 

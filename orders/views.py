@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import Order
+from orders.models import CancelReason, Order
 from orders.services import order_cancel, order_email_confirm
 
 LINK_DAYS = 30
@@ -39,7 +39,11 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
     cancelled = None
     if request.method == "POST":
         cancelled = order_cancel(
-            order_id=order.pk, now=timezone.now(), actor_label="not-me link", pause_purchasing=True
+            order_id=order.pk,
+            now=timezone.now(),
+            actor_label="not-me link",
+            reason=CancelReason.NOT_ME,
+            pause_purchasing=True,
         )
         order.refresh_from_db()
     return render(

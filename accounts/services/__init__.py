@@ -11,6 +11,7 @@ from accounts.services.cards import (
 )
 from accounts.services.controls import (
     consent_give,
+    consent_withdraw,
     controls_update,
     identity_unlink,
     purchasing_set_paused,
@@ -23,6 +24,7 @@ from accounts.services.linking import (
     link_code_issue,
     link_code_of,
 )
+from accounts.services.lockdown import Lockdown, cardholder_lock_down, controls_lock
 from accounts.services.notify import account_email, account_event
 from accounts.services.people import (
     MERCHANT_STAFF_GROUP,
@@ -41,6 +43,7 @@ __all__ = [
     "MERCHANT_STAFF_GROUP",
     "MERCHANT_STAFF_PERMISSIONS",
     "LinkClaim",
+    "Lockdown",
     "account_email",
     "account_event",
     "address_change",
@@ -48,9 +51,12 @@ __all__ = [
     "card_remove",
     "card_save",
     "cardholder_for_user",
+    "cardholder_lock_down",
     "cardholder_upsert",
     "consent_give",
     "consent_record",
+    "consent_withdraw",
+    "controls_lock",
     "controls_update",
     "default_card",
     "identity_claim_refusal",

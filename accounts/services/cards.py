@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AccountEventKind, Card, Cardholder, PendingCard
+from accounts.services.lockdown import Lockdown, cardholder_lock_down, controls_lock
 from accounts.services.notify import account_email, account_event
 from accounts.vault import VaultedCard
 from core.exceptions import ApplicationError
@@ -160,8 +161,11 @@ def _address_changed(*, cardholder: Cardholder, card: Card, now: datetime) -> No
 
 @transaction.atomic
 def card_remove(*, cardholder: Cardholder, card_id: int, now: datetime) -> None:
-    """Take a card off file (it stays for past orders). Raises ``ApplicationError`` for a card
-    that is not the cardholder's."""
+    """Take a card off file (it stays for past orders) and cancel, in this transaction, the
+    pending and confirmed (not yet authorized) orders to be paid with it: the gateway is never
+    asked to charge a removed card (``cardholder_lock_down``). Locks the purchase controls, then
+    the card. Raises ``ApplicationError`` for a card that is not the cardholder's."""
+    controls_lock(cardholder=cardholder)
     card = cardholder.cards.filter(pk=card_id, removed_at__isnull=True).first()
     if card is None:
         raise ApplicationError("No such card.")
@@ -178,4 +182,7 @@ def card_remove(*, cardholder: Cardholder, card_id: int, now: datetime) -> None:
         subject="A card was removed",
         body=f"Your {card.brand} card ending {card.last4} was removed. Buying by post needs a "
         "card: add one on the linking page.\n",
+    )
+    cardholder_lock_down(
+        cardholder=cardholder, reason=Lockdown.CARD_REMOVED, now=now, card_id=card.pk
     )

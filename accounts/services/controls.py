@@ -1,4 +1,7 @@
-"""The cardholder's own controls: consent, pause, caps, confirm-by-e-mail, unlinking (§6, §8)."""
+"""The cardholder's own controls: consent, pause, caps, confirm-by-e-mail, unlinking (§6, §8).
+
+Pausing, withdrawing consent and unlinking lock the account down (``accounts.services.lockdown``).
+"""
 
 from datetime import datetime
 from decimal import Decimal
@@ -8,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import AccountEventKind, Cardholder, Consent, PurchaseControls
+from accounts.services.lockdown import Lockdown, cardholder_lock_down, controls_lock
 from accounts.services.notify import account_email, account_event
 from accounts.services.people import consent_record
 from core.exceptions import ApplicationError
@@ -66,25 +70,66 @@ def controls_update(
 
 
 @transaction.atomic
-def purchasing_set_paused(*, cardholder: Cardholder, paused: bool, now: datetime) -> None:
-    """Pause or resume buying by post; purchase posts are ``blocked`` while paused."""
-    controls, _ = PurchaseControls.objects.select_for_update().get_or_create(cardholder=cardholder)
-    if controls.paused == paused:
-        return
-    controls.paused = paused
-    controls.paused_reason = "paused by you" if paused else ""
-    controls.save(update_fields=["paused", "paused_reason"])
-    account_event(
-        cardholder=cardholder,
-        kind=AccountEventKind.PURCHASING_PAUSED if paused else AccountEventKind.PURCHASING_RESUMED,
-        summary="Buying by post paused" if paused else "Buying by post resumed",
-        now=now,
-    )
+def purchasing_set_paused(
+    *, cardholder: Cardholder, paused: bool, now: datetime, why: str = "paused by you"
+) -> None:
+    """Pause or resume buying by post; purchase posts are ``blocked`` while paused.
+
+    Pausing also cancels the cardholder's pending and confirmed (not yet authorized) orders in
+    this transaction (``cardholder_lock_down``), even when buying was paused already; ``why``
+    is shown on the settings page and in those orders' e-mails. Locks the purchase controls.
+    """
+    controls = controls_lock(cardholder=cardholder)
+    if controls.paused != paused:
+        controls.paused = paused
+        controls.paused_reason = why[:200] if paused else ""
+        controls.save(update_fields=["paused", "paused_reason"])
+        account_event(
+            cardholder=cardholder,
+            kind=AccountEventKind.PURCHASING_PAUSED
+            if paused
+            else AccountEventKind.PURCHASING_RESUMED,
+            summary=f"Buying by post paused: {why}" if paused else "Buying by post resumed",
+            now=now,
+        )
+    if paused:
+        cardholder_lock_down(cardholder=cardholder, reason=Lockdown.PAUSED, now=now)
+
+
+@transaction.atomic
+def consent_withdraw(*, cardholder: Cardholder, now: datetime) -> None:
+    """Withdraw consent to buying by post (every version still in force): purchase posts are
+    ``blocked`` until the cardholder agrees again, and the pending and confirmed (not yet
+    authorized) orders are cancelled in this transaction. Locks the purchase controls; doing it
+    again changes nothing."""
+    controls_lock(cardholder=cardholder)
+    withdrawn = cardholder.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
+    if withdrawn:
+        account_event(
+            cardholder=cardholder,
+            kind=AccountEventKind.CONSENT_WITHDRAWN,
+            summary="Withdrew consent to buying by post",
+            now=now,
+        )
+        account_email(
+            cardholder=cardholder,
+            subject="You withdrew your consent to buying by post",
+            body=(
+                "Posts from your linked accounts no longer buy anything, and your orders that "
+                "were not yet charged are cancelled. To buy by post again, agree to the terms "
+                "on the linking page.\n"
+            ),
+        )
+    cardholder_lock_down(cardholder=cardholder, reason=Lockdown.CONSENT_WITHDRAWN, now=now)
 
 
 @transaction.atomic
 def identity_unlink(*, cardholder: Cardholder, identity_id: int, now: datetime) -> None:
-    """Unlink one of the cardholder's identities; its posts no longer buy anything."""
+    """Unlink one of the cardholder's identities; its posts no longer buy anything, and the
+    pending and confirmed (not yet authorized) orders it posted are cancelled in this
+    transaction. Locks the purchase controls; raises ``ApplicationError`` for an identity that
+    is not the cardholder's."""
+    controls_lock(cardholder=cardholder)
     identity = cardholder.identities.filter(pk=identity_id).first()
     if identity is None:
         raise ApplicationError("No such linked account.")
@@ -95,6 +140,7 @@ def identity_unlink(*, cardholder: Cardholder, identity_id: int, now: datetime) 
         SocialAccount.objects.filter(
             provider="twitter_oauth2", uid=identity.platform_user_id
         ).delete()
+    platform, author_id = identity.platform, identity.platform_user_id
     identity.delete()
     account_event(
         cardholder=cardholder,
@@ -106,4 +152,11 @@ def identity_unlink(*, cardholder: Cardholder, identity_id: int, now: datetime) 
         cardholder=cardholder,
         subject=f"{label} was unlinked",
         body=f"{label} is no longer linked to your Hashcart account; its posts buy nothing.\n",
+    )
+    cardholder_lock_down(
+        cardholder=cardholder,
+        reason=Lockdown.UNLINKED,
+        now=now,
+        platform=platform,
+        author_id=author_id,
     )

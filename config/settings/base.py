@@ -357,6 +357,10 @@ HASHCART = {
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Called by accounts, in the transaction that pauses buying, unlinks an identity, removes a
+    # card or withdraws consent, to cancel the open orders it concerns (accounts does not import
+    # orders, DESIGN §2).
+    "CARDHOLDER_LOCKDOWN_HANDLER": "orders.services.cardholder_orders_cancel",
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
         "sandbox": "fulfillment.carriers.sandbox.SandboxCarrier",

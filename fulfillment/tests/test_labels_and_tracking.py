@@ -54,7 +54,7 @@ def test_buying_the_label_ships_the_order_and_captures_once():
 def test_a_cancelled_order_gets_no_label():
     shop_open()
     order = paid_order()
-    order_cancel(order_id=order.pk, now=timezone.now(), actor_label="t", pause_purchasing=False)
+    order_cancel(order_id=order.pk, now=timezone.now(), actor_label="t", reason="operator")
     assert label_buy(shipment_id=order.shipment.pk).status == "skipped"
     assert not PaymentOperation.objects.filter(operation="capture").exists()
 

@@ -2,6 +2,7 @@
 
 from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
+    cardholder_orders_cancel,
     expiry_horizon,
     order_cancel,
     order_email_confirm,
@@ -14,6 +15,7 @@ from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
 
 __all__ = [
+    "cardholder_orders_cancel",
     "expiry_horizon",
     "notifications_send_due",
     "order_cancel",

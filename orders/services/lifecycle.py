@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q, Subquery
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
-from accounts.models import PurchaseControls
+from accounts.models import Cardholder, PurchaseControls
+from accounts.services import controls_lock, purchasing_set_paused
 from catalog.models import Campaign
 from orders import messages
 from orders.models import (
@@ -177,55 +178,168 @@ def order_cancel(
     order_id: int,
     now: datetime,
     actor_label: str,
-    pause_purchasing: bool,
+    reason: str,
+    pause_purchasing: bool = False,
     actor_id: int | None = None,
 ) -> bool:
     """Cancel an order that is pending, confirmed or paid; True if this call cancelled it.
 
     Releases its unit; a paid order's authorization is voided through the payment outbox and its
     shipment cancelled. A confirmed order's authorization, if not yet sent, is then never sent
-    (``payment_operation_run``), and if already approved, is voided. With
-    ``pause_purchasing`` (the "Not me" link) the cardholder's buying by post is paused too.
-    Locks: purchase controls, then the campaign, then the order.
+    (``payment_operation_run``), and if already approved, is voided. ``reason`` (a
+    ``CancelReason``) is recorded and told in the e-mail, which says buying is paused only when
+    it is. With ``pause_purchasing`` (the "Not me" link) buying by post is paused too, whether
+    or not this order could still be cancelled, and the cardholder's other pending and
+    confirmed orders are cancelled with it (``purchasing_set_paused``).
+
+    Locks: purchase controls (with ``pause_purchasing``), then the campaigns (every campaign of
+    the cardholder's open orders, sorted, with ``pause_purchasing``), then the order.
     """
     with transaction.atomic():
         cardholder_id, campaign_id, code = Order.objects.values_list(
             "cardholder_id", "campaign_id", "confirmation_code"
         ).get(pk=order_id)
         if pause_purchasing:
-            PurchaseControls.objects.select_for_update().filter(cardholder_id=cardholder_id).update(
-                paused=True, paused_reason=f"'Not me' on order #{code}"
-            )
-        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-        # Read under the campaign's lock, so the status seen is the one the transition starts from.
-        order = Order.objects.select_related("cardholder__user").get(pk=order_id)
-        released = order_release(
-            order=order,
-            transition="cancel",
-            now=now,
-            actor_label=actor_label,
-            actor_id=actor_id,
-            data={"paused_purchasing": pause_purchasing},
-        )
-        if released is None:
-            return False
-        released.save()
-        if released.from_status == OrderStatus.PAID:
-            payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
-            import_string(settings.HASHCART["ORDER_CANCELLED_HANDLER"])(order=order)
-        Notification.objects.bulk_create(
-            [
-                notification(
-                    key=f"cancelled:{order.pk}",
-                    cardholder=order.cardholder,
-                    kind="cancelled",
-                    order=order,
-                    message=messages.email_cancelled(order=order, cardholder=order.cardholder),
+            cardholder = Cardholder.objects.select_related("user").get(pk=cardholder_id)
+            controls_lock(cardholder=cardholder)
+            _campaigns_lock(
+                {campaign_id}
+                | set(
+                    _open_orders(cardholder_id=cardholder_id).values_list("campaign_id", flat=True)
                 )
-            ],
-            ignore_conflicts=True,
+            )
+        order = _order_cancel_locked(
+            order_id=order_id, now=now, reason=reason, actor_label=actor_label, actor_id=actor_id
         )
+        if pause_purchasing:
+            purchasing_set_paused(
+                cardholder=cardholder, paused=True, now=now, why=f"'Not me' on order #{code}"
+            )
+        if order is None:
+            return False
+        _cancelled_email(order=order, reason=reason)
     return True
+
+
+def cardholder_orders_cancel(
+    *,
+    cardholder_id: int,
+    reason: str,
+    now: datetime,
+    platform: str | None = None,
+    author_id: str | None = None,
+    card_id: int | None = None,
+) -> int:
+    """Cancel a cardholder's pending and confirmed (not yet authorized) orders when the account
+    is locked down: the ``CARDHOLDER_LOCKDOWN_HANDLER`` that ``accounts`` calls in its own
+    transaction, which holds the cardholder's purchase controls lock. Only the orders posted by
+    ``platform``/``author_id`` (an unlinked identity), or to be paid with ``card_id`` (a removed
+    card), when given. Paid orders are left alone: the buyer cancels those ("Not me").
+
+    Each unit is released once (compare-and-set); a confirmed order's authorization is then not
+    sent, or voided if its approval is on the way. Locks the orders' campaigns, sorted, then
+    each order. Returns how many this call cancelled; calling it again cancels nothing more.
+    """
+    orders = _open_orders(cardholder_id=cardholder_id)
+    if platform is not None:
+        orders = orders.filter(platform=platform, author_id=author_id)
+    if card_id is not None:
+        orders = orders.filter(card_id=card_id)
+    candidates = list(orders.order_by("campaign_id", "id").values_list("pk", "campaign_id"))
+    cancelled = 0
+    with transaction.atomic():
+        _campaigns_lock({campaign_id for _, campaign_id in candidates})
+        for order_id, _ in candidates:
+            order = _order_cancel_locked(
+                order_id=order_id,
+                now=now,
+                reason=reason,
+                actor_label="cardholder",
+                only_from=_OPEN_STATUSES,
+            )
+            if order is not None:
+                _cancelled_email(order=order, reason=reason)
+                cancelled += 1
+    return cancelled
+
+
+# Orders a lockdown cancels: not yet authorized, so no money has moved.
+_OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED)
+
+
+def _open_orders(*, cardholder_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(cardholder_id=cardholder_id, status__in=_OPEN_STATUSES)
+
+
+def _campaigns_lock(campaign_ids: set[int]) -> None:
+    """Lock campaigns in id order, as the deciders do, before cancelling orders of several."""
+    list(
+        Campaign.objects.select_for_update()
+        .filter(pk__in=campaign_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _order_cancel_locked(
+    *,
+    order_id: int,
+    now: datetime,
+    reason: str,
+    actor_label: str,
+    actor_id: int | None = None,
+    only_from: tuple[str, ...] | None = None,
+) -> Order | None:
+    """Cancel one order under its campaign's lock (taken here if the caller has not): release
+    its unit, void a paid order's authorization and cancel its shipment. None, changing
+    nothing, if it was not in ``only_from`` (any cancellable status by default) or had left it."""
+    campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
+    Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    # Read under the campaign's lock, so the status seen is the one the transition starts from.
+    order = Order.objects.select_related("cardholder__user", "merchant").get(pk=order_id)
+    if only_from is not None and order.status not in only_from:
+        return None
+    released = order_release(
+        order=order,
+        transition="cancel",
+        now=now,
+        actor_label=actor_label,
+        actor_id=actor_id,
+        data={"reason": reason},
+    )
+    if released is None:
+        return None
+    released.save()
+    if released.from_status == OrderStatus.PAID:
+        payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
+        import_string(settings.HASHCART["ORDER_CANCELLED_HANDLER"])(order=order)
+    return order
+
+
+def _cancelled_email(*, order: Order, reason: str) -> None:
+    """Queue the order's cancellation e-mail, saying buying is paused only if it is now."""
+    paused, why = (
+        PurchaseControls.objects.filter(cardholder_id=order.cardholder_id)
+        .values_list("paused", "paused_reason")
+        .first()
+    ) or (False, "")
+    Notification.objects.bulk_create(
+        [
+            notification(
+                key=f"cancelled:{order.pk}",
+                cardholder=order.cardholder,
+                kind="cancelled",
+                order=order,
+                message=messages.email_cancelled(
+                    order=order,
+                    cardholder=order.cardholder,
+                    reason=reason,
+                    paused_because=why if paused else None,
+                ),
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def order_email_confirm(*, order_id: int, now: datetime) -> str:

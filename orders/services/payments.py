@@ -18,9 +18,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts.models import Card
 from catalog.models import Campaign
 from orders import messages
 from orders.models import (
+    CancelReason,
     Notification,
     Order,
     OrderStatus,
@@ -37,6 +39,7 @@ from orders.services.common import (
     order_transition,
     payment_operation,
 )
+from orders.services.lifecycle import order_cancel
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -80,7 +83,9 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
         return "busy"
     op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
     order = op.order
-    if op.operation == PaymentOperationKind.AUTHORIZE and order.status != OrderStatus.CONFIRMED:
+    if op.operation == PaymentOperationKind.AUTHORIZE and not _authorization_sendable(
+        order_id=order.pk, now=now
+    ):
         _finish(op=op, result="skipped", reference="")
         return str(OutboxStatus.DONE)
     try:
@@ -125,6 +130,32 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
             reference=result.reference,
         )
     return str(OutboxStatus.DONE)
+
+
+def _authorization_sendable(*, order_id: int, now: datetime) -> bool:
+    """Whether an order's authorization may go to the gateway: the order is still confirmed and
+    its card still on file. The card row is locked for the check, so a card removal that is
+    committing (it cancels the order in its transaction) is waited for and seen; a card taken
+    off file without one (by an operator) cancels the order here, releasing its unit. A
+    lockdown that commits after this check, while the call is on its way, cancels the order and
+    the approval is voided (``_apply_authorization``). Locks: the card, then the campaign."""
+    with transaction.atomic():
+        card_id = Order.objects.values_list("card_id", flat=True).get(pk=order_id)
+        # NO KEY: deciders inserting orders that reference the card are not held up.
+        on_file = Card.objects.select_for_update(no_key=True).filter(
+            pk=card_id, removed_at__isnull=True
+        )
+        card_on_file = bool(list(on_file.values_list("pk", flat=True)))
+        if Order.objects.values_list("status", flat=True).get(pk=order_id) != (
+            OrderStatus.CONFIRMED
+        ):
+            return False
+        if card_on_file:
+            return True
+        order_cancel(
+            order_id=order_id, now=now, actor_label="pipeline", reason=CancelReason.CARD_REMOVED
+        )
+    return False
 
 
 def _finish(*, op: PaymentOperation, result: str, reference: str) -> None:

@@ -206,10 +206,10 @@ def test_cancelling_a_paid_order_voids_its_authorization():
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert order_cancel(
-        order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False
+        order_id=order.pk, now=timezone.now(), actor_label="test", reason="operator"
     )
     assert not order_cancel(
-        order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False
+        order_id=order.pk, now=timezone.now(), actor_label="test", reason="operator"
     )
     stage_payments(now=timezone.now())
     assert _stock(shop) == 0
@@ -260,7 +260,7 @@ def _confirmed_order():
 def test_an_order_cancelled_before_its_authorization_is_never_charged():
     shop, order = _confirmed_order()
     assert order_cancel(
-        order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False
+        order_id=order.pk, now=timezone.now(), actor_label="test", reason="operator"
     )
     stage_payments(now=timezone.now())
     assert PaymentOperation.objects.get(order=order, operation="authorize").result == "skipped"
@@ -278,7 +278,13 @@ class CancelledDuringTheCall:
             token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
         )
         order_id = int(idempotency_key.split("-")[1])
-        order_cancel(order_id=order_id, now=timezone.now(), actor_label="t", pause_purchasing=True)
+        order_cancel(
+            order_id=order_id,
+            now=timezone.now(),
+            actor_label="t",
+            reason="not_me",
+            pause_purchasing=True,
+        )
         return result
 
     def void(self, *, reference, idempotency_key):
@@ -354,7 +360,7 @@ def test_cancelling_a_paid_order_cancels_its_shipment():
     _, order = _confirmed_order()
     stage_payments(now=timezone.now())
     assert Order.objects.get(pk=order.pk).shipment.status == "awaiting_label"
-    order_cancel(order_id=order.pk, now=timezone.now(), actor_label="test", pause_purchasing=False)
+    order_cancel(order_id=order.pk, now=timezone.now(), actor_label="test", reason="operator")
     assert Order.objects.get(pk=order.pk).shipment.status == "cancelled"
 
 

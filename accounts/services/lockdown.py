@@ -1,0 +1,63 @@
+"""Locking an account down stops its open orders (DESIGN §8; issue 10, item 13).
+
+Pausing, unlinking an identity, removing a card and withdrawing consent each lock the
+cardholder's purchase controls first (``controls_lock``: the cardholder's lock, taken before any
+campaign, as the deciders take them), make their change, then hand the open orders it concerns
+to ``HASHCART["CARDHOLDER_LOCKDOWN_HANDLER"]`` in the same transaction. Orders depend on
+accounts, not the reverse (DESIGN §2), so the hand-off is a dotted path, as
+``ORDER_PAID_HANDLER`` is for fulfillment.
+
+While the controls row is locked no order can be created for the cardholder (deciders lock it
+before they create one and read the card and consent after), so the orders the handler sees
+are all there are.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from accounts.models import Cardholder, PurchaseControls
+
+
+class Lockdown(StrEnum):
+    """Why a cardholder's open orders are cancelled; the order e-mail says it in words."""
+
+    PAUSED = "paused"
+    UNLINKED = "unlinked"
+    CARD_REMOVED = "card_removed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+
+
+def controls_lock(*, cardholder: Cardholder) -> PurchaseControls:
+    """The cardholder's purchase controls, locked for the caller's transaction (created with
+    defaults if missing). Every change that must not interleave with a decision about this
+    cardholder's posts starts here."""
+    controls, _ = PurchaseControls.objects.select_for_update().get_or_create(cardholder=cardholder)
+    return controls
+
+
+def cardholder_lock_down(
+    *,
+    cardholder: Cardholder,
+    reason: Lockdown,
+    now: datetime,
+    platform: str | None = None,
+    author_id: str | None = None,
+    card_id: int | None = None,
+) -> int:
+    """Cancel the cardholder's pending and confirmed (not yet authorized) orders through the
+    lockdown handler, in the caller's transaction, which holds ``controls_lock``. Only the
+    orders posted by ``platform``/``author_id``, or to be paid with ``card_id``, when given.
+    Returns how many were cancelled."""
+    handler = import_string(settings.HASHCART["CARDHOLDER_LOCKDOWN_HANDLER"])
+    cancelled: int = handler(
+        cardholder_id=cardholder.pk,
+        reason=str(reason),
+        now=now,
+        platform=platform,
+        author_id=author_id,
+        card_id=card_id,
+    )
+    return cancelled
