@@ -10,7 +10,6 @@ from django.db.models.functions import TruncHour
 
 from catalog.models import Campaign
 from orders.models import Order, OrderEvent, OrderStatus
-from social.hashtags import hashtag_key
 from social.models import Post
 
 PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campaign_closed")
@@ -47,17 +46,16 @@ class Dashboard:
 
 
 def purchase_posts(campaign: Campaign) -> int:
-    """Decided posts that asked to buy this campaign's product (whatever their outcome)."""
-    posts = Post.objects.filter(
-        platform=campaign.platform,
-        outcome__in=PURCHASE_OUTCOMES,
+    """Decided posts that asked to buy this campaign's product (whatever their outcome), posted
+    while it ran: counted through the campaign id the decision recorded on each post (the
+    ``post_campaign_idx`` index), so the cost follows this campaign's posts, never the inbox's.
+    """
+    return Post.objects.filter(
+        campaign_id=campaign.pk,
         posted_at__gte=campaign.starts_at,
         posted_at__lt=campaign.ends_at,
-    ).values_list("hashtags", flat=True)
-    return sum(
-        1 for tags in posts.iterator(chunk_size=5000)
-        if any(hashtag_key(tag) == campaign.hashtag_key for tag in tags)
-    )  # fmt: skip
+        outcome__in=PURCHASE_OUTCOMES,
+    ).count()
 
 
 def campaign_dashboard(campaign: Campaign) -> Dashboard:

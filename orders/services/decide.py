@@ -47,7 +47,7 @@ from orders.services.common import (
 )
 from social.hashtags import hashtag_key
 from social.models import PlatformAccount, Post, PostKind, PostOutcome, ReplyPriority
-from social.services import ReplyDraft, replies_queue
+from social.services import ReplyDraft, posts_campaign_record, replies_queue
 
 CODE_LENGTH = 5
 # What deciding reads of a post and a card: not the text or the raw payload, which can be large.
@@ -150,6 +150,8 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
             batch.outcomes.update(link_claims_apply(claims=links, now=now))
         _decide_purchases(batch, purchases, confirmations, confirm_orders)
         _write(batch)
+        # Whatever their outcome, purchase posts name their campaign (the dashboard counts them).
+        posts_campaign_record(campaign_of={p.post.pk: p.campaign.pk for p in purchases})
     return Counter(batch.outcomes.values())
 
 

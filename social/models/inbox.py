@@ -112,6 +112,9 @@ class Post(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     outcome = models.CharField(max_length=32, choices=PostOutcome.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The campaign a purchase post asked for, recorded by the decision (an id, not a foreign key:
+    # social knows nothing of catalog). Dashboards count a campaign's posts by it, not by scanning.
+    campaign_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -125,6 +128,11 @@ class Post(models.Model):
         indexes = [
             models.Index(fields=["platform", "root_id"], name="post_root_idx"),
             models.Index(fields=["id"], condition=Q(outcome=""), name="post_undecided_idx"),
+            models.Index(
+                fields=["campaign_id", "posted_at"],
+                condition=Q(campaign_id__isnull=False),
+                name="post_campaign_idx",
+            ),
         ]
 
     def __str__(self) -> str:
