@@ -5,6 +5,7 @@ sees the SetupIntent, its payment method's brand, last four digits and expiry, a
 ``<customer id>:<payment method id>`` as the token ``orders.payments.stripe`` charges.
 """
 
+import logging
 from typing import Any
 
 import stripe
@@ -14,6 +15,8 @@ from stripe.params import CustomerCreateParams, SetupIntentCreateParams
 from accounts.models import Cardholder
 from accounts.vault import VaultedCard
 from core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 
 def client() -> stripe.StripeClient:
@@ -49,30 +52,51 @@ def setup_intent_start(*, cardholder: Cardholder) -> str:
 
 def setup_intent_card(*, setup_intent_id: str) -> tuple[int, VaultedCard]:
     """The cardholder id and the card a succeeded SetupIntent saved. Raises
-    ``ApplicationError`` if it did not succeed."""
-    intent = client().v1.setup_intents.retrieve(
-        setup_intent_id, params={"expand": ["payment_method"]}
-    )
+    ``ApplicationError`` if it did not succeed or is not one of Hashcart's."""
+    intent = _setup_intent(setup_intent_id)
     if intent.status != "succeeded":
         raise ApplicationError("The card was not saved: please try again.")
-    return _card_of(intent)
+    cardholder_id = _cardholder_id(intent)
+    if cardholder_id is None:
+        raise ApplicationError("That card was not saved here: please try again.")
+    return cardholder_id, _card_of(intent)
 
 
 def webhook_setup_intent(*, payload: bytes, signature: str) -> tuple[int, VaultedCard] | None:
     """Verify a webhook by its signature; for ``setup_intent.succeeded`` return what it saved
-    (the payment method is fetched, as the event carries only its id). Raises
+    (the payment method is fetched, as the event carries only its id). None for any other
+    event, and for a SetupIntent Hashcart did not make (no cardholder in its metadata: the
+    Stripe account may serve other products too), which is acknowledged and ignored, never
+    refused (Stripe would retry a refusal for days). Raises
     ``stripe.SignatureVerificationError`` for a forged or stale event."""
     event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
     if event.type != "setup_intent.succeeded":
         return None
-    return setup_intent_card(setup_intent_id=event.data.object["id"])
+    intent = _setup_intent(event.data.object["id"])
+    cardholder_id = _cardholder_id(intent)
+    if cardholder_id is None or intent.status != "succeeded":
+        logger.info("Stripe webhook %s: SetupIntent %s is not Hashcart's", event.id, intent.id)
+        return None
+    return cardholder_id, _card_of(intent)
 
 
-def _card_of(intent: Any) -> tuple[int, VaultedCard]:
+def _setup_intent(setup_intent_id: str) -> Any:
+    return client().v1.setup_intents.retrieve(
+        setup_intent_id, params={"expand": ["payment_method"]}
+    )
+
+
+def _cardholder_id(intent: Any) -> int | None:
+    """The cardholder a SetupIntent was made for (``setup_intent_start`` puts it in the
+    metadata), or None when it names none."""
+    value = str((intent.to_dict().get("metadata") or {}).get("cardholder", ""))
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _card_of(intent: Any) -> VaultedCard:
     method = intent.payment_method
     card = method.card
-    cardholder_id = int(intent.metadata["cardholder"])
-    return cardholder_id, VaultedCard(
+    return VaultedCard(
         token=f"{intent.customer}:{method.id}",
         brand=str(card.brand).title(),
         last4=card.last4,

@@ -25,6 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 
 from catalog.models import Merchant
+from core.exports import csv_safe
 
 
 def merchant_id_of(request: HttpRequest) -> int | None:
@@ -180,15 +181,8 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         writer = csv.writer(response)
         writer.writerow(fields)
         for row in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=2000):
-            writer.writerow(_csv_safe(value) for value in row)
+            writer.writerow(csv_safe(value) for value in row)
         return response
-
-
-def _csv_safe(value: object) -> object:
-    """Defuse spreadsheet formulas in text cells (CSV injection): prefix them with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 class LargeMerchantTableAdmin(MerchantScopedAdmin):

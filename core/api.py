@@ -6,12 +6,14 @@ cursor pagination, throttling, and one shape for every error:
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
+from django_filters import rest_framework as filters
 from rest_framework import exceptions, permissions
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -71,13 +73,53 @@ class MerchantScopedMixin:
         return queryset.filter(**{self.merchant_lookup: merchant_id})
 
 
+# The range of a primary key (PostgreSQL bigint): a number outside it cannot name a row, and the
+# database refuses to compare with it (a 500), so it is refused as input first.
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+
+
 class NewestFirst(CursorPagination):
-    """Cursor pages, newest first: constant cost however deep, at a million orders."""
+    """Cursor pages, newest first: constant cost however deep, at a million orders.
+
+    A cursor is opaque but not signed: one that this API did not make (not base64, a position
+    that is not an id, an offset or direction that is not a number) is a 400 naming the
+    ``cursor`` field, never a 404 or a database error."""
 
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        invalid = exceptions.ValidationError(
+            {self.cursor_query_param: [self.invalid_cursor_message]}
+        )
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise invalid from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        # The ordering is by id: a position is an id.
+        try:
+            position = int(cursor.position)
+        except ValueError:
+            raise invalid from None
+        if not ID_MIN <= position <= ID_MAX:
+            raise invalid
+        return cursor
+
+
+class IdFilter(filters.Filter):
+    """A filter by a row's id: an integer within the id range, else a 400 naming the filter
+    (``NumberFilter`` takes any decimal, and the database fails on one out of range)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:

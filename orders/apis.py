@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import MerchantScopedMixin
+from core.api import IdFilter, MerchantScopedMixin
 from core.exceptions import ApplicationError
 from orders.models import CancelReason, Order, OrderStatus
 from orders.services import order_cancel
@@ -65,7 +65,7 @@ class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
 
 class OrderFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=OrderStatus.choices)
-    campaign = filters.NumberFilter(field_name="campaign_id")
+    campaign = IdFilter(field_name="campaign_id")
     created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     code = filters.CharFilter(field_name="confirmation_code")

@@ -281,3 +281,58 @@ def test_a_token_can_do_only_what_its_login_may(world):
     assert api.post(f"/api/v1/campaigns/{world.shop.campaign.pk}/pause/").status_code == 403
     world.order.refresh_from_db()
     assert world.order.status == OrderStatus.PAID
+
+
+# --- Hostile query strings (issue 10, item 19) ---------------------------------------------------
+def _cursor(querystring: str) -> str:
+    import base64
+
+    return base64.b64encode(querystring.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-base64!",
+        _cursor("p=not-a-number"),
+        _cursor("p=99999999999999999999"),
+        _cursor("p=-99999999999999999999"),
+        _cursor("o=-1"),
+        _cursor("r=maybe"),
+    ],
+)
+def test_a_forged_cursor_is_a_400_in_the_error_shape(world, cursor):
+    for path in ("/api/v1/orders/", "/api/v1/campaigns/", "/api/v1/shipments/"):
+        response = world.api.get(path, {"cursor": cursor})
+        assert response.status_code == 400, (path, response.content[:200])
+        error = response.json()["error"]
+        assert error["code"] == "validation_error"
+        assert "cursor" in error["fields"]
+
+
+def test_a_cursor_the_api_made_still_pages(world):
+    for handle in ("bob", "carol"):
+        paid_order(handle)
+    first = world.api.get("/api/v1/orders/", {"page_size": 2}).json()
+    second = world.api.get(first["next"]).json()
+    assert len(first["results"]) == 2
+    assert second["results"]
+    assert {row["id"] for row in first["results"]}.isdisjoint(
+        row["id"] for row in second["results"]
+    )
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "-99999999999999999999", "1.5", "1e3"])
+def test_an_out_of_range_id_filter_is_a_400_in_the_error_shape(world, value):
+    response = world.api.get("/api/v1/orders/", {"campaign": value})
+    assert response.status_code == 400, response.content[:200]
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "campaign" in error["fields"]
+
+
+def test_the_campaign_filter_still_finds_the_campaigns_orders(world):
+    campaign_id = world.order.campaign_id
+    found = world.api.get("/api/v1/orders/", {"campaign": str(campaign_id)}).json()["results"]
+    assert [row["id"] for row in found] == [world.order.pk]
+    assert world.api.get("/api/v1/orders/", {"campaign": "0"}).json()["results"] == []

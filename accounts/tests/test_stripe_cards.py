@@ -161,3 +161,40 @@ def test_a_webhook_signed_with_another_secret_is_refused():
         HTTP_STRIPE_SIGNATURE=_signed(payload, "whsec_someone_else"),
     )
     assert response.status_code == 400
+
+
+@responses.activate
+@pytest.mark.parametrize("metadata", [{}, {"cardholder": ""}, {"cardholder": "cus_x"}, None])
+def test_a_webhook_for_a_setup_intent_hashcart_did_not_make_is_acknowledged_and_ignored(
+    metadata,
+):
+    # The Stripe account serves another product too: its SetupIntents carry no cardholder.
+    cardholder_upsert(email="carol@example.com", password="pw")
+    foreign = {**_setup_intent(0), "id": "seti_other", "metadata": metadata}
+    responses.get(f"{API}/setup_intents/seti_other", json=foreign)
+    payload = json.dumps(
+        {
+            "id": "evt_2",
+            "object": "event",
+            "type": "setup_intent.succeeded",
+            "data": {"object": {"id": "seti_other", "object": "setup_intent"}},
+        }
+    ).encode()
+    response = Client().post(
+        reverse("accounts:stripe_webhook"),
+        payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=_signed(payload),
+    )
+    assert response.status_code == 200
+    assert not PendingCard.objects.exists()
+
+
+@responses.activate
+def test_returning_with_a_setup_intent_hashcart_did_not_make_is_refused_politely():
+    _, client = _client()
+    foreign = {**_setup_intent(0), "metadata": {}}
+    responses.get(f"{API}/setup_intents/seti_1", json=foreign)
+    response = client.get(reverse("accounts:link_card_stripe_return"), {"setup_intent": "seti_1"})
+    assert response["Location"] == reverse("accounts:link_card")
+    assert not PendingCard.objects.exists()

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from core.exports import csv_safe
 from fulfillment.selectors import fulfillment_queue
 
 COLUMNS = ("ship_by", "merchant", "order", "product", "sku", "name", "city", "state", "zip")
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         if options["csv"]:
             writer = csv.writer(self.stdout)
             writer.writerow(COLUMNS)
-            writer.writerows(rows)
+            # Names and addresses come from cardholders: no spreadsheet formulas.
+            writer.writerows([csv_safe(value) for value in row] for row in rows)
             return
         if not rows:
             self.stdout.write("Nothing to ship today.")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.exports import csv_safe
 from orders.models import Order
 
 COLUMNS = (
@@ -75,30 +76,30 @@ class Command(BaseCommand):
                 file=sys.stderr,
             ):
                 shipment = getattr(order, "shipment", None)
-                writer.writerow(
-                    (
-                        order.pk,
-                        order.confirmation_code,
-                        order.created_at.isoformat(),
-                        order.status,
-                        order.merchant.slug,
-                        order.hashtag,
-                        order.product_name,
-                        order.product_sku,
-                        order.quantity,
-                        order.unit_price,
-                        order.total,
-                        order.currency,
-                        order.platform,
-                        order.author_handle,
-                        order.ship_to.get("state", ""),
-                        order.ship_to.get("postal_code", ""),
-                        shipment.ship_by if shipment else "",
-                        shipment.promised_delivery if shipment else "",
-                        shipment.carrier if shipment else "",
-                        shipment.tracking_number if shipment else "",
-                    )
+                row = (
+                    order.pk,
+                    order.confirmation_code,
+                    order.created_at.isoformat(),
+                    order.status,
+                    order.merchant.slug,
+                    order.hashtag,
+                    order.product_name,
+                    order.product_sku,
+                    order.quantity,
+                    order.unit_price,
+                    order.total,
+                    order.currency,
+                    order.platform,
+                    order.author_handle,
+                    order.ship_to.get("state", ""),
+                    order.ship_to.get("postal_code", ""),
+                    shipment.ship_by if shipment else "",
+                    shipment.promised_delivery if shipment else "",
+                    shipment.carrier if shipment else "",
+                    shipment.tracking_number if shipment else "",
                 )
+                # Handles, product names and addresses come from outside: no formulas.
+                writer.writerow(csv_safe(value) for value in row)
         finally:
             if options["output"]:
                 out.close()
