@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from allauth.mfa.utils import is_mfa_enabled
@@ -29,20 +30,61 @@ BENCH_PREFIX = "bench-"
 _PASSWORD = "bench-not-a-login"  # noqa: S105  (the bench logs in with force_login)
 _STATUSES = ("delivered", "shipped", "paid", "expired", "cancelled", "declined", "confirmed")
 
-_INSERT = """
-INSERT INTO orders_order (
-    created_at, updated_at, merchant_id, campaign_id, cardholder_id, card_id, platform,
-    author_id, author_handle, status, confirmation_code, quantity, unit_price, total, currency,
-    product_name, product_sku, hashtag, ship_to)
-SELECT
-    %(now)s - make_interval(secs => g), %(now)s,
-    CASE WHEN g %% 2 = 0 THEN %(merchant_a)s ELSE %(merchant_b)s END,
-    CASE WHEN g %% 2 = 0 THEN %(campaign_a)s ELSE %(campaign_b)s END,
-    %(cardholder)s, %(card)s, 'sandbox', (20000 + g %% 50000)::text, 'buyer' || (g %% 50000),
-    (%(statuses)s::text[])[1 + g %% %(n_statuses)s], 'BENCH', 1, 149.00, 149.00, 'USD',
-    'Bench product', 'BENCH-1', 'BuyBench', '{}'::jsonb
-FROM generate_series(%(start)s, %(stop)s) AS g
-"""
+# The generated columns, as SQL over ``g`` (the row number) and the named parameters below.
+# Every other NOT NULL column of ``orders_order`` gets its model field's default (see
+# ``_insert_sql``), so a new column with a default never breaks the benchmark again.
+_GENERATED = {
+    "created_at": "%(now)s - make_interval(secs => g)",
+    "updated_at": "%(now)s",
+    "merchant_id": "CASE WHEN g %% 2 = 0 THEN %(merchant_a)s ELSE %(merchant_b)s END",
+    "campaign_id": "CASE WHEN g %% 2 = 0 THEN %(campaign_a)s ELSE %(campaign_b)s END",
+    "cardholder_id": "%(cardholder)s",
+    "card_id": "%(card)s",
+    "platform": "'sandbox'",
+    "author_id": "(20000 + g %% 50000)::text",
+    "author_handle": "'buyer' || (g %% 50000)",
+    "status": "(%(statuses)s::text[])[1 + g %% %(n_statuses)s]",
+    "confirmation_code": "'BENCH'",
+    "quantity": "1",
+    "unit_price": "149.00",
+    "total": "149.00",
+    "currency": "'USD'",
+    "product_name": "'Bench product'",
+    "product_sku": "'BENCH-1'",
+    "hashtag": "'BuyBench'",
+    "ship_to": "'{}'::jsonb",
+}
+
+
+def _insert_sql() -> tuple[str, dict[str, Any]]:
+    """The ``INSERT ... SELECT FROM generate_series`` of bench orders, and the parameters of the
+    columns it fills with their model defaults (named ``default_<column>``).
+
+    Raises ``RuntimeError`` naming the column when a NOT NULL column has neither a generated
+    value nor a default: the bench must be taught about it, not fail with an IntegrityError.
+    """
+    columns, values, defaults = [], [], {}
+    for model_field in Order._meta.concrete_fields:
+        column = model_field.column
+        if model_field.primary_key:
+            continue
+        if column in _GENERATED:
+            columns.append(column)
+            values.append(_GENERATED[column])
+            continue
+        if model_field.null:
+            continue
+        default = model_field.get_default()  # "" for a string field without a default
+        if default is None:
+            raise RuntimeError(f"bench_admin: no value for NOT NULL column orders_order.{column}")
+        columns.append(column)
+        values.append(f"%(default_{column})s")
+        defaults[f"default_{column}"] = model_field.get_db_prep_save(default, connection)
+    # Column names come from the model, expressions from this module: never from input.
+    into, select = ", ".join(columns), ", ".join(values)
+    series = "generate_series(%(start)s, %(stop)s) AS g"
+    sql = f"INSERT INTO orders_order ({into}) SELECT {select} FROM {series}"  # noqa: S608
+    return sql, defaults
 
 
 @dataclass(frozen=True)
@@ -129,13 +171,15 @@ def bench_orders_load(
     campaign_b = Campaign.objects.get(merchant=merchant_b)
     card = Card.objects.get(token="tok_bench")
     now = timezone.now()
+    insert, defaults = _insert_sql()
     start = existing
     while start < target:
         stop = min(start + chunk, target)
         with connection.cursor() as cursor:
             cursor.execute(
-                _INSERT,
+                insert,
                 {
+                    **defaults,
                     "now": now,
                     "merchant_a": merchant_a.pk,
                     "merchant_b": merchant_b.pk,

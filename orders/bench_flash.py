@@ -392,8 +392,11 @@ def confirmations_run(*, sale: Sale, chunk: int) -> tuple[Phase, dict[str, Any]]
 
 
 # --- pgbench -----------------------------------------------------------------------------------
-def pgbench_run(*, db: dict[str, Any], seconds: int, clients: int, say: Say) -> dict[str, Any]:
-    """TPC-B (pgbench's built-in script) for ``seconds`` against the same server."""
+def pgbench_run(
+    *, db: dict[str, Any], seconds: int, clients: int, say: Say, scale: int = 10
+) -> dict[str, Any]:
+    """TPC-B (pgbench's built-in script) for ``seconds`` against the same server, on a pgbench
+    database of ``scale`` (10: a million accounts, the measured figures' setting)."""
     if shutil.which("pgbench") is None:
         raise RuntimeError(
             "pgbench is not installed (Debian: postgresql-contrib or postgresql-client)"
@@ -403,7 +406,7 @@ def pgbench_run(*, db: dict[str, Any], seconds: int, clients: int, say: Say) -> 
     _admin_execute(db, f'CREATE DATABASE "{name}"')
     uri = _dsn(db, name)
     subprocess.run(  # noqa: S603
-        ["pgbench", "-i", "-q", "-s", "10", uri],  # noqa: S607
+        ["pgbench", "-i", "-q", "-s", str(scale), uri],  # noqa: S607
         check=True,
         capture_output=True,
     )
@@ -418,7 +421,7 @@ def pgbench_run(*, db: dict[str, Any], seconds: int, clients: int, say: Say) -> 
     _admin_execute(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if found is None:
         raise RuntimeError(f"could not read pgbench's output:\n{result.stdout}")
-    return {"tps": float(found.group(1)), "clients": clients, "seconds": seconds, "scale": 10}
+    return {"tps": float(found.group(1)), "clients": clients, "seconds": seconds, "scale": scale}
 
 
 def report_write(report: Report, directory: Path) -> Path:

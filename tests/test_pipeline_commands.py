@@ -1,8 +1,6 @@
 """The pipeline's management commands: each stage by hand, all of them once, and the status."""
 
 import io
-import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -47,38 +45,3 @@ def test_pipeline_status_shows_lag_and_backlog():
     assert "undecided posts: 0" in status
     assert "replies unsent: confirmation_request 1" in status
     assert "orders pending: 1 awaiting their reply, 0 awaiting confirmation" in status
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_the_flash_sale_benchmark_runs_and_keeps_its_invariants(redis_url, tmp_path, settings):
-    settings.REDIS_URL = redis_url
-    out = _run(
-        "bench_flash_sale",
-        "--buyers",
-        "300",
-        "--noise",
-        "100",
-        "--units",
-        "20",
-        "--rate",
-        "200",
-        "--rate-seconds",
-        "1",
-        "--pgbench-seconds",
-        "1",
-        "--report-dir",
-        str(tmp_path),
-    )
-    report = json.loads(Path(out.strip().rsplit("report: ", 1)[1]).read_text())
-    assert report["invariants"]["orders"] == 20
-    assert report["invariants"]["stock_never_negative"] is True
-    assert report["invariants"]["undecided_posts"] == 0
-    assert report["invariants"]["duplicate_reply_texts"] == 0
-    assert report["authorizations"]["paid"] == 20
-    assert report["pgbench"]["tps"] > 0
-    assert [phase["name"] for phase in report["phases"]] == [
-        "flash sale",
-        "confirmations",
-        "steady load",
-    ]

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--pgbench-seconds", type=int, default=10)
         parser.add_argument(
+            "--pgbench-scale",
+            type=int,
+            default=10,
+            help="pgbench's scale factor (10: a million accounts; 1 for a quick run).",
+        )
+        parser.add_argument(
             "--pgbench-clients",
             type=int,
             default=2,
@@ -74,6 +80,7 @@ class Command(BaseCommand):
                 "rate_seconds",
                 "pgbench_seconds",
                 "pgbench_clients",
+                "pgbench_scale",
             )
         }
         report = bench.Report(parameters=params)
@@ -151,7 +158,11 @@ class Command(BaseCommand):
         finally:
             workers.stop()
         report.pgbench = bench.pgbench_run(
-            db=db, seconds=options["pgbench_seconds"], clients=options["pgbench_clients"], say=say
+            db=db,
+            seconds=options["pgbench_seconds"],
+            clients=options["pgbench_clients"],
+            scale=options["pgbench_scale"],
+            say=say,
         )
         ratio = flash.decided_per_second / report.pgbench["tps"]
         report.targets = {
