@@ -198,7 +198,8 @@ def feed_poll(
         .order_by("id")
         .values_list("id", flat=True)
     )
-    return PollResult(stored=stored, more=fetched.more or len(fetched.posts) >= page_size)
+    more = len(fetched.posts) >= page_size if fetched.more is None else fetched.more
+    return PollResult(stored=stored, more=more)
 
 
 # --- The reply outbox -------------------------------------------------------------------------
