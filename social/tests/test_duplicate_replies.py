@@ -117,7 +117,7 @@ def test_the_timeline_request_is_valid_for_its_specification(spelling, version):
         assert declared["start_time"]["schema"]["format"] == "date-time"
 
 
-def _queue(account) -> Reply:
+def _queue(account):
     purchase = PostFactory(account=account, platform="x", post_id=PURCHASE)
     replies_queue(
         drafts=[
