@@ -120,7 +120,10 @@ def feed_poll(
     ``POLL_LEASE_SECONDS`` if its holder dies). The posts and the cursor are written in one
     transaction, and only while the lease is still held. A rate limit keeps the lease until the
     platform's reset time, so nobody polls before it; a usage cap stops the feed. The search
-    feed looks for ``hashtags`` (the live campaigns', which the caller knows).
+    feed looks for ``hashtags`` (the live campaigns', which the caller knows). An adapter may
+    read a backlog over several polls (``FetchResult.more``, its progress in the cursor): each
+    poll's posts are committed with that progress, and the high-water mark moves only when the
+    adapter gives one (it never claims posts it has not read, and never moves back).
 
     A read the platform refuses (a 4xx other than 401 and 429: ``RejectedError``), or that fails
     unexpectedly, is recorded on the cursor (``last_error``, ``failing_since``, an ERROR line),
@@ -220,7 +223,8 @@ def feed_poll(
         .order_by("id")
         .values_list("id", flat=True)
     )
-    return PollResult(stored=stored, more=fetched.more or len(fetched.posts) >= page_size)
+    more = len(fetched.posts) >= page_size if fetched.more is None else fetched.more
+    return PollResult(stored=stored, more=more)
 
 
 # --- The reply outbox -------------------------------------------------------------------------

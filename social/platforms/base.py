@@ -59,14 +59,15 @@ def oldest_first(post: InboundPost) -> tuple[int, str]:
 class FetchResult:
     """A feed read: the posts (oldest first), the cursor to read from next time, and the platform
     time up to which every post is known to be in ``posts`` or read before (``None``: unknown,
-    the feed's mark stays where it was). ``more``: the read stopped at its page budget with posts
-    left to read, so the poller reads again at once. An adapter that reads a backlog over several
-    reads keeps its progress in ``cursor`` and must not move the mark past what is read."""
+    the feed's mark stays where it was). ``more``: whether the read stopped at its page budget
+    with posts left to read, so that the poller reads again at once (``None``: the adapter does
+    not know; a full page means more). An adapter that reads a backlog over several reads keeps
+    its progress in ``cursor`` and must not move the mark past what is read."""
 
     posts: list[InboundPost]
     cursor: str
     high_water_mark: datetime | None
-    more: bool = False
+    more: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,6 +269,7 @@ class XAdapter(PlatformAdapter):
             posts=posts,
             cursor=max(progress.since, newest, key=_id_key),
             high_water_mark=started - timedelta(seconds=settings.X_INDEX_DELAY_SECONDS),
+            more=False,
         )
 
     def fetch_mentions(
