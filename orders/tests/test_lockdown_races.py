@@ -32,19 +32,25 @@ def _pending(buyer: Buyer, hashtag: str = "BuyKindleFireHD") -> Order:
     return order
 
 
-def _in_another_connection(work: Callable[[], object]) -> threading.Thread:
-    errors: list[BaseException] = []
+class _Other(threading.Thread):
+    """``work`` on another thread, so on its own database connection; errors kept for the test."""
 
-    def run() -> None:
+    def __init__(self, work: Callable[[], object]) -> None:
+        super().__init__()
+        self.work = work
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
         try:
-            work()
-        except BaseException as exc:  # reported by the caller's join
-            errors.append(exc)
+            self.work()
+        except BaseException as exc:  # reported by the test after join
+            self.errors.append(exc)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=run)
-    thread.errors = errors  # type: ignore[attr-defined]
+
+def _in_another_connection(work: Callable[[], object]) -> _Other:
+    thread = _Other(work)
     thread.start()
     return thread
 
@@ -84,7 +90,7 @@ def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monke
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
     original = decide._decide_confirmations
-    pauses: list[threading.Thread] = []
+    pauses: list[_Other] = []
 
     def pause_while_confirming(batch, confirmations, orders):
         # The decider holds the campaign's lock: the pause takes the controls and waits for it.
@@ -96,7 +102,7 @@ def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monke
     stage_decide(now=timezone.now())
     [pause] = pauses
     pause.join(timeout=30)
-    assert pause.errors == []  # type: ignore[attr-defined]
+    assert pause.errors == []
 
     assert Post.objects.get(post_id=str(confirmation.pk)).outcome == "confirmed"
     _settled(order, shop.campaign)
@@ -115,7 +121,7 @@ def test_a_pause_that_commits_while_the_confirmation_is_read_wins(monkeypatch):
         orders = original(confirmations)  # still pending, as this decider read it
         pause = _in_another_connection(_pause(alice))
         pause.join(timeout=30)
-        assert pause.errors == []  # type: ignore[attr-defined]
+        assert pause.errors == []
         return orders
 
     monkeypatch.setattr(decide, "_orders_for_confirmation", read_then_pause)
@@ -147,7 +153,7 @@ def test_a_confirmation_and_a_pause_racing_end_cancelled_and_uncharged(round_):
     threads = [_in_another_connection(confirm), _in_another_connection(pause)]
     for thread in threads:
         thread.join(timeout=60)
-        assert thread.errors == []  # type: ignore[attr-defined]
+        assert thread.errors == []
 
     assert Post.objects.get(pk=post_id).outcome in {"confirmed", "confirm_unknown"}
     _settled(order, shop.campaign)
