@@ -2,7 +2,9 @@
 
 Each transition is a compare-and-set on the status (``order_transition``), with its audit row,
 its stock release and its outbox rows in the same transaction; doing it twice does nothing the
-second time. Campaign rows are locked before order rows, as in ``orders.services.decide``.
+second time. Campaign rows are locked before order rows, as in ``orders.services.decide``; a
+cardholder's lockdown (``cardholder_orders_cancel``, called by ``accounts``) and "Not me" lock
+the cardholder's purchase controls before any campaign, as deciders do.
 """
 
 from datetime import datetime, timedelta
