@@ -305,6 +305,28 @@ def test_an_identity_relinked_to_another_cardholder_cannot_confirm_the_old_order
     assert _outcome(confirmation) == "confirm_unknown"
 
 
+def test_an_email_click_after_the_card_was_removed_confirms_nothing():
+    from decimal import Decimal
+
+    from orders.services import order_email_confirm
+
+    shop_open()
+    alice = buyer_ready("alice", email_confirm_above=Decimal("100"))
+    order = _pending(alice)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    tick()
+    assert _outcome(confirmation) == "confirm_awaiting_email"
+    _lose_card(alice)
+    assert order_email_confirm(order_id=order.pk, now=timezone.now()) == "closed"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+    assert not PaymentOperation.objects.filter(order=order).exists()
+
+
+def test_every_lockdown_has_a_cancel_reason():
+    assert {str(reason) for reason in account_services.Lockdown} <= set(CancelReason.values)
+
+
 # --- The gateway never charges a removed card -----------------------------------------------------
 def test_an_authorization_for_a_card_removed_meanwhile_is_not_sent_and_the_order_cancelled():
     shop = shop_open()
