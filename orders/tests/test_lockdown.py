@@ -88,7 +88,7 @@ def _withdraw_consent(buyer: Buyer) -> None:
 
 
 LOCKDOWNS = {
-    "pause": (_pause, "because buying by post was paused for your account"),
+    "pause": (_pause, "because buying by post was paused."),
     "unlink": (_unlink, "because the social account that placed it (@alice on Sandbox)"),
     "remove-card": (_remove_card, "because the card it was to be paid with (Visa ending 4242)"),
     "withdraw-consent": (_withdraw_consent, "because you withdrew your consent"),
