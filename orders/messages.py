@@ -278,7 +278,7 @@ def _cancelled_by(*, order: Order, reason: str) -> str:
     if reason == CancelReason.OPERATOR:
         return "Hashcart's operations team cancelled it."
     if reason == CancelReason.PAUSED:
-        return "It was cancelled because buying by post was paused for your account."
+        return "It was cancelled because buying by post was paused."
     if reason == CancelReason.UNLINKED:
         platform = dict(Platform.choices).get(order.platform, order.platform)
         return (
@@ -304,14 +304,15 @@ def email_cancelled(
     paused = ""
     if paused_because is not None:
         why = f" ({paused_because})" if paused_because else ""
+        settings_url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
         paused = (
-            f"\nBuying by post is paused for your account{why}: posts from your linked accounts "
-            "buy nothing until you resume it on your settings page.\n"
+            f"\nBuying by post is paused for your account{why}: posts from your linked\n"
+            f"accounts buy nothing until you resume it on your settings page:\n{settings_url}\n"
         )
         if reason == CancelReason.NOT_ME:
             paused += (
                 "If someone else posted from your social account, change that account's "
-                "password before you resume.\n"
+                "password\nbefore you resume.\n"
             )
     return (
         f"Order cancelled: {order.product_name}",

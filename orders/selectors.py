@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.db.models import Count, Min
 
+from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
 from orders.models import (
     Notification,
     Order,
@@ -93,3 +94,44 @@ def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[Orde
         .select_related("order")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def orders_still_buyable(*, orders: list[Order]) -> set[int]:
+    """Ids of the pending ``orders`` that may still be confirmed: the author's identity still
+    links to the order's cardholder, buying by post is not paused, consent is not withdrawn,
+    and the order's card is still on file (DESIGN §8). A lockdown cancels the others itself
+    (``accounts.services.lockdown``); this check holds also for a lockdown that raced the
+    order's creation, or a change made behind the services' backs. Callers read it under the
+    order's campaign lock, so a lockdown that committed before it is seen."""
+    pending = [o for o in orders if o.status == OrderStatus.PENDING]
+    if not pending:
+        return set()
+    holders = {o.cardholder_id for o in pending}
+    linked = set(
+        SocialIdentity.objects.filter(cardholder_id__in=holders).values_list(
+            "cardholder_id", "platform", "platform_user_id"
+        )
+    )
+    unpaused = set(
+        PurchaseControls.objects.filter(cardholder_id__in=holders, paused=False).values_list(
+            "cardholder_id", flat=True
+        )
+    )
+    consenting = set(
+        Consent.objects.filter(cardholder_id__in=holders, withdrawn_at__isnull=True).values_list(
+            "cardholder_id", flat=True
+        )
+    )
+    cards = set(
+        Card.objects.filter(
+            pk__in={o.card_id for o in pending}, removed_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    return {
+        o.pk
+        for o in pending
+        if (o.cardholder_id, o.platform, o.author_id) in linked
+        and o.cardholder_id in unpaused
+        and o.cardholder_id in consenting
+        and o.card_id in cards
+    }

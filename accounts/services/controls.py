@@ -69,9 +69,12 @@ def controls_update(
     return controls
 
 
+PAUSED_BY_YOU = "paused by you"
+
+
 @transaction.atomic
 def purchasing_set_paused(
-    *, cardholder: Cardholder, paused: bool, now: datetime, why: str = "paused by you"
+    *, cardholder: Cardholder, paused: bool, now: datetime, why: str = PAUSED_BY_YOU
 ) -> None:
     """Pause or resume buying by post; purchase posts are ``blocked`` while paused.
 
@@ -89,11 +92,17 @@ def purchasing_set_paused(
             kind=AccountEventKind.PURCHASING_PAUSED
             if paused
             else AccountEventKind.PURCHASING_RESUMED,
-            summary=f"Buying by post paused: {why}" if paused else "Buying by post resumed",
+            summary=_paused_summary(paused=paused, why=why),
             now=now,
         )
     if paused:
         cardholder_lock_down(cardholder=cardholder, reason=Lockdown.PAUSED, now=now)
+
+
+def _paused_summary(*, paused: bool, why: str) -> str:
+    if not paused:
+        return "Buying by post resumed"
+    return "Buying by post paused" if why == PAUSED_BY_YOU else f"Buying by post paused ({why})"
 
 
 @transaction.atomic

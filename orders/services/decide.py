@@ -39,6 +39,7 @@ from orders.models import (
     OrderStatus,
     PaymentOperation,
 )
+from orders.selectors import orders_still_buyable
 from orders.services.common import (
     event,
     notification,
@@ -536,7 +537,7 @@ def _decide_confirmations(
     by_code: dict[str, list[Order]] = defaultdict(list)
     for candidate in orders:
         by_code[candidate.confirmation_code].append(candidate)
-    may_buy = _still_may_buy(orders)
+    may_buy = orders_still_buyable(orders=orders)
     for post, codes in confirmations:
         mine = [
             o
@@ -587,47 +588,6 @@ def _decide_confirmations(
             )
         else:
             batch.decide(post, PostOutcome.CONFIRM_UNKNOWN)
-
-
-def _still_may_buy(orders: list[Order]) -> set[int]:
-    """Ids of the pending ``orders`` whose cardholder may still buy with them: the author's
-    identity still links to the order's cardholder, buying by post is not paused, consent is
-    not withdrawn, and the order's card is still on file (DESIGN §8). A lockdown cancels such
-    orders itself (``accounts.services.lockdown``); this check holds also for a lockdown that
-    raced the order's creation, or a change made behind the services' backs. Read under the
-    campaigns' locks, after any lockdown that committed before them."""
-    pending = [o for o in orders if o.status == OrderStatus.PENDING]
-    if not pending:
-        return set()
-    holders = {o.cardholder_id for o in pending}
-    linked = set(
-        SocialIdentity.objects.filter(cardholder_id__in=holders).values_list(
-            "cardholder_id", "platform", "platform_user_id"
-        )
-    )
-    unpaused = set(
-        PurchaseControls.objects.filter(cardholder_id__in=holders, paused=False).values_list(
-            "cardholder_id", flat=True
-        )
-    )
-    consenting = set(
-        Consent.objects.filter(cardholder_id__in=holders, withdrawn_at__isnull=True).values_list(
-            "cardholder_id", flat=True
-        )
-    )
-    cards = set(
-        Card.objects.filter(
-            pk__in={o.card_id for o in pending}, removed_at__isnull=True
-        ).values_list("pk", flat=True)
-    )
-    return {
-        o.pk
-        for o in pending
-        if (o.cardholder_id, o.platform, o.author_id) in linked
-        and o.cardholder_id in unpaused
-        and o.cardholder_id in consenting
-        and o.card_id in cards
-    }
 
 
 def _awaits_email(order: Order, *, posted_at: datetime) -> bool:

@@ -2,7 +2,9 @@
 
 Each transition is a compare-and-set on the status (``order_transition``), with its audit row,
 its stock release and its outbox rows in the same transaction; doing it twice does nothing the
-second time. Campaign rows are locked before order rows, as in ``orders.services.decide``.
+second time. Campaign rows are locked before order rows, as in ``orders.services.decide``; a
+cardholder's lockdown (``cardholder_orders_cancel``, called by ``accounts``) and "Not me" lock
+the cardholder's purchase controls before any campaign, as deciders do.
 """
 
 from datetime import datetime, timedelta
@@ -22,6 +24,7 @@ from orders.models import (
     OrderStatus,
     PaymentOperationKind,
 )
+from orders.selectors import orders_still_buyable
 from orders.services.common import (
     notification,
     order_confirm,
@@ -347,8 +350,8 @@ def order_email_confirm(*, order_id: int, now: datetime) -> str:
 
     Returns ``confirmed`` (the public confirmation came too: the order is confirmed and its
     authorization queued), ``awaiting_post`` (recorded; the post must follow within the window),
-    ``late`` (the window had closed) or ``closed`` (the order is no longer pending). A second
-    click changes nothing.
+    ``late`` (the window had closed) or ``closed`` (the order is no longer pending, or its buyer
+    can no longer buy with it: ``orders_still_buyable``). A second click changes nothing.
     """
     with transaction.atomic():
         campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
@@ -371,6 +374,8 @@ def order_email_confirm(*, order_id: int, now: datetime) -> str:
             return "closed"
         if order.post_confirmed_at is None:
             return "awaiting_post"  # a second click before the post
+        if order.pk not in orders_still_buyable(orders=[order]):
+            return "closed"  # locked down since the post: the click confirms nothing
         if order.email_confirmed_at is None:
             Order.objects.filter(pk=order.pk).update(email_confirmed_at=now)
         confirmed = order_confirm(order=order, now=now, data={"email": True})

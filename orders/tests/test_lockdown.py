@@ -88,7 +88,7 @@ def _withdraw_consent(buyer: Buyer) -> None:
 
 
 LOCKDOWNS = {
-    "pause": (_pause, "because buying by post was paused for your account"),
+    "pause": (_pause, "because buying by post was paused."),
     "unlink": (_unlink, "because the social account that placed it (@alice on Sandbox)"),
     "remove-card": (_remove_card, "because the card it was to be paid with (Visa ending 4242)"),
     "withdraw-consent": (_withdraw_consent, "because you withdrew your consent"),
@@ -303,6 +303,28 @@ def test_an_identity_relinked_to_another_cardholder_cannot_confirm_the_old_order
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     tick()
     assert _outcome(confirmation) == "confirm_unknown"
+
+
+def test_an_email_click_after_the_card_was_removed_confirms_nothing():
+    from decimal import Decimal
+
+    from orders.services import order_email_confirm
+
+    shop_open()
+    alice = buyer_ready("alice", email_confirm_above=Decimal("100"))
+    order = _pending(alice)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    tick()
+    assert _outcome(confirmation) == "confirm_awaiting_email"
+    _lose_card(alice)
+    assert order_email_confirm(order_id=order.pk, now=timezone.now()) == "closed"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+    assert not PaymentOperation.objects.filter(order=order).exists()
+
+
+def test_every_lockdown_has_a_cancel_reason():
+    assert {str(reason) for reason in account_services.Lockdown} <= set(CancelReason.values)
 
 
 # --- The gateway never charges a removed card -----------------------------------------------------

@@ -1,0 +1,159 @@
+"""A confirmation and a lockdown at the same moment, on PostgreSQL: one wins cleanly.
+
+Either the confirmation is decided first and the pause then cancels the confirmed order before
+its authorization is sent, or the pause commits first and the confirmation finds nothing to
+confirm. In every case the unit is released once and the gateway is never asked to charge.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts import services as account_services
+from catalog.models import Campaign
+from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.pipeline import stage_decide, stage_payments, stage_poll
+from orders.services import decide, posts_decide
+from social.models import Post
+from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _pending(buyer: Buyer, hashtag: str = "BuyKindleFireHD") -> Order:
+    post(buyer.handle, f"@{BRAND} #{hashtag}")
+    tick()
+    order = Order.objects.filter(cardholder=buyer.cardholder).latest("id")
+    assert order.status == OrderStatus.PENDING
+    return order
+
+
+class _Other(threading.Thread):
+    """``work`` on another thread, so on its own database connection; errors kept for the test."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        super().__init__()
+        self.work = work
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:  # reported by the test after join
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+
+def _in_another_connection(work: Callable[[], object]) -> _Other:
+    thread = _Other(work)
+    thread.start()
+    return thread
+
+
+def _pause(buyer: Buyer) -> Callable[[], None]:
+    return lambda: account_services.purchasing_set_paused(
+        cardholder=buyer.cardholder, paused=True, now=timezone.now()
+    )
+
+
+def _wait_until_blocked(timeout: float = 20) -> None:
+    """Until another connection waits for a row lock (the one the caller holds)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the other connection never waited for the lock")
+
+
+def _settled(order: Order, campaign: Campaign) -> None:
+    stage_payments(now=timezone.now())
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert order.events.filter(kind="cancelled").count() == 1
+    assert Campaign.objects.get(pk=campaign.pk).stock_reserved == 0
+    assert not SandboxLedgerEntry.objects.filter(operation="authorize").exists()
+
+
+def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monkeypatch):
+    shop = shop_open()
+    alice = buyer_ready("alice")
+    order = _pending(alice)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    stage_poll(now=timezone.now())
+    original = decide._decide_confirmations
+    pauses: list[_Other] = []
+
+    def pause_while_confirming(batch, confirmations, orders):
+        # The decider holds the campaign's lock: the pause takes the controls and waits for it.
+        pauses.append(_in_another_connection(_pause(alice)))
+        _wait_until_blocked()
+        original(batch, confirmations, orders)
+
+    monkeypatch.setattr(decide, "_decide_confirmations", pause_while_confirming)
+    stage_decide(now=timezone.now())
+    [pause] = pauses
+    pause.join(timeout=30)
+    assert pause.errors == []
+
+    assert Post.objects.get(post_id=str(confirmation.pk)).outcome == "confirmed"
+    _settled(order, shop.campaign)
+    assert PaymentOperation.objects.get(order=order, operation="authorize").result == "skipped"
+
+
+def test_a_pause_that_commits_while_the_confirmation_is_read_wins(monkeypatch):
+    shop = shop_open()
+    alice = buyer_ready("alice")
+    order = _pending(alice)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    stage_poll(now=timezone.now())
+    original = decide._orders_for_confirmation
+
+    def read_then_pause(confirmations):
+        orders = original(confirmations)  # still pending, as this decider read it
+        pause = _in_another_connection(_pause(alice))
+        pause.join(timeout=30)
+        assert pause.errors == []
+        return orders
+
+    monkeypatch.setattr(decide, "_orders_for_confirmation", read_then_pause)
+    stage_decide(now=timezone.now())
+
+    assert Post.objects.get(post_id=str(confirmation.pk)).outcome == "confirm_unknown"
+    _settled(order, shop.campaign)
+    assert not PaymentOperation.objects.filter(order=order).exists()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_a_confirmation_and_a_pause_racing_end_cancelled_and_uncharged(round_):
+    shop = shop_open()
+    alice = buyer_ready("alice")
+    order = _pending(alice)
+    confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    stage_poll(now=timezone.now())
+    post_id = Post.objects.get(post_id=str(confirmation.pk)).pk
+    barrier = threading.Barrier(2)
+
+    def confirm() -> None:
+        barrier.wait(timeout=30)
+        posts_decide(post_ids=[post_id], now=timezone.now())
+
+    def pause() -> None:
+        barrier.wait(timeout=30)
+        _pause(alice)()
+
+    threads = [_in_another_connection(confirm), _in_another_connection(pause)]
+    for thread in threads:
+        thread.join(timeout=60)
+        assert thread.errors == []
+
+    assert Post.objects.get(pk=post_id).outcome in {"confirmed", "confirm_unknown"}
+    _settled(order, shop.campaign)
