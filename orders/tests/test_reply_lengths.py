@@ -111,12 +111,13 @@ def test_on_x_a_long_name_is_shortened_to_the_limit_before_it_is_left_out():
     assert _name_in(text, NAMES["latin"]) == "shortened"
 
 
-def test_on_x_a_141_character_name_no_longer_makes_the_request_too_long():
-    order = _order("x", "A" * 141)
-    order.author_handle = "alice"
+def test_on_x_a_150_character_name_no_longer_makes_the_request_too_long():
+    order = _order("x", "A" * 150)  # over 280 whole, with a 15-character handle
+    order.unit_price = Decimal("149.00")
     text = messages.reply_confirmation_request(order=order, prefix="Confirm", window_minutes=15)
     assert parse_tweet(text).valid
-    assert "#ConfirmK7Q2M within 15 minutes" in text
+    assert text.startswith(f"@{HANDLES['x']} To buy AAAA")
+    assert "for $149.00 (+tax, free 2-day shipping) post #ConfirmK7Q2M within 15 minutes" in text
 
 
 def test_an_emoji_name_is_cut_between_graphemes():
