@@ -17,7 +17,7 @@ from orders.services import posts_decide
 from social.credentials import account_credentials_set
 from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH, PlatformAccount, Post, Reply
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
-from social.services import feed_poll
+from social.services import feed_poll, inbox_post_id
 from tests.factories import CampaignFactory
 from tests.shop import buyer_ready
 
@@ -105,15 +105,17 @@ def test_ids_longer_than_the_inbox_keeps_are_cut_apart_and_handles_with_an_ellip
     responses.get(
         f"{MASTODON}/api/v1/notifications",
         json=[
-            _mention(acct="x" * 3000 + "@remote.example", uri=uri, status_id=f"1170205771576935{n}")
+            # ids longer than the inbox keeps, too
+            _mention(acct="x" * 3000 + "@remote.example", uri=uri, status_id="9" * 299 + str(n))
             for n, uri in enumerate(uris)
         ],
     )
 
     result = feed_poll(account_id=mastodon_account.pk, now=timezone.now())
 
-    assert len(result.stored) == 2
-    rows = Post.objects.filter(pk__in=result.stored).order_by("post_id")
+    assert len(result.stored) == 2  # both found again by their cut ids, to be decided now
+    rows = Post.objects.filter(pk__in=result.stored).order_by("id")  # oldest (…990) first
+    assert [r.post_id for r in rows] == [inbox_post_id("9" * 299 + n) for n in "01"]
     assert [r.author_id for r in rows] == [fit_key(uri, EXTERNAL_ID_MAX_LENGTH) for uri in uris]
     assert rows[0].author_id != rows[1].author_id
     assert all(len(r.author_id) <= EXTERNAL_ID_MAX_LENGTH for r in rows)
