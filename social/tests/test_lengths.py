@@ -3,6 +3,8 @@ a remote server makes them goes through the normalisation, the inbox and a purch
 
 import copy
 import json
+import random
+import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,7 +51,16 @@ def _longest(prefix: str, length: int) -> str:
 
 LONG_URI = _longest("https://remote.example/users/", EXTERNAL_ID_MAX_LENGTH)
 # ``user@domain``: Mastodon counts only ``@user`` of a mention against a status's limit.
-LONG_ACCT = "buyer@" + _longest("remote.example.", HANDLE_MAX_LENGTH - len("buyer@"))
+_RANDOM = random.Random(10)
+# Incompressible, as a hostile server would make them (PostgreSQL compresses repetitive text).
+JAPANESE = "".join(_RANDOM.choice("電子書籍端末読取専用高速大容量軽量防水") for _ in range(200))
+LONG_ACCT = (
+    "buyer@"
+    + ".".join(
+        "".join(_RANDOM.choices(string.ascii_lowercase + string.digits, k=62)) for _ in range(32)
+    )[: HANDLE_MAX_LENGTH - len("buyer@") - len(".example")]
+    + ".example"
+)
 
 
 @pytest.fixture
@@ -71,7 +82,9 @@ def test_the_normalisation_keeps_a_2048_character_acct_and_uri_whole():
 
 @responses.activate
 def test_a_longest_acct_and_uri_are_stored_and_buy(mastodon_account):
-    CampaignFactory(platform="mastodon", hashtag="BuyKindleFireHD", product__name="Kindle")
+    # A Japanese name of the longest kind: with the acct, the reply is past what a B-tree
+    # index entry holds (2,704 bytes), and it is still queued once.
+    CampaignFactory(platform="mastodon", hashtag="BuyKindleFireHD", product__name=JAPANESE)
     buyer = buyer_ready("alice")
     identity_link(
         cardholder=buyer.cardholder,
@@ -92,7 +105,8 @@ def test_a_longest_acct_and_uri_are_stored_and_buy(mastodon_account):
     order = Order.objects.get()
     assert (order.author_handle, order.author_id) == (LONG_ACCT, LONG_URI)
     request = Reply.objects.get(kind="confirmation_request").text
-    assert request.startswith(f"@{LONG_ACCT} To buy Kindle for ")
+    assert request.startswith(f"@{LONG_ACCT} To buy {JAPANESE} for ")
+    assert len(request.encode()) > 2704
     assert MastodonAdapter.fits(request)
 
 
