@@ -3,20 +3,32 @@
 The product's name is shortened first, then left out; the handle, the code and the window
 never are."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import cast
 
 import pytest
+from django.utils import timezone
 from twitter_text import parse_tweet
 
+from accounts.services import identity_link
 from catalog.models import Campaign, Product
 from orders import messages
 from orders.models import Order
+from orders.services import posts_decide
+from social.models import Reply
 from social.platforms import reply_fits
 from social.platforms.mastodon import MastodonAdapter, countable_text
 from social.platforms.sandbox import SandboxAdapter
 from social.platforms.x import XAdapter
-from tests.factories import CampaignFactory, OrderFactory, ProductFactory
+from tests.factories import (
+    CampaignFactory,
+    OrderFactory,
+    PlatformAccountFactory,
+    PostFactory,
+    ProductFactory,
+)
+from tests.shop import buyer_ready
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +183,30 @@ def test_mastodon_counts_a_remote_mention_by_its_user_and_a_link_as_23():
     assert countable_text("@alice@very.long.example.social hi") == "@alice hi"
     assert len(countable_text("see https://e.co")) == len("see ") + 23
     assert MastodonAdapter.fits(f"@{HANDLES['mastodon']} " + "a" * 400)
+
+
+def test_deciding_an_x_purchase_of_a_longest_name_queues_a_request_x_accepts():
+    account = PlatformAccountFactory(platform="x", platform_user_id="999", handle="brand")
+    CampaignFactory(platform="x", hashtag="BuyKindleFireHD", product__name=NAMES["latin"])
+    buyer = buyer_ready("alice")
+    identity_link(
+        cardholder=buyer.cardholder,
+        platform="x",
+        platform_user_id="1234567890123456789",
+        handle=HANDLES["x"],
+        now=timezone.now() - timedelta(days=3),
+    )
+    purchase = PostFactory(
+        platform="x",
+        account=account,
+        author_id="1234567890123456789",
+        author_handle=HANDLES["x"],
+        hashtags=["BuyKindleFireHD"],
+    )
+
+    assert posts_decide(post_ids=[purchase.pk], now=timezone.now())["order_created"] == 1
+    request = Reply.objects.get(kind="confirmation_request").text
+    assert parse_tweet(request).valid
+    code = Order.objects.get().confirmation_code
+    assert f"#Confirm{code} within 15 minutes." in request
+    assert request.startswith(f"@{HANDLES['x']} To buy Kindle Fire HD")
