@@ -65,6 +65,12 @@ class PollResult:
     waiting_until: datetime | None = None
 
 
+def inbox_post_id(post_id: str) -> str:
+    """The inbox's ``post_id`` of a platform's post id: the id itself, or its cut form if it is
+    longer than the inbox keeps (``core.lengths.fit_key``). Look stored posts up with it."""
+    return fit_key(post_id, POST_ID_MAX_LENGTH)
+
+
 def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
     """Insert ``posts`` into the inbox, ignoring those already there (a post delivered twice is
     stored once). Runs in the caller's transaction.
@@ -77,8 +83,8 @@ def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
             Post(
                 platform=p.platform,
                 account=account,
-                post_id=fit_key(p.post_id, POST_ID_MAX_LENGTH),
-                root_id=fit_key(p.root_id, POST_ID_MAX_LENGTH),
+                post_id=inbox_post_id(p.post_id),
+                root_id=inbox_post_id(p.root_id),
                 author_id=fit_key(p.author_id, EXTERNAL_ID_MAX_LENGTH),
                 author_handle=fit(p.author_handle, HANDLE_MAX_LENGTH, max_bytes=HANDLE_MAX_LENGTH),
                 text=p.text,
@@ -217,7 +223,7 @@ def feed_poll(
     stored = list(
         Post.objects.filter(
             platform=account.platform,
-            post_id__in=[fit_key(p.post_id, POST_ID_MAX_LENGTH) for p in fetched.posts],
+            post_id__in=[inbox_post_id(p.post_id) for p in fetched.posts],
             outcome="",
         )
         .order_by("id")

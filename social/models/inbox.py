@@ -6,6 +6,7 @@ asked to send (DESIGN §2). Decisions about a post are written back as its ``out
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import MD5
 
 from core.models import TimeStampedModel
 
@@ -221,7 +222,9 @@ class Reply(TimeStampedModel):
         verbose_name_plural = "replies"
         constraints = [
             models.UniqueConstraint(fields=["in_reply_to", "kind"], name="reply_unique_per_post"),
-            models.UniqueConstraint(fields=["account", "text"], name="reply_unique_text"),
+            # On a digest of the text: a reply naming a 2,048-character handle can be larger
+            # than a B-tree index entry holds (2,704 bytes on PostgreSQL).
+            models.UniqueConstraint("account", MD5("text"), name="reply_unique_text"),
             models.CheckConstraint(
                 condition=~Q(status="sent") | (Q(sent_at__isnull=False) & ~Q(platform_reply_id="")),
                 name="reply_sent_has_platform_id",

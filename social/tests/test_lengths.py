@@ -3,6 +3,8 @@ a remote server makes them goes through the normalisation, the inbox and a purch
 
 import copy
 import json
+import random
+import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from orders.services import posts_decide
 from social.credentials import account_credentials_set
 from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH, PlatformAccount, Post, Reply
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
-from social.services import feed_poll
+from social.services import feed_poll, inbox_post_id
 from tests.factories import CampaignFactory
 from tests.shop import buyer_ready
 
@@ -49,7 +51,16 @@ def _longest(prefix: str, length: int) -> str:
 
 LONG_URI = _longest("https://remote.example/users/", EXTERNAL_ID_MAX_LENGTH)
 # ``user@domain``: Mastodon counts only ``@user`` of a mention against a status's limit.
-LONG_ACCT = "buyer@" + _longest("remote.example.", HANDLE_MAX_LENGTH - len("buyer@"))
+_RANDOM = random.Random(10)
+# Incompressible, as a hostile server would make them (PostgreSQL compresses repetitive text).
+JAPANESE = "".join(_RANDOM.choice("電子書籍端末読取専用高速大容量軽量防水") for _ in range(200))
+LONG_ACCT = (
+    "buyer@"
+    + ".".join(
+        "".join(_RANDOM.choices(string.ascii_lowercase + string.digits, k=62)) for _ in range(32)
+    )[: HANDLE_MAX_LENGTH - len("buyer@") - len(".example")]
+    + ".example"
+)
 
 
 @pytest.fixture
@@ -71,7 +82,9 @@ def test_the_normalisation_keeps_a_2048_character_acct_and_uri_whole():
 
 @responses.activate
 def test_a_longest_acct_and_uri_are_stored_and_buy(mastodon_account):
-    CampaignFactory(platform="mastodon", hashtag="BuyKindleFireHD", product__name="Kindle")
+    # A Japanese name of the longest kind: with the acct, the reply is past what a B-tree
+    # index entry holds (2,704 bytes), and it is still queued once.
+    CampaignFactory(platform="mastodon", hashtag="BuyKindleFireHD", product__name=JAPANESE)
     buyer = buyer_ready("alice")
     identity_link(
         cardholder=buyer.cardholder,
@@ -92,7 +105,8 @@ def test_a_longest_acct_and_uri_are_stored_and_buy(mastodon_account):
     order = Order.objects.get()
     assert (order.author_handle, order.author_id) == (LONG_ACCT, LONG_URI)
     request = Reply.objects.get(kind="confirmation_request").text
-    assert request.startswith(f"@{LONG_ACCT} To buy Kindle for ")
+    assert request.startswith(f"@{LONG_ACCT} To buy {JAPANESE} for ")
+    assert len(request.encode()) > 2704
     assert MastodonAdapter.fits(request)
 
 
@@ -105,15 +119,17 @@ def test_ids_longer_than_the_inbox_keeps_are_cut_apart_and_handles_with_an_ellip
     responses.get(
         f"{MASTODON}/api/v1/notifications",
         json=[
-            _mention(acct="x" * 3000 + "@remote.example", uri=uri, status_id=f"1170205771576935{n}")
+            # ids longer than the inbox keeps, too
+            _mention(acct="x" * 3000 + "@remote.example", uri=uri, status_id="9" * 299 + str(n))
             for n, uri in enumerate(uris)
         ],
     )
 
     result = feed_poll(account_id=mastodon_account.pk, now=timezone.now())
 
-    assert len(result.stored) == 2
-    rows = Post.objects.filter(pk__in=result.stored).order_by("post_id")
+    assert len(result.stored) == 2  # both found again by their cut ids, to be decided now
+    rows = Post.objects.filter(pk__in=result.stored).order_by("id")  # oldest (…990) first
+    assert [r.post_id for r in rows] == [inbox_post_id("9" * 299 + n) for n in "01"]
     assert [r.author_id for r in rows] == [fit_key(uri, EXTERNAL_ID_MAX_LENGTH) for uri in uris]
     assert rows[0].author_id != rows[1].author_id
     assert all(len(r.author_id) <= EXTERNAL_ID_MAX_LENGTH for r in rows)

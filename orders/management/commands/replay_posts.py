@@ -18,7 +18,7 @@ from django.utils import timezone
 from orders.services import posts_decide
 from social.models import Platform, PlatformAccount, Post
 from social.replay import ReplayError, replay_parse
-from social.services import inbox_store
+from social.services import inbox_post_id, inbox_store
 
 BATCH = 500
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             inbox_store(account=account, posts=posts)
         ids = list(
             Post.objects.filter(
-                platform=platform, post_id__in=[p.post_id for p in posts], outcome=""
+                platform=platform, post_id__in=[inbox_post_id(p.post_id) for p in posts], outcome=""
             )
             .order_by("id")
             .values_list("pk", flat=True)
