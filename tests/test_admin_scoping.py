@@ -167,9 +167,32 @@ def test_campaign_form_rejects_a_hashtag_held_by_another_merchant(staff_client, 
         _campaign_post(world.a_product, hashtag=f"#{world.b_campaign.hashtag.upper()}"),
     )
     errors = response.context["adminform"].form.errors
-    assert "already taken" in errors["hashtag"][0]
+    assert "unavailable" in errors["hashtag"][0]
     # The message must not reveal whose campaign it is.
     assert world.b.name not in errors["hashtag"][0]
+
+
+def test_campaign_form_answers_a_clash_alike_before_inside_and_after_the_rivals_window(
+    staff_client, world
+):
+    now = timezone.now()
+    world.b_campaign.starts_at = now + timedelta(days=10)
+    world.b_campaign.ends_at = now + timedelta(days=20)
+    world.b_campaign.save()
+    answers = []
+    for start, end in ((1, 5), (12, 14), (25, 30)):
+        data = _campaign_post(world.a_product, hashtag=world.b_campaign.hashtag)
+        data.update(
+            {
+                "starts_at_0": (now + timedelta(days=start)).strftime("%Y-%m-%d"),
+                "ends_at_0": (now + timedelta(days=end)).strftime("%Y-%m-%d"),
+            }
+        )
+        response = staff_client.post(reverse("admin:catalog_campaign_add"), data)
+        answers.append(response.context["adminform"].form.errors.get_json_data())
+    assert answers[0] == answers[1] == answers[2]
+    assert "unavailable" in answers[0]["hashtag"][0]["message"]
+    assert str(now.year) not in answers[0]["hashtag"][0]["message"]
 
 
 def test_list_filters_offer_only_the_staff_merchants_campaigns(staff_client, world):
