@@ -54,7 +54,12 @@ class ProductAdmin(MerchantScopedAdmin):
 
 
 class CampaignForm(forms.ModelForm):
-    """Checks a campaign with ``campaign_validate``, the same rules every other writer meets."""
+    """Checks a campaign with ``campaign_validate``, the same rules every other writer meets.
+
+    ``actor`` is the signed-in login (set by ``CampaignAdmin.get_form``): refusals are counted
+    and logged for it."""
+
+    actor: Any = None
 
     class Meta:
         model = Campaign
@@ -79,10 +84,15 @@ class CampaignForm(forms.ModelForm):
         cleaned = super().clean() or {}
         needed = ("platform", "hashtag", "confirm_prefix", "starts_at", "ends_at")
         if all(cleaned.get(name) is not None for name in needed):
+            product = cleaned.get("product")
             campaign_validate(
-                terms=CampaignTerms(**{name: cleaned[name] for name in needed}),
+                terms=CampaignTerms(
+                    **{name: cleaned[name] for name in needed},
+                    merchant_id=product.merchant_id if product is not None else None,
+                ),
                 now=timezone.now(),
                 campaign_id=self.instance.pk,
+                actor=self.actor,
             )
         return cleaned
 
@@ -145,8 +155,14 @@ class CampaignAdmin(MerchantScopedAdmin):
             return "ended"
         return "sold out" if obj.stock_available <= 0 else "live"
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
-        campaign_save(campaign=obj, now=timezone.now())
+        campaign_save(campaign=obj, now=timezone.now(), actor=request.user)
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

@@ -51,12 +51,19 @@ class CampaignSerializer(serializers.ModelSerializer):
             self.fields["product"].queryset = products  # type: ignore[attr-defined]
 
     def create(self, validated_data: dict[str, Any]) -> Campaign:
-        return campaign_save(campaign=Campaign(**validated_data), now=timezone.now())
+        return campaign_save(
+            campaign=Campaign(**validated_data), now=timezone.now(), actor=self._actor()
+        )
 
     def update(self, instance: Campaign, validated_data: dict[str, Any]) -> Campaign:
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        return campaign_save(campaign=instance, now=timezone.now())
+        return campaign_save(campaign=instance, now=timezone.now(), actor=self._actor())
+
+    def _actor(self) -> Any:
+        """The token's login: refused hashtags are counted and logged for it."""
+        request = self.context.get("request")
+        return request.user if request is not None else None
 
 
 class CampaignViewSet(

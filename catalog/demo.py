@@ -94,8 +94,10 @@ class DemoSeed:
 
 
 def demo_campaign_end(now: datetime) -> datetime:
-    """3 March of the year after ``now``, end of day in New York: when the demo offers close."""
-    return datetime(now.year + 1, 3, 3, 23, 59, 59, tzinfo=ZoneInfo("America/New_York"))
+    """3 March of the year after ``now``, end of day in New York: when the demo offers close
+    (sooner if that is past the longest campaign allowed, ``HASHCART_MAX_CAMPAIGN_DAYS``)."""
+    march = datetime(now.year + 1, 3, 3, 23, 59, 59, tzinfo=ZoneInfo("America/New_York"))
+    return min(march, now + timedelta(days=settings.HASHCART["MAX_CAMPAIGN_DAYS"]))
 
 
 @transaction.atomic

@@ -1,18 +1,64 @@
-"""Writes to the catalogue: campaigns are checked and saved here, whatever the entry point."""
+"""Writes to the catalogue: campaigns are checked and saved here, whatever the entry point.
+
+A hashtag held by another merchant's live or scheduled campaign is refused with one message,
+whatever dates are asked for: a refusal that depended on the dates would let a competitor find
+the launch time by bisection. Such refusals (and prefixes refused for looking like someone's
+hashtag) are throttled per login (``HASHCART_HASHTAG_REFUSALS_PER_HOUR``, counted in the Django
+cache) and written to the back office's audit log, the admin's ``LogEntry`` (the log Django
+keeps of staff changes; operators read it in the database or the admin's history), with what
+was refused and why; the message shown names no one and no date. A campaign lasts at most
+``HASHCART_MAX_CAMPAIGN_DAYS`` and ends within that many days of now, so that no hashtag can be
+held far ahead.
+"""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 
+from accounts.models import LINK_CODE_LENGTH
+from accounts.services.linking import LINK_PREFIX
 from catalog.models import Campaign
-from catalog.selectors import campaign_find_clashing
+from catalog.selectors import (
+    campaign_confirm_prefixes,
+    campaign_find_clashing,
+    campaign_holding_key,
+    campaign_keys_starting_with,
+)
 from social.hashtags import hashtag_key, is_valid_hashtag
 
 # A confirmation hashtag is the prefix followed by a code like this one (DESIGN §3.3).
 HASHTAG_KEY_MAX_LENGTH = Campaign._meta.get_field("hashtag_key").max_length or 0
 _SAMPLE_CODE = "K7Q2M"
+_CODE_LENGTH = len(_SAMPLE_CODE)
+# Confirmation prefixes stay in use this long after their campaign ends (as in
+# ``orders.services.decide``): orders may still be confirmed, or answered "too late".
+_PREFIX_GRACE = timedelta(days=1)
+_THROTTLE_WINDOW_SECONDS = 3600
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def _unavailable(tag: str) -> str:
+    # One message for every refusal of this kind: it must say nothing of whose or when.
+    return f"#{tag} is unavailable on this platform. Choose another hashtag."
+
+
+def _prefix_unavailable(prefix: str) -> str:
+    return (
+        f"Confirmation hashtags #{prefix}<CODE> could be mistaken for a campaign's hashtag or "
+        "the #Link<CODE> tag. Choose another confirmation prefix."
+    )
+
+
+_THROTTLED = "Too many refused hashtags or prefixes from this login: try again in an hour."
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +70,8 @@ class CampaignTerms:
     confirm_prefix: str
     starts_at: datetime
     ends_at: datetime
+    # The campaign's merchant (its product's): clashes with its own campaigns may be explained.
+    merchant_id: int | None = None
 
 
 def campaign_clean_hashtag(value: str) -> str:
@@ -33,14 +81,23 @@ def campaign_clean_hashtag(value: str) -> str:
 
 
 def campaign_validate(
-    *, terms: CampaignTerms, now: datetime, campaign_id: int | None = None
+    *,
+    terms: CampaignTerms,
+    now: datetime,
+    campaign_id: int | None = None,
+    actor: Actor = None,
 ) -> None:
     """Raise ``ValidationError`` (keyed by field) unless ``terms`` may be saved.
 
     Checks: the hashtag and the confirmation hashtag are valid by twitter-text's rules, the
     hashtag is not all digits and its matching key fits its column; the campaign ends after it
-    starts and, when new, in the future; no other campaign on the platform holds the hashtag's
-    key at an overlapping time. The clash message names no other merchant's campaign.
+    starts and, when new, in the future, lasts at most ``MAX_CAMPAIGN_DAYS`` and ends within
+    that many days of ``now``; the hashtag is unavailable while another merchant's campaign on
+    the platform holds its key (live or scheduled, whatever the dates) and the merchant's own
+    campaigns may not hold it at overlapping dates; ``#<prefix><CODE>`` can be confused with no
+    live or scheduled hashtag nor the ``#Link<CODE>`` tag, and the hashtag with no confirmation
+    prefix in use. Refusals of the last two kinds are counted for ``actor`` (throttled past
+    ``HASHTAG_REFUSALS_PER_HOUR``) and written to its audit log (``LogEntry``).
     """
     errors: dict[str, list[str]] = {}
     tag = terms.hashtag
@@ -61,32 +118,149 @@ def campaign_validate(
         errors.setdefault("confirm_prefix", []).append(
             f"#{terms.confirm_prefix}{_SAMPLE_CODE} would not be a valid hashtag."
         )
+    max_days = timedelta(days=settings.HASHCART["MAX_CAMPAIGN_DAYS"])
     if terms.ends_at <= terms.starts_at:
         errors.setdefault("ends_at", []).append("The campaign must end after it starts.")
     elif campaign_id is None and terms.ends_at <= now:
         errors.setdefault("ends_at", []).append("A new campaign must end in the future.")
-    if "hashtag" not in errors and "ends_at" not in errors:
-        clash = campaign_find_clashing(
-            platform=terms.platform,
-            hashtag_key=hashtag_key(tag),
-            starts_at=terms.starts_at,
-            ends_at=terms.ends_at,
-            exclude_id=campaign_id,
+    elif terms.ends_at - terms.starts_at > max_days or terms.ends_at - now > max_days:
+        errors.setdefault("ends_at", []).append(
+            f"A campaign lasts at most {max_days.days} days and ends within {max_days.days} "
+            "days from now."
         )
-        if clash.exists():
-            errors.setdefault("hashtag", []).append(
-                f"#{tag} is already taken on this platform by another campaign at overlapping "
-                "dates. Choose another hashtag or other dates."
-            )
+    if "hashtag" not in errors and "ends_at" not in errors and "confirm_prefix" not in errors:
+        _check_availability(terms, now=now, campaign_id=campaign_id, actor=actor, errors=errors)
     if errors:
         raise ValidationError(errors)
 
 
-def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
+def _check_availability(
+    terms: CampaignTerms,
+    *,
+    now: datetime,
+    campaign_id: int | None,
+    actor: Actor,
+    errors: dict[str, list[str]],
+) -> None:
+    """The hashtag and prefix checks of ``campaign_validate``; adds to ``errors``."""
+    tag, prefix = terms.hashtag, terms.confirm_prefix
+    key, prefix_key = hashtag_key(tag), hashtag_key(prefix)
+    if _throttled(actor):
+        errors.setdefault("hashtag", []).append(_THROTTLED)
+        _audit(actor, terms, campaign_id, "throttled: too many refused hashtags or prefixes")
+        return
+    reasons: list[str] = []
+    # Held now or later by anyone, or at the asked dates (past ones included, as the database
+    # constraint would refuse those too).
+    live = campaign_holding_key(
+        platform=terms.platform, hashtag_key=key, ends_after=now, exclude_id=campaign_id
+    )
+    overlapping = campaign_find_clashing(
+        platform=terms.platform,
+        hashtag_key=key,
+        starts_at=terms.starts_at,
+        ends_at=terms.ends_at,
+        exclude_id=campaign_id,
+    )
+    holders = set((live | overlapping).values_list("pk", "merchant_id", "starts_at", "ends_at"))
+    others = sorted(pk for pk, merchant_id, _, _ in holders if merchant_id != terms.merchant_id)
+    own_overlapping = sorted(
+        (starts_at, ends_at)
+        for _, merchant_id, starts_at, ends_at in holders
+        if merchant_id == terms.merchant_id
+        and starts_at < terms.ends_at
+        and ends_at > terms.starts_at
+    )
+    prefixes_in_use = campaign_confirm_prefixes(
+        platform=terms.platform, ends_after=now - _PREFIX_GRACE, exclude_id=campaign_id
+    )
+    if others:
+        reasons.append(f"hashtag held by campaign(s) {others}")
+        errors.setdefault("hashtag", []).append(_unavailable(tag))
+    elif any(_confirmation_looks_like(hashtag_key(p), key) for p in prefixes_in_use | {prefix}):
+        reasons.append("hashtag looks like a confirmation hashtag of a prefix in use")
+        errors.setdefault("hashtag", []).append(_unavailable(tag))
+    elif own_overlapping:
+        starts_at, ends_at = own_overlapping[0]
+        errors.setdefault("hashtag", []).append(
+            f"#{tag} is held by another of your campaigns from {starts_at:%Y-%m-%d %H:%M} to "
+            f"{ends_at:%Y-%m-%d %H:%M} UTC. Choose another hashtag or other dates."
+        )
+    keys = campaign_keys_starting_with(
+        platform=terms.platform, prefix_key=prefix_key, ends_after=now, exclude_id=campaign_id
+    )
+    link_tag = LINK_PREFIX + "x" * LINK_CODE_LENGTH  # its shape: the letters do not matter
+    if any(
+        _confirmation_looks_like(prefix_key, other) for other in keys
+    ) or _confirmation_looks_like(prefix_key, link_tag, exact_prefix=LINK_PREFIX):
+        reasons.append("confirmation prefix looks like a hashtag in use or the link tag")
+        errors.setdefault("confirm_prefix", []).append(_prefix_unavailable(prefix))
+    if reasons:
+        _count_refusal(actor)
+        _audit(actor, terms, campaign_id, "refused: " + "; ".join(reasons))
+
+
+def _confirmation_looks_like(prefix_key: str, key: str, *, exact_prefix: str = "") -> bool:
+    """Whether ``#<prefix><CODE>`` can be the hashtag ``key`` (matching keys): it is the prefix
+    and five more characters. With ``exact_prefix``, ``key`` stands for every hashtag made of
+    that text and as many characters as ``key`` has after it (the ``#Link<CODE>`` tag)."""
+    if len(key) != len(prefix_key) + _CODE_LENGTH:
+        return False
+    if exact_prefix:
+        shared = min(len(exact_prefix), len(prefix_key))
+        return prefix_key[:shared] == exact_prefix[:shared]
+    return key.startswith(prefix_key)
+
+
+def _throttle_key(actor: Actor) -> str | None:
+    if actor is None or not actor.is_authenticated:
+        return None
+    return f"catalog:hashtag-refusals:{actor.pk}"
+
+
+def _throttled(actor: Actor) -> bool:
+    cache_key = _throttle_key(actor)
+    if cache_key is None:
+        return False
+    return int(cache.get(cache_key, 0)) >= settings.HASHCART["HASHTAG_REFUSALS_PER_HOUR"]
+
+
+def _count_refusal(actor: Actor) -> None:
+    cache_key = _throttle_key(actor)
+    if cache_key is None:
+        return
+    # The window starts at the first refusal; incr keeps the key's expiry.
+    cache.add(cache_key, 0, timeout=_THROTTLE_WINDOW_SECONDS)
+    try:
+        cache.incr(cache_key)
+    except ValueError:  # expired between add and incr: start a new window
+        cache.set(cache_key, 1, timeout=_THROTTLE_WINDOW_SECONDS)
+
+
+def _audit(actor: Actor, terms: CampaignTerms, campaign_id: int | None, what: str) -> None:
+    """One ``LogEntry`` row for a refused campaign write (only for a signed-in ``actor``)."""
+    if actor is None or not actor.is_authenticated:
+        return
+    LogEntry.objects.create(
+        user_id=actor.pk,
+        content_type=ContentType.objects.get_for_model(Campaign),
+        object_id=str(campaign_id) if campaign_id is not None else None,
+        object_repr=f"#{terms.hashtag}"[:200],
+        action_flag=CHANGE,
+        change_message=(
+            f"Campaign write {what} (platform {terms.platform}, hashtag #{terms.hashtag}, "
+            f"prefix {terms.confirm_prefix}, {terms.starts_at:%Y-%m-%d %H:%M} to "
+            f"{terms.ends_at:%Y-%m-%d %H:%M})"
+        ),
+    )
+
+
+def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> Campaign:
     """Validate and save a new or changed ``campaign``; its merchant is its product's merchant.
 
-    Raises ``ValidationError`` as ``campaign_validate`` does, also when a concurrent writer took
-    the hashtag between the check and the write (the database constraint decides that race).
+    Raises ``ValidationError`` as ``campaign_validate`` does (counting and logging refusals for
+    ``actor``), also when a concurrent writer took the hashtag between the check and the write
+    (the database constraint decides that race; its message is the same "unavailable").
     """
     campaign.hashtag = campaign_clean_hashtag(campaign.hashtag)
     campaign.hashtag_key = hashtag_key(campaign.hashtag)
@@ -97,8 +271,9 @@ def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
         confirm_prefix=campaign.confirm_prefix,
         starts_at=campaign.starts_at,
         ends_at=campaign.ends_at,
+        merchant_id=campaign.merchant_id,
     )
-    campaign_validate(terms=terms, now=now, campaign_id=campaign.pk)
+    campaign_validate(terms=terms, now=now, campaign_id=campaign.pk, actor=actor)
     if campaign.pk is not None:
         # Stock may shrink only down to what orders already hold.
         reserved = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
@@ -126,12 +301,15 @@ def campaign_save(*, campaign: Campaign, now: datetime) -> Campaign:
         )
         if not lost_race:
             raise
-        raise ValidationError(
-            {
-                "hashtag": f"#{campaign.hashtag} was just taken by another campaign, or the stock "
-                "is below what orders hold. Reload and try again."
-            }
-        ) from exc
+        held = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
+        if campaign.pk is not None and campaign.stock_total < held.get():
+            raise ValidationError(
+                {"stock_total": "Orders already hold more units than this."}
+            ) from exc
+        # Taken meanwhile: the same words as any clash, so the race tells nothing more.
+        _count_refusal(actor)
+        _audit(actor, terms, campaign.pk, "refused: hashtag taken by a concurrent write")
+        raise ValidationError({"hashtag": _unavailable(campaign.hashtag)}) from exc
     return campaign
 
 

@@ -41,7 +41,8 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     tracking_number = models.CharField(max_length=TRACKING_NUMBER_MAX_LENGTH, blank=True)
     label_url = models.URLField(max_length=2048, blank=True)  # the carrier's (signed) URL
     # The carrier's own id for the shipment (EasyPost's ``shp_…``), recorded before buying so
-    # that a retried purchase finds the label it already bought.
+    # that a retried purchase finds the label it already bought. Only a label Hashcart bought
+    # has one (a label recorded by hand clears it): carrier tracking is matched by it alone.
     carrier_reference = models.CharField(max_length=255, blank=True)
     # One buyer of the label at a time: a lease taken by compare-and-set, lapsing if it dies.
     label_claimed_until = models.DateTimeField(null=True, blank=True)
@@ -59,6 +60,13 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(status__in=[s.value for s in ShipmentStatus]),
                 name="shipment_status_known",
+            ),
+            # A carrier never issues one tracking number twice for labels Hashcart bought; the
+            # numbers merchants type in (``mark_shipped``) are not trusted to be unique.
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~Q(carrier_reference="") & ~Q(tracking_number=""),
+                name="shipment_bought_tracking_unique",
             ),
         ]
         permissions = [("ship_shipment", "Can buy labels and mark shipments shipped")]

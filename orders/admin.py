@@ -3,6 +3,10 @@
 The change list never counts the whole table (``CappedCountPaginator``), orders by the primary
 key (indexed together with the merchant), joins only the merchant, and searches by exact
 confirmation code, buyer handle or order number, each an index lookup.
+
+Merchant staff never see cardholder data (DESIGN §10.2): an order shows the buyer's handle and
+an opaque buyer reference (``order_buyer_reference``), never the cardholder (their e-mail) or
+the card; operators see those too. The CSV export holds neither.
 """
 
 from typing import Any
@@ -20,6 +24,10 @@ from catalog.models import Campaign
 from core.admin import ReadOnlyAdminMixin
 from orders.dashboard import campaign_dashboard
 from orders.models import Order, OrderEvent
+from orders.selectors import order_buyer_reference
+
+# Shown to operators only: the cardholder's login (its e-mail) and the card.
+_CARDHOLDER_FIELDS = ("cardholder", "card")
 
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -39,6 +47,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "product_name",
         "money",
         "author_handle",
+        "buyer_reference",
         "platform",
     )
     list_filter = ("status", "campaign")
@@ -54,6 +63,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "platform",
         "author_id",
         "author_handle",
+        "buyer_reference",
         "status",
         "confirmation_code",
         "reply_posted_at",
@@ -110,6 +120,20 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             "title": f"#{campaign.hashtag}: {campaign.product.name}",
         }
         return TemplateResponse(request, "admin/orders/campaign_dashboard.html", context)
+
+    @admin.display(description="Buyer")
+    def buyer_reference(self, obj: Order) -> str:
+        return order_buyer_reference(merchant_id=obj.merchant_id, cardholder_id=obj.cardholder_id)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        return tuple(name for name in fields if name not in _CARDHOLDER_FIELDS)
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Not a form field either: the page shows neither, even read-only.
+        return None if request.user.is_superuser else _CARDHOLDER_FIELDS
 
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"

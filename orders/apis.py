@@ -17,11 +17,15 @@ from rest_framework.response import Response
 from core.api import IdFilter, MerchantScopedMixin
 from core.exceptions import ApplicationError
 from orders.models import CancelReason, Order, OrderStatus
+from orders.selectors import order_buyer_reference
 from orders.services import order_cancel
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    """What a merchant needs to fulfil and support an order: no card, no e-mail."""
+    """What a merchant needs to fulfil and support an order: no card, no e-mail; the buyer is
+    their handle and an opaque reference, as in the back office."""
+
+    buyer_reference = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -38,11 +42,15 @@ class OrderSerializer(serializers.ModelSerializer):
             "currency",
             "platform",
             "author_handle",
+            "buyer_reference",
             "ship_to",
             "created_at",
             "confirmed_at",
         )
         read_only_fields = fields
+
+    def get_buyer_reference(self, obj: Order) -> str:
+        return order_buyer_reference(merchant_id=obj.merchant_id, cardholder_id=obj.cardholder_id)
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):

@@ -1,9 +1,11 @@
 """Reads of the orders app."""
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Min
+from django.utils.crypto import salted_hmac
 
 from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
 from orders.models import (
@@ -135,3 +137,14 @@ def orders_still_buyable(*, orders: list[Order]) -> set[int]:
         and o.cardholder_id in consenting
         and o.card_id in cards
     }
+
+
+def order_buyer_reference(*, merchant_id: int, cardholder_id: int) -> str:
+    """An opaque name for a cardholder as one merchant sees them (DESIGN §10.2): the same for
+    all of that cardholder's orders with the merchant, unrelated to their references with other
+    merchants, and not derivable without ``SECRET_KEY`` (an HMAC of the two ids; rotating the key
+    changes every reference). Merchant staff see it instead of the e-mail or card."""
+    digest = salted_hmac(
+        "hashcart.orders.buyer_reference", f"{merchant_id}:{cardholder_id}", algorithm="sha256"
+    ).digest()
+    return "B-" + base64.b32encode(digest[:10]).decode()

@@ -167,9 +167,32 @@ def test_campaign_form_rejects_a_hashtag_held_by_another_merchant(staff_client, 
         _campaign_post(world.a_product, hashtag=f"#{world.b_campaign.hashtag.upper()}"),
     )
     errors = response.context["adminform"].form.errors
-    assert "already taken" in errors["hashtag"][0]
+    assert "unavailable" in errors["hashtag"][0]
     # The message must not reveal whose campaign it is.
     assert world.b.name not in errors["hashtag"][0]
+
+
+def test_campaign_form_answers_a_clash_alike_before_inside_and_after_the_rivals_window(
+    staff_client, world
+):
+    now = timezone.now()
+    world.b_campaign.starts_at = now + timedelta(days=10)
+    world.b_campaign.ends_at = now + timedelta(days=20)
+    world.b_campaign.save()
+    answers = []
+    for start, end in ((1, 5), (12, 14), (25, 30)):
+        data = _campaign_post(world.a_product, hashtag=world.b_campaign.hashtag)
+        data.update(
+            {
+                "starts_at_0": (now + timedelta(days=start)).strftime("%Y-%m-%d"),
+                "ends_at_0": (now + timedelta(days=end)).strftime("%Y-%m-%d"),
+            }
+        )
+        response = staff_client.post(reverse("admin:catalog_campaign_add"), data)
+        answers.append(response.context["adminform"].form.errors.get_json_data())
+    assert answers[0] == answers[1] == answers[2]
+    assert "unavailable" in answers[0]["hashtag"][0]["message"]
+    assert str(now.year) not in answers[0]["hashtag"][0]["message"]
 
 
 def test_list_filters_offer_only_the_staff_merchants_campaigns(staff_client, world):
@@ -263,3 +286,70 @@ def test_operators_see_every_merchant(client, world):
     response = client.get(reverse("admin:orders_order_changelist"))
     shown = {obj.pk for obj in response.context["cl"].result_list}
     assert {world.a_order.pk, world.b_order.pk} <= shown
+
+
+# --- No cardholder data for merchant staff (issue 10, item 9) -----------------------------------
+def _order_pages(client, order):
+    """The change list, a search by handle, the order's page and its CSV export, as text."""
+    changelist = reverse("admin:orders_order_changelist")
+    pages = [
+        client.get(changelist),
+        client.get(changelist, {"q": order.author_handle}),
+        client.get(reverse("admin:orders_order_change", args=[order.pk])),
+        client.post(
+            changelist,
+            {
+                "action": "export_csv",
+                "select_across": "1",
+                "index": "0",
+                ACTION_CHECKBOX_NAME: [order.pk],
+            },
+        ),
+    ]
+    assert [page.status_code for page in pages] == [200, 200, 200, 200]
+    return [page.content.decode() for page in pages]
+
+
+def test_staff_order_pages_show_the_handle_and_a_buyer_reference_never_email_or_card(
+    staff_client, world
+):
+    order = world.a_order
+    email, card = order.cardholder.user.email, str(order.card)
+    for text in _order_pages(staff_client, order):
+        assert email not in text
+        assert card not in text
+        assert "••••" not in text
+    from orders.selectors import order_buyer_reference
+
+    reference = order_buyer_reference(
+        merchant_id=order.merchant_id, cardholder_id=order.cardholder_id
+    )
+    changelist, _, change, _ = _order_pages(staff_client, order)
+    assert reference in changelist
+    assert reference in change
+    assert order.author_handle in change
+
+
+def test_operators_see_the_cardholder_and_card_of_an_order(client, world):
+    operator = operator_upsert(username="op", email="op@example.com", password="pw-op-12345")
+    totp_enable(operator)
+    client.force_login(operator)
+    change = _order_pages(client, world.a_order)[2]
+    assert world.a_order.cardholder.user.email in change
+    assert str(world.a_order.card) in change
+
+
+def test_a_buyer_reference_is_stable_per_merchant_and_unrelated_across_merchants(world):
+    from orders.selectors import order_buyer_reference
+
+    cardholder = world.a_order.cardholder
+    card = world.a_order.card
+    second = OrderFactory(campaign=world.a_other_campaign, cardholder=cardholder, card=card)
+    at_b = OrderFactory(campaign=world.b_campaign, cardholder=cardholder, card=card)
+    refs = [
+        order_buyer_reference(merchant_id=o.merchant_id, cardholder_id=o.cardholder_id)
+        for o in (world.a_order, second, at_b)
+    ]
+    assert refs[0] == refs[1] != refs[2]
+    other = order_buyer_reference(merchant_id=world.a.pk, cardholder_id=cardholder.pk + 1)
+    assert other != refs[0]

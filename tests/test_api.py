@@ -146,6 +146,34 @@ def test_a_clashing_hashtag_is_a_field_error_naming_no_one(world):
     assert world.b.name not in message
 
 
+def test_a_clashing_hashtag_gets_one_answer_whatever_the_dates_asked(world):
+    """21 calls used to find a competitor's launch to the minute by bisection on the dates."""
+    now = timezone.now()
+    CampaignFactory(
+        hashtag="BuyLaunchThing",
+        starts_at=now + timedelta(days=10, minutes=17),
+        ends_at=now + timedelta(days=20),
+    )
+    answers = []
+    for start, end in ((1, 2), (10, 11), (12, 13), (21, 22)):
+        body = {
+            "product": world.shop.campaign.product_id,
+            "hashtag": "BuyLaunchThing",
+            "confirm_prefix": "Confirm",
+            "price": "10.00",
+            "stock_total": 5,
+            "starts_at": (now + timedelta(days=start)).isoformat(),
+            "ends_at": (now + timedelta(days=end)).isoformat(),
+        }
+        response = world.api.post("/api/v1/campaigns/", body, content_type="application/json")
+        answers.append((response.status_code, response.json()))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][0] == 400
+    assert answers[0][1]["error"]["fields"]["hashtag"] == [
+        "#BuyLaunchThing is unavailable on this platform. Choose another hashtag."
+    ]
+
+
 def test_cancel_an_order_and_add_tracking_through_the_api(world):
     shipment = world.order.shipment
     response = world.api.post(

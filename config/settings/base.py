@@ -340,6 +340,10 @@ HASHCART = {
     "COOLING_OFF_HOURS": env.int("HASHCART_COOLING_OFF_HOURS", default=24),
     # Pending orders expire by this much feed lag even if the feed's high-water mark is stuck.
     "MAX_FEED_LAG_MINUTES": env.int("HASHCART_MAX_FEED_LAG_MINUTES", default=30),
+    # A campaign lasts at most this long and ends within this long of now (no hashtag squatting).
+    "MAX_CAMPAIGN_DAYS": env.int("HASHCART_MAX_CAMPAIGN_DAYS", default=366),
+    # Refused hashtags and confirmation prefixes (clashes) a login may try per hour (catalog).
+    "HASHTAG_REFUSALS_PER_HOUR": env.int("HASHCART_HASHTAG_REFUSALS_PER_HOUR", default=10),
     # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
     "PLATFORM_ADAPTERS": {
         "sandbox": "social.platforms.sandbox.SandboxAdapter",

@@ -50,7 +50,15 @@ class SandboxCarrier(Carrier):
         )
 
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
-        label = SandboxLabel.objects.filter(tracking_number=tracking_number).first()
+        # By the label's own reference (``sbx_<shipment id>``), as a real carrier's id.
+        shipment_id = reference.removeprefix("sbx_")
+        label = (
+            SandboxLabel.objects.filter(
+                shipment_id=int(shipment_id), tracking_number=tracking_number
+            ).first()
+            if reference.startswith("sbx_") and shipment_id.isdigit()
+            else None
+        )
         if label is None:
             return []
         transit, out, delivered = settings.HASHCART["SANDBOX_CARRIER_HOURS"]

@@ -1,9 +1,12 @@
 """Tracking: what carriers report moves shipments and their orders on (DESIGN §7).
 
 Updates come from polling (``track_shipments``, a periodic task) and from carrier webhooks; both
-go through ``shipment_track``. Each update is stored once (``TrackingEvent`` is unique per
-shipment, time and status); the transitions are compare-and-set, so a repeated or out-of-order
-report changes nothing twice.
+go through ``shipment_track``. Only shipments whose label Hashcart bought are tracked, and they
+are matched by the carrier's own reference recorded at purchase (``carrier_reference``), never
+by a tracking number alone: a merchant may type any number for a label bought elsewhere, even
+another merchant's, and must not capture that shipment's updates. Each update is stored once
+(``TrackingEvent`` is unique per shipment, time and status); the transitions are
+compare-and-set, so a repeated or out-of-order report changes nothing twice.
 """
 
 from datetime import datetime
@@ -29,10 +32,26 @@ def shipments_to_track() -> list[int]:
         Shipment.objects.filter(
             status__in=TRACKABLE, carrier__in=list(settings.HASHCART["CARRIERS"])
         )
-        # EasyPost is asked by its shipment id: a label recorded by hand has none to ask about.
-        .exclude(carrier="easypost", carrier_reference="")
+        # Carriers are asked by their own reference: a label recorded by hand has none.
+        .exclude(carrier_reference="")
         .order_by("id")
         .values_list("pk", flat=True)
+    )
+
+
+def shipment_for_carrier_update(
+    *, carrier: str, reference: str, tracking_number: str
+) -> int | None:
+    """The shipment a carrier's pushed update is about: the label Hashcart bought from that
+    carrier under ``reference`` (with that tracking number), or None."""
+    if not reference:
+        return None
+    return (
+        Shipment.objects.filter(
+            carrier=carrier, carrier_reference=reference, tracking_number=tracking_number
+        )
+        .values_list("pk", flat=True)
+        .first()
     )
 
 
@@ -46,7 +65,7 @@ def shipment_track(
     """Apply the carrier's updates (polled from it when ``updates`` is None); returns the
     shipment's status afterwards."""
     shipment = Shipment.objects.get(pk=shipment_id)
-    if shipment.status not in TRACKABLE:
+    if shipment.status not in TRACKABLE or not shipment.carrier_reference:
         return str(shipment.status)
     if updates is None:
         updates = carrier_of(shipment).track(

@@ -124,6 +124,7 @@ def _sandbox_post(body: bytes, signature: str):
 def test_a_signed_sandbox_webhook_delivers_the_shipment_once(shipped):
     body = json.dumps(
         {
+            "reference": shipped.carrier_reference,
             "tracking_number": shipped.tracking_number,
             "status": "delivered",
             "occurred_at": (timezone.now() + timedelta(hours=30)).isoformat(),
@@ -150,11 +151,12 @@ def test_an_unsigned_or_forged_webhook_changes_nothing(shipped, signature):
 
 
 def test_a_signed_easypost_tracker_webhook(shipped):
-    Shipment.objects.filter(pk=shipped.pk).update(carrier="easypost")
+    Shipment.objects.filter(pk=shipped.pk).update(carrier="easypost", carrier_reference="shp_1")
     body = json.dumps(
         {
             "description": "tracker.updated",
             "result": {
+                "shipment_id": "shp_1",
                 "tracking_code": shipped.tracking_number,
                 "tracking_details": [
                     {"status": "in_transit", "datetime": timezone.now().isoformat()},
@@ -172,3 +174,90 @@ def test_a_signed_easypost_tracker_webhook(shipped):
     assert response.status_code == 200
     shipped.refresh_from_db()
     assert shipped.status == "in_transit"
+
+
+# --- Only our labels (issue 10, item 10) --------------------------------------------------------
+def _signed_sandbox_update(shipment_reference: str, tracking_number: str, status: str):
+    body = json.dumps(
+        {
+            "reference": shipment_reference,
+            "tracking_number": tracking_number,
+            "status": status,
+            "occurred_at": (timezone.now() + timedelta(hours=30)).isoformat(),
+        }
+    ).encode()
+    return _sandbox_post(body, sandbox_signature(body, "carrier-secret"))
+
+
+@pytest.fixture
+def typed_over(settings, db):
+    """Merchant A records by hand (``mark_shipped``) the tracking number of B's bought label."""
+    from fulfillment.services import order_mark_shipped
+
+    settings.HASHCART = {**settings.HASHCART, "CARRIER_WEBHOOK_SECRET": "carrier-secret"}
+    shop_open()
+    typed = paid_order("mallory")  # the older shipment: first by id
+    bought = paid_order("alice")
+    label_buy(shipment_id=bought.shipment.pk)
+    bought_shipment = Shipment.objects.get(order=bought)
+    result = order_mark_shipped(
+        order=typed,
+        carrier="sandbox",
+        tracking_number=bought_shipment.tracking_number,
+        actor="mark_shipped",
+    )
+    assert result == "bought"
+    return Shipment.objects.get(order=typed), bought_shipment
+
+
+def test_a_carrier_webhook_reaches_only_the_label_hashcart_bought(typed_over):
+    typed, bought = typed_over
+    response = _signed_sandbox_update(bought.carrier_reference, bought.tracking_number, "delivered")
+    assert response.status_code == 200
+    typed.refresh_from_db()
+    bought.refresh_from_db()
+    assert (typed.status, bought.status) == ("label_bought", "delivered")
+    assert not TrackingEvent.objects.filter(shipment=typed).exists()
+
+
+def test_a_webhook_without_the_carriers_reference_moves_nothing(typed_over):
+    _, bought = typed_over
+    assert _signed_sandbox_update("", bought.tracking_number, "delivered").status_code == 200
+    assert _signed_sandbox_update("sbx_0", bought.tracking_number, "delivered").status_code == 200
+    assert set(Shipment.objects.values_list("status", flat=True)) == {"label_bought"}
+
+
+def test_polling_asks_only_about_labels_hashcart_bought(typed_over):
+    from fulfillment.services import shipment_track, shipments_to_track
+
+    typed, bought = typed_over
+    assert shipments_to_track() == [bought.pk]
+    later = timezone.now() + timedelta(hours=40)
+    assert shipment_track(shipment_id=typed.pk, now=later) == "label_bought"
+    assert shipment_track(shipment_id=bought.pk, now=later) == "delivered"
+
+
+@pytest.mark.django_db
+def test_a_carrier_tracking_number_is_unique_among_bought_labels():
+    from django.db import IntegrityError, transaction
+
+    from tests.factories import ShipmentFactory
+
+    ShipmentFactory(carrier="sandbox", tracking_number="SBX1", carrier_reference="sbx_1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ShipmentFactory(carrier="sandbox", tracking_number="SBX1", carrier_reference="sbx_2")
+    # Numbers typed in by hand are not trusted to be unique, and another carrier's may repeat.
+    ShipmentFactory(carrier="sandbox", tracking_number="SBX1", carrier_reference="")
+    ShipmentFactory(carrier="easypost", tracking_number="SBX1", carrier_reference="shp_1")
+
+
+@pytest.mark.parametrize("carrier", ["sandbox", "easypost"])
+def test_a_non_ascii_signature_header_is_a_400(shipped, carrier):
+    header = {"sandbox": "HTTP_X_HASHCART_SIGNATURE", "easypost": "HTTP_X_HMAC_SIGNATURE"}[carrier]
+    response = Client().post(
+        reverse("fulfillment:carrier_webhook", args=[carrier]),
+        b'{"result": {}}',
+        content_type="application/json",
+        **{header: "hmac-sha256-hex=" + "\u00e9" * 64},
+    )
+    assert response.status_code == 400
