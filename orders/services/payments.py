@@ -321,6 +321,36 @@ def payment_operation_retry(*, operation_id: int, now: datetime) -> str:
     return payment_operation_run(operation_id=operation_id, now=now)
 
 
+def payment_operation_abandon(*, operation_id: int, reason: str, actor: str, now: datetime) -> bool:
+    """Close a ``failed`` operation that ops settled outside Hashcart (a capture refused for an
+    expired hold, a void the gateway no longer knows): ``done`` with result ``abandoned``, and
+    an ``payment_abandoned`` event on the order saying who and why. False, changing nothing,
+    if the operation is not failed."""
+    with transaction.atomic():
+        closed = PaymentOperation.objects.filter(
+            pk=operation_id, status=OutboxStatus.FAILED
+        ).update(status=OutboxStatus.DONE, result="abandoned", updated_at=timezone.now())
+        if not closed:
+            return False
+        op = PaymentOperation.objects.select_related("order").get(pk=operation_id)
+        event(
+            order=op.order,
+            kind="payment_abandoned",
+            now=now,
+            actor_label=actor,
+            data={"operation": op.operation, "reason": reason, "error": op.last_error},
+        ).save()
+    logger.warning(
+        "payment operation %s (%s of order %s) abandoned by %s: %s",
+        op.pk,
+        op.operation,
+        op.order_id,
+        actor,
+        reason,
+    )
+    return True
+
+
 def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
     """Approved: the order is paid and its shipment scheduled; declined: the order is declined,
     its unit released and the buyer told. An approval for an order no longer confirmed (it was

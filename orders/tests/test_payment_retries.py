@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -280,3 +280,17 @@ def test_retry_payments_exits_one_while_an_operation_still_fails(flaky):
     with pytest.raises(SystemExit) as exit_:
         call_command("retry_payments", stdout=StringIO(), stderr=StringIO())
     assert exit_.value.code == 1
+
+
+def test_a_failed_operation_settled_by_hand_is_abandoned_with_a_reason_and_health_recovers(flaky):
+    order, capture = _failed_capture(flaky)
+    with pytest.raises(CommandError):
+        call_command("retry_payments", f"--abandon={capture.pk}", stdout=StringIO())
+    call_command(
+        "retry_payments", f"--abandon={capture.pk}", "--reason=charged by phone", stdout=StringIO()
+    )
+    assert (_op(order, "capture").status, _op(order, "capture").result) == ("done", "abandoned")
+    assert order.events.get(kind="payment_abandoned").data["reason"] == "charged by phone"
+    out = StringIO()
+    call_command("pipeline_status", stdout=out)
+    assert "payment operations failed: 0" in out.getvalue()

@@ -1,18 +1,20 @@
 """``retry_payments``: run failed payment operations once more (captures, voids, authorizations).
 
 Exit status: 0 when no failed operation is left, 1 when any still is (with ``--dry-run``: when
-any would be retried), so that it can drive an alert as ``sla_report`` does.
+any would be retried), so that it can drive an alert as ``sla_report`` does. ``--abandon ID
+--reason TEXT`` closes one that was settled by hand (recorded on the order), so that ``/healthz``
+is healthy again.
 """
 
 from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
 from orders.selectors import payment_operations_failed
-from orders.services.payments import payment_operation_retry
+from orders.services.payments import payment_operation_abandon, payment_operation_retry
 
 
 class Command(BaseCommand):
@@ -29,8 +31,30 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="list what would be retried; change nothing"
         )
+        parser.add_argument(
+            "--abandon",
+            type=int,
+            metavar="ID",
+            help="close this failed operation without retrying it (settled by hand)",
+        )
+        parser.add_argument("--reason", default="", help="why it is abandoned (with --abandon)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["abandon"] is not None:
+            if not options["reason"].strip():
+                raise CommandError("--abandon needs --reason: it is recorded on the order.")
+            if options["dry_run"]:
+                self.stdout.write(f"would abandon #{options['abandon']} (dry run).")
+                return
+            if not payment_operation_abandon(
+                operation_id=options["abandon"],
+                reason=options["reason"].strip(),
+                actor="retry_payments",
+                now=timezone.now(),
+            ):
+                raise CommandError(f"#{options['abandon']} is not a failed payment operation.")
+            self.stdout.write(f"#{options['abandon']} abandoned.")
+            return
         failed = payment_operations_failed(limit=100_000)
         if options["ids"]:
             failed = [op for op in failed if op.id in set(options["ids"])]
