@@ -22,6 +22,7 @@ urlpatterns = [
                 "health_check.checks.Database",
                 "core.health.Broker",
                 "core.health.FeedLag",
+                "core.health.PaymentFailures",
             ]
         ),
         name="healthz",

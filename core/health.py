@@ -2,8 +2,8 @@
 
 ``Broker``: the Celery broker accepts a connection. ``FeedLag``: every enabled brand account's
 mentions feed was read recently, and none of its feeds is stopped by a usage cap or failing
-(a refused read is unhealthy at once). Messages name no secret: no URL, no credentials, no
-platform error text.
+(a refused read is unhealthy at once). ``PaymentFailures``: no payment operation has failed for
+good. Messages name no secret: no URL, no credentials, no platform error text.
 """
 
 import dataclasses
@@ -62,3 +62,26 @@ class FeedLag(HealthCheck):
                 problems.append(f"{name} is not being read")
         if problems:
             raise ServiceUnavailable("Feeds: " + "; ".join(problems) + ".")
+
+
+@dataclasses.dataclass
+class PaymentFailures(HealthCheck):
+    """Unavailable while any payment operation is ``failed`` (a capture, void or authorization
+    given up or refused): money is not captured or a hold not released until ops retry it with
+    ``retry_payments`` (DESIGN §5.5)."""
+
+    async def run(self) -> None:
+        await sync_to_async(self._check, thread_sensitive=True)()
+
+    def _check(self) -> None:
+        from orders.selectors import payment_operations_failed
+
+        failed = payment_operations_failed(limit=6)
+        if failed:
+            shown = ", ".join(
+                f"#{op.id} {op.operation} of order {op.order_id}" for op in failed[:5]
+            )
+            more = " and more" if len(failed) > 5 else ""
+            raise ServiceUnavailable(
+                f"Payment operations failed: {shown}{more} (run retry_payments)."
+            )

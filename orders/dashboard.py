@@ -1,12 +1,19 @@
 """A campaign's dashboard for merchant staff: orders per hour by outcome, and the funnel from
-purchase posts to shipped orders, drawn as SVG on the server (no script, no chart library)."""
+purchase posts to shipped orders, drawn as SVG on the server (no script, no chart library).
+
+Its cost follows the campaign, never the platform (issue 10, item 18): purchase posts are counted
+through the campaign id the decision records on each post, and the chart covers the last
+``CHART_HOURS`` hours of the campaign (up to now or its end), so a campaign that runs for months
+draws a bounded number of bars. Measured by ``manage.py bench_dashboard``.
+"""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from catalog.models import Campaign
 from orders.models import Order, OrderEvent, OrderStatus
@@ -22,6 +29,8 @@ SERIES = (
     ("cancelled or declined", "#762a83", (OrderStatus.CANCELLED, OrderStatus.DECLINED)),
 )
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 40, 40, 10
+# Hours of the chart: two days of a flash sale, bars still wide enough to read at 640 pixels.
+CHART_HOURS = 48
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Dashboard:
     series: tuple = SERIES
     width: int = WIDTH
     height: int = HEIGHT
+    chart_hours: int = CHART_HOURS
 
 
 def purchase_posts(campaign: Campaign) -> int:
@@ -58,10 +68,16 @@ def purchase_posts(campaign: Campaign) -> int:
     ).count()
 
 
-def campaign_dashboard(campaign: Campaign) -> Dashboard:
+def campaign_dashboard(campaign: Campaign, *, now: datetime | None = None) -> Dashboard:
+    """The dashboard of ``campaign``: the chart of its orders in the last ``CHART_HOURS`` hours
+    up to ``now`` (or its end, if earlier), and its funnel over its whole life."""
+    chart_end = min(now or timezone.now(), campaign.ends_at)
+    chart_start = chart_end.replace(minute=0, second=0, microsecond=0) - timedelta(
+        hours=CHART_HOURS - 1
+    )
     per_hour: dict[datetime, Counter[str]] = defaultdict(Counter)
     for row in (
-        Order.objects.filter(campaign=campaign)
+        Order.objects.filter(campaign=campaign, created_at__gte=chart_start)
         .annotate(hour=TruncHour("created_at"))
         .values("hour", "status")
         .annotate(n=Count("id"))

@@ -250,6 +250,8 @@ class PaymentOperation(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["id"], condition=Q(status="pending"), name="payment_op_due_idx"),
+            # /healthz and pipeline_status look for failed operations on every call.
+            models.Index(fields=["id"], condition=Q(status="failed"), name="payment_op_failed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Reads of the orders app."""
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, Min
@@ -41,6 +41,18 @@ class PipelineStatus:
     orders_awaiting_confirmation: int
     payments_pending: int
     emails_pending: int
+    # Payment operations given up or refused, waiting for ops (``retry_payments``).
+    payments_failed: list["FailedPayment"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FailedPayment:
+    id: int
+    order_id: int
+    operation: str
+    attempts: int
+    error: str
+    failed_at: datetime
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:
@@ -77,7 +89,24 @@ def pipeline_status(*, now: datetime) -> PipelineStatus:
             status__in=[OutboxStatus.PENDING, OutboxStatus.PROCESSING]
         ).count(),
         emails_pending=Notification.objects.filter(status=OutboxStatus.PENDING).count(),
+        payments_failed=payment_operations_failed(),
     )
+
+
+def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
+    """Failed payment operations (given up or refused), oldest first: money not captured, a
+    hold not released, or a buyer declined for want of an answer. Each stays until retried."""
+    return [
+        FailedPayment(
+            id=op.pk,
+            order_id=op.order_id,
+            operation=op.operation,
+            attempts=op.attempts,
+            error=op.last_error,
+            failed_at=op.updated_at,
+        )
+        for op in PaymentOperation.objects.filter(status=OutboxStatus.FAILED).order_by("id")[:limit]
+    ]
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:

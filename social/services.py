@@ -101,18 +101,6 @@ def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
     )
 
 
-def posts_campaign_record(*, campaign_of: dict[int, int]) -> None:
-    """Record on each inbox post (by its row id) the campaign it asked to buy from, so that a
-    campaign's purchase posts are counted through an index (``post_campaign_idx``). Called by
-    the decider in its batch transaction; the ids are opaque to social (one UPDATE per campaign).
-    """
-    by_campaign: dict[int, list[int]] = {}
-    for post_pk, campaign_id in campaign_of.items():
-        by_campaign.setdefault(campaign_id, []).append(post_pk)
-    for campaign_id, post_pks in sorted(by_campaign.items()):
-        Post.objects.filter(pk__in=post_pks).update(campaign_id=campaign_id)
-
-
 def feed_poll(
     *,
     account_id: int,

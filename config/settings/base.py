@@ -356,6 +356,16 @@ HASHCART = {
     "PAYMENT_GATEWAY": env.str(
         "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
     ),
+    # The payment outbox's retries (DESIGN §5.5): waits double from 2 s up to this cap; an
+    # authorization is retried this long (the buyer and the unit wait) before the gateway is asked
+    # what it recorded and the order is declined; captures and voids are retried until the hold
+    # lapses this long after authorization (Visa merchant-initiated holds: about 5 days), then
+    # fail loudly (ERROR, pipeline_status, /healthz) for ``retry_payments``.
+    "PAYMENT_RETRY_MAX_DELAY_MINUTES": env.float(
+        "HASHCART_PAYMENT_RETRY_MAX_DELAY_MINUTES", default=30
+    ),
+    "AUTHORIZATION_RETRY_MINUTES": env.float("HASHCART_AUTHORIZATION_RETRY_MINUTES", default=60),
+    "AUTHORIZATION_HOLD_HOURS": env.float("HASHCART_AUTHORIZATION_HOLD_HOURS", default=120),
     # Called in the transaction that marks an order paid, to schedule its shipment: orders does
     # not import fulfillment (fulfillment depends on orders, DESIGN §2).
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",

@@ -34,7 +34,12 @@ def test_healthy_when_the_database_broker_and_feeds_are():
     _fresh_feed()
     status, body = _health()
     assert status == 200, body
-    assert sorted(name.split("(")[0] for name in body) == ["Broker", "Database", "FeedLag"]
+    assert sorted(name.split("(")[0] for name in body) == [
+        "Broker",
+        "Database",
+        "FeedLag",
+        "PaymentFailures",
+    ]
     assert set(body.values()) == {"OK"}
 
 

@@ -3,6 +3,10 @@
 Every call carries an idempotency key derived from the order and the operation; presenting the
 same key again must return the first call's result without moving money again. Calls are made
 outside any database transaction. Amounts are ``Decimal`` in the currency's major unit.
+
+An answer can be lost (a timeout after the gateway acted): the caller then asks
+``authorization_lookup`` what the gateway recorded under the authorization's key before it decides
+anything else (DESIGN §5.5), so that a hold is never left on a card whose order was declined.
 """
 
 import abc
@@ -27,9 +31,19 @@ class GatewayError(Exception):
 class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def authorize(
-        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
     ) -> GatewayResult:
-        """Place a hold of ``amount`` on the card behind ``token`` (merchant-initiated)."""
+        """Place a hold of ``amount`` on the card behind ``token`` (merchant-initiated). The
+        gateway keeps ``order_id`` and ``idempotency_key`` with the authorization (Stripe: in the
+        PaymentIntent's metadata), so that support and ``authorization_lookup`` can find it."""
+
+    @abc.abstractmethod
+    def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
+        """What the gateway recorded for the authorization made with ``idempotency_key`` (for
+        order ``order_id``), without creating anything: ``approved`` while it holds money on the
+        card (the hold not voided), otherwise not approved with the reason; None when the gateway
+        has no such authorization (the call never reached it). Raises ``GatewayError`` when the
+        gateway cannot say now."""
 
     @abc.abstractmethod
     def capture(

@@ -48,7 +48,7 @@ def _record(
 
 class SandboxGateway(PaymentGateway):
     def authorize(
-        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
     ) -> GatewayResult:
         approved = "decline" not in token
         reference = "sbx_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
@@ -61,6 +61,23 @@ class SandboxGateway(PaymentGateway):
             approved=approved,
             reference=reference,
             decline_code="" if approved else "card_declined",
+        )
+
+    def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
+        entry = SandboxLedgerEntry.objects.filter(
+            idempotency_key=idempotency_key, operation="authorize"
+        ).first()
+        if entry is None:
+            return None
+        if (
+            entry.approved
+            and SandboxLedgerEntry.objects.filter(
+                operation="void", reference=entry.reference, approved=True
+            ).exists()
+        ):
+            return GatewayResult(approved=False, reference=entry.reference, decline_code="voided")
+        return GatewayResult(
+            approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
         )
 
     def capture(

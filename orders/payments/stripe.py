@@ -6,6 +6,11 @@ creates and confirms a PaymentIntent off-session with ``capture_method=manual``;
 capture or cancel it. Every call carries the operation's idempotency key, so Stripe answers a
 repeated call with the first call's result. A card decline is an answer (``approved=False``);
 network failures, Stripe's 5xx and rate limits are ``GatewayError`` (retried with the same key).
+
+Each PaymentIntent carries ``hashcart_order_id`` and ``hashcart_idempotency_key`` in its metadata:
+``authorization_lookup`` finds an intent whose creation answer was lost by searching on the key
+(Stripe's Search API: usually current within a minute, slower during Stripe's own incidents, and
+not offered to merchants in India; the payment outbox only trusts "none found" after its retries).
 """
 
 from decimal import Decimal
@@ -19,6 +24,16 @@ from orders.payments.base import GatewayError, GatewayResult, PaymentGateway
 # Currencies Stripe counts in whole units (no cents).
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF"})
 _RETRYABLE = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+# PaymentIntent states in which money is held (or was taken) on the card.
+_HOLDING = frozenset({"requires_capture", "succeeded"})
+
+
+def _order_id_of(intent: Any) -> str:
+    metadata = getattr(intent, "metadata", None)
+    if metadata is None:
+        return ""
+    values = metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+    return str(values.get("hashcart_order_id", ""))
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -37,7 +52,7 @@ class StripeGateway(PaymentGateway):
         )
 
     def authorize(
-        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
     ) -> GatewayResult:
         customer, _, payment_method = token.partition(":")
         params: dict[str, Any] = {
@@ -48,6 +63,10 @@ class StripeGateway(PaymentGateway):
             "capture_method": "manual",
             "confirm": True,
             "off_session": True,
+            "metadata": {
+                "hashcart_order_id": str(order_id),
+                "hashcart_idempotency_key": idempotency_key,
+            },
         }
         try:
             intent = self.client.v1.payment_intents.create(
@@ -77,6 +96,29 @@ class StripeGateway(PaymentGateway):
             approved=approved,
             reference=intent.id,
             decline_code="" if approved else f"status_{intent.status}",
+        )
+
+    def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
+        # Search query values are quoted; our keys (``order-<id>-authorize``) hold no quote.
+        query = f"metadata['hashcart_idempotency_key']:'{idempotency_key}'"
+        try:
+            found = self.client.v1.payment_intents.search(params={"query": query, "limit": 10})
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe search: {type(exc).__name__}") from exc
+        intents = [i for i in found.data if _order_id_of(i) == str(order_id)]
+        if not intents:
+            return None
+        # One intent per key; should there be more, one still holding money is the one to know.
+        intents.sort(key=lambda i: (i.status not in _HOLDING, -int(getattr(i, "created", 0) or 0)))
+        intent = intents[0]
+        if intent.status in _HOLDING:
+            return GatewayResult(approved=True, reference=intent.id)
+        error = getattr(intent, "last_payment_error", None)
+        code = getattr(error, "decline_code", None) or getattr(error, "code", None)
+        return GatewayResult(
+            approved=False, reference=intent.id, decline_code=code or f"status_{intent.status}"
         )
 
     def capture(

@@ -48,7 +48,7 @@ from orders.services.common import (
 )
 from social.hashtags import hashtag_key
 from social.models import PlatformAccount, Post, PostKind, PostOutcome, ReplyPriority
-from social.services import ReplyDraft, posts_campaign_record, replies_queue
+from social.services import ReplyDraft, replies_queue
 
 CODE_LENGTH = 5
 # What deciding reads of a post and a card: not the text or the raw payload, which can be large.
@@ -105,6 +105,8 @@ class _Batch:
     events: list[OrderEvent] = field(default_factory=list)
     payments: list[PaymentOperation] = field(default_factory=list)
     new_orders: list[tuple[Order, Post]] = field(default_factory=list)
+    # The campaign each purchase post asked for, whatever its outcome (the dashboard counts them).
+    campaign_of: dict[int, int] = field(default_factory=dict)
     # E-mails to cardholders not loaded yet: (cardholder id, build from the cardholder).
     emails: list[tuple[int, Callable[[Cardholder], Notification]]] = field(default_factory=list)
 
@@ -151,8 +153,6 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
             batch.outcomes.update(link_claims_apply(claims=links, now=now))
         _decide_purchases(batch, purchases, confirmations, confirm_orders)
         _write(batch)
-        # Whatever their outcome, purchase posts name their campaign (the dashboard counts them).
-        posts_campaign_record(campaign_of={p.post.pk: p.campaign.pk for p in purchases})
     return Counter(batch.outcomes.values())
 
 
@@ -221,6 +221,7 @@ def _classify(
                 )
             elif matched is not None:
                 purchases.append(_Purchase(post=post, campaign=matched))
+                batch.campaign_of[post.pk] = matched.pk
             elif _campaign_for(post, [hashtag_key(t) for t in post.quoted_hashtags], campaigns):
                 # The purchase hashtag is only in what this post quotes.
                 batch.decide(post, PostOutcome.IGNORED_REPOST)
@@ -699,12 +700,14 @@ def _write(batch: _Batch) -> None:
     PaymentOperation.objects.bulk_create(batch.payments, ignore_conflicts=True)
     Notification.objects.bulk_create(batch.notifications, ignore_conflicts=True, batch_size=1000)
     replies_queue(drafts=batch.replies)
-    # One UPDATE per outcome (a dozen at most) rather than a CASE over every row.
-    by_outcome: dict[str, list[int]] = defaultdict(list)
+    # One UPDATE per outcome and campaign (a dozen at most) rather than a CASE over every row.
+    by_outcome: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     for post_id, outcome in batch.outcomes.items():
-        by_outcome[outcome].append(post_id)
+        by_outcome[(outcome, batch.campaign_of.get(post_id))].append(post_id)
     # ``decided_at`` is when the outcome is written, the last step before the commit (the batch's
     # rules used ``now``, read when it began): inbox-to-decision latency is measured with it.
     decided_at = timezone.now()
-    for outcome, ids in by_outcome.items():
-        Post.objects.filter(pk__in=ids).update(outcome=outcome, decided_at=decided_at)
+    for (outcome, campaign_id), ids in by_outcome.items():
+        Post.objects.filter(pk__in=ids).update(
+            outcome=outcome, decided_at=decided_at, campaign_id=campaign_id
+        )

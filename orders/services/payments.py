@@ -7,6 +7,16 @@ idempotency key, and the result is applied in one transaction. A retried call is
 An order can be cancelled while its authorization is on the way. So an authorization is only
 sent for an order still ``confirmed``, and one approved for an order that meanwhile left that
 state is voided, never left holding the buyer's money.
+
+Nothing gives up silently (issue 10, item 17). An attempt whose answer was lost (a timeout, an
+error, a worker killed mid-call) leaves the authorization in doubt: the next attempt first asks
+the gateway what it recorded under the key (``authorization_lookup``). Failed calls are retried
+with backoff (``PAYMENT_RETRY_MAX_DELAY_MINUTES``): an authorization for
+``AUTHORIZATION_RETRY_MINUTES``, after which the order is declined (or paid, if the gateway did
+record it) and, if the gateway cannot say, a void is queued that finds the hold by the same key;
+captures and voids until the hold lapses (``AUTHORIZATION_HOLD_HOURS`` after authorization). An
+operation that gives up, or that the gateway refuses, is ``failed``: an ERROR line with its ids,
+counted by ``pipeline_status``, unhealthy ``/healthz``, retried by ``retry_payments``.
 """
 
 import logging
@@ -14,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -45,7 +55,7 @@ from social.services import ReplyDraft, replies_queue
 
 logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 120
-MAX_ATTEMPTS = 10
+FIRST_RETRY_SECONDS = 2
 
 
 def payment_operations_due(*, now: datetime, limit: int = 100) -> list[int]:
@@ -66,8 +76,10 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     retry with backoff, ``failed``, or ``busy`` when another worker holds it).
 
     An authorization for an order that is no longer ``confirmed`` is not sent (``done``, result
-    ``skipped``). One that still fails after ``MAX_ATTEMPTS`` declines the order, releasing its
-    unit and telling the buyer, rather than holding the unit forever.
+    ``skipped``), unless an earlier attempt's answer was lost: then what the gateway recorded is
+    applied (an approval for an order cancelled meanwhile is voided). One that still fails after
+    ``AUTHORIZATION_RETRY_MINUTES`` is resolved by ``_authorization_give_up``. A capture or void
+    the gateway refuses, or that fails until the hold lapses, is ``failed`` (ERROR logged).
     """
     # The lease is stamped with the clock at claim time: ``now`` may be a stage's start, and a
     # long stage would otherwise hand out leases that have already lapsed.
@@ -77,24 +89,39 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
         | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=claimed_at),
         pk=operation_id,
     ).update(
-        status=OutboxStatus.PROCESSING, claimed_until=claimed_at + timedelta(seconds=CLAIM_SECONDS)
+        status=OutboxStatus.PROCESSING,
+        claimed_until=claimed_at + timedelta(seconds=CLAIM_SECONDS),
+        attempts=F("attempts") + 1,  # counted when claimed: a call cut short by a crash counts
     )
     if not claimed:
         return "busy"
     op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
     order = op.order
-    if op.operation == PaymentOperationKind.AUTHORIZE and not _authorization_sendable(
-        order_id=order.pk, now=now
+    # An earlier attempt may have reached the gateway and lost its answer.
+    in_doubt = op.operation == PaymentOperationKind.AUTHORIZE and op.attempts > 1
+    if (
+        op.operation == PaymentOperationKind.AUTHORIZE
+        and not in_doubt
+        and not _authorization_sendable(order_id=order.pk, now=now)
     ):
         _finish(op=op, result="skipped", reference="")
         return str(OutboxStatus.DONE)
     try:
         if op.operation == PaymentOperationKind.AUTHORIZE:
-            result = gateway().authorize(
+            found = _authorization_found(op=op) if in_doubt else None
+            if (
+                found is None
+                and in_doubt
+                and not _authorization_sendable(order_id=order.pk, now=now)
+            ):
+                _finish(op=op, result="skipped", reference="")  # never reached the gateway
+                return str(OutboxStatus.DONE)
+            result = found or gateway().authorize(
                 token=order.card.token,
                 amount=order.total,
                 currency=order.currency,
                 idempotency_key=op.idempotency_key,
+                order_id=order.pk,
             )
         elif op.operation == PaymentOperationKind.CAPTURE:
             result = gateway().capture(
@@ -104,23 +131,19 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
                 idempotency_key=op.idempotency_key,
             )
         else:
-            result = gateway().void(
-                reference=order.payment_reference, idempotency_key=op.idempotency_key
-            )
+            reference = order.payment_reference or _held_reference(order=order)
+            if not reference:
+                _finish(op=op, result="nothing_held", reference="")
+                return str(OutboxStatus.DONE)
+            result = gateway().void(reference=reference, idempotency_key=op.idempotency_key)
     except GatewayError as exc:
         return _retry_later(op=op, error=str(exc), now=now)
     except Exception as exc:  # a gateway bug must not hold the unit: retried, then given up
         logger.exception("payment operation %s failed unexpectedly", op.pk)
         return _retry_later(op=op, error=f"unexpected {type(exc).__name__}", now=now)
-    if op.operation == PaymentOperationKind.CAPTURE and not result.approved:
-        # Money not taken for a shipped order (an expired or cancelled authorization): loud.
-        logger.error("capture of order %s refused: %s", order.pk, result.decline_code)
-        event(
-            order=order,
-            kind="capture_failed",
-            now=now,
-            data={"code": result.decline_code},
-        ).save()
+    if op.operation != PaymentOperationKind.AUTHORIZE and not result.approved:
+        # Money not taken for a shipped order, or a hold not released: loud, and kept for ops.
+        return _fail(op=op, error=f"refused: {result.decline_code or 'no reason given'}", now=now)
     with transaction.atomic():
         if op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(order_id=order.pk, result=result, now=now)
@@ -162,36 +185,203 @@ def _finish(*, op: PaymentOperation, result: str, reference: str) -> None:
     # Only while still ours: a worker whose lease lapsed and was taken over writes nothing.
     PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
         status=OutboxStatus.DONE,
-        attempts=op.attempts + 1,
         reference=reference,
         result=result,
         last_error="",
     )
 
 
+def _authorization_found(*, op: PaymentOperation) -> GatewayResult | None:
+    """What the gateway recorded under the authorization's key (raises ``GatewayError``)."""
+    return gateway().authorization_lookup(idempotency_key=op.idempotency_key, order_id=op.order_id)
+
+
+def _held_reference(*, order: Order) -> str:
+    """For a void of an order declined while its authorization was in doubt (no reference
+    stored): the reference of a hold the gateway recorded under the authorization's key, or ""
+    when nothing is held. Raises ``GatewayError`` when the gateway cannot say."""
+    key = payment_operation(order=order, operation=PaymentOperationKind.AUTHORIZE).idempotency_key
+    found = gateway().authorization_lookup(idempotency_key=key, order_id=order.pk)
+    return found.reference if found is not None and found.approved else ""
+
+
+def payment_give_up_at(*, op: PaymentOperation) -> datetime:
+    """When retrying ``op`` stops: an authorization ``AUTHORIZATION_RETRY_MINUTES`` after it was
+    queued; a capture or void when the hold lapses, ``AUTHORIZATION_HOLD_HOURS`` after the
+    order's authorization was queued (a bound that errs early, never late)."""
+    conf = settings.HASHCART
+    if op.operation == PaymentOperationKind.AUTHORIZE:
+        return op.created_at + timedelta(minutes=conf["AUTHORIZATION_RETRY_MINUTES"])
+    authorized = (
+        PaymentOperation.objects.filter(
+            order_id=op.order_id, operation=PaymentOperationKind.AUTHORIZE
+        )
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return (authorized or op.created_at) + timedelta(hours=conf["AUTHORIZATION_HOLD_HOURS"])
+
+
 def _retry_later(*, op: PaymentOperation, error: str, now: datetime) -> str:
-    """Back off exponentially (capped at an hour); after the last attempt, give up, and for an
-    authorization decline the order so that its unit and the buyer are not kept waiting."""
-    attempts = op.attempts + 1
-    status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
+    """Back off exponentially (from ``FIRST_RETRY_SECONDS``, capped at
+    ``PAYMENT_RETRY_MAX_DELAY_MINUTES``) until ``payment_give_up_at``; then give up loudly."""
+    give_up_at = payment_give_up_at(op=op)
+    if now >= give_up_at:
+        if op.operation == PaymentOperationKind.AUTHORIZE:
+            return _authorization_give_up(op=op, error=error, now=now)
+        return _fail(op=op, error=f"gave up after {op.attempts} attempts: {error}", now=now)
+    cap = settings.HASHCART["PAYMENT_RETRY_MAX_DELAY_MINUTES"] * 60
+    delay = timedelta(seconds=min(cap, FIRST_RETRY_SECONDS * 2 ** min(op.attempts - 1, 30)))
+    ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+        status=OutboxStatus.PENDING,
+        last_error=error[:500],
+        next_attempt_at=min(now + delay, give_up_at),  # the last try is at the deadline
+    )
+    if not ours:
+        return "busy"  # the claim lapsed and another worker holds the operation now
+    logger.warning(
+        "payment operation %s (%s of order %s) attempt %s failed, retrying: %s",
+        op.pk,
+        op.operation,
+        op.order_id,
+        op.attempts,
+        error,
+    )
+    return str(OutboxStatus.PENDING)
+
+
+def _fail(*, op: PaymentOperation, error: str, now: datetime) -> str:
+    """Mark ``op`` failed (only while ours) with an ERROR line naming its ids; a capture also
+    leaves a ``capture_failed`` event on the order. ``retry_payments`` takes it from there."""
     with transaction.atomic():
         ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
-            status=status,
-            attempts=attempts,
+            status=OutboxStatus.FAILED,
+            result="failed",
             last_error=error[:500],
-            next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
+            updated_at=timezone.now(),
         )
         if not ours:
-            return "busy"  # the claim lapsed and another worker holds the operation now
-        if status == OutboxStatus.FAILED and op.operation == PaymentOperationKind.AUTHORIZE:
-            _apply_authorization(
-                order_id=op.order_id,
-                result=GatewayResult(
-                    approved=False, reference="", decline_code=messages.GATEWAY_UNAVAILABLE
-                ),
-                now=now,
-            )
-    return str(status)
+            return "busy"
+        if op.operation == PaymentOperationKind.CAPTURE:
+            event(order=op.order, kind="capture_failed", now=now, data={"error": error}).save()
+    logger.error(
+        "payment operation %s (%s of order %s, merchant %s) failed: %s",
+        op.pk,
+        op.operation,
+        op.order_id,
+        op.order.merchant_id,
+        error,
+    )
+    return str(OutboxStatus.FAILED)
+
+
+def _authorization_give_up(*, op: PaymentOperation, error: str, now: datetime) -> str:
+    """The authorization got no usable answer in time. Ask the gateway once more what it
+    recorded: an answer found is applied as if it had arrived (paid, or declined; an approval
+    for an order no longer confirmed is voided). Otherwise the order is declined (unit released,
+    buyer told) and, if the gateway could not even say, a void is queued that looks the hold up
+    by the same key and releases it, retried for as long as a hold can last. The operation is
+    ``failed`` unless the answer was found."""
+    try:
+        found = _authorization_found(op=op)
+        unknown = False
+    except Exception as exc:  # any failure to answer leaves the hold unknown: handled below
+        found, unknown = None, True
+        error = f"{error}; lookup: {exc}"
+    with transaction.atomic():
+        ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+            status=OutboxStatus.DONE if found else OutboxStatus.FAILED,
+            result=(
+                ("approved" if found.approved else found.decline_code or "declined")[:32]
+                if found
+                else messages.GATEWAY_UNAVAILABLE
+            ),
+            reference=found.reference if found else "",
+            last_error="" if found else error[:500],
+            updated_at=timezone.now(),
+        )
+        if not ours:
+            return "busy"
+        _apply_authorization(
+            order_id=op.order_id,
+            result=found
+            or GatewayResult(
+                approved=False, reference="", decline_code=messages.GATEWAY_UNAVAILABLE
+            ),
+            now=now,
+        )
+        if unknown:
+            _void_queue(order_id=op.order_id)
+    if found:
+        return str(OutboxStatus.DONE)
+    logger.error(
+        "payment operation %s (authorize of order %s, merchant %s) failed: %s; order declined%s",
+        op.pk,
+        op.order_id,
+        op.order.merchant_id,
+        error,
+        ", void queued" if unknown else "",
+    )
+    return str(OutboxStatus.FAILED)
+
+
+def _void_queue(*, order_id: int) -> None:
+    """Queue the order's void (once per order); reopen one that found nothing to release, as a
+    hold has turned up since (the gateway's search may lag behind its writes)."""
+    order = Order(pk=order_id)
+    PaymentOperation.objects.bulk_create(
+        [payment_operation(order=order, operation=PaymentOperationKind.VOID)],
+        ignore_conflicts=True,
+    )
+    PaymentOperation.objects.filter(
+        order_id=order_id,
+        operation=PaymentOperationKind.VOID,
+        status=OutboxStatus.DONE,
+        result="nothing_held",
+    ).update(status=OutboxStatus.PENDING, result="", next_attempt_at=None)
+
+
+def payment_operation_retry(*, operation_id: int, now: datetime) -> str:
+    """Run a ``failed`` operation once more (ops, ``retry_payments``): returns its status after,
+    or ``not_failed`` when it is not failed (retried already, or resolved meanwhile). A retry
+    whose hold has lapsed fails again at once; one in doubt is looked up first, as always."""
+    reopened = PaymentOperation.objects.filter(pk=operation_id, status=OutboxStatus.FAILED).update(
+        status=OutboxStatus.PENDING, next_attempt_at=None
+    )
+    if not reopened:
+        return "not_failed"
+    logger.info("payment operation %s retried by hand", operation_id)
+    return payment_operation_run(operation_id=operation_id, now=now)
+
+
+def payment_operation_abandon(*, operation_id: int, reason: str, actor: str, now: datetime) -> bool:
+    """Close a ``failed`` operation that ops settled outside Hashcart (a capture refused for an
+    expired hold, a void the gateway no longer knows): ``done`` with result ``abandoned``, and
+    an ``payment_abandoned`` event on the order saying who and why. False, changing nothing,
+    if the operation is not failed."""
+    with transaction.atomic():
+        closed = PaymentOperation.objects.filter(
+            pk=operation_id, status=OutboxStatus.FAILED
+        ).update(status=OutboxStatus.DONE, result="abandoned", updated_at=timezone.now())
+        if not closed:
+            return False
+        op = PaymentOperation.objects.select_related("order").get(pk=operation_id)
+        event(
+            order=op.order,
+            kind="payment_abandoned",
+            now=now,
+            actor_label=actor,
+            data={"operation": op.operation, "reason": reason, "error": op.last_error},
+        ).save()
+    logger.warning(
+        "payment operation %s (%s of order %s) abandoned by %s: %s",
+        op.pk,
+        op.operation,
+        op.order_id,
+        actor,
+        reason,
+    )
+    return True
 
 
 def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
@@ -211,10 +401,7 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
                 return  # applied already (another worker took over the lapsed claim)
             # Cancelled while the authorization was on its way: give the hold back.
             Order.objects.filter(pk=order.pk).update(payment_reference=result.reference)
-            PaymentOperation.objects.bulk_create(
-                [payment_operation(order=order, operation=PaymentOperationKind.VOID)],
-                ignore_conflicts=True,
-            )
+            _void_queue(order_id=order.pk)
             return
         schedule = import_string(settings.HASHCART["ORDER_PAID_HANDLER"])
         shipment = schedule(order=order, now=now)

@@ -101,3 +101,21 @@ def test_bench_dashboard_runs_at_a_tiny_size():
     text = out.getvalue()
     assert "inbox: 400 posts of another merchant, 40 of the measured campaign" in text
     assert "dashboard: median" in text
+
+
+def test_the_chart_draws_the_last_two_days_of_a_long_campaign_and_the_funnel_all_of_it():
+    from orders.dashboard import CHART_HOURS
+    from orders.models import Order
+    from tests.factories import OrderFactory
+
+    now = timezone.now()
+    campaign = CampaignFactory(
+        stock_total=500, starts_at=now - timedelta(days=90), ends_at=now + timedelta(days=9)
+    )
+    orders = OrderFactory.create_batch(24 * 4, campaign=campaign, status="expired")
+    for n, order in enumerate(orders):  # one an hour, for the last four days
+        order.created_at = now - timedelta(hours=n, minutes=1)
+    Order.objects.bulk_update(orders, ["created_at"])
+    dashboard = campaign_dashboard(campaign, now=now)
+    assert len(dashboard.bars) == CHART_HOURS
+    assert _funnel(campaign)["orders (pending)"] == len(orders)

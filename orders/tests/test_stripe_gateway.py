@@ -38,6 +38,7 @@ def test_authorize_is_an_off_session_manual_capture_intent_with_the_idempotency_
         amount=Decimal("149.00"),
         currency="USD",
         idempotency_key="order-7-authorize",
+        order_id=7,
     )
     assert (result.approved, result.reference) == (True, "pi_123")
     (call,) = responses.calls
@@ -50,6 +51,8 @@ def test_authorize_is_an_off_session_manual_capture_intent_with_the_idempotency_
         "capture_method": ["manual"],
         "confirm": ["true"],
         "off_session": ["true"],
+        "metadata[hashcart_order_id]": ["7"],
+        "metadata[hashcart_idempotency_key]": ["order-7-authorize"],
     }
 
 
@@ -70,6 +73,7 @@ def test_a_card_decline_is_an_answer_not_an_error(gateway):
         amount=Decimal("80"),
         currency="USD",
         idempotency_key="order-8-authorize",
+        order_id=8,
     )
     assert (result.approved, result.reference, result.decline_code) == (
         False,
@@ -88,6 +92,7 @@ def test_server_errors_and_rate_limits_are_retried_later_with_the_same_key(gatew
             amount=Decimal("80"),
             currency="USD",
             idempotency_key="order-9-authorize",
+            order_id=9,
         )
 
 
@@ -121,12 +126,57 @@ def test_a_request_stripe_refuses_is_a_decline_and_a_bad_key_is_retried(gateway)
                            "message": "Amount must be at least $0.50 usd"}}  # fmt: skip
     responses.post(API, status=400, body=json.dumps(too_small))
     result = gateway.authorize(
-        token="cus_9:pm_4", amount=Decimal("0.30"), currency="USD", idempotency_key="order-1-a"
+        token="cus_9:pm_4",
+        amount=Decimal("0.30"),
+        currency="USD",
+        idempotency_key="order-1-a",
+        order_id=1,
     )
     assert (result.approved, result.decline_code) == (False, "amount_too_small")
     bad_key = {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}}
     responses.replace(responses.POST, API, status=401, body=json.dumps(bad_key))
     with pytest.raises(GatewayError):
         gateway.authorize(
-            token="cus_9:pm_4", amount=Decimal("10"), currency="USD", idempotency_key="order-2-a"
+            token="cus_9:pm_4",
+            amount=Decimal("10"),
+            currency="USD",
+            idempotency_key="order-2-a",
+            order_id=2,
         )
+
+
+def _search_result(*intents: dict) -> dict:
+    return {"object": "search_result", "data": list(intents), "has_more": False, "url": API}
+
+
+@responses.activate
+def test_authorization_lookup_finds_the_intent_of_a_lost_answer_by_its_key(gateway):
+    held = {**_intent("requires_capture", "pi_held"), "metadata": {"hashcart_order_id": "7"}}
+    responses.get(f"{API}/search", json=_search_result(held))
+    found = gateway.authorization_lookup(idempotency_key="order-7-authorize", order_id=7)
+    assert found is not None
+    assert (found.approved, found.reference) == (True, "pi_held")
+    (call,) = responses.calls
+    assert parse_qs(call.request.url.split("?", 1)[1])["query"] == [
+        "metadata['hashcart_idempotency_key']:'order-7-authorize'"
+    ]
+
+
+@responses.activate
+def test_authorization_lookup_tells_none_a_cancelled_hold_and_an_outage_apart(gateway):
+    cancelled = {**_intent("canceled", "pi_gone"), "metadata": {"hashcart_order_id": "7"}}
+    responses.get(f"{API}/search", json=_search_result())
+    assert gateway.authorization_lookup(idempotency_key="order-7-authorize", order_id=7) is None
+    responses.replace(responses.GET, f"{API}/search", json=_search_result(cancelled))
+    gone = gateway.authorization_lookup(idempotency_key="order-7-authorize", order_id=7)
+    assert gone is not None
+    assert (gone.approved, gone.reference, gone.decline_code) == (
+        False,
+        "pi_gone",
+        "status_canceled",
+    )
+    responses.replace(
+        responses.GET, f"{API}/search", status=503, json={"error": {"type": "api_error"}}
+    )
+    with pytest.raises(GatewayError):
+        gateway.authorization_lookup(idempotency_key="order-7-authorize", order_id=7)

@@ -45,4 +45,14 @@ class Command(BaseCommand):
             f"{status.orders_awaiting_confirmation} awaiting confirmation"
         )
         self.stdout.write(f"payment operations pending: {status.payments_pending}")
+        failed = status.payments_failed
+        self.stdout.write(
+            f"payment operations failed: {len(failed)}"
+            + (" (retry them with retry_payments)" if failed else "")
+        )
+        for op in failed:
+            self.stdout.write(
+                f"  #{op.id} {op.operation} of order {op.order_id}, {op.attempts} attempt(s), "
+                f"failed {op.failed_at:%Y-%m-%d %H:%M} UTC: {op.error}"
+            )
         self.stdout.write(f"e-mails pending: {status.emails_pending}")
