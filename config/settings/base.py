@@ -6,6 +6,7 @@ PostgreSQL and Redis. ``env`` below is the one reader of the environment; a ``.e
 repository root is read too when present.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as digests, with an expiry (accounts.services.api_tokens).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -95,7 +97,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- The merchant API (DRF, DESIGN §10.3) ---------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.HashedTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.IsMerchantStaff", "core.api.HasActionPermission"],
     "DEFAULT_PAGINATION_CLASS": "core.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -103,6 +105,12 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_THROTTLE_RATES": {"user": env.str("HASHCART_API_RATE", default="600/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.api_exception_handler",
+}
+# Tokens expire this many days after ``api_token`` issues them; the header stays
+# ``Authorization: Token <key>``.
+REST_KNOX: dict[str, Any] = {
+    "TOKEN_TTL": timedelta(days=env.int("HASHCART_API_TOKEN_DAYS", default=90)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Hashcart merchant API",
@@ -158,9 +166,10 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 }
 
 # --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
-# Encrypts platform accounts' credentials at rest (a Fernet key; ``social.credentials``). Without
-# it, a key is derived from SECRET_KEY, which is also only ever read from the environment.
-CREDENTIALS_KEY = env.str("HASHCART_CREDENTIALS_KEY", default="")
+# Encrypt platform accounts' credentials at rest (Fernet keys, comma-separated: the first
+# encrypts, all decrypt; ``social.credentials``). Required in production; elsewhere a key
+# derived from SECRET_KEY stands in when it is not set.
+CREDENTIALS_KEYS: list[str] = env.list("HASHCART_CREDENTIALS_KEY", default=[])
 # X API v2: where to send requests (a local emulator in tests), and which spelling of the
 # renamed fields to request ("tweet": tweet.fields, as in v2.159 and every recording; "post":
 # post.fields, as in v2.167). Responses in either spelling are understood.
