@@ -87,7 +87,6 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "author_handle",
     )
 
-    @admin.display(description="Total", ordering="total")
     def get_urls(self) -> list[URLPattern]:
         dashboard = path(
             "campaign/<int:campaign_id>/dashboard/",
@@ -111,6 +110,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         }
         return TemplateResponse(request, "admin/orders/campaign_dashboard.html", context)
 
+    @admin.display(description="Total", ordering="total")
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"
 
