@@ -3,6 +3,7 @@ production settings that refuse to start without their secrets and pass ``check 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,35 @@ def test_production_links_point_at_the_site_url_and_credentials_use_every_key(tm
     found = json.loads(result.stdout)
     assert found["site"] == "https://shop.example.com"
     assert found["keys"] == PRODUCTION_ENV["HASHCART_CREDENTIALS_KEY"].split(",")
+
+
+def test_the_environment_has_one_reader():
+    """Settings are read from the environment in one place, ``config.settings.base.env``
+    (which also reads ``.env``); code elsewhere reads ``django.conf.settings``. Passing the
+    environment on to a child process, or naming the settings module, is not a read."""
+    reads = re.compile(r"environ\.Env\(|os\.environ\.get\(|os\.environ\[|os\.getenv\(")
+    found = []
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in {".venv", "var", "tests"} or "tests" in relative.parts[:-1]:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if reads.search(line):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    assert found == ["config/settings/base.py:17: env = environ.Env()"]
+
+
+def test_the_filesystem_broker_keeps_its_control_files_under_var(tmp_path):
+    found = _probe(tmp_path, {})
+    assert found["broker_options"]["control_folder"] == str(tmp_path / "var" / "celery" / "control")
+    assert (tmp_path / "var" / "celery" / "control").is_dir()
+    assert not (ROOT / "control").exists()
+
+
+def test_production_honours_the_visibility_timeout(tmp_path):
+    found = _probe(
+        tmp_path,
+        {**PRODUCTION_ENV, "CELERY_VISIBILITY_TIMEOUT": "7200"},
+        settings_module="config.settings.production",
+    )
+    assert found["broker_options"]["visibility_timeout"] == 7200

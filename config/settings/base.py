@@ -13,11 +13,12 @@ from typing import Any
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("HASHCART_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"))
+
+VAR_DIR = Path(env.str("HASHCART_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -252,12 +253,14 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # kombu's filesystem transport: a broker that needs no server, for the embedded mode.
+    # kombu's filesystem transport: a broker that needs no server, for the embedded mode. Its
+    # exchange table goes under var/ too (kombu's default is ./control, in the repository).
     _queue_dir = VAR_DIR / "celery" / "queue"
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 
