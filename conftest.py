@@ -6,7 +6,6 @@ reason, unless ``REQUIRE_SERVICES=1`` (CI), when it fails instead.
 """
 
 import logging
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -71,7 +70,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture
 def redis_url() -> str:
-    url = os.environ.get("REDIS_URL")
+    url = settings.REDIS_URL
     if not url:
         require_service("Redis is not configured (set REDIS_URL)")
     assert url is not None

@@ -19,6 +19,7 @@ from catalog.services import (
     campaign_set_paused,
     campaign_validate,
 )
+from catalog.validators import time_zone_choices
 
 
 @admin.register(Merchant)
@@ -32,6 +33,12 @@ class MerchantAdmin(MerchantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Merchants are onboarded by operators, not by other merchants' staff.
         return request.user.is_superuser
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "time_zone":
+            # A list to pick from, built from the tz database when the form is made.
+            kwargs["widget"] = forms.Select(choices=time_zone_choices())
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(Product)

@@ -1,6 +1,5 @@
 """Merchants, their products, and the hashtag campaigns that put products on offer (DESIGN §3)."""
 
-import zoneinfo
 from datetime import time
 from decimal import Decimal
 
@@ -8,10 +7,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from catalog.validators import validate_time_zone
 from core.models import TimeStampedModel
 from social.models import Platform
-
-TIME_ZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
 
 
 class Merchant(TimeStampedModel):
@@ -19,8 +17,9 @@ class Merchant(TimeStampedModel):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
+    # Validated, not choices: choices would freeze the tz database of the day into a migration.
     time_zone = models.CharField(
-        max_length=64, choices=TIME_ZONE_CHOICES, default="America/New_York"
+        max_length=64, validators=[validate_time_zone], default="America/New_York"
     )
     cutoff_time = models.TimeField(
         default=time(14, 0), help_text="Orders paid before this local time ship the same day."

@@ -97,7 +97,6 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "author_handle",
     )
 
-    @admin.display(description="Total", ordering="total")
     def get_urls(self) -> list[URLPattern]:
         dashboard = path(
             "campaign/<int:campaign_id>/dashboard/",
@@ -135,6 +134,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         # Not a form field either: the page shows neither, even read-only.
         return None if request.user.is_superuser else _CARDHOLDER_FIELDS
 
+    @admin.display(description="Total", ordering="total")
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"
 

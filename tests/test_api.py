@@ -4,14 +4,18 @@ actions, and schemathesis against the API's own OpenAPI schema."""
 import json
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import schemathesis
+import time_machine
+from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -19,19 +23,20 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.services import cardholder_upsert, staff_user_upsert
+from accounts.services import cardholder_upsert, operator_upsert, staff_user_upsert
 from catalog.models import Campaign
 from fulfillment.tests.test_labels_and_tracking import paid_order
 from orders.models import OrderStatus, SandboxLedgerEntry
 from tests.factories import CampaignFactory, ProductFactory
+from tests.mfa import totp_enable
 from tests.shop import shop_open
 
 pytestmark = pytest.mark.django_db
 
 
 def _token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(headers={"Authorization": f"Token {token.key}"})
+    _, token = AuthToken.objects.create(user=user)
+    return Client(headers={"Authorization": f"Token {token}"})
 
 
 class World:
@@ -46,7 +51,8 @@ class World:
         self.staff_a = staff_user_upsert(
             username="a", email="a@example.com", password="pw", merchant_id=self.a.pk
         )
-        self.api = _token_client(self.staff_a)
+        _, self.token = AuthToken.objects.create(user=self.staff_a)
+        self.api = Client(headers={"Authorization": f"Token {self.token}"})
 
 
 @pytest.fixture
@@ -209,16 +215,81 @@ def test_orders_filter_by_status(world):
     assert bad.json()["error"]["code"] == "validation_error"
 
 
-def test_api_token_command_issues_tokens_to_staff_only(world):
-    from io import StringIO
-
+def _api_token(*args: str) -> str:
     out = StringIO()
-    call_command("api_token", "a@example.com", stdout=out)
-    assert out.getvalue().strip() == Token.objects.get(user=world.staff_a).key
-    from django.core.management.base import CommandError
+    call_command("api_token", *args, stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
 
-    with pytest.raises(CommandError):
+
+def test_api_token_is_issued_to_staff_and_operators_with_totp_only(world):
+    operator = operator_upsert(username="ops", email="ops@example.com", password="pw")
+    cardholder_upsert(email="alice@example.com", password="pw")
+    for login in ("a@example.com", "ops@example.com"):
+        with pytest.raises(CommandError, match=r"no TOTP authenticator.*second factor"):
+            call_command("api_token", login)
+    with pytest.raises(CommandError, match="not a merchant's staff"):
         call_command("api_token", "alice@example.com")
+    # Nothing issued but the fixture's own token.
+    assert AuthToken.objects.filter(user=world.staff_a).count() == 1
+    assert not AuthToken.objects.filter(user=operator).exists()
+
+    totp_enable(world.staff_a)
+    totp_enable(operator)
+    for login in ("a@example.com", "ops@example.com"):
+        key = _api_token(login)
+        response = Client(headers={"Authorization": f"Token {key}"}).get("/api/v1/orders/")
+        assert response.status_code == 200
+
+
+def test_api_tokens_are_stored_only_as_digests(world):
+    totp_enable(world.staff_a)
+    key = _api_token("a@example.com")
+    stored = AuthToken.objects.filter(user=world.staff_a).values()
+    assert stored
+    for row in stored:
+        assert key not in {str(value) for value in row.values()}
+
+
+def test_an_api_token_expires(world):
+    totp_enable(world.staff_a)
+    key = _api_token("a@example.com")
+    api = Client(headers={"Authorization": f"Token {key}"})
+    assert api.get("/api/v1/orders/").status_code == 200
+    days = django_settings.REST_KNOX["TOKEN_TTL"].days
+    with time_machine.travel(timezone.now() + timedelta(days=days, minutes=1)):
+        response = api.get("/api/v1/orders/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_rotating_a_token_revokes_the_earlier_ones(world):
+    totp_enable(world.staff_a)
+    first = _api_token("a@example.com")
+    second = _api_token("a@example.com")
+    third = _api_token("a@example.com", "--rotate")
+    for key, status in ((first, 401), (second, 401), (third, 200)):
+        response = Client(headers={"Authorization": f"Token {key}"}).get("/api/v1/orders/")
+        assert response.status_code == status
+
+
+def test_removing_totp_revokes_the_logins_api_tokens(world):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.signals import authenticator_removed
+
+    totp_enable(world.staff_a)
+    key = _api_token("a@example.com")
+    authenticator = Authenticator.objects.get(user=world.staff_a, type=Authenticator.Type.TOTP)
+    authenticator.delete()
+    authenticator_removed.send(
+        sender=Authenticator, request=None, user=world.staff_a, authenticator=authenticator
+    )
+    response = Client(headers={"Authorization": f"Token {key}"}).get("/api/v1/orders/")
+    assert response.status_code == 401
+
+
+def test_a_token_that_is_not_utf8_is_a_401():
+    response = Client(headers={"Authorization": "Token caf\xe9"}).get("/api/v1/orders/")
+    assert response.status_code == 401
 
 
 def test_the_schema_and_docs_are_served_with_no_inline_script():
@@ -283,8 +354,7 @@ def in_process():
 def test_the_api_matches_its_schema_and_never_errs(case, world, in_process, fuzzing):
     """Every operation, with generated valid input as merchant A's staff: no server error, and
     every response (errors included) matches the schema."""
-    token = Token.objects.get(user=world.staff_a).key
-    case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Token {world.token}"}, checks=CHECKS)
 
 
 def test_a_token_can_do_only_what_its_login_may(world):

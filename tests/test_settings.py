@@ -3,6 +3,7 @@ production settings that refuse to start without their secrets and pass ``check 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://hashcart@db.internal:5432/hashcart",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "ALLOWED_HOSTS": "shop.example.com",
+    "HASHCART_SITE_URL": "https://shop.example.com",
+    # Two keys: the first encrypts, both decrypt (rotation).
+    "HASHCART_CREDENTIALS_KEY": "Z8Z9kQh0mCw3wRkq3c2oS2m0o2cT7yq7QK2o3g0jY1U=,"
+    "3YqCw8v2Wc7bQj2o3E8v5q0oA1bC2dE3fG4hI5jK6lM=",
 }
 _PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s;"
@@ -38,6 +43,8 @@ def _run(args, env_extra, tmp_path, settings_module):
             "ALLOWED_HOSTS",
             "DJANGO_SETTINGS_MODULE",
             "REQUIRE_SERVICES",
+            "HASHCART_SITE_URL",
+            "HASHCART_CREDENTIALS_KEY",
         }
     }
     env.update(
@@ -119,3 +126,69 @@ def test_production_never_runs_in_debug(tmp_path):
         settings_module="config.settings.production",
     )
     assert found["debug"] is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HASHCART_SITE_URL", "http://shop.example.com"),
+        ("HASHCART_SITE_URL", "shop.example.com"),
+        ("HASHCART_SITE_URL", "https://"),
+        ("HASHCART_CREDENTIALS_KEY", PRODUCTION_ENV["SECRET_KEY"]),
+        ("HASHCART_CREDENTIALS_KEY", "not-a-fernet-key"),
+        ("HASHCART_CREDENTIALS_KEY", ""),
+    ],
+)
+def test_production_refuses_a_plain_site_url_or_a_credentials_key_that_is_no_key(
+    tmp_path, variable, value
+):
+    result = _run(
+        ["-c", _PROBE], {**PRODUCTION_ENV, variable: value}, tmp_path, "config.settings.production"
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_production_links_point_at_the_site_url_and_credentials_use_every_key(tmp_path):
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s;"
+        "print(json.dumps({'site': s.HASHCART['SITE_URL'], 'keys': s.CREDENTIALS_KEYS}))"
+    )
+    result = _run(["-c", probe], PRODUCTION_ENV, tmp_path, "config.settings.production")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["site"] == "https://shop.example.com"
+    assert found["keys"] == PRODUCTION_ENV["HASHCART_CREDENTIALS_KEY"].split(",")
+
+
+def test_the_environment_has_one_reader():
+    """Settings are read from the environment in one place, ``config.settings.base.env``
+    (which also reads ``.env``); code elsewhere reads ``django.conf.settings``. Passing the
+    environment on to a child process, or naming the settings module, is not a read."""
+    reads = re.compile(r"environ\.Env\(|os\.environ\.get\(|os\.environ\[|os\.getenv\(")
+    found = []
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in {".venv", "var", "tests"} or "tests" in relative.parts[:-1]:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if reads.search(line):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    assert found == ["config/settings/base.py:17: env = environ.Env()"]
+
+
+def test_the_filesystem_broker_keeps_its_control_files_under_var(tmp_path):
+    found = _probe(tmp_path, {})
+    assert found["broker_options"]["control_folder"] == str(tmp_path / "var" / "celery" / "control")
+    assert (tmp_path / "var" / "celery" / "control").is_dir()
+    assert not (ROOT / "control").exists()
+
+
+def test_production_honours_the_visibility_timeout(tmp_path):
+    found = _probe(
+        tmp_path,
+        {**PRODUCTION_ENV, "CELERY_VISIBILITY_TIMEOUT": "7200"},
+        settings_module="config.settings.production",
+    )
+    assert found["broker_options"]["visibility_timeout"] == 7200

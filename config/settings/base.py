@@ -6,17 +6,19 @@ PostgreSQL and Redis. ``env`` below is the one reader of the environment; a ``.e
 repository root is read too when present.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("HASHCART_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"))
+
+VAR_DIR = Path(env.str("HASHCART_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -33,7 +35,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as digests, with an expiry (accounts.services.api_tokens).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -95,7 +98,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- The merchant API (DRF, DESIGN §10.3) ---------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.HashedTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.IsMerchantStaff", "core.api.HasActionPermission"],
     "DEFAULT_PAGINATION_CLASS": "core.api.NewestFirst",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -103,6 +106,12 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_THROTTLE_RATES": {"user": env.str("HASHCART_API_RATE", default="600/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.api_exception_handler",
+}
+# Tokens expire this many days after ``api_token`` issues them; the header stays
+# ``Authorization: Token <key>``.
+REST_KNOX: dict[str, Any] = {
+    "TOKEN_TTL": timedelta(days=env.int("HASHCART_API_TOKEN_DAYS", default=90)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Hashcart merchant API",
@@ -158,9 +167,10 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 }
 
 # --- Stripe (HASHCART["PAYMENT_GATEWAY"] = "orders.payments.stripe.StripeGateway") -------------
-# Encrypts platform accounts' credentials at rest (a Fernet key; ``social.credentials``). Without
-# it, a key is derived from SECRET_KEY, which is also only ever read from the environment.
-CREDENTIALS_KEY = env.str("HASHCART_CREDENTIALS_KEY", default="")
+# Encrypt platform accounts' credentials at rest (Fernet keys, comma-separated: the first
+# encrypts, all decrypt; ``social.credentials``). Required in production; elsewhere a key
+# derived from SECRET_KEY stands in when it is not set.
+CREDENTIALS_KEYS: list[str] = env.list("HASHCART_CREDENTIALS_KEY", default=[])
 # X API v2: where to send requests (a local emulator in tests), and which spelling of the
 # renamed fields to request ("tweet": tweet.fields, as in v2.159 and every recording; "post":
 # post.fields, as in v2.167). Responses in either spelling are understood.
@@ -243,12 +253,14 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # kombu's filesystem transport: a broker that needs no server, for the embedded mode.
+    # kombu's filesystem transport: a broker that needs no server, for the embedded mode. Its
+    # exchange table goes under var/ too (kombu's default is ./control, in the repository).
     _queue_dir = VAR_DIR / "celery" / "queue"
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 

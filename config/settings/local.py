@@ -12,3 +12,4 @@ HASHCART = {
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "celery" / "queue").mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "celery" / "control").mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,55 @@
 """Production: every secret comes from the environment and has no default.
 
-Importing this module without ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL`` or
-``ALLOWED_HOSTS`` raises ``ImproperlyConfigured``: the process refuses to start.
+Importing this module without ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``,
+``ALLOWED_HOSTS``, ``HASHCART_SITE_URL`` (an https address) or ``HASHCART_CREDENTIALS_KEY``
+(Fernet keys, none of them ``SECRET_KEY``) raises ``ImproperlyConfigured``: the process refuses
+to start.
 """
+
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import database_from_env, env
 
 DEBUG = False
-HASHCART = {**HASHCART, "SANDBOX_PAGE": False, "STAFF_MFA_REQUIRED": True}  # noqa: F405
 SECRET_KEY = env.str("SECRET_KEY")
+
+# Every e-mailed link ("Not me", confirm by e-mail) starts with it: the development default
+# (127.0.0.1) would send buyers nowhere, and a plain http link would carry its token in clear.
+SITE_URL = env.str("HASHCART_SITE_URL")
+if urlsplit(SITE_URL).scheme != "https" or not urlsplit(SITE_URL).hostname:
+    raise ImproperlyConfigured(
+        f"HASHCART_SITE_URL must be the site's https address, like https://shop.example.com "
+        f"(got {SITE_URL!r})."
+    )
+HASHCART = {
+    **HASHCART,  # noqa: F405
+    "SANDBOX_PAGE": False,
+    "STAFF_MFA_REQUIRED": True,
+    "SITE_URL": SITE_URL,
+}
+
+# Platform accounts' credentials: keys of their own, so that a leaked or rotated SECRET_KEY
+# neither exposes nor loses them.
+CREDENTIALS_KEYS = env.list("HASHCART_CREDENTIALS_KEY", default=[])
+if not CREDENTIALS_KEYS:
+    raise ImproperlyConfigured(
+        "Set the HASHCART_CREDENTIALS_KEY environment variable: a Fernet key, as "
+        "cryptography.fernet.Fernet.generate_key() makes (README: Running on PostgreSQL)."
+    )
+for _key in CREDENTIALS_KEYS:
+    if _key == SECRET_KEY:
+        raise ImproperlyConfigured("HASHCART_CREDENTIALS_KEY must not be the SECRET_KEY.")
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "HASHCART_CREDENTIALS_KEY holds a value that is not a Fernet key "
+            "(32 url-safe base64-encoded bytes)."
+        ) from None
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": database_from_env(env.str("DATABASE_URL"))}
 REDIS_URL = env.str("REDIS_URL")
@@ -18,7 +58,10 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
 CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# An unacknowledged message (its worker died) is delivered again after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 
 # --- HTTPS and cookies ------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,31 +1,33 @@
-"""Issue (or rotate) the API token of a staff login: the merchant API acts as that login."""
+"""Issue an API token to a staff login with TOTP: the merchant API acts as that login."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from rest_framework.authtoken.models import Token
 
-from accounts.models import User
+from accounts.services.api_tokens import api_token_issue
+from core.exceptions import ApplicationError
 
 
 class Command(BaseCommand):
-    help = "Print the API token of staff login USERNAME (e-mail or username); --rotate replaces it."
+    help = (
+        "Issue a new API token to staff login USERNAME (e-mail or username; it needs TOTP) and "
+        "print it: it is shown once, stored hashed, and expires. --rotate revokes the earlier "
+        "tokens of the login."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("username")
-        parser.add_argument("--rotate", action="store_true", help="revoke the old token first")
-
-    @transaction.atomic
-    def handle(self, *args: Any, **options: Any) -> None:
-        login = options["username"]
-        user = (
-            User.objects.filter(email__iexact=login).first()
-            or User.objects.filter(username=login).first()
+        parser.add_argument(
+            "--rotate", action="store_true", help="revoke the login's earlier tokens"
         )
-        if user is None or not user.is_staff or not (user.is_superuser or user.merchant_id):
-            raise CommandError(f"{login} is not a merchant's staff login or an operator.")
-        if options["rotate"]:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
-        self.stdout.write(token.key)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            instance, token = api_token_issue(
+                login=options["username"], revoke_others=options["rotate"]
+            )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(token)
+        expiry = f"{instance.expiry:%Y-%m-%d %H:%M} UTC" if instance.expiry else "never"
+        self.stderr.write(f"Expires {expiry}; only its digest is stored: keep it now.")
