@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("social", "0005_account_credentials"),
+        ("social", "0008_reply_unique_text_by_digest"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0004_cancel_permission"),
+        ("orders", "0005_fit_external_lengths"),
     ]
 
     operations = [

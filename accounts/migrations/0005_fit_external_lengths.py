@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_pending_cards_and_stripe_customer"),
+        ("accounts", "0004_accountevent_consent_withdrawn"),
     ]
 
     operations = [

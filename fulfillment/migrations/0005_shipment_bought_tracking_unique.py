@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("catalog", "0002_campaign_one_live_per_key"),
-        ("fulfillment", "0003_ship_permission"),
+        ("fulfillment", "0004_fit_external_lengths"),
         ("orders", "0004_cancel_permission"),
     ]
 

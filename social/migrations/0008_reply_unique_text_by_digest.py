@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("social", "0006_fit_external_lengths"),
+        ("social", "0007_fit_external_lengths"),
     ]
 
     operations = [
