@@ -91,7 +91,9 @@ def test_every_email_builder_queues_with_maximal_values():
             order=order, cardholder=cardholder, code=messages.GATEWAY_UNAVAILABLE
         ),
         "expired": messages.email_expired(order=order, cardholder=cardholder, request_failed=True),
-        "cancelled": messages.email_cancelled(order=order, cardholder=cardholder),
+        "cancelled": messages.email_cancelled(
+            order=order, cardholder=cardholder, reason="merchant", paused_because="not me"
+        ),
         "shipped": messages.email_shipped(
             order=order, cardholder=cardholder, carrier="c" * 32, tracking="9" * 255
         ),

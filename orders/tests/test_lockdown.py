@@ -112,7 +112,8 @@ def test_a_hijackers_confirmation_after_pause_unlink_and_card_removal_buys_nothi
 
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
-    assert _outcome(confirmation) == "confirm_unknown"
+    # The code names no open order any more, so the hashtag is no confirmation at all.
+    assert _outcome(confirmation) == "no_campaign"
     assert not SandboxLedgerEntry.objects.exists()  # the gateway was never asked to charge
     assert not PaymentOperation.objects.filter(order=order).exists()
     assert _reserved(shop.campaign) == 0
@@ -362,15 +363,17 @@ def test_an_approval_that_returns_after_a_lockdown_is_voided(settings):
 class PausedDuringTheCall:
     """The sandbox gateway, while the cardholder pauses buying during the authorization."""
 
-    def authorize(self, *, token, amount, currency, idempotency_key):
+    def authorize(self, *, token, amount, currency, idempotency_key, order_id):
         from orders.payments.sandbox import SandboxGateway
 
         result = SandboxGateway().authorize(
-            token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
+            token=token,
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
         )
-        order = Order.objects.select_related("cardholder").get(
-            pk=int(idempotency_key.split("-")[1])
-        )
+        order = Order.objects.select_related("cardholder").get(pk=order_id)
         account_services.purchasing_set_paused(
             cardholder=order.cardholder, paused=True, now=timezone.now()
         )
