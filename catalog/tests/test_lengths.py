@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from accounts.services import staff_user_upsert
 from catalog.admin import CampaignForm
@@ -46,8 +46,8 @@ def test_the_api_refuses_a_hashtag_whose_key_would_not_fit_with_a_400():
     staff = staff_user_upsert(
         username="s", email="s@example.com", password="pw", merchant_id=product.merchant_id
     )
-    token, _ = Token.objects.get_or_create(user=staff)
-    api = Client(headers={"Authorization": f"Token {token.key}"})
+    _, token = AuthToken.objects.create(user=staff)
+    api = Client(headers={"Authorization": f"Token {token}"})
 
     response = api.post(
         "/api/v1/campaigns/", _body(product.pk, EXPANDING), content_type="application/json"

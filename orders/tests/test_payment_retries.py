@@ -135,7 +135,9 @@ def test_an_order_cancelled_while_its_authorization_answer_was_lost_leaves_no_ho
         order = _confirmed_order()
         flaky.lose_authorize_answers = 1
         stage_payments(now=T0)  # the hold is placed, the answer lost
-        assert order_cancel(order_id=order.pk, now=T0, actor_label="test", pause_purchasing=False)
+        assert order_cancel(
+            order_id=order.pk, now=T0, actor_label="test", reason="buyer", pause_purchasing=False
+        )
     with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
         stage_payments(now=timezone.now())  # finds the hold and queues its void
         stage_payments(now=timezone.now())  # voids it
