@@ -165,6 +165,10 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_doubles_noth
 
 def _someone_waits_on_a_lock() -> bool:
     with connection.cursor() as cursor:
+        # Inside a transaction PostgreSQL keeps the first view of pg_stat_activity until the
+        # transaction ends: without clearing it, a worker that starts waiting after the first
+        # look is never seen (the test then failed whenever the worker was slow to start).
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
