@@ -236,8 +236,15 @@ class XAdapter(PlatformAdapter):
         return self._result(posts, newest, now)
 
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
+        # Every post X's feeds deliver is public (``visibility`` is always "public" here).
         # X has no idempotency key for posts: the outbox's claim sends each reply once, and X
         # refuses an identical text (403 duplicate), which is final here.
         request = reply_request(in_reply_to=in_reply_to_post_id, text=text)
