@@ -104,6 +104,7 @@ _URL_TAIL = regex.compile(
 _ASCII_RUN = regex.compile(
     rf"(?<![\-a-z0-9{_LATIN}.]){_ASCII_LABEL}(?:\.{_ASCII_LABEL})+", regex.IGNORECASE
 )
+_PLAIN_DOMAIN = regex.compile(r"[a-z0-9](?:[\-a-z0-9.]*[a-z0-9])?", regex.IGNORECASE)
 # t.co links end after their slug; a slug longer than 40 is no link.
 _TCO = regex.compile(rf"https?://t\.co/([a-z0-9]+)(?:\?{_QUERY}*)?", regex.IGNORECASE)
 # A hash sign right after one of these may sit in a URL's path or query.
@@ -207,6 +208,9 @@ def _reported(text: str, match: regex.Match[str], high: int) -> list[tuple[int, 
         tco = _TCO.match(text, url_start, url_end)
         return [] if tco is None or len(tco.group(1)) > 40 else [(url_start, tco.end())]
     if group == "script":
+        return [(start, url_end if with_path else domain_end)]
+    if _PLAIN_DOMAIN.fullmatch(text, start, domain_end):
+        # The usual case, read once: the whole domain is one ASCII domain.
         return [(start, url_end if with_path else domain_end)]
     domains = []
     for run in _ASCII_RUN.finditer(text, start, domain_end):

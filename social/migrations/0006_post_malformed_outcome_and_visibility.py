@@ -4,20 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('social', '0005_account_credentials'),
+        ("social", "0005_account_credentials"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='post',
-            name='visibility',
-            field=models.CharField(default='public', max_length=16),
+            model_name="post",
+            name="visibility",
+            field=models.CharField(default="public", max_length=16),
         ),
         migrations.AlterField(
-            model_name='post',
-            name='outcome',
-            field=models.CharField(blank=True, choices=[('ignored_repost', 'Ignored: repost'), ('ignored_own', 'Ignored: own post'), ('ignored_edit', 'Ignored: edit'), ('no_campaign', 'No campaign'), ('not_linked', 'Not linked'), ('campaign_closed', 'Campaign closed'), ('blocked', 'Blocked'), ('sold_out', 'Sold out'), ('duplicate', 'Duplicate'), ('order_created', 'Order created'), ('confirmed', 'Confirmed'), ('confirm_late', 'Confirmation late'), ('confirm_unknown', 'Confirmation unknown'), ('confirm_awaiting_email', 'Confirmed by post, awaiting e-mail'), ('linked', 'Identity linked'), ('link_refused', 'Link refused'), ('link_unknown', 'Link code unknown'), ('malformed', 'Malformed')], max_length=32),
+            model_name="post",
+            name="outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("ignored_repost", "Ignored: repost"),
+                    ("ignored_own", "Ignored: own post"),
+                    ("ignored_edit", "Ignored: edit"),
+                    ("no_campaign", "No campaign"),
+                    ("not_linked", "Not linked"),
+                    ("campaign_closed", "Campaign closed"),
+                    ("blocked", "Blocked"),
+                    ("sold_out", "Sold out"),
+                    ("duplicate", "Duplicate"),
+                    ("order_created", "Order created"),
+                    ("confirmed", "Confirmed"),
+                    ("confirm_late", "Confirmation late"),
+                    ("confirm_unknown", "Confirmation unknown"),
+                    ("confirm_awaiting_email", "Confirmed by post, awaiting e-mail"),
+                    ("linked", "Identity linked"),
+                    ("link_refused", "Link refused"),
+                    ("link_unknown", "Link code unknown"),
+                    ("malformed", "Malformed"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
