@@ -9,7 +9,8 @@ Input is hostile, so extraction is linear in the text (DESIGN §4, issue 10 item
 finds URLs by running its URL pattern over the whole text, which backtracks quadratically (and
 worse) on dotted runs such as ``a.a.a.…``: 2,000 characters took seconds. Here:
 
-- the text read is capped (``limit``: each adapter passes its platform's documented maximum);
+- the text read is capped (``limit``: each adapter passes its platform's documented maximum),
+  and so are the hashtags read (``MAX_HASHTAGS``);
 - when the platform says where the URLs are (X's ``entities.urls``), those spans are used;
 - otherwise a URL is looked for only around a hashtag that could touch one (a hash sign right
   after a URL character such as ``/``, or a hashtag followed by ``.`` or ``-``), within
@@ -24,6 +25,7 @@ worse) on dotted runs such as ``a.a.a.…``: 2,000 characters took seconds. Here
 ``#Cafe`` differ, and letters of other scripts that look Latin (Cyrillic U+0430) stay apart.
 """
 
+import itertools
 import unicodedata
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -42,6 +44,9 @@ from twitter_text.regexp.valid_gtld import valid_gtld
 MAX_TEXT = 25_000
 # How far around a hashtag a URL that would hide it is looked for.
 URL_WINDOW = 256
+# Hashtags read per post, in order. A buyer writes one or two (a purchase, a confirmation, a
+# link code); a post of thousands would only cost time (each costs a few microseconds).
+MAX_HASHTAGS = 100
 
 _ALPHA = r"\p{L}\p{M}"
 _ALNUM = (
@@ -123,13 +128,15 @@ class Hashtag(NamedTuple):
 def extract_hashtags(
     text: str, *, urls: Iterable[tuple[int, int]] | None = None, limit: int = MAX_TEXT
 ) -> list[Hashtag]:
-    """The hashtags of ``text[:limit]`` in order of appearance, as twitter-text extracts them.
+    """The hashtags of ``text[:limit]`` in order of appearance, as twitter-text extracts them,
+    of the first ``MAX_HASHTAGS`` hash signs that start one.
 
     ``urls``: the spans (start, end) of the URLs in ``text`` as the platform found them; when
     given, no URL is looked for. Time is linear in ``min(len(text), limit)``.
     """
     text = text[:limit]
-    candidates = [Hashtag(m.group(2), m.start(), m.end()) for m in _HASHTAG.finditer(text)]
+    matches = itertools.islice(_HASHTAG.finditer(text), MAX_HASHTAGS)
+    candidates = [Hashtag(m.group(2), m.start(), m.end()) for m in matches]
     if not candidates:
         return candidates
     if urls is not None:

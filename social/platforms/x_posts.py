@@ -19,7 +19,7 @@ an unreadable ``created_at``, is a ``malformed`` post; the rest of the page goes
 from datetime import datetime
 from typing import Any
 
-from social.hashtags import extract_hashtags
+from social.hashtags import MAX_HASHTAGS, extract_hashtags
 from social.models import PostKind
 from social.platforms.base import MANUAL_REPOST, InboundPost, malformed_post, oldest_first
 
@@ -60,7 +60,8 @@ def _hashtags(item: dict[str, Any], text: str) -> tuple[str, ...]:
         if isinstance(t, dict) and isinstance(t.get("tag"), str) and t["tag"]
     ]
     if tags:
-        return tuple(t["tag"] for t in sorted(tags, key=lambda t: _position(t.get("start"))))
+        ordered = sorted(tags, key=lambda t: _position(t.get("start")))
+        return tuple(t["tag"] for t in ordered[:MAX_HASHTAGS])
     urls = [
         (_position(u.get("start")), _position(u.get("end")))
         for u in entities.get("urls") or []

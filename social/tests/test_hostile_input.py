@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from orders.services import posts_decide
-from social.hashtags import MAX_TEXT, extract_hashtags
+from social.hashtags import MAX_HASHTAGS, MAX_TEXT, extract_hashtags
 from social.models import (
     FeedCursor,
     PlatformAccount,
@@ -98,6 +98,12 @@ def test_text_past_the_platforms_maximum_is_not_read():
     text = "x" * MAX_TEXT + " #BuyKindleFireHD"
     assert extract_hashtags(text) == []
     assert [t.text for t in extract_hashtags(text, limit=len(text))] == ["BuyKindleFireHD"]
+
+
+def test_only_the_first_hashtags_of_a_post_are_read():
+    text = " ".join(f"#Tag{n}x" for n in range(MAX_HASHTAGS + 50))
+    tags = extract_hashtags(text)
+    assert [t.text for t in tags] == [f"Tag{n}x" for n in range(MAX_HASHTAGS)]
 
 
 def test_x_entities_give_the_hashtags_and_the_urls():
