@@ -14,12 +14,17 @@ worse) on dotted runs such as ``a.a.a.…``: 2,000 characters took seconds. Here
 - when the platform says where the URLs are (X's ``entities.urls``), those spans are used;
 - otherwise a URL is looked for only around a hashtag that could touch one (a hash sign right
   after a URL character such as ``/``, or a hashtag followed by ``.`` or ``-``), within
-  ``URL_WINDOW`` characters on each side, with a pattern built from twitter-text's own character
-  classes and top-level domains that cannot backtrack across a dotted run: a URL without a
-  protocol starts only where a run of domain characters starts, and labels are matched
-  atomically. Two deliberate differences from twitter-text, both only on odd input: a URL that
-  begins more than ``URL_WINDOW`` characters before a hashtag does not hide it, and a URL without
-  a protocol is not recognised right after a letter (``#caféexample.com`` keeps its hashtag).
+  ``URL_WINDOW`` characters on each side, with patterns built from twitter-text's own character
+  classes that never backtrack across a dotted run: a URL without a protocol starts only where
+  a run of domain characters starts, labels are matched atomically, and which labels end in a
+  top-level domain is a set look-up per label, from the right.
+
+Deliberate differences from twitter-text, only on odd input (texts of words and URLs separated
+by spaces agree with it; a random test of 20,000 such texts found no difference): a URL that
+begins more than ``URL_WINDOW`` characters before a hashtag does not hide it; a URL without a
+protocol is not recognised right after an accented Latin letter (``#caféexample.com`` keeps its
+hashtag); and where twitter-text's left-to-right scan swallows a later URL into a rejected
+earlier one (``-日本example.com/#x``), the later URL still counts here.
 
 ``hashtag_key`` is the matching key: NFKC, casefold, NFKC. Accents are kept, so ``#Café`` and
 ``#Cafe`` differ, and letters of other scripts that look Latin (Cyrillic U+0430) stay apart.
