@@ -4,6 +4,10 @@ Accepted files (JSON): an X API v2 response (search or mentions: ``data`` with `
 Mastodon notifications list, a list of sandbox posts (``{"id", "handle", "text",
 "created_at"?, "repost_of"?, "quote_of"?, "edit_of"?}``), or a recording of any of these
 (``{"interactions": [{"response": {"body": ...}}]}``, as in ``social/tests/fixtures``).
+
+A file that is no such response raises ``ReplayError`` with one line saying why. An item that
+cannot be read (not an object, no id, no author, a bad date, no text) is a ``malformed`` post,
+as when a feed reads it: the rest of the file goes on.
 """
 
 from datetime import datetime
@@ -11,9 +15,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from social.hashtags import extract_hashtags
+from social.hashtags import MAX_TEXT, extract_hashtags
 from social.models import PostKind
-from social.platforms.base import MANUAL_REPOST, InboundPost
+from social.platforms.base import MANUAL_REPOST, InboundPost, malformed_post
 from social.platforms.mastodon import inbound_from_notifications
 from social.platforms.x_posts import inbound_from_page
 
@@ -23,9 +27,22 @@ class ReplayError(ValueError):
 
 
 def _bodies(payload: Any) -> list[Any]:
-    if isinstance(payload, dict) and "interactions" in payload:
-        return [i["response"]["body"] for i in payload["interactions"] if "response" in i]
-    return [payload]
+    if not (isinstance(payload, dict) and "interactions" in payload):
+        return [payload]
+    interactions = payload["interactions"]
+    if not isinstance(interactions, list):
+        raise ReplayError("'interactions' is not a list.")
+    bodies = []
+    for number, interaction in enumerate(interactions):
+        if not isinstance(interaction, dict):
+            raise ReplayError(f"Interaction {number} is not an object.")
+        response = interaction.get("response")
+        if response is None:
+            continue
+        if not isinstance(response, dict) or "body" not in response:
+            raise ReplayError(f"Interaction {number} has a response without a body.")
+        bodies.append(response["body"])
+    return bodies
 
 
 def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) -> list[InboundPost]:
@@ -38,9 +55,9 @@ def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) ->
                 posts.extend(inbound_from_page(body, fetched_at=now))
         elif platform == "mastodon":
             if isinstance(body, list):
-                posts.extend(inbound_from_notifications(body))
+                posts.extend(inbound_from_notifications(body, fetched_at=now))
             elif isinstance(body, dict) and body.get("type"):
-                posts.extend(inbound_from_notifications([body]))
+                posts.extend(inbound_from_notifications([body], fetched_at=now))
         elif platform == "sandbox":
             if isinstance(body, list):
                 posts.extend(_sandbox(item, now) for item in body)
@@ -51,12 +68,39 @@ def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) ->
     return posts
 
 
-def _sandbox(item: dict[str, Any], now: datetime) -> InboundPost:
+def _sandbox(item: Any, now: datetime) -> InboundPost:
+    def malformed(reason: str, post_id: str = "", author_id: str = "") -> InboundPost:
+        return malformed_post(
+            platform="sandbox",
+            item=item,
+            reason=reason,
+            post_id=post_id,
+            author_id=author_id,
+            fetched_at=now,
+        )
+
+    if not isinstance(item, dict):
+        return malformed("not an object")
+    raw_id, text, handle = (
+        item.get("id"),
+        item.get("text"),
+        item.get("handle") or item.get("author"),
+    )
+    post_id = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else ""
+    if not post_id or len(post_id) > 64:
+        return malformed("no id")
+    if not isinstance(handle, str) or not handle.strip():
+        return malformed("no author (handle)", post_id=post_id)
+    author_id = str(item.get("author_id") or f"replay:{handle.lower()}")
+    if not isinstance(text, str):
+        return malformed("no text", post_id=post_id, author_id=author_id)
+    created = item.get("created_at")
     try:
-        post_id, text = str(item["id"]), str(item["text"])
-        handle = str(item.get("handle") or item["author"])
-    except KeyError as exc:
-        raise ReplayError(f"A sandbox post needs id, handle and text: missing {exc}.") from None
+        created_at = datetime.fromisoformat(created) if created else now
+    except (TypeError, ValueError):
+        return malformed("an unreadable created_at", post_id=post_id, author_id=author_id)
+    if created_at.tzinfo is None:
+        return malformed("a created_at without a time zone", post_id=post_id, author_id=author_id)
     repost = bool(item.get("repost_of")) or bool(MANUAL_REPOST.match(text))
     kind = (
         PostKind.REPOST
@@ -67,16 +111,15 @@ def _sandbox(item: dict[str, Any], now: datetime) -> InboundPost:
         if item.get("in_reply_to")
         else PostKind.ORIGINAL
     )
-    created = item.get("created_at")
     return InboundPost(
         platform="sandbox",
         post_id=post_id,
         root_id=str(item.get("edit_of") or post_id),
-        author_id=str(item.get("author_id") or f"replay:{handle.lower()}"),
+        author_id=author_id,
         author_handle=handle,
         text=text,
-        hashtags=() if repost else tuple(t.text for t in extract_hashtags(text)),
+        hashtags=() if repost else tuple(t.text for t in extract_hashtags(text, limit=MAX_TEXT)),
         kind=kind,
-        created_at=datetime.fromisoformat(created) if created else now,
+        created_at=created_at,
         raw=item,
     )

@@ -25,12 +25,14 @@ from social.models import (
     FeedKind,
     PlatformAccount,
     Post,
+    PostOutcome,
     Reply,
     ReplyPriority,
     ReplyStatus,
 )
 from social.platforms import adapter_for
 from social.platforms.base import (
+    PRIVATE_VISIBILITIES,
     AccountAuthError,
     DuplicateReply,
     InboundPost,
@@ -71,13 +73,17 @@ def inbox_post_id(post_id: str) -> str:
     return fit_key(post_id, POST_ID_MAX_LENGTH)
 
 
-def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
+def inbox_store(
+    *, account: PlatformAccount, posts: list[InboundPost], now: datetime | None = None
+) -> None:
     """Insert ``posts`` into the inbox, ignoring those already there (a post delivered twice is
-    stored once). Runs in the caller's transaction.
+    stored once). A ``malformed`` post is stored decided, with that outcome at ``now``. Runs in
+    the caller's transaction.
 
     Ids and handles longer than the inbox keeps are cut here, deliberately (``core.lengths``):
     ids keep a digest of the whole, so two people never share one; handles end in "…".
     """
+    now = now or timezone.now()
     Post.objects.bulk_create(
         [
             Post(
@@ -91,8 +97,11 @@ def inbox_store(*, account: PlatformAccount, posts: list[InboundPost]) -> None:
                 hashtags=list(p.hashtags),
                 quoted_hashtags=list(p.quoted_hashtags),
                 kind=p.kind,
+                visibility=p.visibility,
                 posted_at=p.created_at,
                 raw=p.raw,
+                outcome=PostOutcome.MALFORMED if p.malformed else "",
+                decided_at=now if p.malformed else None,
             )
             for p in posts
         ],
@@ -189,8 +198,9 @@ def feed_poll(
             exc_info=not isinstance(exc, RejectedError),
         )
         return PollResult(error=error)
+    malformed = [p for p in fetched.posts if p.malformed]
     with transaction.atomic():
-        inbox_store(account=account, posts=fetched.posts)
+        inbox_store(account=account, posts=fetched.posts, now=now)
         high_water_mark = fetched.high_water_mark
         if cursor.high_water_mark and (
             high_water_mark is None or high_water_mark < cursor.high_water_mark
@@ -200,7 +210,7 @@ def feed_poll(
             cursor=fetched.cursor,
             high_water_mark=high_water_mark,
             polled_at=now,
-            last_error="",
+            last_error=_malformed_note(malformed),
             failing_since=None,
             lease_token="",
             lease_until=None,
@@ -219,6 +229,14 @@ def feed_poll(
     )
     more = len(fetched.posts) >= page_size if fetched.more is None else fetched.more
     return PollResult(stored=stored, more=more)
+
+
+def _malformed_note(posts: list[InboundPost]) -> str:
+    """The feed's last error after a read that stored ``posts`` as malformed ("" for none)."""
+    if not posts:
+        return ""
+    ids = ", ".join(f"{p.post_id} ({p.malformed})" for p in posts[:5])
+    return f"{len(posts)} malformed item(s) stored as malformed: {ids}"[:500]
 
 
 # --- The reply outbox -------------------------------------------------------------------------
@@ -405,12 +423,15 @@ def _send_one(
     *, adapter: PlatformAdapter, account: PlatformAccount, reply: Reply, now: datetime
 ) -> bool:
     claim = Reply.objects.filter(pk=reply.pk, status=ReplyStatus.SENDING)
+    # A private post is answered privately; public sends stay as they were for every adapter.
+    private = reply.in_reply_to.visibility in PRIVATE_VISIBILITIES
     try:
         platform_id = adapter.send_reply(
             account=account,
             in_reply_to_post_id=reply.in_reply_to.post_id,
             text=reply.text,
             idempotency_key=f"reply-{reply.pk}",
+            **({"visibility": reply.in_reply_to.visibility} if private else {}),
         )
     except DuplicateReply as exc:
         # Posted already: an earlier attempt whose answer was lost. Its id and time are found

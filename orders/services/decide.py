@@ -194,7 +194,10 @@ def _classify(
     links: list[LinkClaim] = []
     for post in batch.posts:
         root = (post.platform, post.root_id)
-        if post.author_id == batch.brand_user_ids[post.account_id]:
+        if not post.author_id.strip():
+            # Nobody to link, answer or charge: never "not linked" (issue 10, item 5).
+            batch.decide(post, PostOutcome.MALFORMED)
+        elif post.author_id == batch.brand_user_ids[post.account_id]:
             batch.decide(post, PostOutcome.IGNORED_OWN)
         elif post.kind == PostKind.REPOST:
             batch.decide(post, PostOutcome.IGNORED_REPOST)

@@ -87,6 +87,9 @@ class PostOutcome(models.TextChoices):
     LINKED = "linked", "Identity linked"
     LINK_REFUSED = "link_refused", "Link refused"
     LINK_UNKNOWN = "link_unknown", "Link code unknown"
+    # The platform's item could not be read (no id, no author id, a bad date, not an object):
+    # stored as it came, under ``raw``, and never decided (DESIGN §4).
+    MALFORMED = "malformed", "Malformed"
 
 
 class Post(models.Model):
@@ -108,6 +111,8 @@ class Post(models.Model):
     # Hashtags inside content this post quotes: never a purchase (DESIGN §3.2, ignored_repost).
     quoted_hashtags = models.JSONField(default=list, blank=True)
     kind = models.CharField(max_length=16, choices=PostKind.choices, default=PostKind.ORIGINAL)
+    # Who may see the post (Mastodon's words); a private post is answered privately.
+    visibility = models.CharField(max_length=16, default="public")
     posted_at = models.DateTimeField(help_text="The platform's timestamp of the post.")
     received_at = models.DateTimeField(auto_now_add=True)
     raw = models.JSONField(default=dict, blank=True)

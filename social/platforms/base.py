@@ -4,24 +4,36 @@ An adapter does three things and holds no database transaction while it talks to
 
 - ``fetch_mentions`` reads the brand account's mentions feed after a cursor and returns them as
   ``InboundPost`` values, with the new cursor and a high-water mark;
-- ``send_reply`` posts a reply and returns the platform's id of it; ``fits`` says whether a
-  reply's text meets the platform's length rule (``max_reply_length`` by its own counting), so
-  that whoever writes replies can shorten them before they are queued;
+- ``send_reply`` posts a reply and returns the platform's id of it, with the visibility of
+  the post it answers: a private post (Mastodon ``direct`` or ``private``) is answered by a
+  direct message to its author, never publicly (DESIGN §4); ``fits`` says whether a reply's
+  text meets the platform's length rule (``max_reply_length`` by its own counting), so that
+  whoever writes replies can shorten them before they are queued;
 - ``find_reply`` looks up a reply already posted, for a retry the platform refused as a
   duplicate (``DuplicateReply``): the first attempt was posted but its answer was lost;
 - it raises the errors below, so that callers can tell waiting from giving up.
 
 A read refused with a 4xx other than 401 and 429 raises ``RejectedError``: the poller records
 it and shows it at once (``social.services.feed_poll``).
+
+Normalisation is item by item (DESIGN §4): an item of a page that cannot be read (not an object,
+no id, no author id, an unreadable ``created_at``) becomes an ``InboundPost`` whose ``malformed``
+says why (``malformed_post``), logged at ERROR with its ids; the poller stores it with the
+outcome ``malformed`` and the rest of the page goes on.
 """
 
 import abc
+import hashlib
+import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from social.models import PlatformAccount
+from social.models import PlatformAccount, PostKind
+
+logger = logging.getLogger(__name__)
 
 # Old-style retweets ("RT @alice: ...") are reposts on every platform, even posted as new posts.
 MANUAL_REPOST = re.compile(r"^\s*RT\s+@\w+", re.IGNORECASE)
@@ -34,7 +46,10 @@ class InboundPost:
     ``hashtags`` are the hashtags the author wrote, as written (without ``#``): never those of
     quoted or reposted content, which are ``quoted_hashtags``. ``root_id`` is the first post of
     an edit chain (the post itself when it was never edited). ``kind`` is a
-    ``social.models.PostKind`` value.
+    ``social.models.PostKind`` value. ``visibility`` is who may see the post, in Mastodon's
+    words (``public``, ``unlisted``, ``private``, ``direct``); replies keep it private.
+    ``malformed``, when not empty, says why the item could not be read: nothing else in the
+    post is to be trusted.
     """
 
     platform: str
@@ -48,6 +63,42 @@ class InboundPost:
     created_at: datetime
     quoted_hashtags: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    visibility: str = "public"
+    malformed: str = ""
+
+
+# Visibilities whose posts are answered privately (a direct message to the author).
+PRIVATE_VISIBILITIES = frozenset({"private", "direct"})
+
+
+def malformed_post(
+    *, platform: str, item: Any, reason: str, post_id: str, author_id: str, fetched_at: datetime
+) -> InboundPost:
+    """An item that could not be read, as a post to store with the outcome ``malformed``.
+
+    ``post_id``: the item's id when it has a usable one, else "" for an id made from its content
+    (``malformed-`` and a digest), so that reading the same item again stores it once. Logs the
+    item at ERROR with its ids.
+    """
+    if not post_id:
+        content = json.dumps(item, sort_keys=True, default=str)
+        post_id = "malformed-" + hashlib.sha256(content.encode()).hexdigest()[:40]
+    logger.error(
+        "%s item %s (author %s) is malformed: %s", platform, post_id, author_id or "?", reason
+    )
+    return InboundPost(
+        platform=platform,
+        post_id=post_id,
+        root_id=post_id,
+        author_id=author_id,
+        author_handle="",
+        text="",
+        hashtags=(),
+        kind=PostKind.ORIGINAL,
+        created_at=fetched_at,
+        raw={"malformed": reason, "item": item},
+        malformed=reason,
+    )
 
 
 def oldest_first(post: InboundPost) -> tuple[int, str]:
@@ -143,13 +194,23 @@ class PlatformAdapter(abc.ABC):
 
     @abc.abstractmethod
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
         """Post ``text`` as ``account`` in reply to a post; return the new post's platform id.
 
-        Sending twice with one ``idempotency_key`` posts once where the platform supports keys.
-        Raises ``RateLimited``, ``TransientError``, ``AccountAuthError``, ``DuplicateReply`` (the
-        same text was posted already: look it up with ``find_reply``) or ``RejectedError``.
+        ``visibility`` is the post's (``InboundPost.visibility``): a reply to a post in
+        ``PRIVATE_VISIBILITIES`` must reach only its author (Mastodon: a ``direct`` status that
+        mentions only them); a platform that cannot answer privately raises ``RejectedError``
+        rather than answer publicly. Sending twice with one ``idempotency_key`` posts once where
+        the platform supports keys. Raises ``RateLimited``, ``TransientError``,
+        ``AccountAuthError``, ``DuplicateReply`` (the same text was posted already: look it up
+        with ``find_reply``) or ``RejectedError``.
         """
 
     def find_reply(

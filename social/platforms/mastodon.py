@@ -6,12 +6,19 @@
   the same from every server, unlike the server-local account id.
 - Reblogs are ignored (a repost); an edit keeps its status id on Mastodon, so the inbox,
   unique per post id, never decides it twice.
-- Text: statuses are HTML; hashtags are read from the text (twitter-text rules), as on X.
-- Replies: ``status_post`` with ``in_reply_to_id`` and Mastodon's idempotency key.
+- Text: statuses are HTML; hashtags are read from the text (twitter-text rules), as on X, up to
+  ``MAX_TEXT`` characters, and only those Mastodon also lists in the status's ``tags`` (it does
+  not tag a ``#`` inside a link), so no URL is looked for in the text.
+- Item by item: a notification that cannot be read (not an object, a status without an id or
+  an author, an unreadable date) is a ``malformed`` post; the rest of the page goes on.
+- Replies: ``status_post`` with ``in_reply_to_id`` and Mastodon's idempotency key; a mention
+  posted ``private`` or ``direct`` is answered by a ``direct`` status, which only the accounts
+  it mentions (the buyer) see, never publicly.
 """
 
 import html
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +29,7 @@ from social.credentials import credentials_decrypt
 from social.hashtags import extract_hashtags
 from social.models import PlatformAccount, PostKind
 from social.platforms.base import (
+    PRIVATE_VISIBILITIES,
     AccountAuthError,
     FetchResult,
     InboundPost,
@@ -29,6 +37,7 @@ from social.platforms.base import (
     RateLimited,
     RejectedError,
     TransientError,
+    malformed_post,
     oldest_first,
 )
 
@@ -41,6 +50,11 @@ _REMOTE_MENTION = re.compile(
     r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@[\w.-]+\w", re.IGNORECASE | re.ASCII
 )
 _COUNTED_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# Characters of a status's text read for hashtags. Mastodon's own limit is 500 by default but
+# each server sets its own, and mentions arrive from any server of the fediverse: 5,000 is the
+# documented default of GoToSocial, Pleroma and Akkoma, the largest in common use.
+MAX_TEXT = 5_000
+_VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
 
 
 def status_text(content: str) -> str:
@@ -48,53 +62,117 @@ def status_text(content: str) -> str:
     return html.unescape(_TAG.sub("", _BREAK.sub("\n", content or ""))).strip()
 
 
-def _when(value: Any) -> datetime:
+def _when(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def inbound_from_notification(notification: dict[str, Any]) -> InboundPost | None:
-    """A mention notification as an ``InboundPost``; None for anything else."""
-    if notification.get("type") != "mention" or not notification.get("status"):
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
         return None
-    status = notification["status"]
+
+
+def _loose(tag: str) -> str:
+    """Mastodon's sense of one tag: case and accents folded (it folds both; Hashcart does not,
+    so this only checks that Mastodon tagged the hashtag, never which campaign it is)."""
+    decomposed = unicodedata.normalize("NFKD", tag.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _hashtags(status: dict[str, Any], text: str) -> tuple[str, ...]:
+    """The hashtags of the text that Mastodon also tagged (all of them when the status has no
+    ``tags`` list at all, as in hand-written replays)."""
+    tags = status.get("tags")
+    if not isinstance(tags, list):
+        return tuple(tag.text for tag in extract_hashtags(text, limit=MAX_TEXT))
+    names = {_loose(str(t.get("name", ""))) for t in tags if isinstance(t, dict)}
+    found = extract_hashtags(text, urls=(), limit=MAX_TEXT)
+    return tuple(tag.text for tag in found if _loose(tag.text) in names)
+
+
+def _id(value: Any) -> str:
+    """A Mastodon id (up to 30 ASCII digits; an integer is accepted), or "" for anything else."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    return text if text.isascii() and text.isdigit() and len(text) <= 30 else ""
+
+
+def inbound_from_notification(notification: Any, *, fetched_at: datetime) -> InboundPost | None:
+    """A mention notification as an ``InboundPost``; None for any other notification; a
+    ``malformed`` post for one that cannot be read (DESIGN §4)."""
+
+    def malformed(reason: str, post_id: str = "", author_id: str = "") -> InboundPost:
+        return malformed_post(
+            platform="mastodon",
+            item=notification,
+            reason=reason,
+            post_id=post_id,
+            author_id=author_id,
+            fetched_at=fetched_at,
+        )
+
+    if not isinstance(notification, dict):
+        return malformed("not an object")
+    if notification.get("type") != "mention":
+        return None
+    status = notification.get("status")
+    if not isinstance(status, dict):
+        return malformed("a mention without a status")
+    post_id = _id(status.get("id"))
     account = status.get("account") or notification.get("account") or {}
+    author = None
+    if isinstance(account, dict):
+        author = account.get("uri") or account.get("url") or account.get("id")
+    author_id = str(author) if isinstance(author, str | int) and str(author) else ""
+    if not post_id:
+        return malformed("a status without an id", author_id=author_id)
+    if not author_id:
+        return malformed("a status without an author id", post_id=post_id)
+    created_at = _when(status.get("created_at") or notification.get("created_at"))
+    if created_at is None:
+        return malformed("an unreadable created_at", post_id=post_id, author_id=author_id)
     text = status_text(str(status.get("content", "")))
     hashtags: tuple[str, ...] = ()
     if status.get("reblog"):
         kind = PostKind.REPOST
     else:
         kind = PostKind.REPLY if status.get("in_reply_to_id") else PostKind.ORIGINAL
-        hashtags = tuple(tag.text for tag in extract_hashtags(text))
+        hashtags = _hashtags(status, text)
     quoted = status.get("quote") or {}
     quoted_status = quoted.get("quoted_status") if isinstance(quoted, dict) else None
     quoted_hashtags = (
-        tuple(
-            tag.text for tag in extract_hashtags(status_text(str(quoted_status.get("content", ""))))
-        )
-        if quoted_status
+        _hashtags(quoted_status, status_text(str(quoted_status.get("content", ""))))
+        if isinstance(quoted_status, dict)
         else ()
     )
     if quoted_status:
         kind = PostKind.QUOTE
+    visibility = status.get("visibility")
     return InboundPost(
         platform="mastodon",
-        post_id=str(status["id"]),
-        root_id=str(status["id"]),
-        author_id=str(account.get("uri") or account.get("url") or account.get("id")),
+        post_id=post_id,
+        root_id=post_id,
+        author_id=author_id,
         author_handle=str(account.get("acct", "")),
         text=text,
         hashtags=hashtags,
         kind=kind,
-        created_at=_when(status.get("created_at") or notification.get("created_at")),
+        created_at=created_at,
         quoted_hashtags=quoted_hashtags,
-        raw={"notification_id": str(notification.get("id")), "status_id": str(status["id"])},
+        raw={"notification_id": str(notification.get("id")), "status_id": post_id},
+        # An unknown visibility is treated as the most private one.
+        visibility=visibility if visibility in _VISIBILITIES else "direct",
     )
 
 
-def inbound_from_notifications(notifications: list[dict[str, Any]]) -> list[InboundPost]:
-    posts = [p for n in notifications if (p := inbound_from_notification(n)) is not None]
+def inbound_from_notifications(
+    notifications: list[Any], *, fetched_at: datetime | None = None
+) -> list[InboundPost]:
+    """The mentions of a notifications page, oldest first, each read on its own."""
+    fetched_at = fetched_at or timezone.now()
+    posts = [
+        p
+        for n in notifications
+        if (p := inbound_from_notification(n, fetched_at=fetched_at)) is not None
+    ]
     return sorted(posts, key=oldest_first)
 
 
@@ -179,23 +257,33 @@ class MastodonAdapter(PlatformAdapter):
             if not page:
                 break
             notifications.extend(page)
-            newest = str(max((int(n["id"]) for n in page), default=int(newest or 0)))
+            # A notification without a usable id is read (as malformed) but moves no cursor.
+            ids = [int(i) for n in page if isinstance(n, dict) and (i := _id(n.get("id")))]
+            newest = str(max(ids, default=int(newest or 0)))
             if len(page) < PAGE:
                 break
         return FetchResult(
-            posts=inbound_from_notifications(notifications),
+            posts=inbound_from_notifications(notifications, fetched_at=now),
             cursor=newest,
             high_water_mark=now - timedelta(seconds=5),
         )
 
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
+        # "private" is followers-only: the brand's followers would see the answer. A private
+        # post is answered by a direct status, seen only by the accounts it mentions.
         status = self._call(
             self.client(account).status_post,
             text,
             in_reply_to_id=in_reply_to_post_id,
-            visibility="public",
+            visibility="direct" if visibility in PRIVATE_VISIBILITIES else "public",
             idempotency_key=idempotency_key,
         )
         return str(status["id"])

@@ -6,7 +6,7 @@ from itertools import takewhile
 from django.conf import settings
 from django.utils import timezone
 
-from social.hashtags import extract_hashtags
+from social.hashtags import MAX_TEXT, extract_hashtags
 from social.models import PlatformAccount, PostKind, SandboxPost, SandboxUser
 from social.platforms.base import (
     MANUAL_REPOST,
@@ -39,7 +39,7 @@ def sandbox_inbound(post: SandboxPost) -> InboundPost:
             if post.in_reply_to_id is not None
             else PostKind.ORIGINAL
         )
-        hashtags = tuple(tag.text for tag in extract_hashtags(post.text))
+        hashtags = tuple(tag.text for tag in extract_hashtags(post.text, limit=MAX_TEXT))
     return InboundPost(
         platform="sandbox",
         post_id=str(post.pk),
@@ -50,7 +50,7 @@ def sandbox_inbound(post: SandboxPost) -> InboundPost:
         hashtags=hashtags,
         kind=kind,
         created_at=post.created_at,
-        quoted_hashtags=tuple(t.text for t in extract_hashtags(post.quote_of.text))
+        quoted_hashtags=tuple(t.text for t in extract_hashtags(post.quote_of.text, limit=MAX_TEXT))
         if post.quote_of is not None
         else (),
         raw={
@@ -101,8 +101,15 @@ class SandboxAdapter(PlatformAdapter):
         )
 
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
+        # The sandbox network is public: every post, and so every reply, is "public".
         brand = SandboxUser.objects.filter(pk=int(account.platform_user_id)).first()
         if brand is None:
             raise RejectedError(f"The sandbox has no user {account.platform_user_id}.")

@@ -304,8 +304,15 @@ class XAdapter(PlatformAdapter):
         )
 
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
+        # Every post X's feeds deliver is public (``visibility`` is always "public" here).
         # X has no idempotency key for posts: the outbox's claim sends each reply once, and a
         # retry after a lost answer is refused as duplicate content (``DuplicateReply``).
         request = reply_request(in_reply_to=in_reply_to_post_id, text=text)
