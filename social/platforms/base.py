@@ -96,7 +96,8 @@ def malformed_post(
         hashtags=(),
         kind=PostKind.ORIGINAL,
         created_at=fetched_at,
-        raw={"malformed": reason, "item": item},
+        # The item as JSON can hold it: a client library's item may carry dates and other types.
+        raw={"malformed": reason, "item": json.loads(json.dumps(item, default=str))},
         malformed=reason,
     )
 

@@ -90,9 +90,10 @@ def _hashtags(status: dict[str, Any], text: str) -> tuple[str, ...]:
 
 
 def _id(value: Any) -> str:
-    """A Mastodon id (up to 30 ASCII digits; an integer is accepted), or "" for anything else."""
+    """A Mastodon id (ASCII digits; an integer is accepted), or "" for anything else. Any length:
+    the inbox cuts one longer than it keeps, deliberately (``social.services.inbox_post_id``)."""
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    return text if text.isascii() and text.isdigit() and len(text) <= 30 else ""
+    return text if text.isascii() and text.isdigit() else ""
 
 
 def inbound_from_notification(notification: Any, *, fetched_at: datetime) -> InboundPost | None:

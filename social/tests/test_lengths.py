@@ -40,6 +40,10 @@ def _mention(*, acct: str, uri: str, status_id: str = "117020577157693549") -> d
     notification["status"]["id"] = status_id
     notification["status"]["created_at"] = timezone.now().isoformat()
     notification["status"]["content"] = "<p>@mastodonpy_test #BuyKindleFireHD</p>"
+    # Mastodon lists the hashtags it tagged; only those count (item 1).
+    notification["status"]["tags"] = [
+        {"name": "BuyKindleFireHD", "url": "https://remote.example/tags/BuyKindleFireHD"}
+    ]
     for account in (notification["account"], notification["status"]["account"]):
         account.update(acct=acct, uri=uri, username=acct.split("@")[0])
     return notification
