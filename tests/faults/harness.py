@@ -40,9 +40,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     while time.monotonic() < deadline:
         result = check()
         if result:
-            print(
-                f"[{time.strftime('%X')}] {what}: {time.monotonic() - deadline + timeout:.1f}s"
-            )  # TIMING
             return result
         time.sleep(0.2)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
@@ -227,12 +224,19 @@ class Fleet:
         """SIGKILL the whole worker node that runs process ``pid`` (its machine died); a
         replacement boots meanwhile, for the scenarios after this one."""
         for node, _ in self.nodes:
-            if pid in (node.pid, _parent(pid)):
+            if node.pid in (pid, _parent(pid)):
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait(timeout=20)
                 self.spawn()
                 return
-        pytest.fail(f"process {pid} belongs to no worker node")
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            command = "(gone)"
+        nodes = [node.pid for node, _ in self.nodes]
+        pytest.fail(
+            f"process {pid} (parent {_parent(pid)}: {command}) belongs to no node of {nodes}"
+        )
 
     def stop(self) -> None:
         for process in [*(node for node, _ in self.nodes), *([self.beat] if self.beat else [])]:

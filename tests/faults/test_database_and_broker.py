@@ -2,7 +2,7 @@
 a sale: real Celery worker processes on PostgreSQL and a private Redis (issue 10 §6)."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from orders.models import Order, OrderStatus
 from tests.faults.harness import (
@@ -31,8 +31,9 @@ def test_a_decide_batch_whose_database_connection_is_killed_is_retried_and_decid
     for n in range(4):
         buyer_ready(f"buyer{n}")
     with campaign_row_held(shop.campaign.pk):
-        for n in range(4):
-            post(f"buyer{n}", BUY)
+        with transaction.atomic():  # one poll reads them all: one batch
+            for n in range(4):
+                post(f"buyer{n}", BUY)
         wait_for(lambda: status_now().undecided_posts == 4, "the poll")
         first = wait_for(someone_waits_on_a_lock, "the decision to wait on the campaign row")
         _terminate(first)

@@ -4,6 +4,7 @@ card. Real Celery worker processes on PostgreSQL and a private Redis (issue 10 Â
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Campaign
@@ -31,10 +32,11 @@ def test_a_decide_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(flee
     buyers = [buyer_ready(f"buyer{n}") for n in range(5)]
     # The batch takes its posts' locks, then waits for the campaign's, in the middle of its work.
     with campaign_row_held(shop.campaign.pk):
-        for buyer in buyers:
-            post(buyer.handle, BUY)
-        post("stranger", BUY)
-        post("buyer0", f"@{BRAND} love it #Kindle")
+        with transaction.atomic():  # one poll reads them all: one batch, one node
+            for buyer in buyers:
+                post(buyer.handle, BUY)
+            post("stranger", BUY)
+            post("buyer0", f"@{BRAND} love it #Kindle")
         wait_for(lambda: Post.objects.count() == 7, "the poll")
         waiting = wait_for(someone_waits_on_a_lock, "the decision to wait on the campaign row")
         assert status_now().undecided_posts == 7  # the stall shows while it lasts
