@@ -127,9 +127,10 @@ class Fleet:
             "HASHCART_SWEEP_INTERVAL_SECONDS": "0.5",
             "HASHCART_RECOVER_INTERVAL_SECONDS": "2",
             "HASHCART_CONFIRMATION_WINDOW_MINUTES": "1",
-            # A killed sender's claim lapses after 3 s; an order whose request cannot be posted
-            # gives up after 11 s (6 hours in production).
-            "HASHCART_REPLY_CLAIM_SECONDS": "3",
+            # A killed sender's claim lapses after 10 s (its redelivered message runs before
+            # that, as in production: 2 minutes, against a redelivery at once); an order whose
+            # request cannot be posted gives up after 11 s (6 hours in production).
+            "HASHCART_REPLY_CLAIM_SECONDS": "10",
             "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS": str(GIVE_UP_HOURS),
             "CELERY_VISIBILITY_TIMEOUT": "5",
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +29,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 _ids = itertools.count(1)
 LIVE = ["BuyKindleFireHD", "BuyActionCamPack"]
 PREFIXES = ["Confirm", "Yes", "Link", "Buy", "BuyKindleF", "ConfirmOrder", ""]
+# Every character but two that no page of posts survives today, each pinned by the xfail test
+# at the end of this module (issue 10 items 2 and 3, on other branches): NUL, which PostgreSQL
+# stores in no text or JSON, and lone surrogates (JSON may escape one, "\ud800"), which cannot
+# be encoded for the database at all. Either fails the insert of the whole page.
+_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 
 
 def _world() -> dict:
@@ -53,15 +59,13 @@ def _hashtag(codes: list[str]) -> st.SearchStrategy[str]:
         st.sampled_from(LIVE).map(lambda tag: "".join(chr(ord(c) + 0xFEE0) for c in tag)),
         st.tuples(st.sampled_from(PREFIXES), code).map("".join),
         st.tuples(st.sampled_from(PREFIXES), code).map(lambda p: (p[0] + p[1]).lower()),
-        # Anything at all, as a platform's own entities may carry it (NUL aside: see below).
-        st.text(st.characters(exclude_characters="\x00"), max_size=300),
+        # Anything at all, as a platform's own entities may carry it (but see _CHARACTERS).
+        st.text(_CHARACTERS, max_size=300),
     )
 
 
 def _posts(codes: list[str], authors: list[str]) -> st.SearchStrategy[list[dict]]:
-    # PostgreSQL stores no NUL character in text or JSON: excluded here, see the report of
-    # issue 10 §6 (item 2's per-item storage, on another branch).
-    text = st.text(st.characters(exclude_characters="\x00"), max_size=10_000)
+    text = st.text(_CHARACTERS, max_size=10_000)
     one = st.fixed_dictionaries(
         {
             "author": st.sampled_from(authors),
@@ -98,46 +102,50 @@ def test_any_posts_decide_without_raising_to_exactly_one_outcome_each(fuzzing):
     outcomes = set(PostOutcome.values)
 
     @settings(
-        max_examples=60,
+        max_examples=300,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
     )
     @given(specs=_posts(world["codes"], world["authors"]))
     def decide_any(specs):
-        now = timezone.now()
-        inbound = [_inbound(spec, now) for spec in specs]
-        inbox_store(account=account, posts=inbound)
-        ids = list(
-            Post.objects.filter(post_id__in=[p.post_id for p in inbound]).values_list(
-                "pk", flat=True
-            )
-        )
-        assert len(ids) == len(inbound)
-
-        counts = posts_decide(post_ids=ids, now=now)
-
-        decided = dict(Post.objects.filter(pk__in=ids).values_list("pk", "outcome"))
-        assert sum(counts.values()) == len(ids)
-        assert all(outcome in outcomes for outcome in decided.values()), decided
-        assert not posts_decide(post_ids=ids, now=now)  # decided once, for good
-        assert dict(Post.objects.filter(pk__in=ids).values_list("pk", "outcome")) == decided
+        with transaction.atomic():  # each example apart: a failure does not spill over
+            _store_and_decide(account, specs, outcomes)
 
     decide_any()
 
 
+def _store_and_decide(account: PlatformAccount, specs: list[dict], outcomes: set[str]) -> None:
+    now = timezone.now()
+    inbound = [_inbound(spec, now) for spec in specs]
+    inbox_store(account=account, posts=inbound)
+    ids = list(
+        Post.objects.filter(post_id__in=[p.post_id for p in inbound]).values_list("pk", flat=True)
+    )
+    assert len(ids) == len(inbound)
+
+    counts = posts_decide(post_ids=ids, now=now)
+
+    decided = dict(Post.objects.filter(pk__in=ids).values_list("pk", "outcome"))
+    assert sum(counts.values()) == len(ids)
+    assert all(outcome in outcomes for outcome in decided.values()), decided
+    assert not posts_decide(post_ids=ids, now=now)  # decided once, for good
+    assert dict(Post.objects.filter(pk__in=ids).values_list("pk", "outcome")) == decided
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 10 items 2 and 3: PostgreSQL stores no NUL (U+0000) in text or JSON, so one "
-    "such post fails the insert of its whole page (fixed on another branch, or to be fixed there)",
+    reason="issue 10 items 2 and 3: one post whose text PostgreSQL cannot store fails the insert "
+    "of its whole page (fixed on another branch, or to be fixed there)",
 )
-def test_a_post_with_a_nul_character_does_not_stop_the_rest_of_its_page(tmp_path):
+@pytest.mark.parametrize("bad", ["hello\u0000", "\ud800 hello"], ids=["nul", "lone-surrogate"])
+def test_a_post_the_database_cannot_store_as_is_does_not_stop_the_rest_of_its_page(tmp_path, bad):
     shop_open()
     page = {
         "data": [
             {
                 "id": "1860000000000000001",
-                "text": "@HashcartDeals hello\u0000 #BuyKindleFireHD",
+                "text": f"@HashcartDeals {bad} #BuyKindleFireHD",
                 "author_id": "4001",
                 "created_at": "2026-11-29T10:00:00.000Z",
             },
@@ -149,12 +157,12 @@ def test_a_post_with_a_nul_character_does_not_stop_the_rest_of_its_page(tmp_path
             },
         ],
         "includes": {
-            "users": [{"id": "4001", "username": "nul"}, {"id": "4002", "username": "ok"}]
+            "users": [{"id": "4001", "username": "bad"}, {"id": "4002", "username": "ok"}]
         },
         "meta": {"result_count": 2, "newest_id": "1860000000000000002"},
     }
     replay = tmp_path / "page.json"
-    replay.write_text(json.dumps(page))
+    replay.write_text(json.dumps(page))  # escaped as X would send them: \u0000, \ud800
     # A one-line refusal naming the bad item is fine; a DataError traceback is not.
     with contextlib.suppress(CommandError):
         call_command("replay_posts", str(replay), "--platform", "x", stdout=io.StringIO())

@@ -66,7 +66,7 @@ def _hold_alices_request_and_kill_its_sender(fleet) -> None:
     status = status_now()
     assert status.replies_queued == {"confirmation_request": 1}
     assert status.orders_awaiting_reply == 1
-    fleet.kill_process(holder)
+    fleet.kill_process(holder)  # its node gives the message back at once: nothing to reclaim yet
     wait_for(_request_is_stuck_with_a_dead_sender, "the dead sender's claim to lapse")
 
 
