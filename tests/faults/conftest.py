@@ -1,5 +1,6 @@
-"""Fixtures of the fault suite: a private Redis server for the whole suite (restarting it
-disturbs nobody else) and Celery worker processes per test (see ``harness``)."""
+"""Fixtures of the fault suite: a private Redis server (restarting it disturbs nobody else) and
+Celery worker processes, both for the whole package and stopped when its last test is done, so
+that no worker of ours touches the database under the rest of the suite (see ``harness``)."""
 
 import os
 import shutil
@@ -14,7 +15,7 @@ from conftest import require_service
 from tests.faults.harness import Fleet, RedisServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if not os.environ.get("REDIS_URL"):  # the suite's rule for tests that need Redis
         require_service("Redis is not configured (set REDIS_URL)")
@@ -26,7 +27,7 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
     server.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _fleet(
     private_redis: RedisServer,
     django_db_setup: None,
