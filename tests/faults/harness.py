@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -187,6 +188,25 @@ class Fleet:
             wait_for(partial(_started, node, log_path), f"{log_path.stem} to start")
             if node.poll() is not None:
                 pytest.fail(f"{log_path.stem} exited at start:\n{log_path.read_text()[-3000:]}")
+
+    @contextmanager
+    def supervised(self) -> Iterator[None]:
+        """Restart any node that exits, as systemd or Kubernetes would, while the block runs.
+        Celery and kombu 5.7 workers sometimes exit ("Unrecoverable error: AttributeError")
+        when Redis goes away under them; the deployment's supervisor must bring them back."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.5):
+                self.spawn()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join(timeout=10)
 
     def reset(self) -> None:
         """Between scenarios: nothing armed, nothing held (a holding process sleeps for

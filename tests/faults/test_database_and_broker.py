@@ -64,21 +64,24 @@ def test_redis_restarted_in_the_middle_of_a_sale_loses_no_post_and_doubles_nothi
         "the first three windows to open",
     )
 
-    private_redis.kill()  # every queued message is gone with it
-    for order in Order.objects.filter(status=OrderStatus.PENDING):
-        post(order.author_handle, f"@{BRAND} #Confirm{order.confirmation_code}")
-    for handle in handles[3:]:
-        post(handle, BUY)
-    # Nothing reads the feed while the broker is down: its lag grows in the status.
-    wait_for(
-        lambda: (status_now().feeds[0].lag_seconds or 0) > 3, "the feed's lag to show", timeout=20
-    )
-    private_redis.start()
+    with fleet.supervised():
+        private_redis.kill()  # every queued message is gone with it
+        for order in Order.objects.filter(status=OrderStatus.PENDING):
+            post(order.author_handle, f"@{BRAND} #Confirm{order.confirmation_code}")
+        for handle in handles[3:]:
+            post(handle, BUY)
+        # Nothing reads the feed while the broker is down: its lag grows in the status.
+        wait_for(
+            lambda: (status_now().feeds[0].lag_seconds or 0) > 3,
+            "the feed's lag to show",
+            timeout=20,
+        )
+        private_redis.start()
 
-    wait_for(
-        lambda: Order.objects.filter(status=OrderStatus.PAID).count() == 3,
-        "the confirmations posted during the outage to be paid",
-    )
-    confirm_every_pending_order(paid=4)
+        wait_for(
+            lambda: Order.objects.filter(status=OrderStatus.PAID).count() == 3,
+            "the confirmations posted during the outage to be paid",
+        )
+        confirm_every_pending_order(paid=4)
     assert Order.objects.count() == 4
     assert_nothing_lost_or_doubled()
