@@ -281,12 +281,13 @@ class Fleet:
             return None
         return int(pid) if pid else None
 
-    def gateway_down(self, down: bool) -> None:
-        flag = self.faults_dir / "gateway.down"
-        if down:
-            flag.touch()
-        else:
-            flag.unlink(missing_ok=True)
+    def gateway(self, fault: str | None) -> None:
+        """``lost``: the gateway acts but its answers are lost; ``down``: it is not reached;
+        ``None``: it works again."""
+        for name in ("lost", "down"):
+            (self.faults_dir / f"gateway.{name}").unlink(missing_ok=True)
+        if fault is not None:
+            (self.faults_dir / f"gateway.{fault}").touch()
 
 
 def _started(node: subprocess.Popen[bytes], log_path: Path) -> bool:

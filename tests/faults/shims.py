@@ -8,8 +8,10 @@ They behave exactly like the sandbox until the test drops a file in ``HASHCART_F
 - ``authorize.armed``: the next authorization is entered in the sandbox ledger, then the payment
   worker holds (``authorize.holding``) until it is killed: the gateway has the hold, Hashcart
   does not know.
-- ``gateway.down``: every gateway call is entered in the ledger and then answered with a
-  timeout (``GatewayError``), as a gateway whose answers are lost, until the file is removed.
+- ``gateway.lost``: every gateway call is entered in the ledger and then answered with a
+  timeout (``GatewayError``), as a gateway whose answers are lost, until the file is removed;
+- ``gateway.down``: every gateway call times out before reaching the gateway (nothing is
+  entered in the ledger), until the file is removed.
 
 A hold is taken by renaming the armed file, so exactly one call holds, whichever worker runs it.
 """
@@ -46,9 +48,19 @@ def _hold(point: str) -> None:
     time.sleep(HOLD_SECONDS)
 
 
-def _down() -> bool:
+def _flag(name: str) -> bool:
     directory = _faults_dir()
-    return directory is not None and (directory / "gateway.down").exists()
+    return directory is not None and (directory / name).exists()
+
+
+def _reach() -> None:
+    if _flag("gateway.down"):
+        raise GatewayError("timed out (the gateway was not reached)")
+
+
+def _answer() -> None:
+    if _flag("gateway.lost"):
+        raise GatewayError("timed out (the answer was lost)")
 
 
 class HoldingSandboxAdapter(SandboxAdapter):
@@ -69,26 +81,26 @@ class FaultySandboxGateway(SandboxGateway):
     def authorize(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
+        _reach()
         result = super().authorize(
             token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
         )
         _hold("authorize")
-        if _down():
-            raise GatewayError("timed out (the answer was lost)")
+        _answer()
         return result
 
     def capture(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
+        _reach()
         result = super().capture(
             reference=reference, amount=amount, currency=currency, idempotency_key=idempotency_key
         )
-        if _down():
-            raise GatewayError("timed out (the answer was lost)")
+        _answer()
         return result
 
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        _reach()
         result = super().void(reference=reference, idempotency_key=idempotency_key)
-        if _down():
-            raise GatewayError("timed out (the answer was lost)")
+        _answer()
         return result

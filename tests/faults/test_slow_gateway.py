@@ -8,12 +8,14 @@ from functools import partial
 import pytest
 from django.utils import timezone
 
-from orders.models import Order, OrderStatus, PaymentOperation
+from fulfillment.services import label_buy
+from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
 from tests.faults.harness import assert_nothing_lost_or_doubled, status_now, wait_for
 from tests.shop import BRAND, buyer_ready, post, shop_open
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 OUTAGE = timedelta(minutes=20)
+WORKER_GATEWAY = "tests.faults.shims.FaultySandboxGateway"
 
 
 def _attempted(operation: PaymentOperation) -> bool:
@@ -59,7 +61,7 @@ def test_a_gateway_that_times_out_for_twenty_minutes_then_recovers_holds_no_mone
     order = wait_for(
         lambda: Order.objects.filter(expires_at__isnull=False).first(), "alice's window to open"
     )
-    fleet.gateway_down(True)
+    fleet.gateway("lost")
     post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     wait_for(
         lambda: PaymentOperation.objects.filter(attempts__gte=1).exists(),
@@ -68,7 +70,7 @@ def test_a_gateway_that_times_out_for_twenty_minutes_then_recovers_holds_no_mone
     assert status_now().payments_pending == 1  # the outage shows while it lasts
 
     _fast_forward_retries(OUTAGE)
-    fleet.gateway_down(False)
+    fleet.gateway(None)
     _fast_forward_retries(timedelta(hours=1))
     wait_for(
         lambda: (
@@ -77,4 +79,45 @@ def test_a_gateway_that_times_out_for_twenty_minutes_then_recovers_holds_no_mone
         ),
         "the authorization to be settled",
     )
+    assert_nothing_lost_or_doubled()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 item 17: a capture is given up after about 17 minutes of failures, "
+    "leaving the shipped order uncaptured (fixed on another branch)",
+)
+def test_a_gateway_down_for_twenty_minutes_when_a_label_is_bought_still_captures_once(
+    fleet, settings, monkeypatch
+):
+    shop_open(stock=5)
+    buyer_ready("alice")
+    post("alice", f"@{BRAND} #BuyKindleFireHD")
+    order = wait_for(
+        lambda: Order.objects.filter(expires_at__isnull=False).first(), "alice's window to open"
+    )
+    post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    order = wait_for(
+        lambda: Order.objects.filter(pk=order.pk, status=OrderStatus.PAID).first(), "payment"
+    )
+    fleet.gateway("down")
+    # The label is bought here, and the capture tried at once: through the same shim.
+    settings.HASHCART = {**settings.HASHCART, "PAYMENT_GATEWAY": WORKER_GATEWAY}
+    monkeypatch.setenv("HASHCART_FAULTS_DIR", str(fleet.faults_dir))
+    assert label_buy(shipment_id=order.shipment.pk).status == "bought"  # shipped: capture now
+    wait_for(
+        lambda: PaymentOperation.objects.filter(operation="capture", attempts__gte=1).exists(),
+        "the first capture attempt to time out",
+    )
+    assert status_now().payments_pending == 1  # the outage shows while it lasts
+
+    _fast_forward_retries(OUTAGE)
+    fleet.gateway(None)
+    _fast_forward_retries(timedelta(hours=1))
+    wait_for(
+        lambda: not PaymentOperation.objects.filter(status__in=["pending", "processing"]).exists(),
+        "the capture to be settled",
+    )
+    captured = SandboxLedgerEntry.objects.filter(operation="capture", approved=True)
+    assert list(captured.values_list("reference", flat=True)) == [order.payment_reference]
     assert_nothing_lost_or_doubled()
