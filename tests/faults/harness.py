@@ -333,8 +333,9 @@ def process_of_backend(backend_pid: int) -> int:
 
 # --- What must hold after every fault -----------------------------------------------------------
 def assert_nothing_lost_or_doubled() -> None:
-    """0 posts lost or decided twice, 0 duplicate orders, replies or charges, and every unit
-    held by an order that holds stock (none leaked, none held for an order that let go)."""
+    """0 posts lost or decided twice, 0 duplicate orders, replies or charges, every unit held
+    by an order that holds stock (none leaked, none held for an order that let go), and none
+    held past the give-up time."""
     brand = SandboxUser.objects.get(handle=BRAND)
     addressed = set(
         SandboxPost.objects.filter(mentions=brand)
@@ -388,6 +389,7 @@ def assert_nothing_lost_or_doubled() -> None:
             f"campaign {campaign.hashtag}: {campaign.stock_reserved} units reserved, "
             f"{holding} orders hold one"
         )
+    assert_no_unit_held_past_give_up()
 
 
 def assert_no_unit_held_past_give_up() -> None:
