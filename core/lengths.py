@@ -11,13 +11,19 @@ column is as wide as its source allows) or cut here, deliberately, never by the 
 
 Both also bound the UTF-8 size when asked (``max_bytes``), for values in a B-tree index:
 PostgreSQL refuses an index entry larger than about 2,700 bytes.
+
+``storable`` and ``storable_json`` make outside text storable at all: PostgreSQL keeps no NUL in
+text or JSON, and a lone surrogate (which JSON may carry as ``"\\ud800"``) cannot be encoded;
+either would fail the insert of a whole page of posts.
 """
 
 import hashlib
+from typing import Any
 
 ELLIPSIS = "…"
 # E-mail subjects are cut to this, readably (mail clients show far less anyway).
 EMAIL_SUBJECT_MAX_LENGTH = 200
+REPLACEMENT = "\ufffd"
 # "~" then the SHA-256 of the whole value, in hex: what ``fit_key`` appends to a cut id.
 _DIGEST_LENGTH = 1 + 64
 
@@ -56,3 +62,27 @@ def fit_key(value: str, max_length: int) -> str:
     return _utf8_prefix(value[: max_length - _DIGEST_LENGTH], max_length - _DIGEST_LENGTH) + (
         f"~{digest}"
     )
+
+
+def storable(value: str) -> str:
+    """``value`` with each NUL and each lone surrogate replaced by U+FFFD (visibly, rather than
+    dropped: dropping could join two words into a hashtag nobody wrote); unchanged otherwise."""
+    if "\x00" in value:
+        value = value.replace("\x00", REPLACEMENT)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 pairs what can be paired; what cannot is a lone surrogate, replaced.
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` (decoded JSON) with ``storable`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(v) for v in value]
+    return value

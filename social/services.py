@@ -16,7 +16,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.lengths import fit, fit_key
+from core.lengths import fit, fit_key, storable, storable_json
 from social.models import (
     EXTERNAL_ID_MAX_LENGTH,
     HANDLE_MAX_LENGTH,
@@ -69,8 +69,9 @@ class PollResult:
 
 def inbox_post_id(post_id: str) -> str:
     """The inbox's ``post_id`` of a platform's post id: the id itself, or its cut form if it is
-    longer than the inbox keeps (``core.lengths.fit_key``). Look stored posts up with it."""
-    return fit_key(post_id, POST_ID_MAX_LENGTH)
+    longer than the inbox keeps (``core.lengths.fit_key``), made storable. Look stored posts up
+    with it."""
+    return fit_key(storable(post_id), POST_ID_MAX_LENGTH)
 
 
 def inbox_store(
@@ -81,7 +82,9 @@ def inbox_store(
     the caller's transaction.
 
     Ids and handles longer than the inbox keeps are cut here, deliberately (``core.lengths``):
-    ids keep a digest of the whole, so two people never share one; handles end in "…".
+    ids keep a digest of the whole, so two people never share one; handles end in "…". Text the
+    database cannot hold (NUL, lone surrogates) is made storable here too, so one such post
+    never fails the insert of its page.
     """
     now = now or timezone.now()
     Post.objects.bulk_create(
@@ -91,15 +94,17 @@ def inbox_store(
                 account=account,
                 post_id=inbox_post_id(p.post_id),
                 root_id=inbox_post_id(p.root_id),
-                author_id=fit_key(p.author_id, EXTERNAL_ID_MAX_LENGTH),
-                author_handle=fit(p.author_handle, HANDLE_MAX_LENGTH, max_bytes=HANDLE_MAX_LENGTH),
-                text=p.text,
-                hashtags=list(p.hashtags),
-                quoted_hashtags=list(p.quoted_hashtags),
+                author_id=fit_key(storable(p.author_id), EXTERNAL_ID_MAX_LENGTH),
+                author_handle=fit(
+                    storable(p.author_handle), HANDLE_MAX_LENGTH, max_bytes=HANDLE_MAX_LENGTH
+                ),
+                text=storable(p.text),
+                hashtags=[storable(tag) for tag in p.hashtags],
+                quoted_hashtags=[storable(tag) for tag in p.quoted_hashtags],
                 kind=p.kind,
                 visibility=p.visibility,
                 posted_at=p.created_at,
-                raw=p.raw,
+                raw=storable_json(p.raw),
                 outcome=PostOutcome.MALFORMED if p.malformed else "",
                 decided_at=now if p.malformed else None,
             )

@@ -29,3 +29,12 @@ def test_fit_key_bounds_bytes_so_an_index_entry_holds():
     key = fit_key("字" * 2048, 2048)
     assert len(key.encode()) <= 2048
     assert key != fit_key("字" * 2047 + "x", 2048)
+
+
+def test_storable_replaces_nul_and_lone_surrogates_and_keeps_everything_else():
+    from core.lengths import storable, storable_json
+
+    assert storable("a\x00b") == "a\ufffdb"
+    assert storable("\ud800 hello") == "\ufffd hello"
+    assert storable("ok 😀 café") == "ok 😀 café"
+    assert storable_json({"t\x00": ["x\udfff", 1, None]}) == {"t\ufffd": ["x\ufffd", 1, None]}

@@ -79,13 +79,23 @@ class HoldingSandboxAdapter(SandboxAdapter):
 
 class FaultySandboxGateway(SandboxGateway):
     def authorize(
-        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
     ) -> GatewayResult:
         _reach()
         result = super().authorize(
-            token=token, amount=amount, currency=currency, idempotency_key=idempotency_key
+            token=token,
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
         )
         _hold("authorize")
+        _answer()
+        return result
+
+    def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
+        _reach()
+        result = super().authorization_lookup(idempotency_key=idempotency_key, order_id=order_id)
         _answer()
         return result
 

@@ -82,11 +82,6 @@ def test_a_sender_killed_mid_send_while_the_sale_goes_on_posts_each_reply_once(f
     assert_nothing_lost_or_doubled()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 15: a reply left sending is reclaimed only when its account queues "
-    "another (fixed on another branch)",
-)
 def test_a_sender_killed_mid_send_strands_no_order_when_nothing_else_is_queued(fleet):
     shop = shop_open(stock=5)
     buyer_ready("alice")

@@ -49,11 +49,6 @@ def _fast_forward_retries(until: timedelta) -> timedelta:
     return played
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 17: after about 17 minutes of lost answers the order is declined "
-    "and the authorization left holding the buyer's money (fixed on another branch)",
-)
 def test_a_gateway_that_times_out_for_twenty_minutes_then_recovers_holds_no_money_unpaid(fleet):
     shop_open(stock=5)
     buyer_ready("alice")
@@ -82,11 +77,6 @@ def test_a_gateway_that_times_out_for_twenty_minutes_then_recovers_holds_no_mone
     assert_nothing_lost_or_doubled()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 17: a capture is given up after about 17 minutes of failures, "
-    "leaving the shipped order uncaptured (fixed on another branch)",
-)
 def test_a_gateway_down_for_twenty_minutes_when_a_label_is_bought_still_captures_once(
     fleet, settings, monkeypatch
 ):

@@ -110,11 +110,6 @@ def test_x_answering_5xx_is_recorded_released_and_read_again_without_loss(x_acco
     _stored_once_and_decided(21, 22)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 5: a 400 raises a traceback, keeps the lease and status says ok "
-    "(fixed on another branch)",
-)
 @responses.activate
 def test_x_answering_400_shows_at_once_and_releases_the_feed(x_account):
     responses.get(MENTIONS, status=400, json={"title": "Invalid Request", "detail": "bad param"})
