@@ -32,7 +32,10 @@ from social.sandbox import sandbox_post_create
 from tests.shop import BRAND
 
 ROOT = Path(__file__).resolve().parents[2]
-GIVE_UP_HOURS = 0.003  # 10.8 s
+# 28.8 s. In production a dead sender's claim lapses after 2 minutes and an order whose request
+# cannot be posted is given up after 6 hours; here the claim lapses after 10 s, and the give-up
+# must stay well behind it, or it races the sweep that takes a reply back and finds it posted.
+GIVE_UP_HOURS = 0.008
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
@@ -130,7 +133,7 @@ class Fleet:
             "HASHCART_CONFIRMATION_WINDOW_MINUTES": "1",
             # A killed sender's claim lapses after 10 s (its redelivered message runs before
             # that, as in production: 2 minutes, against a redelivery at once); an order whose
-            # request cannot be posted gives up after 11 s (6 hours in production).
+            # request cannot be posted gives up after 29 s (6 hours in production).
             "HASHCART_REPLY_CLAIM_SECONDS": "10",
             "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS": str(GIVE_UP_HOURS),
             "CELERY_VISIBILITY_TIMEOUT": "5",
