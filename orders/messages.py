@@ -229,19 +229,26 @@ Not you? Cancel this order and pause buying by post:
 
 def email_declined(*, order: Order, cardholder: Cardholder, code: str = "") -> tuple[str, str]:
     """``code`` ``gateway_unavailable``: the card could not be authorized at all, for lack of an
-    answer from the card network; anything else is the card issuer's refusal."""
+    answer from the card network; anything else is the card issuer's refusal. Without an answer
+    a hold may have been placed all the same (its void is queued): the e-mail says it is being
+    released rather than that nothing was charged."""
     if code == GATEWAY_UNAVAILABLE:
         subject = f"We couldn't authorize your card: {order.product_name}"
         reason = "We could not get an answer from your card's network in time"
+        charged = (
+            "The order is cancelled and you will not be charged: if your bank shows a pending\n"
+            "hold for it, we are releasing it."
+        )
     else:
         subject = f"Your card was declined: {order.product_name}"
         reason = "Your card was declined"
+        charged = "The order is cancelled and nothing was charged."
     return (
         subject,
         f"""{_greeting(cardholder)}
 
 {reason} for order #{order.confirmation_code} ({order.product_name},
-{money(order.total, order.currency)}). The order is cancelled and nothing was charged.
+{money(order.total, order.currency)}). {charged}
 You can add another card on the linking page and post the hashtag again.
 """,
     )
