@@ -16,3 +16,17 @@ HASHCART = {
     },
     "PAYMENT_GATEWAY": "tests.faults.shims.FaultySandboxGateway",
 }
+
+# Between scenarios the test process empties the database (TRUNCATE) while these workers go on
+# polling and sweeping; when the two lock each other, PostgreSQL aborts whichever waiter checks
+# first. The workers check after 50 ms (the default is 1 s), so they are the ones aborted (their
+# tasks retry) and the suite's flush goes through.
+DATABASES = {
+    "default": {
+        **DATABASES["default"],  # noqa: F405
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),  # noqa: F405
+            "options": "-c deadlock_timeout=50ms",
+        },
+    }
+}
