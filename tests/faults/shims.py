@@ -65,13 +65,20 @@ def _answer() -> None:
 
 class HoldingSandboxAdapter(SandboxAdapter):
     def send_reply(
-        self, *, account: PlatformAccount, in_reply_to_post_id: str, text: str, idempotency_key: str
+        self,
+        *,
+        account: PlatformAccount,
+        in_reply_to_post_id: str,
+        text: str,
+        idempotency_key: str,
+        visibility: str = "public",
     ) -> str:
         reply_id = super().send_reply(
             account=account,
             in_reply_to_post_id=in_reply_to_post_id,
             text=text,
             idempotency_key=idempotency_key,
+            visibility=visibility,
         )
         _hold("send")
         return reply_id
