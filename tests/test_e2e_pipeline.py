@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -19,21 +18,12 @@ from fulfillment.business_days import add_business_days
 from orders.models import Order, OrderStatus, SandboxLedgerEntry
 from social.models import Post, Reply
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open
+from tests.waiting import someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
 BUY = f"@{BRAND} #BuyKindleFireHD"
 TEST_REDIS_DB = 15
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -141,7 +131,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_doubles_noth
         Campaign.objects.select_for_update().get(pk=shop.campaign.pk)
         doomed = worker()
         wait_for(lambda: Post.objects.filter(post_id=str(purchase.pk)).exists(), "the poll")
-        wait_for(_someone_waits_on_a_lock, "the decision to block on the campaign row")
+        wait_for(someone_waits_on_a_lock, "the decision to block on the campaign row")
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=20)
     worker()  # a fresh worker; the message comes back and the recovery sweep runs
@@ -161,16 +151,3 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_doubles_noth
     assert len([t for t in replies_to("alice") if "#Confirm" in t]) == 1
     assert SandboxLedgerEntry.objects.filter(operation="authorize").count() == 1
     assert Campaign.objects.get(pk=shop.campaign.pk).stock_reserved == 1
-
-
-def _someone_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        # Inside a transaction PostgreSQL keeps the first view of pg_stat_activity until the
-        # transaction ends: without clearing it, a worker that starts waiting after the first
-        # look is never seen (the test then failed whenever the worker was slow to start).
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        return bool(cursor.fetchone()[0])

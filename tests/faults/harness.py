@@ -8,9 +8,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
@@ -30,23 +29,13 @@ from orders.selectors import pipeline_status
 from social.models import Post, Reply, SandboxPost, SandboxUser
 from social.sandbox import sandbox_post_create
 from tests.shop import BRAND
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # 28.8 s. In production a dead sender's claim lapses after 2 minutes and an order whose request
 # cannot be posted is given up after 6 hours; here the claim lapses after 10 s, and the give-up
 # must stay well behind it, or it races the sweep that takes a reply back and finds it posted.
 GIVE_UP_HOURS = 0.008
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    """Poll ``check`` until it returns something true; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def free_port() -> int:
@@ -407,19 +396,6 @@ def assert_no_unit_held_past_give_up() -> None:
 
 def status_now() -> Any:
     return pipeline_status(now=timezone.now())
-
-
-def someone_waits_on_a_lock() -> list[int]:
-    """Backend pids of other sessions of the test database waiting on a row lock."""
-    with connection.cursor() as cursor:
-        # Statistics views are read once per transaction unless the snapshot is cleared, and
-        # the caller usually holds a transaction open (the lock being waited on).
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def everything_decided() -> bool:

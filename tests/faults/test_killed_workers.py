@@ -16,11 +16,10 @@ from tests.faults.harness import (
     confirm_every_pending_order,
     everything_decided,
     process_of_backend,
-    someone_waits_on_a_lock,
     status_now,
-    wait_for,
 )
 from tests.shop import BRAND, buyer_ready, post, replies_to, shop_open
+from tests.waiting import someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 BUY = f"@{BRAND} #BuyKindleFireHD"

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from fulfillment.services import label_buy
 from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
-from tests.faults.harness import assert_nothing_lost_or_doubled, status_now, wait_for
+from tests.faults.harness import assert_nothing_lost_or_doubled, status_now
 from tests.shop import BRAND, buyer_ready, post, shop_open
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 OUTAGE = timedelta(minutes=20)
