@@ -11,6 +11,7 @@ was refused and why; the message shown names no one and no date. A campaign last
 held far ahead.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import F
+from django.db.transaction import TransactionManagementError
 
 from accounts.models import LINK_CODE_LENGTH
 from accounts.services.linking import LINK_PREFIX
@@ -317,3 +320,37 @@ def campaign_set_paused(*, campaign_ids: list[int], paused: bool) -> int:
     """Pause or resume the given campaigns; returns how many changed. Purchases posted while a
     campaign is paused are decided ``campaign_closed`` (DESIGN §3.2)."""
     return Campaign.objects.filter(pk__in=campaign_ids).exclude(paused=paused).update(paused=paused)
+
+
+def campaigns_lock(campaign_ids: Iterable[int]) -> dict[int, Campaign]:
+    """Lock the given campaigns' rows and return them by id. The one way anything locks a
+    campaign: in id order, so that two writers locking overlapping sets cannot deadlock, and with
+    ``HASHCART["LOCK_TIMEOUT_SECONDS"]`` as the transaction's lock timeout on PostgreSQL, so that a
+    stuck holder fails its waiters loudly instead of stopping them for good.
+
+    Campaign rows come before the order, controls-after and shipment rows their writers lock
+    (DESIGN §5). Must run inside a transaction: a row lock outside one ends at once."""
+    if not transaction.get_connection().in_atomic_block:
+        raise TransactionManagementError("campaigns_lock() needs an open transaction")
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        timeout_ms = int(settings.HASHCART["LOCK_TIMEOUT_SECONDS"] * 1000)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout_ms}ms"])
+    return {c.pk: c for c in Campaign.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+
+
+def stock_reserve(*, campaign_id: int, units: int) -> None:
+    """Hold ``units`` more of the campaign's stock. Call under ``campaigns_lock`` after checking
+    what remains; the check constraint backs the check should anything else slip."""
+    Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") + units)
+
+
+def stock_release(*, campaign_id: int, units: int = 1) -> None:
+    """Give ``units`` back to the campaign. Call only after winning the order's transition out of
+    a stock-holding state, so each unit is released exactly once; the check constraint rejects a
+    release below zero."""
+    Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") - units)

@@ -410,6 +410,9 @@ HASHCART = {
     "HOLIDAY_COUNTRY": env.str("HASHCART_HOLIDAY_COUNTRY", default="US"),
     "HOLIDAY_SUBDIVISION": env.str("HASHCART_HOLIDAY_SUBDIVISION", default=""),
     # The pipeline.
+    # A transaction that waits this long for a campaign's row lock (or any lock after it) fails
+    # instead of waiting on (catalog.services.campaigns_lock): a stuck holder shows as errors.
+    "LOCK_TIMEOUT_SECONDS": env.float("HASHCART_LOCK_TIMEOUT_SECONDS", default=30),
     "FEED_PAGE_SIZE": env.int("HASHCART_FEED_PAGE_SIZE", default=500),
     "DECIDE_BATCH_SIZE": env.int("HASHCART_DECIDE_BATCH_SIZE", default=500),
     "POLL_LEASE_SECONDS": env.int("HASHCART_POLL_LEASE_SECONDS", default=60),

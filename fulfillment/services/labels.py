@@ -15,7 +15,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.models import Campaign
 from core.exceptions import ApplicationError
 from fulfillment.carriers import carrier_for, default_carrier
 from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
@@ -36,6 +35,7 @@ from orders.models import (
     PaymentOperationKind,
 )
 from orders.services.common import event, notification, order_transition, payment_operation
+from orders.services.locks import order_lock
 from orders.services.payments import payment_operation_run
 
 LEASE_SECONDS = 120
@@ -116,9 +116,8 @@ def _shipped(*, shipment_id: int, label: Label, actor: str) -> LabelOutcome:
     now = timezone.now()
     with transaction.atomic():
         # Campaign, then order, then shipment: the order in which cancelling locks them.
-        shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
-        Campaign.objects.select_for_update().filter(pk=shipment.order.campaign_id).first()
-        order = Order.objects.select_related("cardholder__user").get(pk=shipment.order_id)
+        shipment = Shipment.objects.get(pk=shipment_id)
+        order = order_lock(shipment.order_id)
         if order.status != OrderStatus.PAID:
             Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
             return LabelOutcome("skipped", f"order is {order.status}")

@@ -3,10 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F
-
 from accounts.models import Cardholder
-from catalog.models import Campaign
+from catalog.services import stock_release
 from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
@@ -34,13 +32,6 @@ def event(
         actor_id=actor_id,
         data=data or {},
     )
-
-
-def stock_release(*, campaign_id: int) -> None:
-    """Give one unit back to the campaign. Call only after winning the order's transition out
-    of a stock-holding state, so each unit is released exactly once; the check constraint
-    rejects a release below zero."""
-    Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") - 1)
 
 
 def notification(

@@ -22,12 +22,13 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Card, Cardholder, Consent, PurchaseControls, SocialIdentity
 from accounts.services import LinkClaim, link_claims_apply, link_code_of
 from catalog.models import Campaign
+from catalog.services import campaigns_lock, stock_reserve
 from orders import messages
 from orders.codes import confirmation_codes_new
 from orders.models import (
@@ -332,10 +333,7 @@ def _decide_purchases(
         .order_by("cardholder_id")
     }
     campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
-    locked = {
-        c.pk: c
-        for c in Campaign.objects.select_for_update().filter(pk__in=campaign_ids).order_by("pk")
-    }
+    locked = campaigns_lock(campaign_ids)
     _decide_confirmations(batch, confirmations, confirm_orders)
     _decide_eligible(batch, eligible, controls, locked)
 
@@ -480,7 +478,7 @@ def _decide_eligible(
         )
     for campaign_id, units in sorted(reserved.items()):
         # Under the row lock; the check constraint backs it should anything else slip.
-        Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") + units)
+        stock_reserve(campaign_id=campaign_id, units=units)
 
 
 def _blocked_reason(

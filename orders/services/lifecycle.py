@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder, PurchaseControls
 from accounts.services import controls_lock, purchasing_set_paused
-from catalog.models import Campaign
+from catalog.services import campaigns_lock
 from orders import messages
 from orders.models import (
     Notification,
@@ -31,6 +31,7 @@ from orders.services.common import (
     order_release,
     payment_operation,
 )
+from orders.services.locks import order_lock
 from social.models import FeedCursor, FeedKind, Post, Reply, ReplyStatus
 
 
@@ -157,9 +158,7 @@ def order_expire(*, order_id: int, now: datetime, reason: str, request_failed: b
     """Expire one pending order and release its unit; 1 if this call expired it, else 0.
     ``request_failed``: its confirmation request was never posted (the e-mail says so)."""
     with transaction.atomic():
-        campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
-        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-        order = Order.objects.select_related("cardholder__user").get(pk=order_id)
+        order = order_lock(order_id)
         released = order_release(order=order, transition="expire", now=now, data={"reason": reason})
         if released is None:
             return 0
@@ -205,7 +204,7 @@ def order_cancel(
         if pause_purchasing:
             cardholder = Cardholder.objects.select_related("user").get(pk=cardholder_id)
             controls_lock(cardholder=cardholder)
-            _campaigns_lock(
+            campaigns_lock(
                 {campaign_id}
                 | set(
                     _open_orders(cardholder_id=cardholder_id).values_list("campaign_id", flat=True)
@@ -251,7 +250,7 @@ def cardholder_orders_cancel(
     candidates = list(orders.order_by("campaign_id", "id").values_list("pk", "campaign_id"))
     cancelled = 0
     with transaction.atomic():
-        _campaigns_lock({campaign_id for _, campaign_id in candidates})
+        campaigns_lock({campaign_id for _, campaign_id in candidates})
         for order_id, _ in candidates:
             order = _order_cancel_locked(
                 order_id=order_id,
@@ -274,16 +273,6 @@ def _open_orders(*, cardholder_id: int) -> QuerySet[Order]:
     return Order.objects.filter(cardholder_id=cardholder_id, status__in=_OPEN_STATUSES)
 
 
-def _campaigns_lock(campaign_ids: set[int]) -> None:
-    """Lock campaigns in id order, as the deciders do, before cancelling orders of several."""
-    list(
-        Campaign.objects.select_for_update()
-        .filter(pk__in=campaign_ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
 def _order_cancel_locked(
     *,
     order_id: int,
@@ -296,10 +285,8 @@ def _order_cancel_locked(
     """Cancel one order under its campaign's lock (taken here if the caller has not): release
     its unit, void a paid order's authorization and cancel its shipment. None, changing
     nothing, if it was not in ``only_from`` (any cancellable status by default) or had left it."""
-    campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
-    Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     # Read under the campaign's lock, so the status seen is the one the transition starts from.
-    order = Order.objects.select_related("cardholder__user", "merchant").get(pk=order_id)
+    order = order_lock(order_id)
     if only_from is not None and order.status not in only_from:
         return None
     released = order_release(
@@ -354,9 +341,7 @@ def order_email_confirm(*, order_id: int, now: datetime) -> str:
     can no longer buy with it: ``orders_still_buyable``). A second click changes nothing.
     """
     with transaction.atomic():
-        campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
-        Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-        order = Order.objects.get(pk=order_id)
+        order = order_lock(order_id)
         if order.status != OrderStatus.PENDING or not order.email_confirm_required:
             return "closed"
         if order.expires_at is not None and now > order.expires_at:

@@ -29,7 +29,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import Card
-from catalog.models import Campaign
 from orders import messages
 from orders.models import (
     CancelReason,
@@ -50,6 +49,7 @@ from orders.services.common import (
     payment_operation,
 )
 from orders.services.lifecycle import order_cancel
+from orders.services.locks import order_lock
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -389,9 +389,7 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
     its unit released and the buyer told. An approval for an order no longer confirmed (it was
     cancelled meanwhile) is voided through the outbox; a decline for one changes nothing."""
     # Campaign before order, as everywhere: the order's status cannot change under this lock.
-    campaign_id = Order.objects.values_list("campaign_id", flat=True).get(pk=order_id)
-    Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-    order = Order.objects.select_related("cardholder__user", "merchant").get(pk=order_id)
+    order = order_lock(order_id)
     cardholder = order.cardholder
     if result.approved:
         if not order_transition(
