@@ -262,6 +262,8 @@ class Notification(TimeStampedModel):
     """The e-mail outbox: one message to a cardholder, sent after the transaction commits.
 
     ``key`` is unique (for example ``order_created:42``), so a decision made twice e-mails once.
+    Orders' e-mails name their order; accounts' (link, card and address changes) have none.
+    Queued by ``orders.services.notifications.email_queue``.
     """
 
     key = models.CharField(max_length=100, unique=True)
@@ -280,6 +282,9 @@ class Notification(TimeStampedModel):
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The sender's lease and the next try's time (core.outbox, HASHCART["OUTBOX"]["emails"]).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 

@@ -6,17 +6,19 @@ under the account's row lock together with their rate-budget tokens, sent, then 
 """
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import outbox
 from core.lengths import fit, fit_key, storable, storable_json
+from core.outbox import Lease
 from social.models import (
     EXTERNAL_ID_MAX_LENGTH,
     HANDLE_MAX_LENGTH,
@@ -124,14 +126,15 @@ def feed_poll(
 ) -> PollResult:
     """Read one page of a brand account's feed into the inbox and advance its cursor.
 
-    One poller per feed: the cursor row is leased by compare-and-set (a lease lapses after
-    ``POLL_LEASE_SECONDS`` if its holder dies). The posts and the cursor are written in one
-    transaction, and only while the lease is still held. A rate limit keeps the lease until the
-    platform's reset time, so nobody polls before it; a usage cap stops the feed. The search
-    feed looks for ``hashtags`` (the live campaigns', which the caller knows). An adapter may
-    read a backlog over several polls (``FetchResult.more``, its progress in the cursor): each
-    poll's posts are committed with that progress, and the high-water mark moves only when the
-    adapter gives one (it never claims posts it has not read, and never moves back).
+    One poller per feed: the cursor row is leased by compare-and-set (``core.outbox``; a lease
+    lapses after ``HASHCART["OUTBOX"]["feeds"]`` if its holder dies). The posts and the cursor
+    are written in one transaction, and only while the lease is still held. A rate limit keeps
+    the lease until the platform's reset time, so nobody polls before it; a usage cap stops the
+    feed. The search feed looks for ``hashtags`` (the live campaigns', which the caller knows).
+    An adapter may read a backlog over several polls (``FetchResult.more``, its progress in the
+    cursor): each poll's posts are committed with that progress, and the high-water mark moves
+    only when the adapter gives one (it never claims posts it has not read, and never moves
+    back).
 
     A read the platform refuses (a 4xx other than 401 and 429: ``RejectedError``), or that fails
     unexpectedly, is recorded on the cursor (``last_error``, ``failing_since``, an ERROR line),
@@ -144,14 +147,17 @@ def feed_poll(
     cursor, _ = FeedCursor.objects.get_or_create(account_id=account_id, feed=feed)
     if cursor.stopped:
         return PollResult(error="stopped: usage cap reached")
-    token = uuid.uuid4().hex
-    leased = FeedCursor.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=cursor.pk
-    ).update(lease_token=token, lease_until=now + timedelta(seconds=_conf("POLL_LEASE_SECONDS")))
-    if not leased:
+    rows = FeedCursor.objects.filter(pk=cursor.pk)
+    lease = outbox.claim(
+        rows,
+        now=now,
+        lease=outbox.policy("feeds").lease,
+        field="lease_until",
+        token_field="lease_token",
+    )
+    if lease is None:
         held = FeedCursor.objects.values_list("failing_since", "last_error").get(pk=cursor.pk)
         return PollResult(busy=True, error=held[1] if held[0] is not None else "")
-    ours = FeedCursor.objects.filter(pk=cursor.pk, lease_token=token)
     account = PlatformAccount.objects.get(pk=account_id)
     page_size = _conf("FEED_PAGE_SIZE")
     failing = Coalesce(F("failing_since"), Value(now))
@@ -166,15 +172,18 @@ def feed_poll(
                 account=account, cursor=cursor.cursor, now=now, limit=page_size
             )
     except RateLimited as exc:
-        ours.update(lease_until=exc.reset_at, last_error=f"rate limited until {exc.reset_at}")
+        lease.update(
+            rows, lease_until=exc.reset_at, last_error=f"rate limited until {exc.reset_at}"
+        )
         return PollResult(waiting_until=exc.reset_at)
     except UsageCapped as exc:
-        ours.update(stopped=True, last_error=f"usage cap: {exc}", lease_token="", lease_until=None)
+        lease.release(rows, stopped=True, last_error=f"usage cap: {exc}")
         logger.error("feed %s of %s stopped: usage cap reached (%s)", feed, account, exc)
         return PollResult(error=str(exc))
     except AccountAuthError as exc:
         # Nothing to retry until an operator authorises the account again: wait a while, say so.
-        ours.update(
+        lease.update(
+            rows,
             last_error=f"authorisation: {exc}"[:500],
             failing_since=failing,
             lease_until=now + timedelta(minutes=AUTH_RETRY_MINUTES),
@@ -183,7 +192,7 @@ def feed_poll(
         logger.error("feed %s of %s: authorisation failed (%s)", feed, account, exc)
         return PollResult(error=str(exc))
     except TransientError as exc:
-        ours.update(last_error=str(exc)[:500], lease_token="", lease_until=None)
+        lease.release(rows, last_error=str(exc)[:500])
         raise
     except Exception as exc:
         # A refused read (say a parameter the API no longer accepts) or a bug: retrying soon does
@@ -193,7 +202,7 @@ def feed_poll(
             if isinstance(exc, RejectedError)
             else f"read failed unexpectedly: {type(exc).__name__}: {exc}"
         )[:500]
-        ours.update(last_error=error, failing_since=failing, lease_token="", lease_until=None)
+        lease.release(rows, last_error=error, failing_since=failing)
         logger.error(
             "feed %s of %s (account %s) failing: %s",
             feed,
@@ -211,14 +220,13 @@ def feed_poll(
             high_water_mark is None or high_water_mark < cursor.high_water_mark
         ):
             high_water_mark = cursor.high_water_mark  # it never moves back, nor is forgotten
-        if not ours.update(
+        if not lease.release(
+            rows,
             cursor=fetched.cursor,
             high_water_mark=high_water_mark,
             polled_at=now,
             last_error=_malformed_note(malformed),
             failing_since=None,
-            lease_token="",
-            lease_until=None,
         ):
             # The lease lapsed and another poller took over: store nothing of ours.
             transaction.set_rollback(True)
@@ -255,10 +263,19 @@ class ReplyDraft:
     priority: int
 
 
+def _stale_after() -> timedelta:
+    """How old a queued low-priority reply may get before it is skipped as stale."""
+    after = outbox.policy("replies").give_up_after()
+    if after is None:  # never stale: the budget's room is then unbounded in time
+        raise ImproperlyConfigured('HASHCART["OUTBOX"]["replies"] needs give_up_after_seconds')
+    return after
+
+
 def low_priority_room(account: PlatformAccount) -> int:
     """How many low-priority replies the account's budget can still send before they go stale:
-    its budget over ``REPLY_STALE_MINUTES``, less those already waiting."""
-    horizon = _conf("REPLY_STALE_MINUTES") * 60
+    its budget over their give-up age (``HASHCART["OUTBOX"]["replies"]``), less those already
+    waiting."""
+    horizon = int(_stale_after().total_seconds())
     capacity = account.reply_budget * horizon // max(1, account.reply_budget_seconds)
     waiting = Reply.objects.filter(
         account=account, status=ReplyStatus.QUEUED, priority=ReplyPriority.OTHER
@@ -331,24 +348,23 @@ def replies_reclaim(*, now: datetime, account_id: int | None = None) -> list[int
     Compare-and-set on the status and the claim, so a sender that is still at work keeps its
     reply; each reply put back is logged with its id.
     """
-    lapsed = Reply.objects.filter(status=ReplyStatus.SENDING, claimed_until__lt=now)
+    replies = Reply.objects.all()
     if account_id is not None:
-        lapsed = lapsed.filter(account_id=account_id)
-    reclaimed = []
-    for reply_id, claimed_until in lapsed.order_by("id").values_list("pk", "claimed_until"):
-        if Reply.objects.filter(
-            pk=reply_id, status=ReplyStatus.SENDING, claimed_until=claimed_until
-        ).update(status=ReplyStatus.QUEUED, claimed_until=None):
-            reclaimed.append(reply_id)
-            logger.warning("reply %s: its sender's claim lapsed, queued again", reply_id)
+        replies = replies.filter(account_id=account_id)
+    reclaimed = outbox.reclaim(
+        replies, now=now, held=Q(status=ReplyStatus.SENDING), values={"status": ReplyStatus.QUEUED}
+    )
+    for reply_id in reclaimed:
+        logger.warning("reply %s: its sender's claim lapsed, queued again", reply_id)
     return reclaimed
 
 
 def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> SendResult:
     """Send the account's due replies, most urgent first, within its rate budget.
 
-    First skips low-priority replies older than ``REPLY_STALE_MINUTES`` and takes back claims
-    whose sender died (``replies_reclaim``). Then, under the account's row lock, takes up to
+    First skips low-priority replies older than their give-up age
+    (``HASHCART["OUTBOX"]["replies"]``) and takes back claims whose sender died
+    (``replies_reclaim``). Then, under the account's row lock, takes up to
     ``limit`` tokens and claims as many replies (``sending``); sends each outside any
     transaction with the idempotency key ``reply-<id>``; marks each sent (a duplicate refusal:
     sent already, looked up with the adapter's ``find_reply``), failed (the platform refused it
@@ -356,7 +372,7 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
     the platform stops the run: the bucket stays empty until the platform's reset time and the
     rest wait for it.
     """
-    stale_before = now - timedelta(minutes=_conf("REPLY_STALE_MINUTES"))
+    stale_before = now - _stale_after()
     Reply.objects.filter(
         account_id=account_id,
         status=ReplyStatus.QUEUED,
@@ -379,9 +395,14 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
             if claimable
             else []
         )
-        Reply.objects.filter(pk__in=[r.pk for r in claimed]).update(
-            status=ReplyStatus.SENDING,
-            claimed_until=now + timedelta(seconds=_conf("REPLY_CLAIM_SECONDS")),
+        # Locked and queued: the claim takes every one of them.
+        lease = outbox.claim(
+            Reply.objects.filter(pk__in=[r.pk for r in claimed]),
+            now=now,
+            lease=outbox.policy("replies").lease,
+            free=Q(status=ReplyStatus.QUEUED),
+            held=Q(status=ReplyStatus.SENDING),
+            values={"status": ReplyStatus.SENDING},
         )
         account.bucket_tokens = tokens - len(claimed)
         # A reset time in the future (after a 429) stays: the bucket refills only from then on.
@@ -392,17 +413,20 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
     adapter = adapter_for(account.platform)
     sent = []
     for position, reply in enumerate(claimed):
+        if lease is None:
+            break  # never: the replies were locked and queued, so the claim took them
+        rest = Reply.objects.filter(pk__in=[r.pk for r in claimed[position:]])
         try:
-            if _send_one(adapter=adapter, account=account, reply=reply, now=now):
+            if _send_one(adapter=adapter, account=account, reply=reply, now=now, lease=lease):
                 sent.append(reply)
         except AccountAuthError as exc:
             # The account cannot post at all: no reply is at fault. Put the claim back, without
             # counting attempts, and try again later; the account shows the error meanwhile.
             retry_at = now + timedelta(minutes=AUTH_RETRY_MINUTES)
             PlatformAccount.objects.filter(pk=account_id).update(last_error=str(exc)[:500])
-            Reply.objects.filter(
-                pk__in=[r.pk for r in claimed[position:]], status=ReplyStatus.SENDING
-            ).update(status=ReplyStatus.QUEUED, next_attempt_at=retry_at, last_error=str(exc))
+            lease.release(
+                rest, status=ReplyStatus.QUEUED, next_attempt_at=retry_at, last_error=str(exc)
+            )
             logger.error("replies of %s held: authorisation failed (%s)", account, exc)
             return SendResult(sent=sent, more=False, wait_until=retry_at)
         except RateLimited as exc:
@@ -411,9 +435,9 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
             PlatformAccount.objects.filter(pk=account_id).update(
                 bucket_tokens=0, bucket_updated_at=exc.reset_at
             )
-            Reply.objects.filter(
-                pk__in=[r.pk for r in claimed[position:]], status=ReplyStatus.SENDING
-            ).update(status=ReplyStatus.QUEUED, next_attempt_at=exc.reset_at, last_error=str(exc))
+            lease.release(
+                rest, status=ReplyStatus.QUEUED, next_attempt_at=exc.reset_at, last_error=str(exc)
+            )
             return SendResult(sent=sent, more=False, wait_until=exc.reset_at)
     wait_until = None
     rate = account.reply_budget / max(1, account.reply_budget_seconds)
@@ -425,9 +449,10 @@ def replies_send_due(*, account_id: int, now: datetime, limit: int = 100) -> Sen
 
 
 def _send_one(
-    *, adapter: PlatformAdapter, account: PlatformAccount, reply: Reply, now: datetime
+    *, adapter: PlatformAdapter, account: PlatformAccount, reply: Reply, now: datetime, lease: Lease
 ) -> bool:
-    claim = Reply.objects.filter(pk=reply.pk, status=ReplyStatus.SENDING)
+    # Every outcome is written only while the claim is still this sender's (``lease``).
+    claim = lease.ours(Reply.objects.filter(pk=reply.pk))
     # A private post is answered privately; public sends stay as they were for every adapter.
     private = reply.in_reply_to.visibility in PRIVATE_VISIBILITIES
     try:
@@ -501,13 +526,15 @@ def _find_sent(
 
 
 def _retry_later(*, claim: QuerySet[Reply], reply: Reply, now: datetime, error: Exception) -> bool:
-    """Queue the reply again with exponential backoff, or fail it after ``REPLY_MAX_ATTEMPTS``."""
+    """Queue the reply again with exponential backoff, or fail it after its last attempt
+    (``HASHCART["OUTBOX"]["replies"]``)."""
+    policy = outbox.policy("replies")
     attempts = reply.attempts + 1
-    failed = attempts >= _conf("REPLY_MAX_ATTEMPTS")
+    failed = policy.exhausted(attempts)
     claim.update(
         status=ReplyStatus.FAILED if failed else ReplyStatus.QUEUED,
         attempts=attempts,
-        next_attempt_at=now + timedelta(seconds=min(3600, 2**attempts)),
+        next_attempt_at=policy.retry_at(attempts=attempts, now=now),
         last_error=str(error)[:500],
     )
     if failed:

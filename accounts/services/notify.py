@@ -1,16 +1,14 @@
 """E-mails and audit rows about a cardholder's account (DESIGN §8: an e-mail on every link,
 unlink, card and address change)."""
 
-import logging
+import uuid
 from datetime import datetime
 
-from django.core.mail import send_mail
-from django.db import transaction
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from accounts.models import AccountEvent, Cardholder
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
-
-logger = logging.getLogger(__name__)
 
 
 def account_event(
@@ -28,15 +26,17 @@ def account_event(
 
 
 def account_email(*, cardholder: Cardholder, subject: str, body: str) -> None:
-    """E-mail the cardholder once the caller's transaction commits (never for a rolled-back
-    change). A failure to send is logged, and the change stands: the audit log on the settings
-    page shows it either way. A long subject (it may name a handle) is cut with an ellipsis."""
-    to = cardholder.user.email
-
-    def send() -> None:
-        try:
-            send_mail(fit(f"Hashcart: {subject}", EMAIL_SUBJECT_MAX_LENGTH), body, None, [to])
-        except Exception:  # the change is committed; say so loudly, do not fail the request
-            logger.exception("account e-mail to cardholder %s failed", cardholder.pk)
-
-    transaction.on_commit(send)
+    """Queue an e-mail to the cardholder in the caller's transaction (never for a rolled-back
+    change), through the one e-mail outbox: ``HASHCART["EMAIL_OUTBOX_HANDLER"]`` (accounts does
+    not import orders). It is sent once the transaction commits and, if sending fails, retried
+    by the e-mail sweep; the change stands either way, and the audit log on the settings page
+    shows it. A long subject (it may name a handle) is cut with an ellipsis."""
+    queue = import_string(settings.HASHCART["EMAIL_OUTBOX_HANDLER"])
+    queue(
+        # Each account e-mail is its own: nothing repeats one, so its key is fresh.
+        key=f"account:{uuid.uuid4().hex}",
+        cardholder=cardholder,
+        kind="account",
+        message=(fit(f"Hashcart: {subject}", EMAIL_SUBJECT_MAX_LENGTH), body),
+        send_on_commit=True,
+    )

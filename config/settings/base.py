@@ -334,6 +334,8 @@ LOGGING: dict[str, Any] = {
 }
 
 # --- Hashcart ---------------------------------------------------------------------------------
+# How long a card hold lasts after authorization: captures and voids are retried until then.
+_AUTHORIZATION_HOLD_SECONDS = env.float("HASHCART_AUTHORIZATION_HOLD_HOURS", default=120) * 3600
 HASHCART = {
     # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
     # (A float, so that end-to-end tests can use a window of seconds.)
@@ -368,16 +370,6 @@ HASHCART = {
     "PAYMENT_GATEWAY": env.str(
         "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
     ),
-    # The payment outbox's retries (DESIGN §5.5): waits double from 2 s up to this cap; an
-    # authorization is retried this long (the buyer and the unit wait) before the gateway is asked
-    # what it recorded and the order is declined; captures and voids are retried until the hold
-    # lapses this long after authorization (Visa merchant-initiated holds: about 5 days), then
-    # fail loudly (ERROR, pipeline_status, /healthz) for ``retry_payments``.
-    "PAYMENT_RETRY_MAX_DELAY_MINUTES": env.float(
-        "HASHCART_PAYMENT_RETRY_MAX_DELAY_MINUTES", default=30
-    ),
-    "AUTHORIZATION_RETRY_MINUTES": env.float("HASHCART_AUTHORIZATION_RETRY_MINUTES", default=60),
-    "AUTHORIZATION_HOLD_HOURS": env.float("HASHCART_AUTHORIZATION_HOLD_HOURS", default=120),
     # Called in the transaction that marks an order paid, to schedule its shipment: orders does
     # not import fulfillment (fulfillment depends on orders, DESIGN §2).
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
@@ -415,10 +407,62 @@ HASHCART = {
     "LOCK_TIMEOUT_SECONDS": env.float("HASHCART_LOCK_TIMEOUT_SECONDS", default=30),
     "FEED_PAGE_SIZE": env.int("HASHCART_FEED_PAGE_SIZE", default=500),
     "DECIDE_BATCH_SIZE": env.int("HASHCART_DECIDE_BATCH_SIZE", default=500),
-    "POLL_LEASE_SECONDS": env.int("HASHCART_POLL_LEASE_SECONDS", default=60),
-    "REPLY_CLAIM_SECONDS": env.int("HASHCART_REPLY_CLAIM_SECONDS", default=120),
-    "REPLY_STALE_MINUTES": env.int("HASHCART_REPLY_STALE_MINUTES", default=30),
-    "REPLY_MAX_ATTEMPTS": env.int("HASHCART_REPLY_MAX_ATTEMPTS", default=8),
+    # Leases, retries and giving up, for every outbox (core.outbox.policy(name)). Each entry:
+    # ``lease_seconds`` (a claim lapses after it, if its holder died, and another worker takes
+    # the row over), ``first_delay_seconds`` and ``max_delay_seconds`` (the wait after a failed
+    # attempt: the first, doubled after each further failure, capped), ``max_attempts`` (failed
+    # for good after that many; None: no limit) and ``give_up_after_seconds`` (failed for good
+    # that long after the work was queued; None: no limit; a dict: one age per kind of work).
+    "OUTBOX": {
+        # The reply outbox (social): a sender's claim lasts HASHCART_REPLY_CLAIM_SECONDS; a
+        # transient failure waits 2 s, doubling up to an hour; a reply fails after
+        # HASHCART_REPLY_MAX_ATTEMPTS. Low-priority replies older than HASHCART_REPLY_STALE_MINUTES
+        # are skipped as stale (DESIGN §5.3), and no more are queued than the budget can send
+        # within that age.
+        "replies": {
+            "lease_seconds": env.int("HASHCART_REPLY_CLAIM_SECONDS", default=120),
+            "first_delay_seconds": 2,
+            "max_delay_seconds": 3600,
+            "max_attempts": env.int("HASHCART_REPLY_MAX_ATTEMPTS", default=8),
+            "give_up_after_seconds": env.int("HASHCART_REPLY_STALE_MINUTES", default=30) * 60,
+        },
+        # The payment outbox (orders, DESIGN §5.5): a worker's claim lasts two minutes; waits
+        # double from 2 s up to HASHCART_PAYMENT_RETRY_MAX_DELAY_MINUTES; never given up by
+        # count, but by age: an authorization after HASHCART_AUTHORIZATION_RETRY_MINUTES (the
+        # buyer and the unit wait; then the gateway is asked what it recorded and the order is
+        # declined), a capture or a void when the hold lapses, HASHCART_AUTHORIZATION_HOLD_HOURS
+        # after the order's authorization was queued (Visa merchant-initiated holds: about 5
+        # days). What gives up fails loudly (ERROR, pipeline_status, /healthz) for
+        # ``retry_payments``.
+        "payments": {
+            "lease_seconds": 120,
+            "first_delay_seconds": 2,
+            "max_delay_seconds": env.float("HASHCART_PAYMENT_RETRY_MAX_DELAY_MINUTES", default=30)
+            * 60,
+            "max_attempts": None,
+            "give_up_after_seconds": {
+                "authorize": env.float("HASHCART_AUTHORIZATION_RETRY_MINUTES", default=60) * 60,
+                "capture": _AUTHORIZATION_HOLD_SECONDS,
+                "void": _AUTHORIZATION_HOLD_SECONDS,
+            },
+        },
+        # The e-mail outbox (orders' and accounts' e-mails): a sender's claim lasts ten minutes;
+        # an SMTP failure is retried at the next sweep (no wait), up to five attempts.
+        "emails": {
+            "lease_seconds": 600,
+            "first_delay_seconds": 0,
+            "max_delay_seconds": 0,
+            "max_attempts": 5,
+        },
+        # One poller per feed (social): its lease lasts HASHCART_POLL_LEASE_SECONDS.
+        "feeds": {"lease_seconds": env.int("HASHCART_POLL_LEASE_SECONDS", default=60)},
+        # One label buyer per shipment (fulfillment): its lease lasts two minutes.
+        "labels": {"lease_seconds": 120},
+    },
+    # Queues an e-mail in the caller's transaction: accounts hands its e-mails to the one
+    # e-mail outbox (orders' ``Notification``, retried) through it, as accounts does not
+    # import orders (DESIGN §2).
+    "EMAIL_OUTBOX_HANDLER": "orders.services.notifications.email_queue",
     # A pending order whose confirmation request could not be posted for this long expires (its
     # unit would be held with no window open). Long enough for a flash sale's requests to drain
     # through X's 100 replies per 15 minutes.

@@ -9,13 +9,13 @@ then run at once, so every caller (command, admin, API) gets it without running 
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from core import outbox
 from core.exceptions import ApplicationError
+from core.outbox import Lease
 from fulfillment.carriers import carrier_for, default_carrier
 from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
 from fulfillment.models import (
@@ -38,8 +38,6 @@ from orders.services.common import event, notification, order_transition, paymen
 from orders.services.locks import order_lock
 from orders.services.payments import payment_operation_run
 
-LEASE_SECONDS = 120
-
 
 @dataclass(frozen=True)
 class LabelOutcome:
@@ -52,12 +50,13 @@ class LabelOutcome:
 
 def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutcome:
     """Buy the label of one shipment from ``carrier`` (default: ``HASHCART["DEFAULT_CARRIER"]``)."""
-    if not _claim(shipment_id):
+    lease = _claim(shipment_id)
+    if lease is None:
         return LabelOutcome("skipped", "not awaiting a label, or another run is buying it")
     shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
     order = shipment.order
     if order.status != OrderStatus.PAID:
-        Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+        lease.release(Shipment.objects.filter(pk=shipment_id))
         return LabelOutcome("skipped", f"order is {order.status}")
     carrier = carrier or default_carrier()
     parcel = Parcel(
@@ -76,9 +75,9 @@ def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutco
             ),
         )
     except CarrierError as exc:
-        Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+        lease.release(Shipment.objects.filter(pk=shipment_id))
         return LabelOutcome("failed", str(exc)[:200])
-    return _shipped(shipment_id=shipment_id, label=label, actor="buy_labels")
+    return _shipped(shipment_id=shipment_id, label=label, actor="buy_labels", lease=lease)
 
 
 def order_mark_shipped(*, order: Order, carrier: str, tracking_number: str, actor: str) -> str:
@@ -94,32 +93,32 @@ def order_mark_shipped(*, order: Order, carrier: str, tracking_number: str, acto
             f"at most {TRACKING_NUMBER_MAX_LENGTH}."
         )
     shipment = Shipment.objects.filter(order=order).first()
-    if shipment is None or not _claim(shipment.pk):
+    lease = None if shipment is None else _claim(shipment.pk)
+    if shipment is None or lease is None:
         return "skipped"  # none, or buy_labels is buying its label right now
     label = Label(carrier=carrier, tracking_number=tracking_number, label_url="")
-    return _shipped(shipment_id=shipment.pk, label=label, actor=actor).status
+    return _shipped(shipment_id=shipment.pk, label=label, actor=actor, lease=lease).status
 
 
-def _claim(shipment_id: int) -> bool:
-    """Take the shipment's label lease (compare-and-set): one label per shipment at a time."""
-    claimed_at = timezone.now()
-    return bool(
-        Shipment.objects.filter(
-            Q(label_claimed_until__isnull=True) | Q(label_claimed_until__lt=claimed_at),
-            pk=shipment_id,
-            status=ShipmentStatus.AWAITING_LABEL,
-        ).update(label_claimed_until=claimed_at + timedelta(seconds=LEASE_SECONDS))
+def _claim(shipment_id: int) -> Lease | None:
+    """Take the shipment's label lease (compare-and-set, ``HASHCART["OUTBOX"]["labels"]``): one
+    label per shipment at a time. None if it is not awaiting a label or another run holds it."""
+    return outbox.claim(
+        Shipment.objects.filter(pk=shipment_id, status=ShipmentStatus.AWAITING_LABEL),
+        now=timezone.now(),
+        lease=outbox.policy("labels").lease,
+        field="label_claimed_until",
     )
 
 
-def _shipped(*, shipment_id: int, label: Label, actor: str) -> LabelOutcome:
+def _shipped(*, shipment_id: int, label: Label, actor: str, lease: Lease) -> LabelOutcome:
     now = timezone.now()
     with transaction.atomic():
         # Campaign, then order, then shipment: the order in which cancelling locks them.
         shipment = Shipment.objects.get(pk=shipment_id)
         order = order_lock(shipment.order_id)
         if order.status != OrderStatus.PAID:
-            Shipment.objects.filter(pk=shipment_id).update(label_claimed_until=None)
+            lease.release(Shipment.objects.filter(pk=shipment_id))
             return LabelOutcome("skipped", f"order is {order.status}")
         bought = shipment_transition(
             shipment=shipment,

@@ -42,8 +42,9 @@ def notification(
     message: tuple[str, str],
     order: Order | None = None,
 ) -> Notification:
-    """An unsaved e-mail to the cardholder's address; callers bulk-create with
-    ``ignore_conflicts`` so that a repeated decision e-mails once (``key`` is unique). A long
+    """An unsaved e-mail to the cardholder's address. Queue one with
+    ``orders.services.notifications.email_queue``; a batch bulk-creates many with
+    ``ignore_conflicts``, so that a repeated decision e-mails once (``key`` is unique). A long
     subject (it names the product) is cut with an ellipsis."""
     subject, body = message
     return Notification(

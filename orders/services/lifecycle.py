@@ -19,19 +19,18 @@ from accounts.services import controls_lock, purchasing_set_paused
 from catalog.services import campaigns_lock
 from orders import messages
 from orders.models import (
-    Notification,
     Order,
     OrderStatus,
     PaymentOperationKind,
 )
 from orders.selectors import orders_still_buyable
 from orders.services.common import (
-    notification,
     order_confirm,
     order_release,
     payment_operation,
 )
 from orders.services.locks import order_lock
+from orders.services.notifications import email_queue
 from social.models import FeedCursor, FeedKind, Post, Reply, ReplyStatus
 
 
@@ -163,7 +162,7 @@ def order_expire(*, order_id: int, now: datetime, reason: str, request_failed: b
         if released is None:
             return 0
         released.save()
-        notification(
+        email_queue(
             key=f"expired:{order.pk}",
             cardholder=order.cardholder,
             kind="expired",
@@ -171,7 +170,7 @@ def order_expire(*, order_id: int, now: datetime, reason: str, request_failed: b
             message=messages.email_expired(
                 order=order, cardholder=order.cardholder, request_failed=request_failed
             ),
-        ).save()
+        )
     return 1
 
 
@@ -313,22 +312,17 @@ def _cancelled_email(*, order: Order, reason: str) -> None:
         .values_list("paused", "paused_reason")
         .first()
     ) or (False, "")
-    Notification.objects.bulk_create(
-        [
-            notification(
-                key=f"cancelled:{order.pk}",
-                cardholder=order.cardholder,
-                kind="cancelled",
-                order=order,
-                message=messages.email_cancelled(
-                    order=order,
-                    cardholder=order.cardholder,
-                    reason=reason,
-                    paused_because=why if paused else None,
-                ),
-            )
-        ],
-        ignore_conflicts=True,
+    email_queue(
+        key=f"cancelled:{order.pk}",
+        cardholder=order.cardholder,
+        kind="cancelled",
+        order=order,
+        message=messages.email_cancelled(
+            order=order,
+            cardholder=order.cardholder,
+            reason=reason,
+            paused_because=why if paused else None,
+        ),
     )
 
 

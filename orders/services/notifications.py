@@ -1,47 +1,133 @@
-"""Sending the e-mail outbox through Django's e-mail backend (console in development)."""
+"""The e-mail outbox, the one channel of e-mails to cardholders: orders' and accounts' alike.
 
-from datetime import datetime, timedelta
+E-mails are rows (``Notification``) queued in the transaction of the change they tell about
+(``email_queue``, once per key), then sent through Django's e-mail backend (console in
+development) by ``notifications_send_due``: each claimed with a lease (``core.outbox``), sent
+outside any transaction, and retried after a failure as ``HASHCART["OUTBOX"]["emails"]`` says.
+"""
+
+import logging
+from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
-from orders.models import Notification, OutboxStatus
+from accounts.models import Cardholder
+from core import outbox
+from orders.models import Notification, Order, OutboxStatus
+from orders.services.common import notification
 
-MAX_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
+
+
+def email_queue(
+    *,
+    key: str,
+    cardholder: Cardholder,
+    kind: str,
+    message: tuple[str, str],
+    order: Order | None = None,
+    send_on_commit: bool = False,
+) -> None:
+    """Queue an e-mail (``message``: subject and body) to the cardholder's address, in the
+    caller's transaction: once per ``key`` (unique), so a change made twice e-mails once.
+
+    ``send_on_commit``: also try to send it once the transaction commits, in this process,
+    rather than wait for the next sweep (accounts' e-mails: a link, card or address change is
+    told at once). A failure there is logged and left to the sweep's retries; the change stands.
+    Also ``HASHCART["EMAIL_OUTBOX_HANDLER"]``, which accounts calls.
+    """
+    Notification.objects.bulk_create(
+        [notification(key=key, cardholder=cardholder, kind=kind, message=message, order=order)],
+        ignore_conflicts=True,
+    )
+    if send_on_commit:
+        transaction.on_commit(partial(_send_now, key=key))
+
+
+def _send_now(*, key: str) -> None:
+    try:
+        pk = Notification.objects.filter(key=key).values_list("pk", flat=True).first()
+        if pk is not None:
+            notification_send(notification_id=pk, now=timezone.now())
+    except Exception:  # committed already: say so loudly, the sweep sends it later
+        logger.exception("e-mail %s: sending at once failed, left to the e-mail sweep", key)
 
 
 def notifications_send_due(*, now: datetime, limit: int = 200) -> int:
-    """Send pending e-mails, oldest first; returns how many were sent.
+    """Send due e-mails, oldest first; returns how many were sent.
 
-    Each is claimed by compare-and-set before sending, so two senders never send one twice; an
-    SMTP failure puts it back for a later try, up to ``MAX_ATTEMPTS``.
+    First puts back in the queue the e-mails whose sender died while sending them (its lease
+    lapsed). Each e-mail is then claimed by compare-and-set before sending, so two senders never
+    send one twice (``notification_send``).
     """
-    # A sender that died after claiming gives its e-mails back after ten minutes.
-    Notification.objects.filter(
-        status=OutboxStatus.PROCESSING, updated_at__lt=now - timedelta(minutes=10)
-    ).update(status=OutboxStatus.PENDING)
+    taken_back = outbox.reclaim(
+        Notification.objects.all(),
+        now=now,
+        held=Q(status=OutboxStatus.PROCESSING),
+        values={"status": OutboxStatus.PENDING},
+    )
+    for pk in taken_back:
+        logger.warning("e-mail %s: its sender's claim lapsed, queued again", pk)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     sent = 0
     for pk in list(
-        Notification.objects.filter(status=OutboxStatus.PENDING)
+        Notification.objects.filter(due, status=OutboxStatus.PENDING)
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
     ):
-        if not Notification.objects.filter(pk=pk, status=OutboxStatus.PENDING).update(
-            status=OutboxStatus.PROCESSING, attempts=F("attempts") + 1, updated_at=now
-        ):
-            continue
-        message = Notification.objects.get(pk=pk)
-        try:
-            send_mail(
-                message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email]
-            )
-        except OSError as exc:
-            status = (
-                OutboxStatus.FAILED if message.attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
-            )
-            Notification.objects.filter(pk=pk).update(status=status, last_error=str(exc)[:500])
-            continue
-        Notification.objects.filter(pk=pk).update(status=OutboxStatus.DONE, sent_at=now)
-        sent += 1
+        sent += notification_send(notification_id=pk, now=now)
     return sent
+
+
+def notification_send(*, notification_id: int, now: datetime) -> bool:
+    """Send one pending e-mail; True if this call sent it.
+
+    Claimed first (``pending`` to ``processing``, an attempt counted, a lease of
+    ``HASHCART["OUTBOX"]["emails"]``): False, sending nothing, if it is not pending or another
+    sender holds it. An SMTP failure (``OSError``) queues it again after the policy's delay, or
+    fails it after its last attempt (an ERROR line with its id). Every outcome is written only
+    while the lease is still this sender's.
+    """
+    policy = outbox.policy("emails")
+    rows = Notification.objects.filter(pk=notification_id)
+    lease = outbox.claim(
+        rows,
+        now=now,
+        lease=policy.lease,
+        free=Q(status=OutboxStatus.PENDING),
+        held=Q(status=OutboxStatus.PROCESSING),
+        values={
+            "status": OutboxStatus.PROCESSING,
+            "attempts": F("attempts") + 1,
+            "updated_at": now,
+        },
+    )
+    if lease is None:
+        return False
+    message = rows.get()
+    try:
+        send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email])
+    except OSError as exc:
+        failed = policy.exhausted(message.attempts)
+        lease.release(
+            rows,
+            status=OutboxStatus.FAILED if failed else OutboxStatus.PENDING,
+            next_attempt_at=policy.retry_at(attempts=message.attempts, now=now),
+            last_error=str(exc)[:500],
+        )
+        if failed:
+            logger.error(
+                "e-mail %s (%s) failed after %s attempts: %s",
+                message.pk,
+                message.kind,
+                message.attempts,
+                exc,
+            )
+        return False
+    lease.release(rows, status=OutboxStatus.DONE, sent_at=now)
+    return True

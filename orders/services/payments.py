@@ -11,28 +11,30 @@ state is voided, never left holding the buyer's money.
 Nothing gives up silently (issue 10, item 17). An attempt whose answer was lost (a timeout, an
 error, a worker killed mid-call) leaves the authorization in doubt: the next attempt first asks
 the gateway what it recorded under the key (``authorization_lookup``). Failed calls are retried
-with backoff (``PAYMENT_RETRY_MAX_DELAY_MINUTES``): an authorization for
-``AUTHORIZATION_RETRY_MINUTES``, after which the order is declined (or paid, if the gateway did
-record it) and, if the gateway cannot say, a void is queued that finds the hold by the same key;
-captures and voids until the hold lapses (``AUTHORIZATION_HOLD_HOURS`` after authorization). An
-operation that gives up, or that the gateway refuses, is ``failed``: an ERROR line with its ids,
-counted by ``pipeline_status``, unhealthy ``/healthz``, retried by ``retry_payments``.
+with backoff (``HASHCART["OUTBOX"]["payments"]``, ``core.outbox``): an authorization for a
+while, after which the order is declined (or paid, if the gateway did record it) and, if the
+gateway cannot say, a void is queued that finds the hold by the same key; captures and voids
+until the hold lapses. An operation that gives up, or that the gateway refuses, is ``failed``:
+an ERROR line with its ids, counted by ``pipeline_status``, unhealthy ``/healthz``, retried by
+``retry_payments``.
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import Card
+from core import outbox
+from core.outbox import Lease
 from orders import messages
 from orders.models import (
     CancelReason,
-    Notification,
     Order,
     OrderStatus,
     OutboxStatus,
@@ -43,19 +45,17 @@ from orders.payments import gateway
 from orders.payments.base import GatewayError, GatewayResult
 from orders.services.common import (
     event,
-    notification,
     order_release,
     order_transition,
     payment_operation,
 )
 from orders.services.lifecycle import order_cancel
 from orders.services.locks import order_lock
+from orders.services.notifications import email_queue
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
 logger = logging.getLogger(__name__)
-CLAIM_SECONDS = 120
-FIRST_RETRY_SECONDS = 2
 
 
 def payment_operations_due(*, now: datetime, limit: int = 100) -> list[int]:
@@ -78,22 +78,21 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     An authorization for an order that is no longer ``confirmed`` is not sent (``done``, result
     ``skipped``), unless an earlier attempt's answer was lost: then what the gateway recorded is
     applied (an approval for an order cancelled meanwhile is voided). One that still fails after
-    ``AUTHORIZATION_RETRY_MINUTES`` is resolved by ``_authorization_give_up``. A capture or void
+    ``payment_give_up_at`` is resolved by ``_authorization_give_up``. A capture or void
     the gateway refuses, or that fails until the hold lapses, is ``failed`` (ERROR logged).
     """
     # The lease is stamped with the clock at claim time: ``now`` may be a stage's start, and a
     # long stage would otherwise hand out leases that have already lapsed.
-    claimed_at = timezone.now()
-    claimed = PaymentOperation.objects.filter(
-        Q(status=OutboxStatus.PENDING)
-        | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=claimed_at),
-        pk=operation_id,
-    ).update(
-        status=OutboxStatus.PROCESSING,
-        claimed_until=claimed_at + timedelta(seconds=CLAIM_SECONDS),
-        attempts=F("attempts") + 1,  # counted when claimed: a call cut short by a crash counts
+    lease = outbox.claim(
+        PaymentOperation.objects.filter(pk=operation_id),
+        now=timezone.now(),
+        lease=outbox.policy("payments").lease,
+        free=Q(status=OutboxStatus.PENDING),
+        held=Q(status=OutboxStatus.PROCESSING),
+        # Counted when claimed: a call cut short by a crash counts.
+        values={"status": OutboxStatus.PROCESSING, "attempts": F("attempts") + 1},
     )
-    if not claimed:
+    if lease is None:
         return "busy"
     op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
     order = op.order
@@ -104,7 +103,7 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
         and not in_doubt
         and not _authorization_sendable(order_id=order.pk, now=now)
     ):
-        _finish(op=op, result="skipped", reference="")
+        _finish(op=op, lease=lease, result="skipped", reference="")
         return str(OutboxStatus.DONE)
     try:
         if op.operation == PaymentOperationKind.AUTHORIZE:
@@ -114,7 +113,7 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
                 and in_doubt
                 and not _authorization_sendable(order_id=order.pk, now=now)
             ):
-                _finish(op=op, result="skipped", reference="")  # never reached the gateway
+                _finish(op=op, lease=lease, result="skipped", reference="")  # never sent
                 return str(OutboxStatus.DONE)
             result = found or gateway().authorize(
                 token=order.card.token,
@@ -133,22 +132,24 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
         else:
             reference = order.payment_reference or _held_reference(order=order)
             if not reference:
-                _finish(op=op, result="nothing_held", reference="")
+                _finish(op=op, lease=lease, result="nothing_held", reference="")
                 return str(OutboxStatus.DONE)
             result = gateway().void(reference=reference, idempotency_key=op.idempotency_key)
     except GatewayError as exc:
-        return _retry_later(op=op, error=str(exc), now=now)
+        return _retry_later(op=op, lease=lease, error=str(exc), now=now)
     except Exception as exc:  # a gateway bug must not hold the unit: retried, then given up
         logger.exception("payment operation %s failed unexpectedly", op.pk)
-        return _retry_later(op=op, error=f"unexpected {type(exc).__name__}", now=now)
+        return _retry_later(op=op, lease=lease, error=f"unexpected {type(exc).__name__}", now=now)
     if op.operation != PaymentOperationKind.AUTHORIZE and not result.approved:
         # Money not taken for a shipped order, or a hold not released: loud, and kept for ops.
-        return _fail(op=op, error=f"refused: {result.decline_code or 'no reason given'}", now=now)
+        refused = f"refused: {result.decline_code or 'no reason given'}"
+        return _fail(op=op, lease=lease, error=refused, now=now)
     with transaction.atomic():
         if op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(order_id=order.pk, result=result, now=now)
         _finish(
             op=op,
+            lease=lease,
             result="approved" if result.approved else result.decline_code or "declined",
             reference=result.reference,
         )
@@ -181,9 +182,14 @@ def _authorization_sendable(*, order_id: int, now: datetime) -> bool:
     return False
 
 
-def _finish(*, op: PaymentOperation, result: str, reference: str) -> None:
+def _row(op: PaymentOperation) -> QuerySet[PaymentOperation]:
+    return PaymentOperation.objects.filter(pk=op.pk)
+
+
+def _finish(*, op: PaymentOperation, lease: Lease, result: str, reference: str) -> None:
     # Only while still ours: a worker whose lease lapsed and was taken over writes nothing.
-    PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+    lease.release(
+        _row(op),
         status=OutboxStatus.DONE,
         reference=reference,
         result=result,
@@ -206,36 +212,43 @@ def _held_reference(*, order: Order) -> str:
 
 
 def payment_give_up_at(*, op: PaymentOperation) -> datetime:
-    """When retrying ``op`` stops: an authorization ``AUTHORIZATION_RETRY_MINUTES`` after it was
-    queued; a capture or void when the hold lapses, ``AUTHORIZATION_HOLD_HOURS`` after the
-    order's authorization was queued (a bound that errs early, never late)."""
-    conf = settings.HASHCART
-    if op.operation == PaymentOperationKind.AUTHORIZE:
-        return op.created_at + timedelta(minutes=conf["AUTHORIZATION_RETRY_MINUTES"])
-    authorized = (
-        PaymentOperation.objects.filter(
-            order_id=op.order_id, operation=PaymentOperationKind.AUTHORIZE
+    """When retrying ``op`` stops (``HASHCART["OUTBOX"]["payments"]``, by kind): an
+    authorization that long after it was queued; a capture or void when the hold lapses, that
+    long after the order's authorization was queued (a bound that errs early, never late)."""
+    policy = outbox.policy("payments")
+    since = op.created_at
+    if op.operation != PaymentOperationKind.AUTHORIZE:
+        authorized = (
+            PaymentOperation.objects.filter(
+                order_id=op.order_id, operation=PaymentOperationKind.AUTHORIZE
+            )
+            .values_list("created_at", flat=True)
+            .first()
         )
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return (authorized or op.created_at) + timedelta(hours=conf["AUTHORIZATION_HOLD_HOURS"])
+        since = authorized or op.created_at
+    give_up_at = policy.give_up_at(since, op.operation)
+    if give_up_at is None:  # "never" would retry a capture past its hold, silently
+        raise ImproperlyConfigured('HASHCART["OUTBOX"]["payments"] needs an age per operation')
+    return give_up_at
 
 
-def _retry_later(*, op: PaymentOperation, error: str, now: datetime) -> str:
-    """Back off exponentially (from ``FIRST_RETRY_SECONDS``, capped at
-    ``PAYMENT_RETRY_MAX_DELAY_MINUTES``) until ``payment_give_up_at``; then give up loudly."""
+def _retry_later(*, op: PaymentOperation, lease: Lease, error: str, now: datetime) -> str:
+    """Back off exponentially (``HASHCART["OUTBOX"]["payments"]``) until
+    ``payment_give_up_at``; then give up loudly."""
     give_up_at = payment_give_up_at(op=op)
     if now >= give_up_at:
         if op.operation == PaymentOperationKind.AUTHORIZE:
-            return _authorization_give_up(op=op, error=error, now=now)
-        return _fail(op=op, error=f"gave up after {op.attempts} attempts: {error}", now=now)
-    cap = settings.HASHCART["PAYMENT_RETRY_MAX_DELAY_MINUTES"] * 60
-    delay = timedelta(seconds=min(cap, FIRST_RETRY_SECONDS * 2 ** min(op.attempts - 1, 30)))
-    ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+            return _authorization_give_up(op=op, lease=lease, error=error, now=now)
+        gave_up = f"gave up after {op.attempts} attempts: {error}"
+        return _fail(op=op, lease=lease, error=gave_up, now=now)
+    ours = lease.release(
+        _row(op),
         status=OutboxStatus.PENDING,
         last_error=error[:500],
-        next_attempt_at=min(now + delay, give_up_at),  # the last try is at the deadline
+        # The last try is at the deadline.
+        next_attempt_at=outbox.policy("payments").retry_at(
+            attempts=op.attempts, now=now, give_up_at=give_up_at
+        ),
     )
     if not ours:
         return "busy"  # the claim lapsed and another worker holds the operation now
@@ -250,11 +263,12 @@ def _retry_later(*, op: PaymentOperation, error: str, now: datetime) -> str:
     return str(OutboxStatus.PENDING)
 
 
-def _fail(*, op: PaymentOperation, error: str, now: datetime) -> str:
+def _fail(*, op: PaymentOperation, lease: Lease, error: str, now: datetime) -> str:
     """Mark ``op`` failed (only while ours) with an ERROR line naming its ids; a capture also
     leaves a ``capture_failed`` event on the order. ``retry_payments`` takes it from there."""
     with transaction.atomic():
-        ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+        ours = lease.release(
+            _row(op),
             status=OutboxStatus.FAILED,
             result="failed",
             last_error=error[:500],
@@ -275,7 +289,7 @@ def _fail(*, op: PaymentOperation, error: str, now: datetime) -> str:
     return str(OutboxStatus.FAILED)
 
 
-def _authorization_give_up(*, op: PaymentOperation, error: str, now: datetime) -> str:
+def _authorization_give_up(*, op: PaymentOperation, lease: Lease, error: str, now: datetime) -> str:
     """The authorization got no usable answer in time. Ask the gateway once more what it
     recorded: an answer found is applied as if it had arrived (paid, or declined; an approval
     for an order no longer confirmed is voided). Otherwise the order is declined (unit released,
@@ -289,7 +303,8 @@ def _authorization_give_up(*, op: PaymentOperation, error: str, now: datetime) -
         found, unknown = None, True
         error = f"{error}; lookup: {exc}"
     with transaction.atomic():
-        ours = PaymentOperation.objects.filter(pk=op.pk, status=OutboxStatus.PROCESSING).update(
+        ours = lease.release(
+            _row(op),
             status=OutboxStatus.DONE if found else OutboxStatus.FAILED,
             result=(
                 ("approved" if found.approved else found.decline_code or "declined")[:32]
@@ -442,15 +457,6 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
                 )
             ]
         )
-    Notification.objects.bulk_create(
-        [
-            notification(
-                key=f"{kind}:{order.pk}",
-                cardholder=cardholder,
-                kind=kind,
-                order=order,
-                message=message,
-            )
-        ],
-        ignore_conflicts=True,
+    email_queue(
+        key=f"{kind}:{order.pk}", cardholder=cardholder, kind=kind, order=order, message=message
     )

@@ -150,7 +150,9 @@ def test_an_order_cancelled_while_its_authorization_answer_was_lost_leaves_no_ho
 def test_an_authorization_lost_in_an_outage_declines_the_order_and_its_hold_is_voided_later(
     flaky, settings, mailoutbox
 ):
-    retry_minutes = settings.HASHCART["AUTHORIZATION_RETRY_MINUTES"]
+    retry_minutes = (
+        settings.HASHCART["OUTBOX"]["payments"]["give_up_after_seconds"]["authorize"] / 60
+    )
     with time_machine.travel(T0, tick=False):
         order = _confirmed_order()
         flaky.lose_authorize_answers = 1  # the hold is placed, then the gateway goes down
@@ -206,7 +208,7 @@ def test_a_capture_succeeds_after_a_twenty_minute_gateway_outage(flaky):
 def test_a_capture_keeps_retrying_for_hours_within_the_hold_and_then_fails_loudly(
     flaky, settings, caplog
 ):
-    hold = settings.HASHCART["AUTHORIZATION_HOLD_HOURS"]
+    hold = settings.HASHCART["OUTBOX"]["payments"]["give_up_after_seconds"]["capture"] / 3600
     with time_machine.travel(T0, tick=False):
         order = _shipped_order(flaky)
         flaky.down_until = T0 + timedelta(days=30)
