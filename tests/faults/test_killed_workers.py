@@ -120,7 +120,7 @@ def test_a_payment_worker_killed_mid_authorization_charges_once(fleet):
     assert status_now().payments_pending == 1
     fleet.kill_process(holder)
 
-    # The dead worker's claim lapses after orders.services.payments.CLAIM_SECONDS (two
+    # The dead worker's claim lapses after HASHCART["OUTBOX"]["payments"]["lease_seconds"] (two
     # minutes): fast-forwarded here, the rest is the sweep's own doing.
     PaymentOperation.objects.filter(status="processing").update(
         claimed_until=timezone.now() - timedelta(seconds=1)
