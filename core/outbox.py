@@ -153,19 +153,28 @@ def claim(
     the second re-checks the condition against the first's write and takes nothing. Runs in the
     caller's transaction, if any (outside one, the claim commits at once).
     """
-    free = Q(**{f"{field}__isnull": True}) if free is None else free
-    held = Q() if held is None else held
     until = now + lease
     token = uuid.uuid4().hex if token_field else ""
     stamp: dict[str, Any] = {field: until}
     if token_field:
         stamp[token_field] = token
-    taken = rows.filter(free | (held & Q(**{f"{field}__lt": now}))).update(
+    taken = rows.filter(claimable(now=now, field=field, free=free, held=held)).update(
         **{**dict(values or {}), **stamp}
     )
     if not taken:
         return None
+    held = Q() if held is None else held
     return Lease(field=field, until=until, token_field=token_field, token=token, held=held)
+
+
+def claimable(
+    *, now: datetime, field: str = "claimed_until", free: Q | None = None, held: Q | None = None
+) -> Q:
+    """The rows ``claim`` would take at ``now`` (for listing the work that is due): ``free``
+    ones (default: no lease at all), and ``held`` ones (default: any) whose lease lapsed."""
+    free = Q(**{f"{field}__isnull": True}) if free is None else free
+    held = Q() if held is None else held
+    return free | (held & Q(**{f"{field}__lt": now}))
 
 
 def reclaim(

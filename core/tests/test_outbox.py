@@ -127,6 +127,15 @@ def test_rows_not_free_nor_held_are_never_claimed(jobs):
     assert jobs.objects.get(pk=done.pk).status == "done"
 
 
+def test_the_due_listing_shows_what_a_claim_would_take(jobs):
+    pending = jobs.objects.create()
+    lapsed = jobs.objects.create(status="processing", claimed_until=T0 - timedelta(seconds=1))
+    jobs.objects.create(status="processing", claimed_until=T0 + timedelta(seconds=1))
+    jobs.objects.create(status="done", claimed_until=T0 - timedelta(seconds=1))
+    due = jobs.objects.filter(outbox.claimable(now=T0, free=PENDING, held=PROCESSING))
+    assert sorted(due.values_list("pk", flat=True)) == [pending.pk, lapsed.pk]
+
+
 def test_one_claim_takes_many_rows_and_each_is_released_on_its_own(jobs):
     a, b = jobs.objects.create(), jobs.objects.create()
     both = jobs.objects.filter(pk__in=[a.pk, b.pk])

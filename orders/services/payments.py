@@ -62,9 +62,12 @@ def payment_operations_due(*, now: datetime, limit: int = 100) -> list[int]:
     """Ids of operations to run now: pending and due, or processing with a lapsed claim."""
     return list(
         PaymentOperation.objects.filter(
-            Q(status=OutboxStatus.PENDING, next_attempt_at__isnull=True)
-            | Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-            | Q(status=OutboxStatus.PROCESSING, claimed_until__lt=now)
+            outbox.claimable(
+                now=now,
+                free=Q(status=OutboxStatus.PENDING)
+                & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)),
+                held=Q(status=OutboxStatus.PROCESSING),
+            )
         )
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
