@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors, services, stripe_vault
 from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import Cardholder, LinkCode, User
-from accounts.vault import card_tokenize
+from accounts.vault import card_vault
 from core.exceptions import ApplicationError
 from orders.models import CancelReason, OrderStatus
 from orders.selectors import cardholder_order_events, cardholder_orders
@@ -109,14 +109,16 @@ def link_identity_status(request: HttpRequest, code: str) -> JsonResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def link_card(request: HttpRequest) -> HttpResponse:
-    """The card step: the sandbox's test-card form, or Stripe's Payment Element."""
+    """The card step: the vault's card form (the sandbox's test cards), or Stripe's Payment
+    Element for a hosted vault."""
     cardholder = _cardholder(request)
-    if settings.HASHCART["CARD_VAULT"] == "stripe":
+    vault = card_vault()
+    if vault.hosted:
         return _link_card_stripe(request, cardholder)
-    form = CardForm(_posted(request), today=timezone.localdate())
+    form = CardForm(_posted(request), today=timezone.localdate(), number_help=vault.number_help)
     if request.method == "POST" and form.is_valid():
         try:
-            vaulted = card_tokenize(
+            vaulted = vault.tokenize(
                 number=form.cleaned_data["number"],
                 exp_month=form.cleaned_data["exp_month"],
                 exp_year=form.cleaned_data["exp_year"],
@@ -126,7 +128,7 @@ def link_card(request: HttpRequest) -> HttpResponse:
         else:
             services.pending_card_store(
                 cardholder=cardholder,
-                gateway="sandbox",
+                gateway=vault.name,
                 reference=vaulted.token,
                 card=vaulted,
                 now=timezone.now(),

@@ -1,6 +1,7 @@
 """URL map (DESIGN §10.1)."""
 
 from allauth.account.decorators import secure_admin_login
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 from health_check.views import HealthCheckView
@@ -33,5 +34,7 @@ urlpatterns = [
     path("link/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("fulfillment/", include("fulfillment.urls")),
-    path("sandbox/", include("social.urls")),
 ]
+# The sandbox network's page, where the fake world is installed (not in production).
+if apps.is_installed("sandbox"):
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

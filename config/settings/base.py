@@ -26,6 +26,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-hashcart-local-development-only-key")
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# Apps no domain module imports, reached only through the dotted paths below.
+FAKE_WORLD_APPS = ["sandbox", "devtools"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -53,6 +56,9 @@ INSTALLED_APPS = [
     "social",
     "orders",
     "fulfillment",
+    # The fake world (sandbox network, vault, gateway, carrier) and the benchmarks and demo:
+    # development, the demo and the tests have them; production leaves them out (DESIGN §2).
+    *FAKE_WORLD_APPS,
 ]
 
 MIDDLEWARE = [
@@ -334,6 +340,18 @@ LOGGING: dict[str, Any] = {
 }
 
 # --- Hashcart ---------------------------------------------------------------------------------
+# The card vaults HASHCART_CARD_VAULT may name by a short name.
+CARD_VAULTS = {
+    "sandbox": "sandbox.vault.SandboxVault",
+    "stripe": "accounts.stripe_vault.StripeVault",
+}
+
+
+def card_vault_path(value: str) -> str:
+    """The vault's dotted path for ``value``: a name in ``CARD_VAULTS``, or a dotted path."""
+    return CARD_VAULTS.get(value, value)
+
+
 HASHCART = {
     # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
     # (A float, so that end-to-end tests can use a window of seconds.)
@@ -356,17 +374,21 @@ HASHCART = {
     "MAX_CAMPAIGN_DAYS": env.int("HASHCART_MAX_CAMPAIGN_DAYS", default=366),
     # Refused hashtags and confirmation prefixes (clashes) a login may try per hour (catalog).
     "HASHTAG_REFUSALS_PER_HOUR": env.int("HASHCART_HASHTAG_REFUSALS_PER_HOUR", default=10),
-    # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
+    # Platform adapters, the card vault, the payment gateway and the carriers, by dotted path
+    # (STYLE: like EMAIL_BACKEND). The sandbox ones are the ``sandbox`` app's.
     "PLATFORM_ADAPTERS": {
-        "sandbox": "social.platforms.sandbox.SandboxAdapter",
+        "sandbox": "sandbox.adapter.SandboxAdapter",
         "x": "social.platforms.x.XAdapter",
         "mastodon": "social.platforms.mastodon.MastodonAdapter",
     },
-    # Where the linking page sends card numbers: "sandbox" (the test-card vault) or "stripe"
-    # (the Payment Element and a SetupIntent; set the STRIPE_* keys).
-    "CARD_VAULT": env.str("HASHCART_CARD_VAULT", default="sandbox"),
+    # The platform a new campaign is on unless its form says otherwise.
+    "DEFAULT_PLATFORM": env.str("HASHCART_DEFAULT_PLATFORM", default="sandbox"),
+    # Where the linking page sends card numbers (``accounts.vault``): HASHCART_CARD_VAULT is
+    # "sandbox" (the test-card vault), "stripe" (the Payment Element and a SetupIntent; set the
+    # STRIPE_* keys) or a dotted path.
+    "CARD_VAULT": card_vault_path(env.str("HASHCART_CARD_VAULT", default="sandbox")),
     "PAYMENT_GATEWAY": env.str(
-        "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
+        "HASHCART_PAYMENT_GATEWAY", default="sandbox.gateway.SandboxGateway"
     ),
     # The payment outbox's retries (DESIGN §5.5): waits double from 2 s up to this cap; an
     # authorization is retried this long (the buyer and the unit wait) before the gateway is asked
@@ -389,7 +411,7 @@ HASHCART = {
     "CARDHOLDER_LOCKDOWN_HANDLER": "orders.services.cardholder_orders_cancel",
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
-        "sandbox": "fulfillment.carriers.sandbox.SandboxCarrier",
+        "sandbox": "sandbox.carrier.SandboxCarrier",
         "easypost": "fulfillment.carriers.easypost.EasyPostCarrier",
     },
     "DEFAULT_CARRIER": env.str("HASHCART_CARRIER", default="sandbox"),
@@ -425,7 +447,7 @@ HASHCART = {
     "CONFIRMATION_REQUEST_GIVE_UP_HOURS": env.float(
         "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS", default=6
     ),
-    # The sandbox network reads posts once they are this old (see social.platforms.sandbox).
+    # The sandbox network reads posts once they are this old (see sandbox.adapter).
     "SANDBOX_SETTLE_MS": env.int("HASHCART_SANDBOX_SETTLE_MS", default=500),
     # The /sandbox/ page: on in development and the demo, off in production.
     "SANDBOX_PAGE": env.bool("HASHCART_SANDBOX_PAGE", default=False),

@@ -395,8 +395,8 @@ def test_deciding_a_post_again_changes_nothing():
 
 
 def test_the_same_post_delivered_three_times_is_stored_and_decided_once():
+    from sandbox.adapter import sandbox_inbound
     from social.models import PlatformAccount
-    from social.platforms.sandbox import sandbox_inbound
     from social.services import inbox_store
 
     shop_open()

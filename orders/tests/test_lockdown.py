@@ -18,9 +18,10 @@ from accounts import services as account_services
 from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
 from catalog.models import Campaign
 from orders.messages import not_me_url
-from orders.models import CancelReason, Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import CancelReason, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide, stage_payments, stage_poll
 from orders.services import order_cancel
+from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
 
@@ -364,7 +365,7 @@ class PausedDuringTheCall:
     """The sandbox gateway, while the cardholder pauses buying during the authorization."""
 
     def authorize(self, *, token, amount, currency, idempotency_key, order_id):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         result = SandboxGateway().authorize(
             token=token,
@@ -380,7 +381,7 @@ class PausedDuringTheCall:
         return result
 
     def void(self, *, reference, idempotency_key):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         return SandboxGateway().void(reference=reference, idempotency_key=idempotency_key)
 

@@ -16,10 +16,10 @@ from catalog.models import Campaign, Product
 from orders import messages
 from orders.models import Order
 from orders.services import posts_decide
+from sandbox.adapter import SandboxAdapter
 from social.models import Reply
 from social.platforms import reply_fits
 from social.platforms.mastodon import MastodonAdapter, countable_text
-from social.platforms.sandbox import SandboxAdapter
 from social.platforms.x import XAdapter
 from tests.factories import (
     CampaignFactory,

@@ -184,6 +184,13 @@ class PlatformAdapter(abc.ABC):
         every code point counts one; platforms that count otherwise override this."""
         return len(text) <= cls.max_reply_length
 
+    @classmethod
+    def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
+        """The posts in ``body``, one response of the platform's API saved to a file (read by
+        ``replay_posts``). An item that cannot be read is a ``malformed`` post; a body of any
+        other shape holds no posts. By default a platform has no replayable responses."""
+        return []
+
     @abc.abstractmethod
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int

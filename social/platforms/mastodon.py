@@ -194,6 +194,15 @@ class MastodonAdapter(PlatformAdapter):
     def fits(cls, text: str) -> bool:
         return len(countable_text(text)) <= cls.max_reply_length
 
+    @classmethod
+    def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
+        """A notifications list, or one notification."""
+        if isinstance(body, list):
+            return inbound_from_notifications(body, fetched_at=fetched_at)
+        if isinstance(body, dict) and body.get("type"):
+            return inbound_from_notifications([body], fetched_at=fetched_at)
+        return []
+
     def __init__(self, client: Any = None) -> None:
         self._client = client
 

@@ -12,12 +12,12 @@ import responses
 import time_machine
 from django.utils import timezone
 
+from sandbox.adapter import SandboxAdapter
+from sandbox.services import sandbox_post_create, sandbox_user_ensure
 from social.credentials import account_credentials_set
 from social.models import PlatformAccount, Reply, ReplyPriority, ReplyStatus
 from social.platforms.base import AccountAuthError, DuplicateReply, RejectedError
-from social.platforms.sandbox import SandboxAdapter
 from social.platforms.x import XAdapter, timeline_request
-from social.sandbox import sandbox_post_create, sandbox_user_ensure
 from social.services import ReplyDraft, replies_queue, replies_send_due
 from tests.factories import PostFactory
 

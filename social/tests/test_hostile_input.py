@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from devtools.parse_bench import adversarial_text
 from orders.services import posts_decide
 from social.hashtags import MAX_HASHTAGS, MAX_TEXT, extract_hashtags
 from social.models import (
@@ -23,7 +24,6 @@ from social.models import (
     ReplyPriority,
     ReplyStatus,
 )
-from social.parse_bench import adversarial_text
 from social.platforms.base import FetchResult
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
 from social.platforms.x_posts import inbound_from_page
