@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from fulfillment.carriers.base import CarrierError, Parcel
 from fulfillment.carriers.easypost import EasyPostCarrier
+from fulfillment.carriers.sandbox import sandbox_signature
 from fulfillment.models import Shipment, TrackingEvent
 from fulfillment.services import label_buy
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from fulfillment.views import sandbox_signature
 from orders.models import OrderStatus
 from tests.shop import shop_open
 
