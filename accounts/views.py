@@ -1,8 +1,9 @@
 """The cardholder's pages: the opt-in wizard at /link/ and the settings page (DESIGN §6, §10.1).
 
 Thin entry points: forms validate, services write, selectors read. The settings page also shows
-the cardholder's orders and lets them cancel a pending one, through the orders app's selectors
-and services (the only place accounts reaches into orders).
+the cardholder's orders, with a cancel button for a pending one: a section the orders app renders
+(its template tag ``orders_cardholder``), and lines of the account's log from the sources in
+``HASHCART["CARDHOLDER_LOG_SOURCES"]`` (orders' events): accounts does not import orders.
 """
 
 import json
@@ -16,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,9 +27,6 @@ from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import Cardholder, LinkCode, User
 from accounts.vault import card_vault
 from core.exceptions import ApplicationError
-from orders.models import CancelReason, OrderStatus
-from orders.selectors import cardholder_order_events, cardholder_orders
-from orders.services import order_cancel
 
 
 def _cardholder(request: HttpRequest) -> Cardholder:
@@ -266,20 +265,16 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     history: list[tuple[Any, str, str]] = [
         (e.created_at, e.get_kind_display(), e.summary)
         for e in selectors.account_events(cardholder=cardholder)
-    ] + [
-        (
-            e.created_at,
-            f"Order #{e.order.confirmation_code}",
-            f"{e.order.product_name}: {e.kind.replace('_', ' ')}",
-        )
-        for e in cardholder_order_events(cardholder_id=cardholder.pk)
     ]
+    for source in settings.HASHCART["CARDHOLDER_LOG_SOURCES"]:
+        history += import_string(source)(cardholder_id=cardholder.pk)
     history.sort(key=lambda row: row[0], reverse=True)
     return render(
         request,
         "accounts/settings.html",
         {
             "progress": _progress(request, cardholder),
+            "cardholder": cardholder,
             "controls": controls,
             "controls_form": ControlsForm(
                 initial={
@@ -291,9 +286,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             "cards": cardholder.cards.filter(removed_at__isnull=True).order_by(
                 "-is_default", "-id"
             ),
-            "orders": cardholder_orders(cardholder_id=cardholder.pk),
             "history": history[:50],
-            "cancellable": OrderStatus.PENDING,
         },
     )
 
@@ -333,17 +326,6 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
                 return redirect("accounts:settings")
             services.controls_update(cardholder=cardholder, now=now, **form.cleaned_data)
             messages.success(request, "Your limits are saved.")
-        elif action == "cancel-order":
-            order = get_object_or_404(cardholder.orders, pk=int(request.POST["order"]))
-            if order.status != OrderStatus.PENDING or not order_cancel(
-                order_id=order.pk,
-                now=now,
-                actor_label="cardholder",
-                actor_id=request.user.pk,
-                reason=CancelReason.BUYER,
-            ):
-                raise ApplicationError("This order can no longer be cancelled here.")
-            messages.success(request, f"Order #{order.confirmation_code} is cancelled.")
         else:
             raise Http404("No such action.")
     except (KeyError, ValueError):

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from health_check.views import HealthCheckView
 
-from core import views as core_views
+from catalog import views as catalog_views
 
 admin.site.site_header = "Hashcart back office"
 admin.site.site_title = "Hashcart"
@@ -15,7 +15,7 @@ admin.site.index_title = "Campaigns, orders and shipments"
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
-    path("", core_views.landing, name="landing"),
+    path("", catalog_views.landing, name="landing"),
     path(
         "healthz",
         HealthCheckView.as_view(

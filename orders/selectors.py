@@ -127,6 +127,19 @@ def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[Orde
     )
 
 
+def cardholder_order_log(*, cardholder_id: int, limit: int = 50) -> list[tuple[datetime, str, str]]:
+    """The cardholder's latest order events as lines of their account's log (when, what,
+    detail), newest first: a source of ``HASHCART["CARDHOLDER_LOG_SOURCES"]``."""
+    return [
+        (
+            e.created_at,
+            f"Order #{e.order.confirmation_code}",
+            f"{e.order.product_name}: {e.kind.replace('_', ' ')}",
+        )
+        for e in cardholder_order_events(cardholder_id=cardholder_id, limit=limit)
+    ]
+
+
 def orders_still_buyable(*, orders: list[Order]) -> set[int]:
     """Ids of the pending ``orders`` that may still be confirmed: the author's identity still
     links to the order's cardholder, buying by post is not paused, consent is not withdrawn,

@@ -4,18 +4,34 @@ A label bought at time T is scanned in transit at T + 1 hour, out for delivery a
 and delivered at T + 32 hours (``HASHCART["SANDBOX_CARRIER_HOURS"]``). A ship-to address whose
 first line contains "exception" gets an exception instead of the delivery, for trying the
 exception path. The label itself lives in the database (``SandboxLabel``), so tracking survives
-restarts and a repeated purchase for one shipment returns the same label.
+restarts and a repeated purchase for one shipment returns the same label. Its webhook is signed
+with HMAC-SHA256 over the raw body under ``HASHCART["CARRIER_WEBHOOK_SECRET"]``.
 """
 
+import hashlib
+import hmac
+import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from fulfillment.carriers.base import Carrier, Label, Parcel, TrackingStatus, TrackingUpdate
+from fulfillment.carriers.base import (
+    Carrier,
+    Label,
+    Parcel,
+    PushedTracking,
+    TrackingStatus,
+    TrackingUpdate,
+)
 from sandbox.models import SandboxLabel
+
+
+def sandbox_signature(body: bytes, secret: str) -> str:
+    """The ``X-Hashcart-Signature`` header of a sandbox webhook carrying ``body``."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class SandboxCarrier(Carrier):
@@ -77,3 +93,25 @@ class SandboxCarrier(Carrier):
             for offset, status, text in script
             if label.bought_at + offset <= now
         ]
+
+    def webhook_verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        secret = settings.HASHCART["CARRIER_WEBHOOK_SECRET"]
+        given = headers.get("X-Hashcart-Signature", "")
+        # compare_digest refuses (TypeError) a str that is not ASCII: that is a bad signature.
+        if not secret or not given.isascii():
+            return False
+        return hmac.compare_digest(sandbox_signature(body, secret), given)
+
+    def webhook_tracking(self, *, body: bytes) -> PushedTracking:
+        payload = json.loads(body)
+        return PushedTracking(
+            reference=str(payload.get("reference") or ""),
+            tracking_number=str(payload["tracking_number"]),
+            updates=[
+                TrackingUpdate(
+                    occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+                    status=payload["status"],
+                    description=payload.get("description", ""),
+                )
+            ],
+        )

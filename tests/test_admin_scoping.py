@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
-from catalog.admin_scoping import merchant_lookup_of
 from catalog.models import Campaign
+from core.scoping import merchant_lookup_of
 from tests.factories import CampaignFactory, OrderFactory, ProductFactory, ShipmentFactory
 from tests.mfa import totp_enable
 

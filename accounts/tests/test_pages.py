@@ -135,13 +135,11 @@ def test_a_cardholder_cancels_their_pending_order_and_no_one_elses():
     assert b"Kindle Fire HD" in page.content
     assert bobs.confirmation_code.encode() not in page.content
     assert (
-        client.post(
-            reverse("accounts:settings_action", args=["cancel-order"]), {"order": bobs.pk}
-        ).status_code
+        client.post(reverse("orders:cardholder_order_cancel"), {"order": bobs.pk}).status_code
         == 404
     )
     alices = Order.objects.get(cardholder=alice.cardholder)
-    client.post(reverse("accounts:settings_action", args=["cancel-order"]), {"order": alices.pk})
+    client.post(reverse("orders:cardholder_order_cancel"), {"order": alices.pk})
     alices.refresh_from_db()
     bobs.refresh_from_db()
     assert (alices.status, bobs.status) == (OrderStatus.CANCELLED, OrderStatus.PENDING)

@@ -409,6 +409,9 @@ HASHCART = {
     # card or withdraws consent, to cancel the open orders it concerns (accounts does not import
     # orders, DESIGN §2).
     "CARDHOLDER_LOCKDOWN_HANDLER": "orders.services.cardholder_orders_cancel",
+    # Lines of the cardholder's account log on their settings page from apps above accounts, each
+    # ``(*, cardholder_id) -> [(when, what, detail)]`` (accounts does not import orders).
+    "CARDHOLDER_LOG_SOURCES": ["orders.selectors.cardholder_order_log"],
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
         "sandbox": "sandbox.carrier.SandboxCarrier",

@@ -417,7 +417,7 @@ def test_a_buyers_cancel_from_settings_says_so_and_mentions_a_pause_only_when_th
     order = _pending(alice)
     client = Client()
     client.force_login(alice.cardholder.user)
-    client.post(reverse("accounts:settings_action", args=["cancel-order"]), {"order": order.pk})
+    client.post(reverse("orders:cardholder_order_cancel"), {"order": order.pk})
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
     body = _cancel_email(order).body

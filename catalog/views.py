@@ -1,4 +1,4 @@
-"""The landing page."""
+"""The landing page: what Hashcart is, and the hashtags on offer right now."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -11,7 +11,7 @@ def landing(request: HttpRequest) -> HttpResponse:
     """What Hashcart is, and the hashtags on offer right now."""
     return render(
         request,
-        "landing.html",
+        "catalog/landing.html",
         {
             "campaigns": campaign_list_live(),
             "sandbox": settings.HASHCART["SANDBOX_PAGE"],
