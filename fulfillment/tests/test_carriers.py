@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from fulfillment.carriers.base import CarrierError, Parcel
 from fulfillment.carriers.easypost import EasyPostCarrier
-from sandbox.carrier import sandbox_signature
 from fulfillment.models import Shipment, TrackingEvent
 from fulfillment.services import label_buy
 from fulfillment.tests.test_labels_and_tracking import paid_order
 from orders.models import OrderStatus
+from sandbox.carrier import sandbox_signature
 from tests.shop import shop_open
 
 API = "https://api.easypost.com/v2"
