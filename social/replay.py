@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from social.hashtags import MAX_TEXT, extract_hashtags
 from social.models import PostKind
-from social.platforms.base import MANUAL_REPOST, InboundPost, malformed_post
+from social.platforms.base import MANUAL_REPOST, InboundPost, MalformedPost
 from social.platforms.mastodon import inbound_from_notifications
 from social.platforms.x_posts import inbound_from_page
 
@@ -69,16 +69,7 @@ def replay_parse(*, platform: str, payload: Any, now: datetime | None = None) ->
 
 
 def _sandbox(item: Any, now: datetime) -> InboundPost:
-    def malformed(reason: str, post_id: str = "", author_id: str = "") -> InboundPost:
-        return malformed_post(
-            platform="sandbox",
-            item=item,
-            reason=reason,
-            post_id=post_id,
-            author_id=author_id,
-            fetched_at=now,
-        )
-
+    malformed = MalformedPost(platform="sandbox", item=item, fetched_at=now)
     if not isinstance(item, dict):
         return malformed("not an object")
     raw_id, text, handle = (

@@ -2,11 +2,13 @@
 
 from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
+    CONFIRMATION_REQUEST,
     cardholder_orders_cancel,
     expiry_horizon,
     order_cancel,
     order_email_confirm,
     order_expire,
+    order_window_open,
     order_windows_open,
     orders_expire_due,
     orders_expire_unrequested,
@@ -15,12 +17,14 @@ from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
 
 __all__ = [
+    "CONFIRMATION_REQUEST",
     "cardholder_orders_cancel",
     "expiry_horizon",
     "notifications_send_due",
     "order_cancel",
     "order_email_confirm",
     "order_expire",
+    "order_window_open",
     "order_windows_open",
     "orders_expire_due",
     "orders_expire_unrequested",
