@@ -2,6 +2,7 @@
 posted (``social.services.replies_withdraw``)."""
 
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,9 +29,9 @@ def live_tags(*, platform, now):
 
 def _replies(**statuses) -> dict[str, Post]:
     """A post per name, each with a reply of ``KIND`` in the given status (None: no reply)."""
-    posts = {}
+    posts: dict[str, Post] = {}
     for name, status in statuses.items():
-        post = PostFactory()
+        post: Post = cast(Post, PostFactory())
         posts[name] = post
         if status is not None:
             Reply.objects.create(
