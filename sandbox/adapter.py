@@ -16,10 +16,10 @@ from social.platforms.base import (
     DuplicateReply,
     FetchResult,
     InboundPost,
+    MalformedPost,
     PlatformAdapter,
     RejectedError,
     SentReply,
-    malformed_post,
 )
 
 
@@ -74,16 +74,7 @@ def sandbox_replay_inbound(item: Any, now: datetime) -> InboundPost:
     "created_at"?, "in_reply_to"?, "repost_of"?, "quote_of"?, "edit_of"?}``), or a ``malformed``
     post saying what is missing."""
 
-    def malformed(reason: str, post_id: str = "", author_id: str = "") -> InboundPost:
-        return malformed_post(
-            platform="sandbox",
-            item=item,
-            reason=reason,
-            post_id=post_id,
-            author_id=author_id,
-            fetched_at=now,
-        )
-
+    malformed = MalformedPost(platform="sandbox", item=item, fetched_at=now)
     if not isinstance(item, dict):
         return malformed("not an object")
     raw_id, text, handle = (

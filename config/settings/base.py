@@ -292,12 +292,13 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 
 
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
-# management command: poll_feeds, send_replies, expire_orders, process_posts (the recovery
-# sweep's work) and pipeline_tick (all of them, once).
+# management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
+# replies' recovery), expire_orders, process_posts (the recovery sweep's work) and pipeline_tick
+# (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "poll-feeds": {"task": "orders.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
+    "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
     "send-replies": {
-        "task": "orders.replies_send_all",
+        "task": "social.replies_send_all",
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "run-payments": {"task": "orders.payments_run", **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5)},
@@ -310,6 +311,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "recover": {"task": "orders.recover", **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30)},
+    "recover-replies": {
+        "task": "social.replies_recover",
+        **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30),
+    },
     "track-shipments": {
         "task": "fulfillment.track_shipments",
         **_every("HASHCART_TRACK_INTERVAL_SECONDS", 900),
@@ -405,6 +410,18 @@ HASHCART = {
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
+    # for orders to decide them; and in the transaction that records a reply as posted, with its
+    # post's id, kind and time, for orders to open the buyer's window (social does not import
+    # orders, DESIGN §2).
+    "POSTS_STORED_HANDLER": "orders.tasks.posts_decide_enqueue",
+    "REPLY_SENT_HANDLER": "orders.services.order_window_open",
+    # Called by social with (platform=, now=) for the hashtags a "search" feed looks for: the
+    # live campaigns' (social does not import catalog).
+    "SEARCH_HASHTAGS_SOURCE": "catalog.selectors.live_hashtags",
+    # The apps' checks on /healthz, after the database and the broker (core imports no app):
+    # functions returning a ``core.health.HealthReport``.
+    "HEALTH_CHECKS": ["social.health.feed_lag", "orders.health.payment_failures"],
     # Called by accounts, in the transaction that pauses buying, unlinks an identity, removes a
     # card or withdraws consent, to cancel the open orders it concerns (accounts does not import
     # orders, DESIGN §2).

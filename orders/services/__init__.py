@@ -2,11 +2,13 @@
 
 from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
+    CONFIRMATION_REQUEST,
     cardholder_orders_cancel,
     expiry_horizon,
     order_cancel,
     order_email_confirm,
     order_expire,
+    order_window_open,
     order_windows_open,
     orders_expire_due,
     orders_expire_unrequested,
@@ -16,6 +18,7 @@ from orders.services.payments import payment_operation_run, payment_operations_d
 from orders.services.shipping import ShipOutcome, order_capture, order_deliver, order_ship
 
 __all__ = [
+    "CONFIRMATION_REQUEST",
     "ShipOutcome",
     "cardholder_orders_cancel",
     "expiry_horizon",
@@ -26,6 +29,7 @@ __all__ = [
     "order_email_confirm",
     "order_expire",
     "order_ship",
+    "order_window_open",
     "order_windows_open",
     "orders_expire_due",
     "orders_expire_unrequested",
