@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory, ProductFactory
 from core.scoping import merchant_lookup_of
-from tests.factories import CampaignFactory, OrderFactory, ProductFactory, ShipmentFactory
+from fulfillment.tests.factories import ShipmentFactory
+from orders.tests.factories import OrderFactory
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db

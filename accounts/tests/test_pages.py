@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from accounts.models import Card, Cardholder
 from accounts.services import cardholder_upsert, operator_upsert, staff_user_upsert
+from catalog.tests.factories import MerchantFactory
 from orders.models import Order, OrderStatus
-from tests.factories import MerchantFactory
 from tests.mfa import totp_enable
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 

@@ -5,10 +5,11 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.tests.factories import UserFactory
 from catalog.models import Campaign, Merchant
+from catalog.tests.factories import MerchantFactory
 from core.scoping import has_merchant_scope, merchant_id_of, merchant_lookup_of
 from social.models import Post
-from tests.factories import MerchantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

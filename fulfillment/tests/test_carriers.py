@@ -241,7 +241,7 @@ def test_polling_asks_only_about_labels_hashcart_bought(typed_over):
 def test_a_carrier_tracking_number_is_unique_among_bought_labels():
     from django.db import IntegrityError, transaction
 
-    from tests.factories import ShipmentFactory
+    from fulfillment.tests.factories import ShipmentFactory
 
     ShipmentFactory(carrier="sandbox", tracking_number="SBX1", carrier_reference="sbx_1")
     with pytest.raises(IntegrityError), transaction.atomic():

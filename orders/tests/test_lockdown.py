@@ -445,7 +445,7 @@ def test_a_cancel_while_buying_is_paused_says_it_is_paused_without_blaming_a_hij
 def test_the_api_cancel_names_the_merchant_or_an_operator():
     from rest_framework.test import APIClient
 
-    from tests.factories import UserFactory
+    from accounts.tests.factories import UserFactory
 
     shop = shop_open(stock=5)
     alice = buyer_ready("alice")

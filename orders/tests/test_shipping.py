@@ -8,7 +8,7 @@ from fulfillment.services import label_buy
 from fulfillment.tests.test_labels_and_tracking import paid_order
 from orders.models import Notification, OrderEvent, OrderStatus, OutboxStatus, PaymentOperation
 from orders.services import order_capture, order_deliver, order_ship
-from tests.factories import OrderFactory
+from orders.tests.factories import OrderFactory
 from tests.shop import shop_open
 
 pytestmark = pytest.mark.django_db

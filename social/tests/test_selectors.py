@@ -16,7 +16,7 @@ from social.selectors import (
     replies_sent_at,
 )
 from social.services import replies_withdraw
-from tests.factories import PlatformAccountFactory, PostFactory
+from social.tests.factories import PlatformAccountFactory, PostFactory
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("UTC"))

@@ -19,7 +19,7 @@ from social.platforms.base import (
     UsageCapped,
 )
 from social.services import ReplyDraft, feed_poll, replies_queue, replies_send_due
-from tests.factories import PostFactory
+from social.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("UTC"))

@@ -13,7 +13,7 @@ from social.models import PlatformAccount, Post, Reply, ReplyPriority, ReplyStat
 from social.platforms.base import PlatformAdapter
 from social.services import ReplyDraft, replies_queue, replies_send_due
 from social.tasks import feed_poll_task
-from tests.factories import PostFactory
+from social.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 handed: list = []
