@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint typecheck migrations-check pytest format bench-flash bench-admin clean
+.PHONY: install demo test lint typecheck contracts migrations-check pytest format bench-flash bench-admin clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	HASHCART_SITE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
 
-## Lint, type-check, check migrations, run the whole suite.
-test: lint typecheck migrations-check pytest
+## Lint, type-check, keep the layers (import contracts), check migrations, run the whole suite.
+test: lint typecheck contracts migrations-check pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +34,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .
+
+## The import contracts of pyproject.toml's [tool.importlinter]: the layers of DESIGN §2.
+contracts: $(STAMP)
+	$(BIN)/lint-imports
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run

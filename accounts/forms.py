@@ -31,7 +31,8 @@ class CardNumberInput(forms.TextInput):
 
 
 class CardForm(forms.Form):
-    """A sandbox test card. The number goes to the sandbox vault and nowhere else."""
+    """A card typed into the linking page. The number goes to the vault (``accounts.vault``)
+    and nowhere else."""
 
     number = forms.CharField(
         label="Card number",
@@ -39,8 +40,6 @@ class CardForm(forms.Form):
         widget=CardNumberInput(
             attrs={"autocomplete": "cc-number", "inputmode": "numeric", "spellcheck": "false"}
         ),
-        help_text="Sandbox test cards: 4242 4242 4242 4242 is approved, "
-        "4000 0000 0000 0002 is declined.",
     )
     exp_month = forms.TypedChoiceField(
         label="Expiry month",
@@ -55,9 +54,10 @@ class CardForm(forms.Form):
         widget=forms.Select(attrs={"autocomplete": "cc-exp-year"}),
     )
 
-    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, today: date, number_help: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
+        self.fields["number"].help_text = number_help
         years = range(today.year, today.year + 15)
         self.fields["exp_year"].choices = [(y, str(y)) for y in years]  # type: ignore[attr-defined]
 

@@ -13,10 +13,17 @@ from django.conf import settings
 from stripe.params import CustomerCreateParams, SetupIntentCreateParams
 
 from accounts.models import Cardholder
-from accounts.vault import VaultedCard
+from accounts.vault import CardVault, VaultedCard
 from core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
+
+
+class StripeVault(CardVault):
+    """Cards go to Stripe from its Payment Element, on Stripe's side of the page."""
+
+    name = "stripe"
+    hosted = True
 
 
 def client() -> stripe.StripeClient:

@@ -1,23 +1,16 @@
-"""The sandbox card vault: what a payment provider's hosted card form does, for the sandbox.
+"""The card vault's contract (DESIGN §6): where the linking page sends a card number.
 
-The card number comes in, is checked, and goes no further: out come a token and what may be
-shown (brand, last four digits, expiry). The number is never stored, logged or returned. The
-token tells the sandbox gateway how to answer (``orders.payments.sandbox``).
+A vault takes the number and gives back a token and what may be shown (``VaultedCard``: brand,
+last four digits, expiry); the number is never stored, logged or returned.
+``HASHCART["CARD_VAULT"]`` names the vault by dotted path, as Django names its ``EMAIL_BACKEND``:
+the sandbox's test-card vault (``sandbox.vault.SandboxVault``) or Stripe's
+(``accounts.stripe_vault.StripeVault``).
 """
 
-import secrets
 from dataclasses import dataclass
 
-from core.exceptions import ApplicationError
-
-# Test numbers, as payment providers publish them: (brand, how the gateway answers).
-TEST_CARDS: dict[str, tuple[str, str]] = {
-    "4242424242424242": ("Visa", "approve"),
-    "5555555555554444": ("Mastercard", "approve"),
-    "378282246310005": ("American Express", "approve"),
-    "4000000000000002": ("Visa", "decline"),
-    "4000000000009995": ("Visa", "decline"),
-}
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 
 @dataclass(frozen=True)
@@ -31,36 +24,26 @@ class VaultedCard:
     exp_year: int
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` (only digits) pass the Luhn check every card number passes."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+class CardVault:
+    """Where card numbers go.
 
-
-def card_tokenize(*, number: str, exp_month: int, exp_year: int) -> VaultedCard:
-    """Tokenize a sandbox test card. Spaces and dashes in ``number`` are ignored.
-
-    Raises ``ApplicationError`` for a number that is not a card number (length, digits, Luhn) or
-    not one of the sandbox's test numbers: a real card never enters the sandbox.
+    ``name`` is recorded on each card the vault keeps (``Card.gateway``). A ``hosted`` vault
+    takes the number on the provider's own page (Stripe's Payment Element: the linking page
+    never sees it); any other vault gets it from the linking page's card form, through
+    ``tokenize``, with ``number_help`` shown under the number field.
     """
-    digits = "".join(ch for ch in number if ch not in " -")
-    if not digits.isdigit() or not 13 <= len(digits) <= 19 or not luhn_valid(digits):
-        raise ApplicationError("That is not a valid card number.")
-    if digits not in TEST_CARDS:
-        raise ApplicationError(
-            "This is the sandbox: use a test card number, such as 4242 4242 4242 4242."
-        )
-    brand, answer = TEST_CARDS[digits]
-    prefix = "tok_sandbox_decline_" if answer == "decline" else "tok_sandbox_"
-    return VaultedCard(
-        token=prefix + secrets.token_hex(12),
-        brand=brand,
-        last4=digits[-4:],
-        exp_month=exp_month,
-        exp_year=exp_year,
-    )
+
+    name: str = ""
+    hosted: bool = False
+    number_help: str = ""
+
+    def tokenize(self, *, number: str, exp_month: int, exp_year: int) -> VaultedCard:
+        """Vault the card; raises ``core.exceptions.ApplicationError`` with a message for the
+        cardholder when the number is refused."""
+        raise NotImplementedError(f"The {self.name} vault takes cards on its own page.")
+
+
+def card_vault() -> CardVault:
+    """The vault configured in ``HASHCART["CARD_VAULT"]``."""
+    vault: CardVault = import_string(settings.HASHCART["CARD_VAULT"])()
+    return vault

@@ -1,8 +1,9 @@
 """The cardholder's pages: the opt-in wizard at /link/ and the settings page (DESIGN §6, §10.1).
 
 Thin entry points: forms validate, services write, selectors read. The settings page also shows
-the cardholder's orders and lets them cancel a pending one, through the orders app's selectors
-and services (the only place accounts reaches into orders).
+the cardholder's orders, with a cancel button for a pending one: a section the orders app renders
+(its template tag ``orders_cardholder``), and lines of the account's log from the sources in
+``HASHCART["CARDHOLDER_LOG_SOURCES"]`` (orders' events): accounts does not import orders.
 """
 
 import json
@@ -16,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,11 +25,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors, services, stripe_vault
 from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import Cardholder, LinkCode, User
-from accounts.vault import card_tokenize
+from accounts.vault import card_vault
 from core.exceptions import ApplicationError
-from orders.models import CancelReason, OrderStatus
-from orders.selectors import cardholder_order_events, cardholder_orders
-from orders.services import order_cancel
 
 
 def _cardholder(request: HttpRequest) -> Cardholder:
@@ -109,14 +108,16 @@ def link_identity_status(request: HttpRequest, code: str) -> JsonResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def link_card(request: HttpRequest) -> HttpResponse:
-    """The card step: the sandbox's test-card form, or Stripe's Payment Element."""
+    """The card step: the vault's card form (the sandbox's test cards), or Stripe's Payment
+    Element for a hosted vault."""
     cardholder = _cardholder(request)
-    if settings.HASHCART["CARD_VAULT"] == "stripe":
+    vault = card_vault()
+    if vault.hosted:
         return _link_card_stripe(request, cardholder)
-    form = CardForm(_posted(request), today=timezone.localdate())
+    form = CardForm(_posted(request), today=timezone.localdate(), number_help=vault.number_help)
     if request.method == "POST" and form.is_valid():
         try:
-            vaulted = card_tokenize(
+            vaulted = vault.tokenize(
                 number=form.cleaned_data["number"],
                 exp_month=form.cleaned_data["exp_month"],
                 exp_year=form.cleaned_data["exp_year"],
@@ -126,7 +127,7 @@ def link_card(request: HttpRequest) -> HttpResponse:
         else:
             services.pending_card_store(
                 cardholder=cardholder,
-                gateway="sandbox",
+                gateway=vault.name,
                 reference=vaulted.token,
                 card=vaulted,
                 now=timezone.now(),
@@ -264,20 +265,16 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     history: list[tuple[Any, str, str]] = [
         (e.created_at, e.get_kind_display(), e.summary)
         for e in selectors.account_events(cardholder=cardholder)
-    ] + [
-        (
-            e.created_at,
-            f"Order #{e.order.confirmation_code}",
-            f"{e.order.product_name}: {e.kind.replace('_', ' ')}",
-        )
-        for e in cardholder_order_events(cardholder_id=cardholder.pk)
     ]
+    for source in settings.HASHCART["CARDHOLDER_LOG_SOURCES"]:
+        history += import_string(source)(cardholder_id=cardholder.pk)
     history.sort(key=lambda row: row[0], reverse=True)
     return render(
         request,
         "accounts/settings.html",
         {
             "progress": _progress(request, cardholder),
+            "cardholder": cardholder,
             "controls": controls,
             "controls_form": ControlsForm(
                 initial={
@@ -289,9 +286,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             "cards": cardholder.cards.filter(removed_at__isnull=True).order_by(
                 "-is_default", "-id"
             ),
-            "orders": cardholder_orders(cardholder_id=cardholder.pk),
             "history": history[:50],
-            "cancellable": OrderStatus.PENDING,
         },
     )
 
@@ -331,17 +326,6 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
                 return redirect("accounts:settings")
             services.controls_update(cardholder=cardholder, now=now, **form.cleaned_data)
             messages.success(request, "Your limits are saved.")
-        elif action == "cancel-order":
-            order = get_object_or_404(cardholder.orders, pk=int(request.POST["order"]))
-            if order.status != OrderStatus.PENDING or not order_cancel(
-                order_id=order.pk,
-                now=now,
-                actor_label="cardholder",
-                actor_id=request.user.pk,
-                reason=CancelReason.BUYER,
-            ):
-                raise ApplicationError("This order can no longer be cancelled here.")
-            messages.success(request, f"Order #{order.confirmation_code} is cancelled.")
         else:
             raise Http404("No such action.")
     except (KeyError, ValueError):

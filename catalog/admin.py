@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from catalog.admin_scoping import CappedCountPaginator, MerchantScopedAdmin, merchant_id_of
 from catalog.models import Campaign, Merchant, Product
 from catalog.services import (
     CampaignTerms,
@@ -20,6 +19,8 @@ from catalog.services import (
     campaign_validate,
 )
 from catalog.validators import time_zone_choices
+from core.admin import CappedCountPaginator, MerchantScopedAdmin
+from core.scoping import merchant_id_of
 
 
 @admin.register(Merchant)

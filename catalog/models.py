@@ -3,6 +3,7 @@
 from datetime import time
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -48,6 +49,13 @@ class Product(TimeStampedModel):
         return self.name
 
 
+def default_platform() -> str:
+    """The platform a new campaign is on unless told otherwise (``HASHCART["DEFAULT_PLATFORM"]``:
+    the sandbox in development and the tests, X in production)."""
+    platform: str = settings.HASHCART["DEFAULT_PLATFORM"]
+    return platform
+
+
 class Campaign(TimeStampedModel):
     """A product on offer under a purchase hashtag on one platform, ``starts_at`` to ``ends_at``.
 
@@ -62,7 +70,7 @@ class Campaign(TimeStampedModel):
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="campaigns")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="campaigns")
-    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.SANDBOX)
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=default_platform)
     hashtag = models.CharField(max_length=100, help_text="As displayed, without the #.")
     hashtag_key = models.CharField(max_length=100, editable=False)
     confirm_prefix = models.CharField(

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.exceptions import ApplicationError
+from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 
 
 class HashedTokenAuthentication(TokenAuthentication):
@@ -49,10 +50,7 @@ class IsMerchantStaff(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return bool(
-            user
-            and user.is_authenticated
-            and user.is_staff
-            and (user.is_superuser or getattr(user, "merchant_id", None))
+            user and user.is_authenticated and user.is_staff and has_merchant_scope(request)
         )
 
 
@@ -71,11 +69,9 @@ class HasActionPermission(permissions.BasePermission):
 
 def merchant_scope(request: Request) -> int | None:
     """The merchant whose rows the token may see; None for operators (all merchants), and an
-    id no row has for anyone else (the schema generator's anonymous request, say)."""
-    user = request.user
-    if user.is_authenticated and user.is_superuser:
-        return None
-    return getattr(user, "merchant_id", None) or 0
+    id no row has for anyone else (the schema generator's anonymous request, say). The back
+    office's rule (``core.scoping.merchant_id_of``)."""
+    return merchant_id_of(request)
 
 
 class MerchantScopedMixin:
@@ -89,9 +85,7 @@ class MerchantScopedMixin:
     def get_queryset(self) -> QuerySet[Any]:
         queryset: QuerySet[Any] = super().get_queryset()  # type: ignore[misc]
         merchant_id = merchant_scope(self.request)  # type: ignore[attr-defined]
-        if merchant_id is None:
-            return queryset
-        return queryset.filter(**{self.merchant_lookup: merchant_id})
+        return scope_to_merchant(queryset, self.merchant_lookup, merchant_id)
 
 
 # The range of a primary key (PostgreSQL bigint): a number outside it cannot name a row, and the

@@ -1,20 +1,31 @@
-"""Checks for /healthz beyond the database (django-health-check, DESIGN §10.1).
+"""/healthz (django-health-check, DESIGN §10.1): the database, the Celery broker, and the apps'
+own checks, named by dotted path in ``HASHCART["HEALTH_CHECKS"]`` (core knows no app).
 
-``Broker``: the Celery broker accepts a connection. ``FeedLag``: every enabled brand account's
-mentions feed was read recently, and none of its feeds is stopped by a usage cap or failing
-(a refused read is unhealthy at once). ``PaymentFailures``: no payment operation has failed for
-good. Messages name no secret: no URL, no credentials, no platform error text.
+An app's check is a function without arguments that returns a ``HealthReport``; it is shown
+under the report's name. Messages name no secret: no URL, no credentials, no platform error text.
 """
 
 import dataclasses
 import datetime
+from collections.abc import Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils import timezone
+from django.utils.module_loading import import_string
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
+from health_check.views import HealthCheckView
 from kombu import Connection
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthReport:
+    """What an app's check found: ``name`` (shown on /healthz), ``ok``, and when not ok the
+    ``detail`` an operator reads."""
+
+    name: str
+    ok: bool
+    detail: str = ""
 
 
 @dataclasses.dataclass
@@ -34,54 +45,31 @@ class Broker(HealthCheck):
 
 
 @dataclasses.dataclass
-class FeedLag(HealthCheck):
-    """Unavailable when a mentions feed was last read longer ago than
-    ``HASHCART["MAX_FEED_LAG_MINUTES"]`` (pending orders then expire by the lag floor, not the
-    feed), or when any feed is stopped or failing (``FeedCursor.failing_since``)."""
+class AppCheck(HealthCheck):
+    """Runs the app's check at ``path`` and is shown as ``<its report's name>()``."""
+
+    path: str = dataclasses.field(repr=False)
+    name: str = dataclasses.field(default="", init=False, repr=False)
 
     async def run(self) -> None:
         # thread_sensitive: the ORM runs on the request's own thread and connection.
-        await sync_to_async(self._check, thread_sensitive=True)()
+        report: HealthReport = await sync_to_async(
+            import_string(self.path), thread_sensitive=True
+        )()
+        self.name = report.name
+        if not report.ok:
+            raise ServiceUnavailable(report.detail)
 
-    def _check(self) -> None:
-        from social.models import FeedCursor, FeedKind, PlatformAccount
-
-        limit = timezone.now() - datetime.timedelta(
-            minutes=settings.HASHCART["MAX_FEED_LAG_MINUTES"]
-        )
-        problems = []
-        for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
-            name = f"@{account.handle} ({account.platform})"
-            cursors = {c.feed: c for c in FeedCursor.objects.filter(account=account)}
-            mentions = cursors.get(FeedKind.MENTIONS)
-            if any(c.stopped for c in cursors.values()):
-                problems.append(f"{name} is stopped")
-            elif failing := sorted(f for f, c in cursors.items() if c.failing_since is not None):
-                problems.append(f"{name} is failing to read its {' and '.join(failing)} feed")
-            elif mentions is None or mentions.polled_at is None or mentions.polled_at < limit:
-                problems.append(f"{name} is not being read")
-        if problems:
-            raise ServiceUnavailable("Feeds: " + "; ".join(problems) + ".")
+    def __repr__(self) -> str:
+        return f"{self.name or self.path.rsplit('.', 1)[-1]}()"
 
 
-@dataclasses.dataclass
-class PaymentFailures(HealthCheck):
-    """Unavailable while any payment operation is ``failed`` (a capture, void or authorization
-    given up or refused): money is not captured or a hold not released until ops retry it with
-    ``retry_payments`` (DESIGN §5.5)."""
+class HealthView(HealthCheckView):
+    """The database and the broker, then each check of ``HASHCART["HEALTH_CHECKS"]``."""
 
-    async def run(self) -> None:
-        await sync_to_async(self._check, thread_sensitive=True)()
+    checks = ("health_check.checks.Database", "core.health.Broker")
 
-    def _check(self) -> None:
-        from orders.selectors import payment_operations_failed
-
-        failed = payment_operations_failed(limit=6)
-        if failed:
-            shown = ", ".join(
-                f"#{op.id} {op.operation} of order {op.order_id}" for op in failed[:5]
-            )
-            more = " and more" if len(failed) > 5 else ""
-            raise ServiceUnavailable(
-                f"Payment operations failed: {shown}{more} (run retry_payments)."
-            )
+    def get_checks(self) -> Iterator[HealthCheck]:
+        yield from super().get_checks()
+        for path in settings.HASHCART["HEALTH_CHECKS"]:
+            yield AppCheck(path=path)

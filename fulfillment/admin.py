@@ -17,8 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from catalog.admin_scoping import LargeMerchantTableAdmin
-from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from core.admin import LargeMerchantTableAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from fulfillment.models import (
     CARRIER_MAX_LENGTH,
     TRACKING_NUMBER_MAX_LENGTH,

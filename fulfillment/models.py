@@ -149,15 +149,3 @@ class ClosureDate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} ({self.reason})"
-
-
-class SandboxLabel(models.Model):
-    """A label of the sandbox carrier: its tracking number and when it was bought."""
-
-    shipment_id = models.BigIntegerField(unique=True)
-    tracking_number = models.CharField(max_length=32, unique=True)
-    bought_at = models.DateTimeField()
-    ends_in_exception = models.BooleanField(default=False)
-
-    def __str__(self) -> str:
-        return self.tracking_number

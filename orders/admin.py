@@ -19,9 +19,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from catalog.admin_scoping import LargeMerchantTableAdmin, merchant_id_of, scope_to_merchant
 from catalog.models import Campaign
-from core.admin import ReadOnlyAdminMixin
+from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
+from core.scoping import merchant_id_of, scope_to_merchant
 from orders.dashboard import campaign_dashboard
 from orders.models import Order, OrderEvent
 from orders.selectors import order_buyer_reference

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from orders.models import Order, OrderEvent, OrderStatus
-from social.models import Post
+from social.selectors import posts_count
 
 PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campaign_closed")
 # Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
@@ -60,12 +60,12 @@ def purchase_posts(campaign: Campaign) -> int:
     while it ran: counted through the campaign id the decision recorded on each post (the
     ``post_campaign_idx`` index), so the cost follows this campaign's posts, never the inbox's.
     """
-    return Post.objects.filter(
+    return posts_count(
         campaign_id=campaign.pk,
-        posted_at__gte=campaign.starts_at,
-        posted_at__lt=campaign.ends_at,
-        outcome__in=PURCHASE_OUTCOMES,
-    ).count()
+        posted_from=campaign.starts_at,
+        posted_until=campaign.ends_at,
+        outcomes=PURCHASE_OUTCOMES,
+    )
 
 
 def campaign_dashboard(campaign: Campaign, *, now: datetime | None = None) -> Dashboard:

@@ -295,27 +295,3 @@ class Notification(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email} ({self.status})"
-
-
-class SandboxLedgerEntry(models.Model):
-    """The sandbox payment gateway's own books: one row per idempotency key it has seen.
-
-    ``calls`` counts how often the key was presented, so tests can see a retried call charge once.
-    """
-
-    idempotency_key = models.CharField(max_length=64, unique=True)
-    operation = models.CharField(max_length=16)
-    token = models.CharField(max_length=255)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3)
-    approved = models.BooleanField()
-    reference = models.CharField(max_length=100)
-    decline_code = models.CharField(max_length=32, blank=True)
-    calls = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name_plural = "sandbox ledger entries"
-
-    def __str__(self) -> str:
-        return f"{self.operation} {self.amount} {self.currency} ({self.reference})"

@@ -4,9 +4,10 @@ poll (feeds into the inbox) -> decide (inbox posts into outcomes, orders and out
 send (replies within the rate budget; then confirmation windows open, payments run, e-mails go)
 -> expire (pending orders whose window closed behind the feed).
 
-Celery tasks (``orders.tasks``) run these on events and on the beat schedule; the management
-commands run them by hand. Every stage is idempotent: running one twice, or two at once, does
-each piece of work once.
+The management commands run these stages by hand; Celery tasks do the same work on events and
+on the beat schedule (``social.tasks`` poll and send replies, ``orders.tasks`` the rest). Social
+state is read through ``social.selectors`` and written through ``social.services``. Every
+stage is idempotent: running one twice, or two at once, does each piece of work once.
 """
 
 from collections import Counter
@@ -16,9 +17,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from catalog.selectors import live_hashtags
-from orders.models import OutboxStatus, PaymentOperation
+from orders.models import Order, OutboxStatus, PaymentOperation
 from orders.services import (
+    CONFIRMATION_REQUEST,
     notifications_send_due,
     order_windows_open,
     orders_expire_due,
@@ -27,8 +28,8 @@ from orders.services import (
     payment_operations_due,
     posts_decide,
 )
-from social.models import FeedKind, PlatformAccount, Post, Reply, ReplyStatus
 from social.platforms.base import TransientError
+from social.selectors import accounts_to_poll, accounts_with_due_replies, feeds_of, posts_undecided
 from social.services import feed_poll, replies_reclaim, replies_send_due
 
 PAYMENTS_PAGE = 100
@@ -58,7 +59,7 @@ def stage_poll(*, now: datetime, max_pages: int = 100) -> PollSummary:
     A feed that fails (refused, failing, unreachable after its own retries are up to the caller)
     is one line in ``errors`` and the other feeds are read all the same."""
     summary = PollSummary()
-    for account in PlatformAccount.objects.filter(enabled=True).order_by("id"):
+    for account in accounts_to_poll():
         for feed, hashtags in feeds_of(account, now=now):
             name = f"@{account.handle} ({account.platform} {feed})"
             for _ in range(max_pages):
@@ -77,28 +78,10 @@ def stage_poll(*, now: datetime, max_pages: int = 100) -> PollSummary:
     return summary
 
 
-def feeds_of(account: PlatformAccount, *, now: datetime) -> list[tuple[str, tuple[str, ...]]]:
-    """The feeds to read for ``account``: its mentions, and in feed mode "search" the recent
-    posts carrying a live campaign's hashtag (when any campaign is live)."""
-    feeds: list[tuple[str, tuple[str, ...]]] = [(FeedKind.MENTIONS, ())]
-    if account.feed_mode == "search":
-        hashtags = live_hashtags(platform=account.platform, now=now)
-        if hashtags:
-            feeds.append((FeedKind.SEARCH, hashtags))
-    return feeds
-
-
-def undecided_post_ids(*, older_than: datetime | None = None, limit: int = 100_000) -> list[int]:
-    posts = Post.objects.filter(outcome="")
-    if older_than is not None:
-        posts = posts.filter(received_at__lt=older_than)
-    return list(posts.order_by("id").values_list("pk", flat=True)[:limit])
-
-
 def stage_decide(*, now: datetime) -> Counter[str]:
     """Decide every undecided inbox post, a batch per transaction."""
     outcomes: Counter[str] = Counter()
-    for ids in chunks(undecided_post_ids(), batch_size()):
+    for ids in chunks(posts_undecided(), batch_size()):
         outcomes += posts_decide(post_ids=ids, now=now)
     return outcomes
 
@@ -118,18 +101,19 @@ def stage_send(*, now: datetime) -> SendSummary:
     summary = SendSummary()
     summary.payments = stage_payments(now=now)
     replies_reclaim(now=now)  # every account's, even one that queues nothing else
-    accounts = (
-        Reply.objects.filter(status=ReplyStatus.QUEUED)
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    for account_id in sorted(set(accounts)):
+    requests = []
+    for account_id in accounts_with_due_replies():
         while True:
             result = replies_send_due(account_id=account_id, now=now)
             summary.replies += len(result.sent)
+            requests += [r.in_reply_to_id for r in result.sent if r.kind == CONFIRMATION_REQUEST]
             if not result.more:
                 break
-    summary.windows_opened = order_windows_open()
+    # Each request posted opened its order's window as it was marked sent (REPLY_SENT_HANDLER).
+    summary.windows_opened = (
+        Order.objects.filter(purchase_post_id__in=requests, reply_posted_at__isnull=False).count()
+        + order_windows_open()
+    )
     summary.emails = notifications_send_due(now=now)
     return summary
 
@@ -147,18 +131,14 @@ def stage_payments(*, now: datetime) -> Counter[str]:
 
 def stage_expire(*, now: datetime) -> int:
     """Expire pending orders whose window closed behind the feed; returns how many."""
-    order_windows_open()  # a window missed by a crashed sender opens before anything expires
+    order_windows_open()  # a window not yet open for a posted request opens before any expiry
     return orders_expire_due(now=now) + orders_expire_unrequested(now=now)
 
 
 def stale_work(*, now: datetime) -> tuple[list[int], bool]:
     """For the recovery sweep: inbox posts left undecided for a while (their task was lost), and
-    whether any outbox row waits (so the senders are kicked). Replies whose sender died while
-    sending them are put back in the queue first, whatever account they belong to."""
-    replies_reclaim(now=now)
-    stale = undecided_post_ids(older_than=now - timedelta(seconds=10))
-    waiting = (
-        Reply.objects.filter(status=ReplyStatus.QUEUED).exists()
-        or PaymentOperation.objects.filter(status=OutboxStatus.PENDING).exists()
-    )
+    whether any payment operation waits (so it is run). Replies have their own recovery sweep
+    (``social.services.replies_recover``)."""
+    stale = posts_undecided(received_before=now - timedelta(seconds=10))
+    waiting = PaymentOperation.objects.filter(status=OutboxStatus.PENDING).exists()
     return stale, waiting

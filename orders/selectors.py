@@ -4,7 +4,6 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Min
 from django.utils.crypto import salted_hmac
 
 from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
@@ -16,18 +15,7 @@ from orders.models import (
     OutboxStatus,
     PaymentOperation,
 )
-from social.models import FeedCursor, Post, Reply, ReplyStatus
-
-
-@dataclass(frozen=True)
-class FeedState:
-    account: str
-    feed: str
-    lag_seconds: float | None
-    polled_at: datetime | None
-    stopped: bool
-    last_error: str
-    failing_since: datetime | None = None
+from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
 
 @dataclass(frozen=True)
@@ -61,28 +49,15 @@ def _age(now: datetime, then: datetime | None) -> float | None:
 
 def pipeline_status(*, now: datetime) -> PipelineStatus:
     """Feed lag (now minus each feed's high-water mark) and the backlog of every stage."""
-    feeds = [
-        FeedState(
-            account=f"@{c.account.handle} ({c.account.platform})",
-            feed=c.feed,
-            lag_seconds=_age(now, c.high_water_mark),
-            polled_at=c.polled_at,
-            stopped=c.stopped,
-            last_error=c.last_error,
-            failing_since=c.failing_since,
-        )
-        for c in FeedCursor.objects.select_related("account").order_by("account_id", "feed")
-    ]
-    undecided = Post.objects.filter(outcome="").aggregate(n=Count("id"), oldest=Min("received_at"))
-    queued = Reply.objects.filter(status__in=[ReplyStatus.QUEUED, ReplyStatus.SENDING])
-    by_kind = dict(queued.values_list("kind").annotate(n=Count("id")).order_by("kind"))
+    undecided = posts_undecided_backlog()
+    unsent = replies_backlog()
     pending = Order.objects.filter(status=OrderStatus.PENDING)
     return PipelineStatus(
-        feeds=feeds,
-        undecided_posts=undecided["n"],
-        oldest_undecided_seconds=_age(now, undecided["oldest"]),
-        replies_queued=by_kind,
-        oldest_unsent_reply_seconds=_age(now, queued.aggregate(o=Min("created_at"))["o"]),
+        feeds=feed_states(now=now),
+        undecided_posts=undecided.count,
+        oldest_undecided_seconds=_age(now, undecided.oldest),
+        replies_queued=unsent.by_kind,
+        oldest_unsent_reply_seconds=_age(now, unsent.oldest),
         orders_awaiting_reply=pending.filter(expires_at__isnull=True).count(),
         orders_awaiting_confirmation=pending.filter(expires_at__isnull=False).count(),
         payments_pending=PaymentOperation.objects.filter(
@@ -125,6 +100,19 @@ def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[Orde
         .select_related("order")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def cardholder_order_log(*, cardholder_id: int, limit: int = 50) -> list[tuple[datetime, str, str]]:
+    """The cardholder's latest order events as lines of their account's log (when, what,
+    detail), newest first: a source of ``HASHCART["CARDHOLDER_LOG_SOURCES"]``."""
+    return [
+        (
+            e.created_at,
+            f"Order #{e.order.confirmation_code}",
+            f"{e.order.product_name}: {e.kind.replace('_', ' ')}",
+        )
+        for e in cardholder_order_events(cardholder_id=cardholder_id, limit=limit)
+    ]
 
 
 def orders_still_buyable(*, orders: list[Order]) -> set[int]:

@@ -1,50 +1,30 @@
-"""Celery tasks of the pipeline: thin wrappers that take ids and run a stage or a service.
+"""Celery tasks of orders: deciding, payments, e-mails, expiry and the recovery sweep; thin
+wrappers that take ids and run a stage or a service. (Polling the feeds and sending replies are
+social's tasks, ``social.tasks``: stored posts come here through ``posts_decide_enqueue``.)
 
 At-least-once delivery is assumed everywhere (acks late, requeue on worker loss): each task is
 idempotent, so a redelivered message only repeats a no-op. Follow-up tasks are sent after the
 work they depend on has committed (the services commit before returning).
 """
 
+from functools import partial
 from typing import Any
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import OperationalError
+from django.db import transaction
 from django.utils import timezone
 
 from orders import pipeline
-from orders.services import notifications_send_due, order_windows_open, posts_decide
-from social.models import PlatformAccount, Reply, ReplyStatus
-from social.platforms.base import TransientError
-from social.services import feed_poll, replies_send_due
-
-RETRY: dict[str, Any] = {
-    "autoretry_for": (TransientError, OperationalError),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "max_retries": 8,
-}
+from orders.services import notifications_send_due, posts_decide
+from social.tasks import RETRY, replies_send_all_task
 
 
-@shared_task(name="orders.feeds_poll", **RETRY)
-def feeds_poll_task() -> None:
-    """Beat: poll every enabled brand account's feed."""
-    now = timezone.now()
-    for account in PlatformAccount.objects.filter(enabled=True):
-        for feed, _ in pipeline.feeds_of(account, now=now):
-            feed_poll_task.delay(account.pk, feed)
-
-
-@shared_task(name="orders.feed_poll", **RETRY)
-def feed_poll_task(account_id: int, feed: str = "mentions") -> None:
-    now = timezone.now()
-    account = PlatformAccount.objects.get(pk=account_id)
-    hashtags = dict(pipeline.feeds_of(account, now=now)).get(feed, ())
-    result = feed_poll(account_id=account_id, now=now, feed=feed, hashtags=hashtags)
-    for ids in pipeline.chunks(result.stored, pipeline.batch_size()):
-        posts_decide_task.delay(ids)
-    if result.more:
-        feed_poll_task.delay(account_id, feed)
+def posts_decide_enqueue(*, post_ids: list[int]) -> None:
+    """``HASHCART["POSTS_STORED_HANDLER"]``: social stored these inbox posts; decide them in
+    batches of ``DECIDE_BATCH_SIZE``, a task each, once the caller's transaction commits."""
+    for ids in pipeline.chunks(post_ids, pipeline.batch_size()):
+        transaction.on_commit(partial(posts_decide_task.delay, ids))
 
 
 # Outcomes after which a reply or an e-mail may be waiting in the outbox.
@@ -83,30 +63,6 @@ def posts_decide_task(post_ids: list[int]) -> dict[str, int]:
     return dict(outcomes)
 
 
-@shared_task(name="orders.replies_send_all", **RETRY)
-def replies_send_all_task() -> None:
-    """Send due replies of every account, then open the windows of requests just posted."""
-    accounts = set(
-        Reply.objects.filter(status=ReplyStatus.QUEUED)
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    for account_id in sorted(accounts):
-        replies_send_task.delay(account_id)
-
-
-@shared_task(name="orders.replies_send", **RETRY)
-def replies_send_task(account_id: int) -> None:
-    now = timezone.now()
-    result = replies_send_due(account_id=account_id, now=now)
-    if result.sent:
-        order_windows_open()
-    if result.more:
-        # Due replies left and budget to send them: go on now. When the budget is spent, the
-        # beat's sweep comes back for them (no self-rescheduling chains to pile up).
-        replies_send_task.delay(account_id)
-
-
 @shared_task(name="orders.payments_run", **RETRY)
 def payments_run_task() -> None:
     counts = pipeline.stage_payments(now=timezone.now())
@@ -128,10 +84,10 @@ def orders_expire_task() -> None:
 
 @shared_task(name="orders.recover", **RETRY)
 def recover_task() -> None:
-    """Beat: re-enqueue undecided posts whose task was lost, and kick the outbox senders."""
+    """Beat: re-enqueue undecided posts whose task was lost, and run waiting payment operations.
+    (Replies have their own recovery: ``social.tasks.replies_recover_task``.)"""
     stale, waiting = pipeline.stale_work(now=timezone.now())
     for ids in pipeline.chunks(stale, pipeline.batch_size()):
         posts_decide_task.delay(ids)
     if waiting:
-        replies_send_all_task.delay()
         payments_run_task.delay()

@@ -1,4 +1,5 @@
-"""Pages behind signed links in order e-mails, usable without signing in (§8).
+"""Pages behind signed links in order e-mails, usable without signing in (§8), and the
+cardholder's cancel from their settings page.
 
 "Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
 confirmation of an order above the buyer's e-mail threshold. GET shows what the link will do
@@ -7,15 +8,18 @@ and changes nothing (mail scanners follow links); the POST, protected by CSRF, d
 
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
+from core.exceptions import ApplicationError
 from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import CancelReason, Order
+from orders.models import CancelReason, Order, OrderStatus
 from orders.services import order_cancel, order_email_confirm
 
 LINK_DAYS = 30
@@ -67,3 +71,28 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
             transaction.on_commit(payments_run_task.delay)
         order.refresh_from_db()
     return render(request, "orders/email_confirm.html", {"order": order, "result": result})
+
+
+@login_required
+@require_POST
+def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
+    """The cardholder cancels one of their pending orders (the settings page's orders section,
+    ``orders_cardholder``); another's order is a 404. Back to the settings page."""
+    try:
+        order = get_object_or_404(
+            Order, cardholder__user_id=request.user.pk, pk=int(request.POST["order"])
+        )
+        if order.status != OrderStatus.PENDING or not order_cancel(
+            order_id=order.pk,
+            now=timezone.now(),
+            actor_label="cardholder",
+            actor_id=request.user.pk,
+            reason=CancelReason.BUYER,
+        ):
+            raise ApplicationError("This order can no longer be cancelled here.")
+        messages.success(request, f"Order #{order.confirmation_code} is cancelled.")
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")

@@ -7,8 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from catalog.admin_scoping import CappedCountPaginator
-from core.admin import OperatorOnlyAdmin, ReadOnlyAdminMixin
+from core.admin import CappedCountPaginator, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from social.credentials import credentials_encrypt
 from social.models import FeedCursor, PlatformAccount, Post, Reply
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from core import outbox
 from core.lengths import fit, fit_key, storable, storable_json
@@ -317,6 +318,38 @@ def replies_queue(*, drafts: list[ReplyDraft]) -> None:
     )
 
 
+def replies_withdraw(
+    *, post_ids: list[int], kinds: list[str], now: datetime, reason: str
+) -> set[int]:
+    """Withdraw the replies of ``kinds`` to ``post_ids`` that are not posted yet: mark skipped,
+    with ``reason``, those queued and those whose sender died while sending them (a claim that
+    lapsed before ``now``). Returns the ids of the posts whose reply of those kinds is out of
+    reach: being sent right now (a live claim) or sent.
+
+    Runs in the caller's transaction. Compare-and-set on the status: a sender that claimed a
+    reply first keeps it, and the reply then shows in the result.
+    """
+    replies = Reply.objects.filter(in_reply_to_id__in=post_ids, kind__in=kinds)
+    replies.filter(
+        outbox.claimable(
+            now=now, free=Q(status=ReplyStatus.QUEUED), held=Q(status=ReplyStatus.SENDING)
+        )
+    ).update(status=ReplyStatus.SKIPPED, last_error=reason[:500])
+    return set(
+        replies.filter(status__in=[ReplyStatus.SENDING, ReplyStatus.SENT]).values_list(
+            "in_reply_to_id", flat=True
+        )
+    )
+
+
+def replies_recover(*, now: datetime) -> bool:
+    """The reply outbox's recovery sweep: put back in the queue the replies of every account
+    whose sender died while sending them (``replies_reclaim``). True if replies wait in the
+    queue, for the caller to start the senders."""
+    replies_reclaim(now=now)
+    return Reply.objects.filter(status=ReplyStatus.QUEUED).exists()
+
+
 @dataclass(frozen=True)
 class SendResult:
     """``sent``: replies posted now; ``more``: due replies left that the budget allows now;
@@ -469,20 +502,12 @@ def _send_one(
         found = _find_sent(adapter=adapter, account=account, reply=reply, error=exc)
         if found is None:
             return _retry_later(claim=claim, reply=reply, now=now, error=exc)
-        claim.update(
-            status=ReplyStatus.SENT,
-            sent_at=found.posted_at,
-            platform_reply_id=found.platform_id,
-            attempts=reply.attempts + 1,
-            last_error="",
-        )
+        _mark_sent(claim=claim, reply=reply, sent_at=found.posted_at, platform_id=found.platform_id)
         logger.warning(
             "reply %s was posted already as %s (found after a duplicate refusal)",
             reply.pk,
             found.platform_id,
         )
-        reply.status, reply.sent_at = ReplyStatus.SENT, found.posted_at
-        reply.platform_reply_id = found.platform_id
         return True
     except RejectedError as exc:
         claim.update(status=ReplyStatus.FAILED, last_error=str(exc)[:500])
@@ -492,16 +517,27 @@ def _send_one(
         return _retry_later(claim=claim, reply=reply, now=now, error=exc)
     # The clock is read again here on purpose: the buyer's 15 minutes start when the reply is
     # actually posted (DESIGN §3.3), which may be well after this batch began.
-    sent_at = timezone.now()
-    claim.update(
-        status=ReplyStatus.SENT,
-        sent_at=sent_at,
-        platform_reply_id=platform_id,
-        attempts=reply.attempts + 1,
-        last_error="",
-    )
-    reply.status, reply.sent_at, reply.platform_reply_id = ReplyStatus.SENT, sent_at, platform_id
+    _mark_sent(claim=claim, reply=reply, sent_at=timezone.now(), platform_id=platform_id)
     return True
+
+
+def _mark_sent(
+    *, claim: QuerySet[Reply], reply: Reply, sent_at: datetime, platform_id: str
+) -> None:
+    """Record ``reply`` as posted at ``sent_at`` and, in the same transaction, tell
+    ``HASHCART["REPLY_SENT_HANDLER"]`` (orders opens the buyer's window from this instant)."""
+    with transaction.atomic():
+        if claim.update(
+            status=ReplyStatus.SENT,
+            sent_at=sent_at,
+            platform_reply_id=platform_id,
+            attempts=reply.attempts + 1,
+            last_error="",
+        ):
+            import_string(settings.HASHCART["REPLY_SENT_HANDLER"])(
+                post_id=reply.in_reply_to_id, kind=reply.kind, sent_at=sent_at
+            )
+    reply.status, reply.sent_at, reply.platform_reply_id = ReplyStatus.SENT, sent_at, platform_id
 
 
 # How far before a reply was queued its post is looked for (clocks of X and ours differ a bit).

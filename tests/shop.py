@@ -11,10 +11,11 @@ from django.utils import timezone
 from accounts.models import Card, Cardholder, PurchaseControls, SocialIdentity
 from accounts.services import card_add, cardholder_upsert, consent_record, identity_link
 from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory
 from orders.pipeline import stage_decide, stage_poll, stage_send
-from social.models import PlatformAccount, SandboxPost, SandboxUser
-from social.sandbox import sandbox_post_create, sandbox_timeline, sandbox_user_ensure
-from tests.factories import CampaignFactory
+from sandbox.models import SandboxPost, SandboxUser
+from sandbox.services import sandbox_post_create, sandbox_timeline, sandbox_user_ensure
+from social.models import PlatformAccount
 
 BRAND = "HashcartDeals"
 

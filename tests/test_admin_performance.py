@@ -9,7 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.services import operator_upsert, staff_user_upsert
-from tests.factories import CampaignFactory, OrderFactory, ShipmentFactory
+from catalog.tests.factories import CampaignFactory
+from fulfillment.tests.factories import ShipmentFactory
+from orders.tests.factories import OrderFactory
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
-from catalog.admin_scoping import merchant_lookup_of
 from catalog.models import Campaign
-from tests.factories import CampaignFactory, OrderFactory, ProductFactory, ShipmentFactory
+from catalog.tests.factories import CampaignFactory, ProductFactory
+from core.scoping import merchant_lookup_of
+from fulfillment.tests.factories import ShipmentFactory
+from orders.tests.factories import OrderFactory
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db

@@ -25,9 +25,10 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.services import cardholder_upsert, operator_upsert, staff_user_upsert
 from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory, ProductFactory
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from orders.models import OrderStatus, SandboxLedgerEntry
-from tests.factories import CampaignFactory, ProductFactory
+from orders.models import OrderStatus
+from sandbox.models import SandboxLedgerEntry
 from tests.mfa import totp_enable
 from tests.shop import shop_open
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import PurchaseControls
 from catalog.models import Campaign
-from orders.bench_data import buyers_bulk_create, inbox_post
+from devtools.bench_data import buyers_bulk_create, inbox_post
 from orders.models import Order
 from orders.services import posts_decide
 from social.models import Post
@@ -153,8 +153,9 @@ def test_buy_labels_run_twice_at_once_buys_each_label_and_captures_each_payment_
 
     from django.core.management import call_command
 
-    from fulfillment.models import SandboxLabel, Shipment
-    from orders.models import OrderStatus, SandboxLedgerEntry
+    from fulfillment.models import Shipment
+    from orders.models import OrderStatus
+    from sandbox.models import SandboxLabel, SandboxLedgerEntry
     from tests.shop import buyer_ready, code_in, post, replies_to, tick
 
     shop_open(stock=20)

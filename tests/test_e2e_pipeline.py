@@ -15,7 +15,8 @@ from django.db import connection, transaction
 
 from catalog.models import Campaign
 from fulfillment.business_days import add_business_days
-from orders.models import Order, OrderStatus, SandboxLedgerEntry
+from orders.models import Order, OrderStatus
+from sandbox.models import SandboxLedgerEntry
 from social.models import Post, Reply
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open
 from tests.waiting import someone_waits_on_a_lock, wait_for

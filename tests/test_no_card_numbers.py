@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import cardholder_upsert, consent_give, identity_link
-from accounts.vault import luhn_valid
 from conftest import CAPTURED_LOGS, require_service
-from social.sandbox import sandbox_user_ensure
+from sandbox.services import sandbox_user_ensure
+from sandbox.vault import luhn_valid
 from tests.shop import BRAND, post, shop_open, tick
 
 pytestmark = [pytest.mark.after_everything, pytest.mark.django_db]

@@ -192,3 +192,139 @@ def test_production_honours_the_visibility_timeout(tmp_path):
         settings_module="config.settings.production",
     )
     assert found["broker_options"]["visibility_timeout"] == 7200
+
+
+# --- Production runs without the fake world (issue 11, item 5) ---------------------------------
+_PRODUCTION_PROBE = """
+import importlib, json, pkgutil, sys
+import django
+django.setup()
+from django.apps import apps
+from django.conf import settings
+from django.core.management import get_commands
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.utils.module_loading import import_string
+
+chosen = [
+    *settings.HASHCART["PLATFORM_ADAPTERS"].values(),
+    *settings.HASHCART["CARRIERS"].values(),
+    settings.HASHCART["PAYMENT_GATEWAY"],
+    settings.HASHCART["CARD_VAULT"],
+]
+for path in chosen:
+    import_string(path)
+# Every module of the domain apps loads with the fake world left out: none imports it.
+fake = {"sandbox", "devtools"}
+modules = 0
+for package in ["core", "social", "accounts", "catalog", "orders", "fulfillment"]:
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        if ".tests" not in info.name:
+            importlib.import_module(info.name)
+            modules += 1
+try:
+    resolve("/sandbox/")
+    sandbox_url = True
+except Resolver404:
+    sandbox_url = False
+try:
+    reverse("sandbox:home")
+    sandbox_name = True
+except NoReverseMatch:
+    sandbox_name = False
+print(json.dumps({
+    "apps": [config.name for config in apps.get_app_configs()],
+    "chosen": chosen,
+    "modules": modules,
+    "fake_loaded": sorted(name for name in sys.modules if name.split(".")[0] in fake),
+    "sandbox_url": sandbox_url,
+    "sandbox_name": sandbox_name,
+    "urls": {name: reverse(name) for name in ["healthz", "admin:index", "accounts:link"]},
+    "admin": resolve("/admin/").url_name,
+    "commands": sorted(get_commands()),
+}))
+"""
+
+
+def test_production_starts_without_the_sandbox_and_devtools(tmp_path):
+    result = _run(["-c", _PRODUCTION_PROBE], PRODUCTION_ENV, tmp_path, "config.settings.production")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert "sandbox" not in found["apps"]
+    assert "devtools" not in found["apps"]
+    assert {"core", "social", "accounts", "catalog", "orders", "fulfillment"} <= set(found["apps"])
+    # Real implementations only, and each of them loads.
+    assert found["chosen"]
+    assert not [path for path in found["chosen"] if path.split(".")[0] in {"sandbox", "devtools"}]
+    assert found["modules"] > 50
+    assert found["fake_loaded"] == []
+    # The URLs resolve, with no sandbox routes among them.
+    assert found["sandbox_url"] is False
+    assert found["sandbox_name"] is False
+    assert found["urls"] == {
+        "healthz": "/healthz",
+        "admin:index": "/admin/",
+        "accounts:link": "/link/",
+    }
+    assert found["admin"] == "index"
+    # Neither the sandbox's commands nor the tools are there.
+    for command in ["sandbox_post", "sandbox_timeline", "seed_demo", "run_demo", "bench_parse"]:
+        assert command not in found["commands"]
+    assert not [command for command in found["commands"] if command.startswith("bench_")]
+    assert "check" in found["commands"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HASHCART_PAYMENT_GATEWAY", "sandbox.gateway.SandboxGateway"),
+        ("HASHCART_CARD_VAULT", "sandbox"),
+        ("HASHCART_CARD_VAULT", "sandbox.vault.SandboxVault"),
+        ("HASHCART_CARRIER", "sandbox"),
+        ("HASHCART_DEFAULT_PLATFORM", "sandbox"),
+    ],
+)
+def test_production_refuses_a_setting_that_names_the_sandbox(tmp_path, variable, value):
+    result = _run(
+        ["-c", _PROBE], {**PRODUCTION_ENV, variable: value}, tmp_path, "config.settings.production"
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+@pytest.mark.parametrize("settings_module", ["config.settings.local", "config.settings.test"])
+def test_development_and_tests_keep_the_sandbox_and_devtools(tmp_path, settings_module):
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s;"
+        "from django.urls import resolve, reverse;"
+        "print(json.dumps({'apps': s.INSTALLED_APPS, 'page': reverse('sandbox:home'),"
+        " 'view': resolve('/sandbox/').view_name, 'gateway': s.HASHCART['PAYMENT_GATEWAY'],"
+        " 'vault': s.HASHCART['CARD_VAULT']}))"
+    )
+    result = _run(["-c", probe], {}, tmp_path, settings_module)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {"sandbox", "devtools"} <= set(found["apps"])
+    assert found["page"] == "/sandbox/"
+    assert found["view"] == "sandbox:home"
+    assert found["gateway"] == "sandbox.gateway.SandboxGateway"
+    assert found["vault"] == "sandbox.vault.SandboxVault"
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ("sandbox", "sandbox.vault.SandboxVault"),
+        ("stripe", "accounts.stripe_vault.StripeVault"),
+        ("accounts.stripe_vault.StripeVault", "accounts.stripe_vault.StripeVault"),
+    ],
+)
+def test_the_card_vault_is_named_or_given_by_dotted_path(tmp_path, value, path):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.HASHCART['CARD_VAULT'])"
+    )
+    result = _run(["-c", probe], {"HASHCART_CARD_VAULT": value}, tmp_path, "config.settings.local")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == path

@@ -1,7 +1,7 @@
 """Cards on file and the billing address, which is also the only shipping address (DESIGN §6).
 
-A card comes from the gateway's vault as a token (``accounts.vault`` in the sandbox); its number
-never reaches these functions. Changing the address starts the cooling-off period (§8).
+A card comes from the gateway's vault as a token (``accounts.vault``); its number never reaches
+these functions. Changing the address starts the cooling-off period (§8).
 """
 
 from dataclasses import asdict, fields

@@ -7,7 +7,12 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from accounts.models import Card, Consent, PurchaseControls, SocialIdentity, User
-from tests.factories import CardFactory, CardholderFactory, SocialIdentityFactory, UserFactory
+from accounts.tests.factories import (
+    CardFactory,
+    CardholderFactory,
+    SocialIdentityFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.models import AccountEvent, LinkCode, SocialIdentity
 from accounts.services import cardholder_upsert, identity_link, link_code_issue
 from core.exceptions import ApplicationError
+from sandbox.services import sandbox_user_ensure
 from social.models import Post
-from social.sandbox import sandbox_user_ensure
 from tests.shop import BRAND, post, shop_open, tick
 
 pytestmark = pytest.mark.django_db

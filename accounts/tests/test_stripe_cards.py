@@ -24,7 +24,7 @@ SECRET = "whsec_hashcart_test"
 
 @pytest.fixture(autouse=True)
 def stripe_vault(settings):
-    settings.HASHCART = {**settings.HASHCART, "CARD_VAULT": "stripe"}
+    settings.HASHCART = {**settings.HASHCART, "CARD_VAULT": "accounts.stripe_vault.StripeVault"}
     settings.STRIPE_SECRET_KEY = "sk_test_hashcart"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_hashcart"
     settings.STRIPE_WEBHOOK_SECRET = SECRET

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from accounts.models import AccountEvent, Card
 from accounts.services import address_change, card_save, cardholder_upsert
-from accounts.vault import card_tokenize, luhn_valid
 from core.exceptions import ApplicationError
+from sandbox.vault import card_tokenize, luhn_valid
 
 ADDRESS = {
     "billing_name": "Carol",

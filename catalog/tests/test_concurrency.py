@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from catalog.services import campaign_save
-from tests.factories import ProductFactory
+from catalog.tests.factories import ProductFactory
 
 
 @pytest.mark.postgres

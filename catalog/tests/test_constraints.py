@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory
 from social.models import Platform
-from tests.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 

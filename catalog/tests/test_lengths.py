@@ -11,8 +11,8 @@ from knox.models import AuthToken
 from accounts.services import staff_user_upsert
 from catalog.admin import CampaignForm
 from catalog.models import Campaign
+from catalog.tests.factories import ProductFactory
 from social.hashtags import hashtag_key, is_valid_hashtag
-from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 

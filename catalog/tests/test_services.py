@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from catalog.services import campaign_save, campaign_set_paused
+from catalog.tests.factories import CampaignFactory, ProductFactory
 from social.models import Platform
-from tests.factories import CampaignFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 

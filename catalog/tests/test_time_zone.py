@@ -8,8 +8,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 
 from accounts.services import operator_upsert
+from catalog.tests.factories import MerchantFactory
 from catalog.validators import validate_time_zone
-from tests.factories import MerchantFactory
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db

@@ -26,6 +26,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-hashcart-local-development-only-key")
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# Apps no domain module imports, reached only through the dotted paths below.
+FAKE_WORLD_APPS = ["sandbox", "devtools"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -53,6 +56,9 @@ INSTALLED_APPS = [
     "social",
     "orders",
     "fulfillment",
+    # The fake world (sandbox network, vault, gateway, carrier) and the benchmarks and demo:
+    # development, the demo and the tests have them; production leaves them out (DESIGN §2).
+    *FAKE_WORLD_APPS,
 ]
 
 MIDDLEWARE = [
@@ -286,12 +292,13 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 
 
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
-# management command: poll_feeds, send_replies, expire_orders, process_posts (the recovery
-# sweep's work) and pipeline_tick (all of them, once).
+# management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
+# replies' recovery), expire_orders, process_posts (the recovery sweep's work) and pipeline_tick
+# (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "poll-feeds": {"task": "orders.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
+    "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
     "send-replies": {
-        "task": "orders.replies_send_all",
+        "task": "social.replies_send_all",
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "run-payments": {"task": "orders.payments_run", **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5)},
@@ -304,6 +311,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "recover": {"task": "orders.recover", **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30)},
+    "recover-replies": {
+        "task": "social.replies_recover",
+        **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30),
+    },
     "track-shipments": {
         "task": "fulfillment.track_shipments",
         **_every("HASHCART_TRACK_INTERVAL_SECONDS", 900),
@@ -334,6 +345,18 @@ LOGGING: dict[str, Any] = {
 }
 
 # --- Hashcart ---------------------------------------------------------------------------------
+# The card vaults HASHCART_CARD_VAULT may name by a short name.
+CARD_VAULTS = {
+    "sandbox": "sandbox.vault.SandboxVault",
+    "stripe": "accounts.stripe_vault.StripeVault",
+}
+
+
+def card_vault_path(value: str) -> str:
+    """The vault's dotted path for ``value``: a name in ``CARD_VAULTS``, or a dotted path."""
+    return CARD_VAULTS.get(value, value)
+
+
 # How long a card hold lasts after authorization: captures and voids are retried until then.
 _AUTHORIZATION_HOLD_SECONDS = env.float("HASHCART_AUTHORIZATION_HOLD_HOURS", default=120) * 3600
 HASHCART = {
@@ -358,30 +381,49 @@ HASHCART = {
     "MAX_CAMPAIGN_DAYS": env.int("HASHCART_MAX_CAMPAIGN_DAYS", default=366),
     # Refused hashtags and confirmation prefixes (clashes) a login may try per hour (catalog).
     "HASHTAG_REFUSALS_PER_HOUR": env.int("HASHCART_HASHTAG_REFUSALS_PER_HOUR", default=10),
-    # Platform adapters and the payment gateway, by dotted path (STYLE: like EMAIL_BACKEND).
+    # Platform adapters, the card vault, the payment gateway and the carriers, by dotted path
+    # (STYLE: like EMAIL_BACKEND). The sandbox ones are the ``sandbox`` app's.
     "PLATFORM_ADAPTERS": {
-        "sandbox": "social.platforms.sandbox.SandboxAdapter",
+        "sandbox": "sandbox.adapter.SandboxAdapter",
         "x": "social.platforms.x.XAdapter",
         "mastodon": "social.platforms.mastodon.MastodonAdapter",
     },
-    # Where the linking page sends card numbers: "sandbox" (the test-card vault) or "stripe"
-    # (the Payment Element and a SetupIntent; set the STRIPE_* keys).
-    "CARD_VAULT": env.str("HASHCART_CARD_VAULT", default="sandbox"),
+    # The platform a new campaign is on unless its form says otherwise.
+    "DEFAULT_PLATFORM": env.str("HASHCART_DEFAULT_PLATFORM", default="sandbox"),
+    # Where the linking page sends card numbers (``accounts.vault``): HASHCART_CARD_VAULT is
+    # "sandbox" (the test-card vault), "stripe" (the Payment Element and a SetupIntent; set the
+    # STRIPE_* keys) or a dotted path.
+    "CARD_VAULT": card_vault_path(env.str("HASHCART_CARD_VAULT", default="sandbox")),
     "PAYMENT_GATEWAY": env.str(
-        "HASHCART_PAYMENT_GATEWAY", default="orders.payments.sandbox.SandboxGateway"
+        "HASHCART_PAYMENT_GATEWAY", default="sandbox.gateway.SandboxGateway"
     ),
     # Called in the transaction that marks an order paid, to schedule its shipment: orders does
     # not import fulfillment (fulfillment depends on orders, DESIGN §2).
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
+    # for orders to decide them; and in the transaction that records a reply as posted, with its
+    # post's id, kind and time, for orders to open the buyer's window (social does not import
+    # orders, DESIGN §2).
+    "POSTS_STORED_HANDLER": "orders.tasks.posts_decide_enqueue",
+    "REPLY_SENT_HANDLER": "orders.services.order_window_open",
+    # Called by social with (platform=, now=) for the hashtags a "search" feed looks for: the
+    # live campaigns' (social does not import catalog).
+    "SEARCH_HASHTAGS_SOURCE": "catalog.selectors.live_hashtags",
+    # The apps' checks on /healthz, after the database and the broker (core imports no app):
+    # functions returning a ``core.health.HealthReport``.
+    "HEALTH_CHECKS": ["social.health.feed_lag", "orders.health.payment_failures"],
     # Called by accounts, in the transaction that pauses buying, unlinks an identity, removes a
     # card or withdraws consent, to cancel the open orders it concerns (accounts does not import
     # orders, DESIGN §2).
     "CARDHOLDER_LOCKDOWN_HANDLER": "orders.services.cardholder_orders_cancel",
+    # Lines of the cardholder's account log on their settings page from apps above accounts, each
+    # ``(*, cardholder_id) -> [(when, what, detail)]`` (accounts does not import orders).
+    "CARDHOLDER_LOG_SOURCES": ["orders.selectors.cardholder_order_log"],
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
-        "sandbox": "fulfillment.carriers.sandbox.SandboxCarrier",
+        "sandbox": "sandbox.carrier.SandboxCarrier",
         "easypost": "fulfillment.carriers.easypost.EasyPostCarrier",
     },
     "DEFAULT_CARRIER": env.str("HASHCART_CARRIER", default="sandbox"),
@@ -469,7 +511,7 @@ HASHCART = {
     "CONFIRMATION_REQUEST_GIVE_UP_HOURS": env.float(
         "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS", default=6
     ),
-    # The sandbox network reads posts once they are this old (see social.platforms.sandbox).
+    # The sandbox network reads posts once they are this old (see sandbox.adapter).
     "SANDBOX_SETTLE_MS": env.int("HASHCART_SANDBOX_SETTLE_MS", default=500),
     # The /sandbox/ page: on in development and the demo, off in production.
     "SANDBOX_PAGE": env.bool("HASHCART_SANDBOX_PAGE", default=False),

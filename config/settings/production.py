@@ -4,6 +4,10 @@ Importing this module without ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``,
 ``ALLOWED_HOSTS``, ``HASHCART_SITE_URL`` (an https address) or ``HASHCART_CREDENTIALS_KEY``
 (Fernet keys, none of them ``SECRET_KEY``) raises ``ImproperlyConfigured``: the process refuses
 to start.
+
+The fake world (``sandbox``) and the tools (``devtools``) are not installed: the platforms are X
+and Mastodon, cards and payments go to Stripe and labels come from EasyPost, unless the
+environment names other real ones. A setting that names the sandbox is refused at start.
 """
 
 from urllib.parse import urlsplit
@@ -12,7 +16,13 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import database_from_env, env
+from config.settings.base import (
+    FAKE_WORLD_APPS,
+    INSTALLED_APPS,
+    card_vault_path,
+    database_from_env,
+    env,
+)
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
@@ -31,6 +41,44 @@ HASHCART = {
     "STAFF_MFA_REQUIRED": True,
     "SITE_URL": SITE_URL,
 }
+
+# --- Real implementations only ------------------------------------------------------------------
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in FAKE_WORLD_APPS]
+
+
+def _fake(path: str) -> bool:
+    return path.partition(".")[0] in FAKE_WORLD_APPS
+
+
+HASHCART["PLATFORM_ADAPTERS"] = {
+    platform: path for platform, path in HASHCART["PLATFORM_ADAPTERS"].items() if not _fake(path)
+}
+HASHCART["CARRIERS"] = {
+    name: path for name, path in HASHCART["CARRIERS"].items() if not _fake(path)
+}
+HASHCART["DEFAULT_PLATFORM"] = env.str("HASHCART_DEFAULT_PLATFORM", default="x")
+HASHCART["CARD_VAULT"] = card_vault_path(env.str("HASHCART_CARD_VAULT", default="stripe"))
+HASHCART["PAYMENT_GATEWAY"] = env.str(
+    "HASHCART_PAYMENT_GATEWAY", default="orders.payments.stripe.StripeGateway"
+)
+HASHCART["DEFAULT_CARRIER"] = env.str("HASHCART_CARRIER", default="easypost")
+for _variable, _path in [
+    ("HASHCART_CARD_VAULT", HASHCART["CARD_VAULT"]),
+    ("HASHCART_PAYMENT_GATEWAY", HASHCART["PAYMENT_GATEWAY"]),
+]:
+    if _fake(_path):
+        raise ImproperlyConfigured(
+            f"{_variable} names {_path!r}, which production does not install: name a real one."
+        )
+for _variable, _name, _choices in [
+    ("HASHCART_DEFAULT_PLATFORM", HASHCART["DEFAULT_PLATFORM"], HASHCART["PLATFORM_ADAPTERS"]),
+    ("HASHCART_CARRIER", HASHCART["DEFAULT_CARRIER"], HASHCART["CARRIERS"]),
+]:
+    if _name not in _choices:
+        raise ImproperlyConfigured(
+            f"{_variable} is {_name!r}, which production does not have: choose one of "
+            f"{', '.join(sorted(_choices))}."
+        )
 
 # Platform accounts' credentials: keys of their own, so that a leaked or rotated SECRET_KEY
 # neither exposes nor loses them.

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from core.health import HealthReport
 from core.logging import HashcartJsonFormatter, RequestIdFilter
 from core.request_id import _adopt, _carry, request_id
 from social.models import FeedCursor, FeedKind
@@ -57,6 +58,18 @@ def test_a_stopped_feed_is_unhealthy():
     status, body = _health()
     assert status == 500
     assert f"@{shop.account.handle} (sandbox) is stopped" in json.dumps(body)
+
+
+def sick() -> HealthReport:
+    return HealthReport(name="Sick", ok=False, detail="Something is wrong.")
+
+
+def test_the_apps_checks_are_the_ones_named_in_settings(settings):
+    settings.HASHCART = {**settings.HASHCART, "HEALTH_CHECKS": [f"{__name__}.sick"]}
+    status, body = _health()
+    assert status == 500
+    assert sorted(body) == ["Broker()", "Database(alias='default')", "Sick()"]
+    assert body["Sick()"] == "Unavailable: Something is wrong."
 
 
 def test_an_unreachable_broker_is_unhealthy(settings):

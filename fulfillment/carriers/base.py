@@ -1,4 +1,5 @@
-"""The contract of a carrier (DESIGN §7): buy a two-day label, report tracking.
+"""The contract of a carrier (DESIGN §7): buy a two-day label, report tracking, and verify and
+read the tracking it pushes to its webhook.
 
 ``buy_label`` is called outside any database transaction by the one holder of the shipment's
 label lease; ``reference`` is the carrier's id for the shipment when a previous attempt created
@@ -6,7 +7,7 @@ one, so that a retry finds the label it may already have bought instead of buyin
 """
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +47,16 @@ class TrackingUpdate:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class PushedTracking:
+    """What a carrier's webhook says: its own reference for the shipment (recorded when the
+    label was bought), the tracking number, and the updates."""
+
+    reference: str
+    tracking_number: str
+    updates: list[TrackingUpdate]
+
+
 class CarrierError(Exception):
     """The carrier could not be reached or failed: try again later."""
 
@@ -69,3 +80,15 @@ class Carrier(abc.ABC):
     @abc.abstractmethod
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
         """Everything the carrier reports for the shipment, oldest first."""
+
+    def webhook_verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """True if a request to this carrier's webhook comes from the carrier: its signature in
+        ``headers`` (case-insensitive names) matches the raw ``body`` under the shared secret.
+        False for anything else, an unset secret or a header that is not ASCII included; never
+        raises. A carrier that pushes nothing refuses every request (this default)."""
+        return False
+
+    def webhook_tracking(self, *, body: bytes) -> PushedTracking:
+        """Read a verified webhook's ``body``; raises ``ValueError``, ``KeyError`` or
+        ``TypeError`` if it is not an update this carrier sends."""
+        raise ValueError(f"The {self.name} carrier pushes no tracking.")

@@ -2,10 +2,12 @@
 
 EasyPost creates a shipment (addresses and parcel, rated by every carrier account), then buys
 one rate. Its shipment id is remembered before buying, so a retry after a crash retrieves the
-shipment and returns the label it already bought. Tracking reads the shipment's tracker.
+shipment and returns the label it already bought. Tracking reads the shipment's tracker; its
+tracker webhooks are signed with ``EASYPOST_WEBHOOK_SECRET`` (``X-Hmac-Signature``).
 """
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ from fulfillment.carriers.base import (
     CarrierError,
     Label,
     Parcel,
+    PushedTracking,
     TrackingStatus,
     TrackingUpdate,
 )
@@ -100,6 +103,25 @@ class EasyPostCarrier(Carrier):
         tracker = getattr(shipment, "tracker", None)
         details = tracker.get("tracking_details", []) if tracker else []
         return updates_from(details)
+
+    def webhook_verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        if not settings.EASYPOST_WEBHOOK_SECRET:
+            return False
+        if not all(value.isascii() for value in headers.values()):
+            return False
+        try:
+            easypost.util.validate_webhook(body, dict(headers), settings.EASYPOST_WEBHOOK_SECRET)
+        except (easypost.errors.EasyPostError, TypeError, UnicodeError, ValueError):
+            return False
+        return True
+
+    def webhook_tracking(self, *, body: bytes) -> PushedTracking:
+        tracker = json.loads(body)["result"]
+        return PushedTracking(
+            reference=str(tracker.get("shipment_id") or ""),
+            tracking_number=str(tracker["tracking_code"]),
+            updates=updates_from(tracker.get("tracking_details", [])),
+        )
 
 
 def updates_from(details: list[Any]) -> list[TrackingUpdate]:

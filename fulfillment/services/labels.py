@@ -25,18 +25,8 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from fulfillment.services.schedule import shipment_transition
-from orders import messages
-from orders.models import (
-    Notification,
-    Order,
-    OrderStatus,
-    OutboxStatus,
-    PaymentOperation,
-    PaymentOperationKind,
-)
-from orders.services.common import event, notification, order_transition, payment_operation
-from orders.services.locks import order_lock
-from orders.services.payments import payment_operation_run
+from orders.models import Order, OrderStatus
+from orders.services import order_capture, order_ship
 
 
 @dataclass(frozen=True)
@@ -114,13 +104,20 @@ def _claim(shipment_id: int) -> Lease | None:
 def _shipped(*, shipment_id: int, label: Label, actor: str, lease: Lease) -> LabelOutcome:
     now = timezone.now()
     with transaction.atomic():
-        # Campaign, then order, then shipment: the order in which cancelling locks them.
+        # Campaign, then order (``order_ship`` locks them), then shipment: the order in which
+        # cancelling locks them.
         shipment = Shipment.objects.get(pk=shipment_id)
-        order = order_lock(shipment.order_id)
-        if order.status != OrderStatus.PAID:
+        shipped = order_ship(
+            order_id=shipment.order_id,
+            carrier=label.carrier,
+            tracking_number=label.tracking_number,
+            actor=actor,
+            now=now,
+        )
+        if shipped.result == "not_paid":
             lease.release(Shipment.objects.filter(pk=shipment_id))
-            return LabelOutcome("skipped", f"order is {order.status}")
-        bought = shipment_transition(
+            return LabelOutcome("skipped", f"order is {shipped.order_status}")
+        bought = shipped.result == "shipped" and shipment_transition(
             shipment=shipment,
             transition="buy_label",
             fields={
@@ -132,50 +129,12 @@ def _shipped(*, shipment_id: int, label: Label, actor: str, lease: Lease) -> Lab
                 "label_claimed_until": None,
             },
         )
-        if not bought or not order_transition(order=order, transition="ship", fields={}):
+        if not bought:
             transaction.set_rollback(True)
             return LabelOutcome("skipped", "changed meanwhile")
-        event(
-            order=order,
-            kind="shipped",
-            now=now,
-            from_status=OrderStatus.PAID,
-            to_status=OrderStatus.SHIPPED,
-            actor_label=actor,
-            data={"carrier": label.carrier, "tracking": label.tracking_number},
-        ).save()
-        PaymentOperation.objects.bulk_create(
-            [payment_operation(order=order, operation=PaymentOperationKind.CAPTURE)],
-            ignore_conflicts=True,
-        )
-        Notification.objects.bulk_create(
-            [
-                notification(
-                    key=f"shipped:{order.pk}",
-                    cardholder=order.cardholder,
-                    kind="shipped",
-                    order=order,
-                    message=messages.email_shipped(
-                        order=order,
-                        cardholder=order.cardholder,
-                        carrier=label.carrier,
-                        tracking=label.tracking_number,
-                    ),
-                )
-            ],
-            ignore_conflicts=True,
-        )
-    # Capture now rather than at the payments sweep, through the same outbox row (its
-    # idempotency key keeps it once); a gateway that fails leaves it to the sweep's retries.
-    capture = (
-        PaymentOperation.objects.filter(
-            order_id=order.pk, operation=PaymentOperationKind.CAPTURE, status=OutboxStatus.PENDING
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if capture is not None:
-        payment_operation_run(operation_id=capture, now=now)
+    # Capture now rather than at the payments sweep (outside the transaction: it calls the
+    # gateway); a gateway that fails leaves it to the sweep's retries.
+    order_capture(order_id=shipment.order_id, now=now)
     return LabelOutcome("bought", label.tracking_number)
 
 

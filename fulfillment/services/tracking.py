@@ -19,8 +19,7 @@ from fulfillment.carriers.base import TrackingStatus, TrackingUpdate
 from fulfillment.models import Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.services.labels import carrier_of
 from fulfillment.services.schedule import shipment_transition
-from orders.models import Order, OrderStatus
-from orders.services.common import event, order_transition
+from orders.services import order_deliver
 
 TRACKABLE = (ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION)
 _MOVING = (TrackingStatus.IN_TRANSIT, TrackingStatus.OUT_FOR_DELIVERY)
@@ -104,16 +103,7 @@ def _apply(shipment: Shipment, update: TrackingUpdate) -> None:
         shipment=shipment, transition="deliver", fields={"delivered_at": update.occurred_at}
     )
     if delivered:
-        order = Order.objects.get(pk=shipment.order_id)
-        if order_transition(order=order, transition="deliver", fields={}):
-            event(
-                order=order,
-                kind="delivered",
-                now=update.occurred_at,
-                from_status=OrderStatus.SHIPPED,
-                to_status=OrderStatus.DELIVERED,
-                actor_label="carrier",
-            ).save()
+        order_deliver(order_id=shipment.order_id, delivered_at=update.occurred_at, actor="carrier")
     if update.status == TrackingStatus.EXCEPTION:
         shipment_transition(
             shipment=shipment,

@@ -9,11 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
+from catalog.tests.factories import MerchantFactory
 from fulfillment.models import Shipment
 from fulfillment.selectors import merchant_today
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from orders.models import OrderStatus, SandboxLedgerEntry
-from tests.factories import MerchantFactory
+from orders.models import OrderStatus
+from sandbox.models import SandboxLedgerEntry
 from tests.mfa import totp_enable
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 

@@ -17,8 +17,8 @@ from fulfillment.carriers.easypost import EasyPostCarrier
 from fulfillment.models import Shipment, TrackingEvent
 from fulfillment.services import label_buy
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from fulfillment.views import sandbox_signature
 from orders.models import OrderStatus
+from sandbox.carrier import sandbox_signature
 from tests.shop import shop_open
 
 API = "https://api.easypost.com/v2"
@@ -241,7 +241,7 @@ def test_polling_asks_only_about_labels_hashcart_bought(typed_over):
 def test_a_carrier_tracking_number_is_unique_among_bought_labels():
     from django.db import IntegrityError, transaction
 
-    from tests.factories import ShipmentFactory
+    from fulfillment.tests.factories import ShipmentFactory
 
     ShipmentFactory(carrier="sandbox", tracking_number="SBX1", carrier_reference="sbx_1")
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -261,3 +261,30 @@ def test_a_non_ascii_signature_header_is_a_400(shipped, carrier):
         **{header: "hmac-sha256-hex=" + "\u00e9" * 64},
     )
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_webhook_for_a_carrier_not_configured_is_a_400():
+    response = Client().post(
+        reverse("fulfillment:carrier_webhook", args=["ups"]),
+        b"{}",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+def test_a_carrier_that_pushes_nothing_refuses_every_webhook():
+    from fulfillment.carriers.base import Carrier
+
+    class Quiet(Carrier):
+        name = "quiet"
+
+        def buy_label(self, *, parcel, reference="", remember=None):
+            raise CarrierError("no")
+
+        def track(self, *, tracking_number, reference, now):
+            return []
+
+    assert Quiet().webhook_verify(body=b"{}", headers={"X-Hashcart-Signature": "x"}) is False
+    with pytest.raises(ValueError, match="pushes no tracking"):
+        Quiet().webhook_tracking(body=b"{}")

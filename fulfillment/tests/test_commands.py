@@ -13,7 +13,8 @@ from django.utils import timezone
 from fulfillment.models import Shipment, ShipmentStatus
 from fulfillment.selectors import merchant_today
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from orders.models import OrderStatus, SandboxLedgerEntry
+from orders.models import OrderStatus
+from sandbox.models import SandboxLedgerEntry
 from tests.shop import shop_open
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from fulfillment.models import Shipment
-from tests.factories import ShipmentFactory
+from fulfillment.tests.factories import ShipmentFactory
 
 pytestmark = pytest.mark.django_db
 

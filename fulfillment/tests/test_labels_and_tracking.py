@@ -7,11 +7,12 @@ import time_machine
 from django.utils import timezone
 
 from fulfillment.carriers.base import Carrier, CarrierError
-from fulfillment.models import SandboxLabel, Shipment, ShipmentStatus, TrackingEvent
+from fulfillment.models import Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.services import label_buy, shipment_track
-from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_payments
 from orders.services import order_cancel
+from sandbox.models import SandboxLabel, SandboxLedgerEntry
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db

@@ -2,25 +2,34 @@
 
 from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
+    CONFIRMATION_REQUEST,
     cardholder_orders_cancel,
     expiry_horizon,
     order_cancel,
     order_email_confirm,
     order_expire,
+    order_window_open,
     order_windows_open,
     orders_expire_due,
     orders_expire_unrequested,
 )
 from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
+from orders.services.shipping import ShipOutcome, order_capture, order_deliver, order_ship
 
 __all__ = [
+    "CONFIRMATION_REQUEST",
+    "ShipOutcome",
     "cardholder_orders_cancel",
     "expiry_horizon",
     "notifications_send_due",
     "order_cancel",
+    "order_capture",
+    "order_deliver",
     "order_email_confirm",
     "order_expire",
+    "order_ship",
+    "order_window_open",
     "order_windows_open",
     "orders_expire_due",
     "orders_expire_unrequested",

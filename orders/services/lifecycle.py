@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder, PurchaseControls
@@ -31,32 +31,47 @@ from orders.services.common import (
 )
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
-from social.models import FeedCursor, FeedKind, Post, Reply, ReplyStatus
+from social.selectors import (
+    feed_horizons,
+    posts_account_ids,
+    posts_accounts,
+    posts_unanswered,
+    replies_sent_at,
+)
+from social.services import replies_withdraw
+
+# The kind of the reply that asks the buyer to confirm (queued by ``orders.services.decide``);
+# its posting opens the order's window.
+CONFIRMATION_REQUEST = "confirmation_request"
+
+
+def order_window_open(*, post_id: int, kind: str, sent_at: datetime) -> int:
+    """``HASHCART["REPLY_SENT_HANDLER"]``: social posted the reply of ``kind`` to the inbox post
+    ``post_id`` at ``sent_at``, and calls this in the transaction that records it. A
+    confirmation request starts the window of the order it asks about: ``expires_at`` =
+    ``sent_at`` + the window (DESIGN §3.3). Returns 1 if this call opened it, else 0.
+
+    Compare-and-set: only a pending order whose window is not open yet is changed.
+    """
+    if kind != CONFIRMATION_REQUEST:
+        return 0
+    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+    return Order.objects.filter(
+        purchase_post_id=post_id, status=OrderStatus.PENDING, expires_at__isnull=True
+    ).update(reply_posted_at=sent_at, expires_at=sent_at + window)
 
 
 def order_windows_open() -> int:
-    """Start the confirmation window of pending orders whose confirmation request is now posted:
-    ``expires_at`` = the reply's ``sent_at`` + the window (DESIGN §3.3). Returns how many.
-
-    Idempotent, and safe to run as a sweep: it only fills ``expires_at`` where it is empty.
-    """
-    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
-    sent = Reply.objects.filter(
-        in_reply_to_id=OuterRef("purchase_post_id"),
-        kind="confirmation_request",
-        status=ReplyStatus.SENT,
-    ).values("sent_at")[:1]
-    opened = 0
-    candidates = (
-        Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
-        .annotate(sent_at=Subquery(sent))
-        .exclude(sent_at=None)
+    """Open the window of every pending order whose confirmation request is posted and whose
+    window is not open yet (``order_window_open``); returns how many. A sweep, idempotent: the
+    handler opens each window as its request is posted, so this finds work only for requests
+    recorded without it."""
+    unopened = Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
+    sent = replies_sent_at(post_ids=unopened.values("purchase_post_id"), kind=CONFIRMATION_REQUEST)
+    return sum(
+        order_window_open(post_id=post_id, kind=CONFIRMATION_REQUEST, sent_at=sent_at)
+        for post_id, sent_at in sent.items()
     )
-    for order_id, sent_at in candidates.values_list("pk", "sent_at"):
-        opened += Order.objects.filter(
-            pk=order_id, status=OrderStatus.PENDING, expires_at__isnull=True
-        ).update(reply_posted_at=sent_at, expires_at=sent_at + window)
-    return opened
 
 
 def expiry_horizon(*, account_id: int, now: datetime) -> datetime:
@@ -67,42 +82,49 @@ def expiry_horizon(*, account_id: int, now: datetime) -> datetime:
     read but not yet decided: that post may be the confirmation, and it is in our own inbox, so
     the recovery sweep will decide it.
     """
+    return _horizons(account_ids=[account_id], now=now)[account_id]
+
+
+def _horizons(*, account_ids: list[int], now: datetime) -> dict[int, datetime]:
+    """``expiry_horizon`` of each account, in two queries (``feed_horizons``)."""
     lag_floor = now - timedelta(minutes=settings.HASHCART["MAX_FEED_LAG_MINUTES"])
-    cursor = FeedCursor.objects.filter(account_id=account_id, feed=FeedKind.MENTIONS).first()
-    mark = cursor.high_water_mark if cursor else None
-    horizon = max(mark, lag_floor) if mark is not None else lag_floor
-    undecided = Post.objects.filter(account_id=account_id, outcome="").aggregate(
-        oldest=Min("posted_at")
-    )["oldest"]
-    if undecided is not None:
-        horizon = min(horizon, undecided - timedelta(microseconds=1))
-    return horizon
+    horizons = {}
+    for account_id, feed in feed_horizons(account_ids=account_ids).items():
+        mark = feed.high_water_mark
+        horizon = max(mark, lag_floor) if mark is not None else lag_floor
+        if feed.oldest_undecided is not None:
+            horizon = min(horizon, feed.oldest_undecided - timedelta(microseconds=1))
+        horizons[account_id] = horizon
+    return horizons
 
 
 def orders_expire_due(*, now: datetime, limit: int = 1000) -> int:
     """Expire pending orders whose window closed behind the feed's horizon; release their units.
 
-    Returns how many expired. A confirmation that arrives late is never lost: the horizon waits
-    for the feed (``expiry_horizon``). Running it twice expires nothing more.
+    Returns how many expired (at most ``limit`` per account). A confirmation that arrives late is
+    never lost: the horizon waits for the feed (``expiry_horizon``). Running it twice expires
+    nothing more.
     """
-    expired = 0
-    accounts = (
-        Post.objects.filter(order__status=OrderStatus.PENDING, order__expires_at__isnull=False)
-        .values_list("account_id", flat=True)
-        .distinct()
+    opened = Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=False)
+    accounts = posts_account_ids(post_ids=opened.values("purchase_post_id"))
+    if not accounts:
+        return 0
+    horizons = _horizons(account_ids=sorted(accounts), now=now)
+    # The windows closed before the latest horizon; each one's own account's horizon decides.
+    closed = list(
+        opened.filter(expires_at__lt=max(horizons.values()))
+        .order_by("campaign_id", "id")
+        .values_list("pk", "purchase_post_id", "expires_at")
     )
-    for account_id in list(accounts):
-        horizon = expiry_horizon(account_id=account_id, now=now)
-        due = list(
-            Order.objects.filter(
-                status=OrderStatus.PENDING,
-                expires_at__lt=horizon,
-                purchase_post__account_id=account_id,
-            )
-            .order_by("campaign_id", "id")
-            .values_list("pk", flat=True)[:limit]
-        )
-        for order_id in due:
+    account_of = posts_accounts(post_ids=[post_id for _, post_id, _ in closed])
+    due: dict[int, list[int]] = {}
+    for order_id, post_id, expires_at in closed:
+        account_id = account_of.get(post_id)
+        if account_id is not None and expires_at < horizons[account_id]:
+            due.setdefault(account_id, []).append(order_id)
+    expired = 0
+    for account_id in sorted(due):
+        for order_id in due[account_id][:limit]:
             expired += order_expire(order_id=order_id, now=now, reason="window closed")
     return expired
 
@@ -111,20 +133,23 @@ def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
     """Expire pending orders whose confirmation request will never be posted, so that no window
     opens: the reply failed for good or was dropped, or it has waited longer than
     ``CONFIRMATION_REQUEST_GIVE_UP_HOURS`` (a queued one is withdrawn first, and so is one whose
-    sender died while sending it: its claim lapsed). Returns how many.
+    sender died while sending it: its claim lapsed; ``social.services.replies_withdraw``).
+    Returns how many.
 
     An order whose request is being sent right now (a live claim) is left alone: its window is
     about to open.
     """
     give_up = now - timedelta(hours=settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"])
-    live_request = Reply.objects.filter(
-        in_reply_to_id=OuterRef("purchase_post_id"),
-        kind="confirmation_request",
-        status__in=[ReplyStatus.QUEUED, ReplyStatus.SENDING, ReplyStatus.SENT],
+    unopened = Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
+    unrequested = posts_unanswered(
+        post_ids=unopened.values("purchase_post_id"), kind=CONFIRMATION_REQUEST
     )
     due = list(
-        Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
-        .filter(Q(created_at__lt=give_up) | ~Exists(live_request))
+        unopened.filter(
+            Q(created_at__lt=give_up)
+            | Q(purchase_post_id__isnull=True)
+            | Q(purchase_post_id__in=unrequested)
+        )
         .order_by("campaign_id", "id")
         .values_list("pk", "purchase_post_id")[:limit]
     )
@@ -133,16 +158,12 @@ def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
         with transaction.atomic():
             # Withdraw a request still queued, or stuck with a dead sender's lapsed claim; one that
             # a sender holds right now is let through.
-            Reply.objects.filter(
-                Q(status=ReplyStatus.QUEUED) | Q(status=ReplyStatus.SENDING, claimed_until__lt=now),
-                in_reply_to_id=post_id,
-                kind="confirmation_request",
-            ).update(status=ReplyStatus.SKIPPED, last_error="order expired: not sent in time")
-            if Reply.objects.filter(
-                in_reply_to_id=post_id,
-                kind="confirmation_request",
-                status__in=[ReplyStatus.SENDING, ReplyStatus.SENT],
-            ).exists():
+            if post_id is not None and replies_withdraw(
+                post_ids=[post_id],
+                kinds=[CONFIRMATION_REQUEST],
+                now=now,
+                reason="order expired: not sent in time",
+            ):
                 continue
             expired += order_expire(
                 order_id=order_id,

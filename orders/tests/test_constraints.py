@@ -7,7 +7,7 @@ from django.db import DataError, IntegrityError, transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from orders.models import Order, OrderStatus
-from tests.factories import OrderFactory
+from orders.tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 

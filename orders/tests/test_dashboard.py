@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from catalog.tests.factories import CampaignFactory
 from orders.dashboard import campaign_dashboard
 from social.models import Post
-from tests.factories import CampaignFactory, PlatformAccountFactory, PostFactory
+from social.tests.factories import PlatformAccountFactory, PostFactory
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +107,7 @@ def test_bench_dashboard_runs_at_a_tiny_size():
 def test_the_chart_draws_the_last_two_days_of_a_long_campaign_and_the_funnel_all_of_it():
     from orders.dashboard import CHART_HOURS
     from orders.models import Order
-    from tests.factories import OrderFactory
+    from orders.tests.factories import OrderFactory
 
     now = timezone.now()
     campaign = CampaignFactory(

@@ -9,11 +9,11 @@ from django.core import mail
 from django.utils import timezone
 
 from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory
 from orders.models import Notification, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide
 from orders.services import posts_decide
 from social.models import Post, Reply
-from tests.factories import CampaignFactory
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db
@@ -395,8 +395,8 @@ def test_deciding_a_post_again_changes_nothing():
 
 
 def test_the_same_post_delivered_three_times_is_stored_and_decided_once():
+    from sandbox.adapter import sandbox_inbound
     from social.models import PlatformAccount
-    from social.platforms.sandbox import sandbox_inbound
     from social.services import inbox_store
 
     shop_open()

@@ -8,13 +8,14 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Campaign, Product
+from catalog.tests.factories import CampaignFactory, ProductFactory
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH
 from orders import messages
 from orders.models import Notification, Order, OrderStatus
 from orders.services import order_expire
 from orders.services.common import notification
+from orders.tests.factories import OrderFactory
 from social.models import HANDLE_MAX_LENGTH, Post
-from tests.factories import CampaignFactory, OrderFactory, ProductFactory
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 
 pytestmark = pytest.mark.django_db

@@ -11,14 +11,10 @@ from django.utils import timezone
 from accounts.models import PurchaseControls
 from catalog.models import Campaign
 from orders.messages import not_me_url
-from orders.models import (
-    Order,
-    OrderStatus,
-    PaymentOperation,
-    SandboxLedgerEntry,
-)
+from orders.models import Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_expire, stage_payments
 from orders.services import expiry_horizon, order_cancel, orders_expire_due
+from sandbox.models import SandboxLedgerEntry
 from social.models import FeedCursor, Post, Reply
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
@@ -220,7 +216,7 @@ def test_cancelling_a_paid_order_voids_its_authorization():
 
 # --- Payments exactly once ------------------------------------------------------------------------
 def test_an_authorization_retried_after_a_crash_is_charged_once():
-    from orders.payments.sandbox import SandboxGateway
+    from sandbox.gateway import SandboxGateway
 
     _, order = _confirmed_order()
     op = PaymentOperation.objects.get(order=order, operation="authorize")
@@ -273,7 +269,7 @@ class CancelledDuringTheCall:
     """A gateway that approves, while "Not me" is clicked during the call."""
 
     def authorize(self, *, token, amount, currency, idempotency_key, order_id):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         result = SandboxGateway().authorize(
             token=token,
@@ -292,7 +288,7 @@ class CancelledDuringTheCall:
         return result
 
     def void(self, *, reference, idempotency_key):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         return SandboxGateway().void(reference=reference, idempotency_key=idempotency_key)
 
@@ -342,7 +338,7 @@ def test_an_authorization_that_never_gets_an_answer_declines_the_order(settings,
 
 def test_a_payment_claim_is_stamped_with_the_clock_at_claim_time(monkeypatch):
     import orders.services.payments as payments
-    from orders.payments.sandbox import SandboxGateway
+    from sandbox.gateway import SandboxGateway
 
     _, order = _confirmed_order()
     op = PaymentOperation.objects.get(order=order, operation="authorize")
@@ -375,7 +371,7 @@ class Refusing:
     platform = "sandbox"
 
     def fetch_mentions(self, **kwargs):
-        from social.platforms.sandbox import SandboxAdapter
+        from sandbox.adapter import SandboxAdapter
 
         return SandboxAdapter().fetch_mentions(**kwargs)
 

@@ -18,9 +18,10 @@ from accounts import services as account_services
 from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
 from catalog.models import Campaign
 from orders.messages import not_me_url
-from orders.models import CancelReason, Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import CancelReason, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide, stage_payments, stage_poll
 from orders.services import order_cancel
+from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
 
@@ -364,7 +365,7 @@ class PausedDuringTheCall:
     """The sandbox gateway, while the cardholder pauses buying during the authorization."""
 
     def authorize(self, *, token, amount, currency, idempotency_key, order_id):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         result = SandboxGateway().authorize(
             token=token,
@@ -380,7 +381,7 @@ class PausedDuringTheCall:
         return result
 
     def void(self, *, reference, idempotency_key):
-        from orders.payments.sandbox import SandboxGateway
+        from sandbox.gateway import SandboxGateway
 
         return SandboxGateway().void(reference=reference, idempotency_key=idempotency_key)
 
@@ -416,7 +417,7 @@ def test_a_buyers_cancel_from_settings_says_so_and_mentions_a_pause_only_when_th
     order = _pending(alice)
     client = Client()
     client.force_login(alice.cardholder.user)
-    client.post(reverse("accounts:settings_action", args=["cancel-order"]), {"order": order.pk})
+    client.post(reverse("orders:cardholder_order_cancel"), {"order": order.pk})
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
     body = _cancel_email(order).body
@@ -444,7 +445,7 @@ def test_a_cancel_while_buying_is_paused_says_it_is_paused_without_blaming_a_hij
 def test_the_api_cancel_names_the_merchant_or_an_operator():
     from rest_framework.test import APIClient
 
-    from tests.factories import UserFactory
+    from accounts.tests.factories import UserFactory
 
     shop = shop_open(stock=5)
     alice = buyer_ready("alice")

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from catalog.models import Campaign
-from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide, stage_payments, stage_poll
 from orders.services import decide, posts_decide
+from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
 

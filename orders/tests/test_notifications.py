@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import account_email
+from accounts.tests.factories import CardholderFactory
 from orders.models import Notification, OutboxStatus
 from orders.services import notifications_send_due
 from orders.services.notifications import email_queue
-from tests.factories import CardholderFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,11 +14,12 @@ from django.test import Client
 from django.utils import timezone
 
 from fulfillment.services.labels import order_mark_shipped
-from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import Order, OrderStatus, PaymentOperation
 from orders.payments.base import GatewayError
-from orders.payments.sandbox import SandboxGateway
 from orders.pipeline import stage_decide, stage_payments, stage_poll
 from orders.services import order_cancel
+from sandbox.gateway import SandboxGateway
+from sandbox.models import SandboxLedgerEntry
 from social.models import FeedCursor, FeedKind
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 

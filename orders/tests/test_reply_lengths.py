@@ -13,21 +13,17 @@ from twitter_text import parse_tweet
 
 from accounts.services import identity_link
 from catalog.models import Campaign, Product
+from catalog.tests.factories import CampaignFactory, ProductFactory
 from orders import messages
 from orders.models import Order
 from orders.services import posts_decide
+from orders.tests.factories import OrderFactory
+from sandbox.adapter import SandboxAdapter
 from social.models import Reply
 from social.platforms import reply_fits
 from social.platforms.mastodon import MastodonAdapter, countable_text
-from social.platforms.sandbox import SandboxAdapter
 from social.platforms.x import XAdapter
-from tests.factories import (
-    CampaignFactory,
-    OrderFactory,
-    PlatformAccountFactory,
-    PostFactory,
-    ProductFactory,
-)
+from social.tests.factories import PlatformAccountFactory, PostFactory
 from tests.shop import buyer_ready
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from orders.models import Order, OrderStatus
-from orders.pipeline import stage_decide, stage_expire, stage_poll, stale_work
+from orders.pipeline import stage_decide, stage_expire, stage_poll
 from social.models import Reply, ReplyStatus
+from social.services import replies_recover
 from tests.shop import BRAND, buyer_ready, post, replies_to, shop_open
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_a_request_left_sending_is_sent_though_its_account_queues_nothing_else()
     _, order = _order_with_request_left_sending()
     assert not Reply.objects.filter(status=ReplyStatus.QUEUED).exists()
     with time_machine.travel(T0 + CLAIM + timedelta(seconds=1), tick=False):
-        _, waiting = stale_work(now=timezone.now())  # the recovery beat's sweep
+        waiting = replies_recover(now=timezone.now())  # the recovery beat's sweep
         assert waiting  # so it kicks the senders
         assert Reply.objects.get(kind="confirmation_request").status == ReplyStatus.QUEUED
         call_command("pipeline_tick", stdout=io.StringIO())
@@ -58,7 +59,7 @@ def test_a_request_left_sending_is_sent_though_its_account_queues_nothing_else()
 def test_a_sender_still_at_work_keeps_its_reply():
     _order_with_request_left_sending()
     with time_machine.travel(T0 + CLAIM - timedelta(seconds=1), tick=False):
-        stale_work(now=timezone.now())
+        replies_recover(now=timezone.now())
     assert Reply.objects.get(kind="confirmation_request").status == ReplyStatus.SENDING
 
 
@@ -67,11 +68,11 @@ def test_an_order_whose_request_is_stuck_expires_after_the_give_up_time(settings
     shop, order = _order_with_request_left_sending(budget=0)
     hours = settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"]
     with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
-        stale_work(now=timezone.now())
+        replies_recover(now=timezone.now())
         call_command("pipeline_tick", stdout=io.StringIO())
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING  # still in time
     with time_machine.travel(T0 + timedelta(hours=hours, minutes=1), tick=False):
-        stale_work(now=timezone.now())
+        replies_recover(now=timezone.now())
         call_command("pipeline_tick", stdout=io.StringIO())
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED

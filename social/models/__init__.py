@@ -1,4 +1,5 @@
-"""Models of the social app: the inbox and outbox (``inbox``) and the sandbox network."""
+"""Models of the social app: the inbox and outbox (``inbox``). The sandbox network's tables are
+the ``sandbox`` app's."""
 
 from social.models.inbox import (
     EXTERNAL_ID_MAX_LENGTH,
@@ -15,7 +16,6 @@ from social.models.inbox import (
     ReplyPriority,
     ReplyStatus,
 )
-from social.models.sandbox import SandboxPost, SandboxUser
 
 __all__ = [
     "EXTERNAL_ID_MAX_LENGTH",
@@ -31,6 +31,4 @@ __all__ = [
     "Reply",
     "ReplyPriority",
     "ReplyStatus",
-    "SandboxPost",
-    "SandboxUser",
 ]

@@ -18,7 +18,7 @@ it and shows it at once (``social.services.feed_poll``).
 
 Normalisation is item by item (DESIGN §4): an item of a page that cannot be read (not an object,
 no id, no author id, an unreadable ``created_at``) becomes an ``InboundPost`` whose ``malformed``
-says why (``malformed_post``), logged at ERROR with its ids; the poller stores it with the
+says why (``MalformedPost``), logged at ERROR with its ids; the poller stores it with the
 outcome ``malformed`` and the rest of the page goes on.
 """
 
@@ -71,35 +71,49 @@ class InboundPost:
 PRIVATE_VISIBILITIES = frozenset({"private", "direct"})
 
 
-def malformed_post(
-    *, platform: str, item: Any, reason: str, post_id: str, author_id: str, fetched_at: datetime
-) -> InboundPost:
-    """An item that could not be read, as a post to store with the outcome ``malformed``.
+@dataclass(frozen=True, slots=True)
+class MalformedPost:
+    """The one way a normaliser gives up on an item of a page (DESIGN §4): made for the item
+    being read, then called with the reason it cannot be read, and its id and author id when it
+    has usable ones; returns the post to store with the outcome ``malformed``::
 
-    ``post_id``: the item's id when it has a usable one, else "" for an id made from its content
-    (``malformed-`` and a digest), so that reading the same item again stores it once. Logs the
-    item at ERROR with its ids.
+        malformed = MalformedPost(platform="x", item=item, fetched_at=fetched_at)
+        if not post_id:
+            return malformed("no id")
+
+    Without an id, the post's id is made from the item's content (``malformed-`` and a digest),
+    so that reading the same item again stores it once. Logs the item at ERROR with its ids.
     """
-    if not post_id:
-        content = json.dumps(item, sort_keys=True, default=str)
-        post_id = "malformed-" + hashlib.sha256(content.encode()).hexdigest()[:40]
-    logger.error(
-        "%s item %s (author %s) is malformed: %s", platform, post_id, author_id or "?", reason
-    )
-    return InboundPost(
-        platform=platform,
-        post_id=post_id,
-        root_id=post_id,
-        author_id=author_id,
-        author_handle="",
-        text="",
-        hashtags=(),
-        kind=PostKind.ORIGINAL,
-        created_at=fetched_at,
-        # The item as JSON can hold it: a client library's item may carry dates and other types.
-        raw={"malformed": reason, "item": json.loads(json.dumps(item, default=str))},
-        malformed=reason,
-    )
+
+    platform: str
+    item: Any
+    fetched_at: datetime
+
+    def __call__(self, reason: str, *, post_id: str = "", author_id: str = "") -> InboundPost:
+        if not post_id:
+            content = json.dumps(self.item, sort_keys=True, default=str)
+            post_id = "malformed-" + hashlib.sha256(content.encode()).hexdigest()[:40]
+        logger.error(
+            "%s item %s (author %s) is malformed: %s",
+            self.platform,
+            post_id,
+            author_id or "?",
+            reason,
+        )
+        return InboundPost(
+            platform=self.platform,
+            post_id=post_id,
+            root_id=post_id,
+            author_id=author_id,
+            author_handle="",
+            text="",
+            hashtags=(),
+            kind=PostKind.ORIGINAL,
+            created_at=self.fetched_at,
+            # The item as JSON can hold it: a client library's item may carry dates and others.
+            raw={"malformed": reason, "item": json.loads(json.dumps(self.item, default=str))},
+            malformed=reason,
+        )
 
 
 def oldest_first(post: InboundPost) -> tuple[int, str]:
@@ -183,6 +197,13 @@ class PlatformAdapter(abc.ABC):
         """Whether ``text`` may be posted as a reply by the platform's length rule. By default
         every code point counts one; platforms that count otherwise override this."""
         return len(text) <= cls.max_reply_length
+
+    @classmethod
+    def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
+        """The posts in ``body``, one response of the platform's API saved to a file (read by
+        ``replay_posts``). An item that cannot be read is a ``malformed`` post; a body of any
+        other shape holds no posts. By default a platform has no replayable responses."""
+        return []
 
     @abc.abstractmethod
     def fetch_mentions(

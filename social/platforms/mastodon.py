@@ -33,11 +33,11 @@ from social.platforms.base import (
     AccountAuthError,
     FetchResult,
     InboundPost,
+    MalformedPost,
     PlatformAdapter,
     RateLimited,
     RejectedError,
     TransientError,
-    malformed_post,
     oldest_first,
 )
 
@@ -99,17 +99,7 @@ def _id(value: Any) -> str:
 def inbound_from_notification(notification: Any, *, fetched_at: datetime) -> InboundPost | None:
     """A mention notification as an ``InboundPost``; None for any other notification; a
     ``malformed`` post for one that cannot be read (DESIGN §4)."""
-
-    def malformed(reason: str, post_id: str = "", author_id: str = "") -> InboundPost:
-        return malformed_post(
-            platform="mastodon",
-            item=notification,
-            reason=reason,
-            post_id=post_id,
-            author_id=author_id,
-            fetched_at=fetched_at,
-        )
-
+    malformed = MalformedPost(platform="mastodon", item=notification, fetched_at=fetched_at)
     if not isinstance(notification, dict):
         return malformed("not an object")
     if notification.get("type") != "mention":
@@ -193,6 +183,15 @@ class MastodonAdapter(PlatformAdapter):
     @classmethod
     def fits(cls, text: str) -> bool:
         return len(countable_text(text)) <= cls.max_reply_length
+
+    @classmethod
+    def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
+        """A notifications list, or one notification."""
+        if isinstance(body, list):
+            return inbound_from_notifications(body, fetched_at=fetched_at)
+        if isinstance(body, dict) and body.get("type"):
+            return inbound_from_notifications([body], fetched_at=fetched_at)
+        return []
 
     def __init__(self, client: Any = None) -> None:
         self._client = client

@@ -161,6 +161,13 @@ class XAdapter(PlatformAdapter):
         parsed = parse_tweet(text)
         return parsed.valid and parsed.weightedLength <= cls.max_reply_length
 
+    @classmethod
+    def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
+        """A search or mentions response (``data`` with ``includes``)."""
+        if isinstance(body, dict) and "data" in body:
+            return inbound_from_page(body, fetched_at=fetched_at)
+        return []
+
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or requests.Session()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from social.hashtags import MAX_HASHTAGS, extract_hashtags
 from social.models import PostKind
-from social.platforms.base import MANUAL_REPOST, InboundPost, malformed_post, oldest_first
+from social.platforms.base import MANUAL_REPOST, InboundPost, MalformedPost, oldest_first
 
 # Characters of a post's text read for hashtags: X's longest post (25,000 characters for a
 # subscriber's long post, whose full text is ``note_tweet.text``; ``text`` itself is shorter).
@@ -103,15 +103,9 @@ def inbound_from_item(
     fetched_at: datetime,
 ) -> InboundPost:
     """One item of ``data``; a ``malformed`` post when it cannot be read."""
+    malformed = MalformedPost(platform="x", item=item, fetched_at=fetched_at)
     if not isinstance(item, dict):
-        return malformed_post(
-            platform="x",
-            item=item,
-            reason="not an object",
-            post_id="",
-            author_id="",
-            fetched_at=fetched_at,
-        )
+        return malformed("not an object")
     post_id = _id(item.get("id"))
     author = item.get("author_id")
     author_id = _id(author)
@@ -126,14 +120,7 @@ def inbound_from_item(
         else ""
     )
     if reason or created_at is None:
-        return malformed_post(
-            platform="x",
-            item=item,
-            reason=reason,
-            post_id=post_id,
-            author_id=author_id,
-            fetched_at=fetched_at,
-        )
+        return malformed(reason, post_id=post_id, author_id=author_id)
     text = str(item.get("text", ""))
     history = _either(item, "edit_history_tweet_ids", "edit_history_post_ids", []) or [post_id]
     root_id = _id(history[0]) if isinstance(history, list) else ""

@@ -6,9 +6,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.services import operator_upsert, staff_user_upsert
+from catalog.tests.factories import MerchantFactory
 from social.credentials import credentials_decrypt
 from social.models import FeedCursor, FeedKind, PlatformAccount
-from tests.factories import MerchantFactory
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db

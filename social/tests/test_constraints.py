@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from social.models import Post, Reply, ReplyStatus
-from tests.factories import PostFactory
+from social.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

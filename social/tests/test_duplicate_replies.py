@@ -12,14 +12,14 @@ import responses
 import time_machine
 from django.utils import timezone
 
+from sandbox.adapter import SandboxAdapter
+from sandbox.services import sandbox_post_create, sandbox_user_ensure
 from social.credentials import account_credentials_set
 from social.models import PlatformAccount, Reply, ReplyPriority, ReplyStatus
 from social.platforms.base import AccountAuthError, DuplicateReply, RejectedError
-from social.platforms.sandbox import SandboxAdapter
 from social.platforms.x import XAdapter, timeline_request
-from social.sandbox import sandbox_post_create, sandbox_user_ensure
 from social.services import ReplyDraft, replies_queue, replies_send_due
-from tests.factories import PostFactory
+from social.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures" / "x-api"
@@ -240,10 +240,10 @@ def _mention(post_id: str, text: str, when: datetime) -> dict:
 @responses.activate
 def test_a_request_posted_whose_answer_was_lost_still_lets_the_buyer_confirm_in_time(account):
     from accounts.models import SocialIdentity
+    from catalog.tests.factories import CampaignFactory
     from orders.models import Order, OrderStatus
     from orders.pipeline import stage_decide, stage_expire, stage_poll, stage_send
     from social.models import Post
-    from tests.factories import CampaignFactory
     from tests.shop import buyer_ready
 
     mentions = f"{BASE}/2/users/783214/mentions"

@@ -12,6 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from catalog.tests.factories import CampaignFactory
+from devtools.parse_bench import adversarial_text
 from orders.services import posts_decide
 from social.hashtags import MAX_HASHTAGS, MAX_TEXT, extract_hashtags
 from social.models import (
@@ -23,12 +25,11 @@ from social.models import (
     ReplyPriority,
     ReplyStatus,
 )
-from social.parse_bench import adversarial_text
 from social.platforms.base import FetchResult
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
 from social.platforms.x_posts import inbound_from_page
 from social.services import feed_poll, inbox_store, replies_send_due
-from tests.factories import CampaignFactory, PostFactory
+from social.tests.factories import PostFactory
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 

@@ -13,6 +13,7 @@ import responses
 from django.utils import timezone
 
 from accounts.services import identity_link
+from catalog.tests.factories import CampaignFactory
 from core.lengths import fit_key
 from orders.models import Order
 from orders.services import posts_decide
@@ -20,7 +21,6 @@ from social.credentials import account_credentials_set
 from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH, PlatformAccount, Post, Reply
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
 from social.services import feed_poll, inbox_post_id
-from tests.factories import CampaignFactory
 from tests.shop import buyer_ready
 
 pytestmark = pytest.mark.django_db

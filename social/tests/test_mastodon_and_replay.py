@@ -12,11 +12,11 @@ import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from catalog.tests.factories import CampaignFactory
 from social.credentials import account_credentials_set
 from social.models import PlatformAccount, PostKind
 from social.platforms.base import RateLimited
 from social.platforms.mastodon import MastodonAdapter, inbound_from_notifications
-from tests.factories import CampaignFactory
 from tests.shop import BRAND, buyer_ready, shop_open
 
 pytestmark = pytest.mark.django_db

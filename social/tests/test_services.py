@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from sandbox.services import sandbox_post_create, sandbox_user_ensure
 from social.models import FeedCursor, PlatformAccount, Post, Reply, ReplyPriority, ReplyStatus
 from social.platforms.base import (
     FetchResult,
@@ -17,9 +18,8 @@ from social.platforms.base import (
     TransientError,
     UsageCapped,
 )
-from social.sandbox import sandbox_post_create, sandbox_user_ensure
 from social.services import ReplyDraft, feed_poll, replies_queue, replies_send_due
-from tests.factories import PostFactory
+from social.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("UTC"))

@@ -394,9 +394,9 @@ def test_the_recorded_search_feeds_the_inbox_through_the_poller(account, setting
 @responses.activate
 def test_a_purchase_posted_on_x_is_read_decided_and_answered_on_x(account):
     from accounts.models import SocialIdentity
+    from catalog.tests.factories import CampaignFactory
     from orders.models import Order
     from orders.pipeline import stage_decide, stage_poll, stage_send
-    from tests.factories import CampaignFactory
     from tests.shop import buyer_ready
 
     CampaignFactory(platform="x", hashtag="BuyKindleFireHD", product__name="Kindle Fire HD")
@@ -436,7 +436,7 @@ def test_a_purchase_posted_on_x_is_read_decided_and_answered_on_x(account):
 def test_a_revoked_token_holds_replies_and_the_feed_instead_of_failing_them(account):
     from social.models import FeedCursor, Reply, ReplyPriority, ReplyStatus
     from social.services import ReplyDraft, feed_poll, replies_queue, replies_send_due
-    from tests.factories import PostFactory
+    from social.tests.factories import PostFactory
 
     responses.post(f"{BASE}/2/tweets", status=401, json={"title": "Unauthorized"})
     responses.get(f"{BASE}/2/users/783214/mentions", status=401, json={"title": "Unauthorized"})

@@ -24,10 +24,11 @@ from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Campaign
-from orders.models import STOCK_HOLDING_STATUSES, Order, OrderStatus, SandboxLedgerEntry
+from orders.models import STOCK_HOLDING_STATUSES, Order, OrderStatus
 from orders.selectors import pipeline_status
-from social.models import Post, Reply, SandboxPost, SandboxUser
-from social.sandbox import sandbox_post_create
+from sandbox.models import SandboxLedgerEntry, SandboxPost, SandboxUser
+from sandbox.services import sandbox_post_create
+from social.models import Post, Reply
 from tests.shop import BRAND
 from tests.waiting import wait_for
 

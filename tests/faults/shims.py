@@ -22,9 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from orders.payments.base import GatewayError, GatewayResult
-from orders.payments.sandbox import SandboxGateway
+from sandbox.adapter import SandboxAdapter
+from sandbox.gateway import SandboxGateway
 from social.models import PlatformAccount
-from social.platforms.sandbox import SandboxAdapter
 
 HOLD_SECONDS = 600  # far beyond any test: the worker is killed while it waits
 

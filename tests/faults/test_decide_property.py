@@ -16,12 +16,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.tests.factories import CampaignFactory
 from orders.models import CONFIRMATION_ALPHABET, Order
 from orders.services import posts_decide
 from social.models import PlatformAccount, Post, PostKind, PostOutcome
 from social.platforms.base import InboundPost
 from social.services import inbox_store
-from tests.factories import CampaignFactory
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Campaign
-from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import Order, OrderStatus, PaymentOperation
+from sandbox.models import SandboxLedgerEntry
 from social.models import Post, Reply, ReplyStatus
 from tests.faults.harness import (
     assert_nothing_lost_or_doubled,

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from fulfillment.services import label_buy
-from orders.models import Order, OrderStatus, PaymentOperation, SandboxLedgerEntry
+from orders.models import Order, OrderStatus, PaymentOperation
+from sandbox.models import SandboxLedgerEntry
 from tests.faults.harness import assert_nothing_lost_or_doubled, status_now
 from tests.shop import BRAND, buyer_ready, post, shop_open
 from tests.waiting import wait_for

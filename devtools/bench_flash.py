@@ -1,0 +1,436 @@
+"""The flash-sale benchmark (``manage.py bench_flash_sale``): the real pipeline on PostgreSQL
+and Redis with real Celery worker processes.
+
+It works in a database of its own on the configured server (``<name>_bench``, made afresh each
+run), so it never touches the product's data. Posts enter the inbox as the poller stores them
+(conflict-ignoring bulk inserts, a decide task per stored chunk); the workers decide them.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from catalog.models import Campaign, Merchant, Product
+from devtools.bench_data import BulkBuyer, buyers_bulk_create, inbox_post
+from orders.models import Order, OrderStatus
+from orders.tasks import payments_run_task, posts_decide_task
+from sandbox.models import SandboxUser
+from sandbox.services import sandbox_user_ensure
+from social.hashtags import hashtag_key
+from social.models import PlatformAccount, Post, PostKind, Reply
+
+BRAND = "HashcartDeals"
+Say = Callable[[str], None]
+
+
+@dataclass
+class Phase:
+    name: str
+    offered: int
+    stored: int
+    seconds: float
+    decided_per_second: float
+    latency_ms: dict[str, float]
+    outcomes: dict[str, int]
+
+
+@dataclass
+class Report:
+    parameters: dict[str, Any]
+    phases: list[Phase] = field(default_factory=list)
+    replies_queued_by_kind: dict[str, int] = field(default_factory=dict)
+    invariants: dict[str, Any] = field(default_factory=dict)
+    confirmations_per_second: float = 0.0
+    authorizations: dict[str, Any] = field(default_factory=dict)
+    pgbench: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+# --- The bench database ------------------------------------------------------------------------
+def bench_database_use(say: Say) -> dict[str, Any]:
+    """Create ``<name>_bench`` afresh on the configured server, point this process at it and
+    migrate it. Returns its connection settings; ``bench_database_leave`` undoes the switch."""
+    base = dict(connection.settings_dict)
+    name = f"{base['NAME']}_bench"
+    _admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_execute(base, f'CREATE DATABASE "{name}"')
+    _switch(name)
+    say(f"bench database: {name} (created afresh)")
+    call_command("migrate", verbosity=0)
+    return dict(connection.settings_dict)
+
+
+def bench_database_leave(*, original: str, keep: bool, say: Say) -> None:
+    """Point this process back at ``original``; drop the bench database unless ``keep``."""
+    bench = dict(connection.settings_dict)
+    _switch(original)
+    if keep:
+        say(f"bench database kept: {bench['NAME']}")
+    else:
+        _admin_execute(bench, f'DROP DATABASE IF EXISTS "{bench["NAME"]}" WITH (FORCE)')
+
+
+def _switch(name: str) -> None:
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
+
+
+def _admin_execute(db: dict[str, Any], sql: str) -> None:
+    with psycopg.connect(_dsn(db, "postgres"), autocommit=True) as admin:
+        # Identifiers come from our own settings, never from input.
+        admin.execute(sql.encode())
+
+
+def _dsn(db: dict[str, Any], name: str | None = None) -> str:
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgresql://{db['USER']}{password}@{db['HOST'] or 'localhost'}:"
+        f"{db['PORT'] or 5432}/{name or db['NAME']}"
+    )
+
+
+# --- Workers -----------------------------------------------------------------------------------
+class Workers:
+    """Celery worker processes on the bench database (no beat: the bench sends the work)."""
+
+    def __init__(self, *, db: dict[str, Any], concurrency: int, log: Path) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _dsn(db).replace("postgresql://", "postgres://", 1),
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "LOG_LEVEL": "WARNING",
+        }
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log
+        self._log = log.open("w")
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-c",
+                str(concurrency),
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench-{os.getpid()}@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not start; see {log}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+# --- The data ----------------------------------------------------------------------------------
+@dataclass
+class Sale:
+    account: PlatformAccount
+    campaign: Campaign
+    buyers: list[BulkBuyer]
+
+
+def sale_prepare(*, units: int, buyers: int, say: Say) -> Sale:
+    now = timezone.now()
+    brand = sandbox_user_ensure(handle=BRAND)
+    account = PlatformAccount.objects.create(
+        platform="sandbox", platform_user_id=str(brand.pk), handle=BRAND
+    )  # X's budget: 100 per 15 minutes
+    merchant = Merchant.objects.create(name="Bench", slug="bench")
+    product = Product.objects.create(merchant=merchant, name="Kindle Fire HD", sku="KFHD")
+    campaign = campaign_make(product=product, hashtag="BuyKindleFireHD", units=units)
+    started = time.perf_counter()
+    made = buyers_bulk_create(prefix="buyer", count=buyers, now=now)
+    say(f"{buyers:,} linked cardholders created in {time.perf_counter() - started:.1f} s")
+    return Sale(account=account, campaign=campaign, buyers=made)
+
+
+def campaign_make(*, product: Product, hashtag: str, units: int) -> Campaign:
+    now = timezone.now()
+    return Campaign.objects.create(
+        merchant=product.merchant,
+        product=product,
+        platform="sandbox",
+        hashtag=hashtag,
+        hashtag_key=hashtag_key(hashtag),
+        price=Decimal("149.00"),
+        stock_total=units,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=30),
+    )
+
+
+def posts_make(
+    *, sale: Sale, hashtag: str, purchases: list[BulkBuyer], noise: int, first_id: int
+) -> list[Post]:
+    """Purchase posts (one per buyer) plus ``noise``: retweets of purchase posts, unlinked
+    authors, unrelated hashtags, and posts delivered twice; shuffled."""
+    now = timezone.now()
+    next_id = iter(range(first_id, first_id + 10 * (len(purchases) + noise)))
+    text = f"@{BRAND} #{hashtag}"
+    posts = [
+        inbox_post(
+            account=sale.account,
+            post_id=str(next(next_id)),
+            author_id=b.platform_user_id,
+            handle=b.handle,
+            text=text,
+            posted_at=now,
+        )
+        for b in purchases
+    ]
+    unlinked = SandboxUser.objects.bulk_create(
+        [SandboxUser(handle=f"stranger{first_id}_{n}") for n in range(noise // 4)]
+    )
+    rng = random.Random(first_id)  # noqa: S311 (a reproducible mix, not a secret)
+    for n in range(noise):
+        kind = n % 4
+        if kind == 0:  # a retweet of a purchase post
+            source = rng.choice(purchases)
+            posts.append(
+                inbox_post(
+                    account=sale.account,
+                    post_id=str(next(next_id)),
+                    author_id=rng.choice(purchases).platform_user_id,
+                    handle="rt",
+                    text=f"RT @{source.handle}: {text}",
+                    posted_at=now,
+                    kind=PostKind.REPOST,
+                )
+            )
+        elif kind == 1:  # an author who never linked
+            user = unlinked[n // 4 % len(unlinked)]
+            posts.append(
+                inbox_post(
+                    account=sale.account,
+                    post_id=str(next(next_id)),
+                    author_id=str(user.pk),
+                    handle=user.handle,
+                    text=text,
+                    posted_at=now,
+                )
+            )
+        elif kind == 2:  # unrelated hashtags
+            buyer = rng.choice(purchases)
+            posts.append(
+                inbox_post(
+                    account=sale.account,
+                    post_id=str(next(next_id)),
+                    author_id=buyer.platform_user_id,
+                    handle=buyer.handle,
+                    text=f"@{BRAND} love it #Kindle #BlackFriday",
+                    posted_at=now,
+                )
+            )
+        else:  # the same post delivered twice
+            posts.append(rng.choice(posts[: len(purchases)]))
+    rng.shuffle(posts)
+    return posts
+
+
+# --- Running a phase ---------------------------------------------------------------------------
+def _offer(posts: list[Post], *, chunk: int, rate: float | None) -> None:
+    """Store ``posts`` in the inbox a chunk at a time, as the poller does, and send a decide
+    task per chunk; at ``rate`` posts per second, or as fast as possible."""
+    started = time.perf_counter()
+    for start in range(0, len(posts), chunk):
+        if rate:
+            due = started + start / rate
+            if (pause := due - time.perf_counter()) > 0:
+                time.sleep(pause)
+        part = posts[start : start + chunk]
+        Post.objects.bulk_create(part, ignore_conflicts=True)
+        ids = list(
+            Post.objects.filter(
+                platform="sandbox", outcome="", post_id__in=[p.post_id for p in part]
+            ).values_list("pk", flat=True)
+        )
+        if ids:
+            posts_decide_task.delay(ids)
+
+
+def _wait_decided(post_ids_from: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Post.objects.filter(pk__gt=post_ids_from, outcome="").exists():
+            return
+        time.sleep(0.1)
+    raise RuntimeError("posts were left undecided: are the workers running?")
+
+
+def phase_run(
+    *, name: str, posts: list[Post], chunk: int, rate: float | None, timeout: float = 600
+) -> Phase:
+    before = Post.objects.aggregate(m=Max("id"))["m"] or 0
+    _offer(posts, chunk=chunk, rate=rate)
+    _wait_decided(before, timeout)
+    rows = Post.objects.filter(pk__gt=before)
+    stored = rows.count()
+    span = rows.aggregate(first=Min("received_at"), last=Max("decided_at"))
+    seconds = (span["last"] - span["first"]).total_seconds() if stored else 0.0
+    latencies = sorted(
+        (decided - received).total_seconds() * 1000
+        for received, decided in rows.values_list("received_at", "decided_at")
+        if decided is not None
+    )
+    return Phase(
+        name=name,
+        offered=len(posts),
+        stored=stored,
+        seconds=round(seconds, 3),
+        decided_per_second=round(stored / seconds, 1) if seconds else 0.0,
+        latency_ms={
+            "p50": _pct(latencies, 50),
+            "p95": _pct(latencies, 95),
+            "p99": _pct(latencies, 99),
+            "max": round(latencies[-1], 1),
+        },
+        outcomes=dict(rows.values_list("outcome").annotate(n=Count("id")).order_by("outcome")),
+    )
+
+
+def _pct(values: list[float], pct: int) -> float:
+    return round(statistics.quantiles(values, n=100, method="inclusive")[pct - 1], 1)
+
+
+# --- Invariants and confirmations --------------------------------------------------------------
+def invariants_check(*, campaign: Campaign, units: int) -> dict[str, Any]:
+    campaign.refresh_from_db()
+    orders = Order.objects.filter(campaign=campaign)
+    per_buyer = orders.values("cardholder_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    duplicate_replies = (
+        Reply.objects.values("account_id", "text").annotate(n=Count("id")).filter(n__gt=1).count()
+    )
+    return {
+        "orders": orders.count(),
+        "orders_equal_units": orders.count() == units,
+        "buyers_with_two_orders": per_buyer,
+        "posts_with_two_orders": orders.values("purchase_post")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count(),
+        "duplicate_reply_texts": duplicate_replies,
+        "stock_reserved": campaign.stock_reserved,
+        "stock_never_negative": 0 <= campaign.stock_reserved <= campaign.stock_total,
+        "undecided_posts": Post.objects.filter(outcome="").count(),
+    }
+
+
+def confirmations_run(*, sale: Sale, chunk: int) -> tuple[Phase, dict[str, Any]]:
+    """Every pending order's author posts its confirmation hashtag; then the authorizations."""
+    pending = list(
+        Order.objects.filter(campaign=sale.campaign, status=OrderStatus.PENDING).values_list(
+            "author_id", "author_handle", "confirmation_code"
+        )
+    )
+    now = timezone.now()
+    posts = [
+        inbox_post(
+            account=sale.account,
+            post_id=str(50_000_000 + n),
+            author_id=author,
+            handle=handle,
+            text=f"@{BRAND} #Confirm{code}",
+            posted_at=now,
+        )
+        for n, (author, handle, code) in enumerate(pending)
+    ]
+    phase = phase_run(name="confirmations", posts=posts, chunk=chunk, rate=None)
+    started = time.perf_counter()
+    payments_run_task.delay()
+    deadline = time.monotonic() + 300
+    while Order.objects.filter(campaign=sale.campaign, status=OrderStatus.CONFIRMED).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    paid = Order.objects.filter(campaign=sale.campaign, status=OrderStatus.PAID).count()
+    return phase, {
+        "paid": paid,
+        "seconds": round(seconds, 2),
+        "per_second": round(paid / seconds, 1) if seconds else 0.0,
+    }
+
+
+# --- pgbench -----------------------------------------------------------------------------------
+def pgbench_run(
+    *, db: dict[str, Any], seconds: int, clients: int, say: Say, scale: int = 10
+) -> dict[str, Any]:
+    """TPC-B (pgbench's built-in script) for ``seconds`` against the same server, on a pgbench
+    database of ``scale`` (10: a million accounts, the measured figures' setting)."""
+    if shutil.which("pgbench") is None:
+        raise RuntimeError(
+            "pgbench is not installed (Debian: postgresql-contrib or postgresql-client)"
+        )
+    name = f"{db['NAME']}_pgbench"
+    _admin_execute(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_execute(db, f'CREATE DATABASE "{name}"')
+    uri = _dsn(db, name)
+    subprocess.run(  # noqa: S603
+        ["pgbench", "-i", "-q", "-s", str(scale), uri],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+    say(f"pgbench: TPC-B, {clients} clients, {seconds} s ...")
+    result = subprocess.run(  # noqa: S603
+        ["pgbench", "-T", str(seconds), "-c", str(clients), "-j", str(clients), uri],  # noqa: S607
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"tps = ([\d.]+)", result.stdout)
+    _admin_execute(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if found is None:
+        raise RuntimeError(f"could not read pgbench's output:\n{result.stdout}")
+    return {"tps": float(found.group(1)), "clients": clients, "seconds": seconds, "scale": scale}
+
+
+def report_write(report: Report, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"flash_sale-{timezone.now():%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(asdict(report), indent=2, default=str))
+    return path
+
+
+def replies_by_kind() -> dict[str, int]:
+    return dict(Reply.objects.values_list("kind").annotate(n=Count("id")).order_by("kind"))

@@ -1,0 +1,23 @@
+"""The cardholder's orders as a section of their settings page (``accounts/settings.html``),
+which includes it without knowing orders: ``{% load orders_cardholder %}
+{% cardholder_orders_section cardholder.pk %}``."""
+
+from typing import Any
+
+from django import template
+
+from orders.models import OrderStatus
+from orders.selectors import cardholder_orders
+
+register = template.Library()
+
+
+@register.inclusion_tag("orders/_cardholder_orders.html")
+def cardholder_orders_section(cardholder_id: int) -> dict[str, Any]:
+    """The latest orders with their shipments, a pending one with its cancel button (which
+    posts to ``orders:cardholder_order_cancel``). The page's CSRF token is passed on by
+    Django."""
+    return {
+        "orders": cardholder_orders(cardholder_id=cardholder_id),
+        "cancellable": OrderStatus.PENDING,
+    }

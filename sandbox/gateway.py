@@ -1,0 +1,105 @@
+"""The sandbox gateway: approves or declines by test token, keeps books in the database.
+
+Test tokens: a token containing ``decline`` is declined (``card_declined``); any other token is
+approved. The sandbox card vault (the linking page) issues tokens of both kinds for its test card
+numbers. A repeated idempotency key returns the first result and only counts the call.
+"""
+
+import hashlib
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from orders.payments.base import GatewayResult, PaymentGateway
+from sandbox.models import SandboxLedgerEntry
+
+
+def _record(
+    *,
+    key: str,
+    operation: str,
+    token: str,
+    amount: Decimal,
+    currency: str,
+    approved: bool,
+    reference: str,
+    decline_code: str = "",
+) -> GatewayResult:
+    try:
+        with transaction.atomic():
+            entry = SandboxLedgerEntry.objects.create(
+                idempotency_key=key,
+                operation=operation,
+                token=token,
+                amount=amount,
+                currency=currency,
+                approved=approved,
+                reference=reference,
+                decline_code=decline_code,
+            )
+    except IntegrityError:
+        SandboxLedgerEntry.objects.filter(idempotency_key=key).update(calls=F("calls") + 1)
+        entry = SandboxLedgerEntry.objects.get(idempotency_key=key)
+    return GatewayResult(
+        approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
+    )
+
+
+class SandboxGateway(PaymentGateway):
+    def authorize(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
+    ) -> GatewayResult:
+        approved = "decline" not in token
+        reference = "sbx_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+        return _record(
+            key=idempotency_key,
+            operation="authorize",
+            token=token,
+            amount=amount,
+            currency=currency,
+            approved=approved,
+            reference=reference,
+            decline_code="" if approved else "card_declined",
+        )
+
+    def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
+        entry = SandboxLedgerEntry.objects.filter(
+            idempotency_key=idempotency_key, operation="authorize"
+        ).first()
+        if entry is None:
+            return None
+        if (
+            entry.approved
+            and SandboxLedgerEntry.objects.filter(
+                operation="void", reference=entry.reference, approved=True
+            ).exists()
+        ):
+            return GatewayResult(approved=False, reference=entry.reference, decline_code="voided")
+        return GatewayResult(
+            approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
+        )
+
+    def capture(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        return _record(
+            key=idempotency_key,
+            operation="capture",
+            token="",
+            amount=amount,
+            currency=currency,
+            approved=True,
+            reference=reference,
+        )
+
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        return _record(
+            key=idempotency_key,
+            operation="void",
+            token="",
+            amount=Decimal("0"),
+            currency="",
+            approved=True,
+            reference=reference,
+        )

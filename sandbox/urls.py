@@ -1,0 +1,11 @@
+from django.urls import path
+
+from sandbox import views
+
+app_name = "sandbox"
+urlpatterns = [
+    path("", views.sandbox_home, name="home"),
+    path("handle/", views.sandbox_pick_handle, name="pick_handle"),
+    path("post/", views.sandbox_post, name="post"),
+    path("timeline/", views.sandbox_timeline_fragment, name="timeline"),
+]

@@ -1,0 +1,205 @@
+"""Reads of the social app, for the other apps (DESIGN §2): the state of the feeds, the inbox's
+undecided posts and the reply outbox. Other apps read social's tables only through these.
+
+``post_ids`` arguments take a list of inbox ids or a query of them (``values("…_id")`` of
+another app's rows): such a query is run inside this one, as a subquery, so a sweep over many
+posts costs one round trip and no list of ids.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet
+from django.utils.module_loading import import_string
+
+from social.models import FeedCursor, FeedKind, PlatformAccount, Post, Reply, ReplyStatus
+
+PostIds = Iterable[int] | QuerySet
+
+
+def _age(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max(0.0, (now - then).total_seconds())
+
+
+# --- Feeds ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeedState:
+    account: str
+    feed: str
+    lag_seconds: float | None
+    polled_at: datetime | None
+    stopped: bool
+    last_error: str
+    failing_since: datetime | None = None
+
+
+def feed_states(*, now: datetime) -> list[FeedState]:
+    """Every feed read so far, by account: its lag (now minus its high-water mark), when it was
+    last read, and whether it is stopped (usage cap) or failing."""
+    return [
+        FeedState(
+            account=f"@{c.account.handle} ({c.account.platform})",
+            feed=c.feed,
+            lag_seconds=_age(now, c.high_water_mark),
+            polled_at=c.polled_at,
+            stopped=c.stopped,
+            last_error=c.last_error,
+            failing_since=c.failing_since,
+        )
+        for c in FeedCursor.objects.select_related("account").order_by("account_id", "feed")
+    ]
+
+
+@dataclass(frozen=True)
+class FeedHorizon:
+    """How far an account's inbox is known complete and decided: ``high_water_mark``, the
+    platform time up to which its mentions feed has stored every post (None: not known yet);
+    ``oldest_undecided``, the platform time of its oldest post stored but not yet decided."""
+
+    high_water_mark: datetime | None = None
+    oldest_undecided: datetime | None = None
+
+
+def feed_horizons(*, account_ids: Iterable[int]) -> dict[int, FeedHorizon]:
+    """The ``FeedHorizon`` of each account (an empty one for an account never read), in two
+    queries whatever the number of accounts."""
+    ids = set(account_ids)
+    marks = dict(
+        FeedCursor.objects.filter(account_id__in=ids, feed=FeedKind.MENTIONS).values_list(
+            "account_id", "high_water_mark"
+        )
+    )
+    undecided = dict(
+        Post.objects.filter(account_id__in=ids, outcome="")
+        .values("account_id")
+        .annotate(oldest=Min("posted_at"))
+        .values_list("account_id", "oldest")
+    )
+    return {
+        account_id: FeedHorizon(
+            high_water_mark=marks.get(account_id), oldest_undecided=undecided.get(account_id)
+        )
+        for account_id in ids
+    }
+
+
+def accounts_to_poll() -> list[PlatformAccount]:
+    """The enabled brand accounts, whose feeds are read, in a stable order."""
+    return list(PlatformAccount.objects.filter(enabled=True).order_by("id"))
+
+
+def feeds_of(account: PlatformAccount, *, now: datetime) -> list[tuple[str, tuple[str, ...]]]:
+    """The feeds to read for ``account``: its mentions, and in feed mode "search" the recent
+    posts carrying one of the hashtags that ``HASHCART["SEARCH_HASHTAGS_SOURCE"]`` names for
+    the platform at ``now`` (the live campaigns'; when there are any)."""
+    feeds: list[tuple[str, tuple[str, ...]]] = [(FeedKind.MENTIONS, ())]
+    if account.feed_mode == "search":
+        source = import_string(settings.HASHCART["SEARCH_HASHTAGS_SOURCE"])
+        hashtags = tuple(source(platform=account.platform, now=now))
+        if hashtags:
+            feeds.append((FeedKind.SEARCH, hashtags))
+    return feeds
+
+
+# --- The inbox --------------------------------------------------------------------------------
+def posts_undecided(*, received_before: datetime | None = None, limit: int = 100_000) -> list[int]:
+    """Ids of inbox posts not yet decided, oldest first (only those received before
+    ``received_before``, when given: the recovery sweep's, whose task was lost)."""
+    posts = Post.objects.filter(outcome="")
+    if received_before is not None:
+        posts = posts.filter(received_at__lt=received_before)
+    return list(posts.order_by("id").values_list("pk", flat=True)[:limit])
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How many items wait (``by_kind``: per reply kind) and when the oldest arrived."""
+
+    count: int
+    oldest: datetime | None
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def posts_undecided_backlog() -> Backlog:
+    """How many inbox posts wait for a decision, and when the oldest of them was received."""
+    row = Post.objects.filter(outcome="").aggregate(n=Count("id"), oldest=Min("received_at"))
+    return Backlog(count=row["n"], oldest=row["oldest"])
+
+
+def posts_accounts(*, post_ids: PostIds) -> dict[int, int]:
+    """The brand account (its id) each of ``post_ids`` was read from."""
+    return dict(Post.objects.filter(pk__in=post_ids).values_list("pk", "account_id"))
+
+
+def posts_account_ids(*, post_ids: PostIds) -> set[int]:
+    """The brand accounts (their ids) that ``post_ids`` were read from, each once."""
+    return set(Post.objects.filter(pk__in=post_ids).values_list("account_id", flat=True).distinct())
+
+
+def posts_count(
+    *, campaign_id: int, posted_from: datetime, posted_until: datetime, outcomes: Iterable[str]
+) -> int:
+    """Decided posts that asked for the campaign ``campaign_id`` (as the decision recorded),
+    posted in [``posted_from``, ``posted_until``), with one of ``outcomes``. Costs what the
+    campaign's posts cost, never the whole inbox (the ``post_campaign_idx`` index)."""
+    return Post.objects.filter(
+        campaign_id=campaign_id,
+        posted_at__gte=posted_from,
+        posted_at__lt=posted_until,
+        outcome__in=list(outcomes),
+    ).count()
+
+
+# --- The reply outbox -------------------------------------------------------------------------
+def accounts_with_due_replies() -> list[int]:
+    """Ids of the accounts with replies queued (due now or later), sorted."""
+    return sorted(
+        set(
+            Reply.objects.filter(status=ReplyStatus.QUEUED)
+            .values_list("account_id", flat=True)
+            .distinct()
+        )
+    )
+
+
+def replies_backlog() -> Backlog:
+    """Replies not yet sent (queued or being sent): how many of each kind, and when the oldest
+    was queued."""
+    unsent = Reply.objects.filter(status__in=[ReplyStatus.QUEUED, ReplyStatus.SENDING])
+    by_kind = dict(unsent.values_list("kind").annotate(n=Count("id")).order_by("kind"))
+    return Backlog(
+        count=sum(by_kind.values()),
+        oldest=unsent.aggregate(oldest=Min("created_at"))["oldest"],
+        by_kind=by_kind,
+    )
+
+
+def replies_sent_at(*, post_ids: PostIds, kind: str) -> dict[int, datetime]:
+    """When the reply of ``kind`` to each of ``post_ids`` was posted, for those posted."""
+    sent = Reply.objects.filter(in_reply_to_id__in=post_ids, kind=kind, status=ReplyStatus.SENT)
+    return {
+        post_id: sent_at
+        for post_id, sent_at in sent.values_list("in_reply_to_id", "sent_at")
+        if sent_at is not None  # always set on a sent reply (a constraint)
+    }
+
+
+# A reply that is queued, being sent or sent will be (or was) posted; a skipped or failed one
+# never will.
+_GOING_OUT = (ReplyStatus.QUEUED, ReplyStatus.SENDING, ReplyStatus.SENT)
+
+
+def posts_unanswered(*, post_ids: PostIds, kind: str) -> list[int]:
+    """Of ``post_ids``, those whose reply of ``kind`` will never be posted: none was queued, or
+    it was skipped or failed for good."""
+    going_out = Reply.objects.filter(
+        in_reply_to_id=OuterRef("pk"), kind=kind, status__in=_GOING_OUT
+    )
+    return list(
+        Post.objects.filter(pk__in=post_ids)
+        .exclude(Exists(going_out))
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
