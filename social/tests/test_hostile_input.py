@@ -12,13 +12,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from orders.outcomes import PostOutcome
 from orders.services import posts_decide
 from social.hashtags import MAX_HASHTAGS, MAX_TEXT, extract_hashtags
 from social.models import (
     FeedCursor,
     PlatformAccount,
     Post,
-    PostOutcome,
     Reply,
     ReplyPriority,
     ReplyStatus,
