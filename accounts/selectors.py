@@ -186,14 +186,22 @@ def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot
     rows = (
         Cardholder.objects.filter(pk__in=ids)
         .alias(
+            # The ids again in the join and the subquery, so that both use their index (the
+            # planner otherwise scans every card and consent).
             default_card=FilteredRelation(
-                "cards", condition=Q(cards__is_default=True, cards__removed_at__isnull=True)
+                "cards",
+                condition=Q(
+                    cards__cardholder_id__in=ids,
+                    cards__is_default=True,
+                    cards__removed_at__isnull=True,
+                ),
             )
         )
         .annotate(
             consenting=Exists(
                 Consent.objects.filter(
                     cardholder=OuterRef("pk"),
+                    cardholder_id__in=ids,
                     withdrawn_at__isnull=True,
                     terms_version=settings.HASHCART["TERMS_VERSION"],
                 )

@@ -2,20 +2,24 @@
 
 ``orders_for_confirmation`` reads, before any lock, the orders a batch's candidate codes may
 refer to; ``decide_confirmations`` runs under the locks of those orders' campaigns (taken by
-``orders.services.decide.purchases``), which every writer of an order's status takes first:
-an order read under them cannot change status until the batch commits. Confirming is a
-compare-and-set on the order's status; an order confirmed or cancelled by another worker
-between the read and the lock gets no public answer.
+``orders.services.decide.purchases``), which every writer of an order's status takes first,
+and reads the orders again under them: an order confirmed or cancelled by another worker
+between the two reads gets no public answer. Confirming is one compare-and-set on the status
+for the whole batch; expiring a late one (rare) is the order's own transition.
 """
 
 from collections import defaultdict
 from datetime import datetime
 
+from django.db import DatabaseError
+from django.db.models import Case, DateTimeField, Value, When
+from django.utils import timezone
+
 from orders import messages
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderEvent, OrderStatus
 from orders.outcomes import PostOutcome
 from orders.selectors import orders_still_buyable
-from orders.services.common import notification, order_confirm, order_release
+from orders.services.common import event, notification, order_release, payment_operation
 from orders.services.decide.batch import Batch
 from social.hashtags import hashtag_key
 from social.models import Post, ReplyPriority
@@ -45,13 +49,20 @@ def decide_confirmations(
     """``confirmed`` only from the order's own author, with the campaign's prefix, posted at or
     before ``expires_at`` (the window is open while the reply is unsent); ``confirm_late`` after
     it (the order is expired now); ``confirm_unknown`` for anything else, including an order
-    that another worker confirmed or cancelled while this batch ran."""
+    that another worker confirmed or cancelled while this batch ran.
+
+    The orders are read again under their campaigns' locks (and locked themselves), so what
+    happened to them since ``orders_for_confirmation`` is seen; then every confirmation and
+    every public confirmation of an order awaiting its e-mail click is one UPDATE each."""
     if not confirmations:
         return
+    fresh = _orders_lock(orders)
     by_code: dict[str, list[Order]] = defaultdict(list)
-    for candidate in orders:
+    for candidate in fresh:
         by_code[candidate.confirmation_code].append(candidate)
-    may_buy = orders_still_buyable(orders=orders)
+    may_buy = orders_still_buyable(orders=fresh)
+    confirming: dict[int, Order] = {}
+    awaiting: dict[int, datetime] = {}
     for post, codes in confirmations:
         keys = {hashtag_key(tag) for tag in post.hashtags}
         mine = [
@@ -62,31 +73,28 @@ def decide_confirmations(
             and o.platform == post.platform
             and hashtag_key(o.campaign.confirm_prefix + code) in keys
         ]
-        order = next((o for o in mine if o.status == OrderStatus.PENDING), None)
+        order = next(
+            (o for o in mine if o.status == OrderStatus.PENDING and o.pk not in confirming), None
+        )
         if order is not None and order.pk not in may_buy:
             order = None  # the buyer locked the account down: nothing to confirm, no answer
-        on_time = order is not None and (
-            order.expires_at is None or post.posted_at <= order.expires_at
-        )
-        if on_time and order is not None and _awaits_email(order, posted_at=post.posted_at):
-            batch.decide(
-                post,
-                PostOutcome.CONFIRM_AWAITING_EMAIL,
-                reply=messages.reply_confirm_email_pending(order=order),
-                priority=ReplyPriority.RESULT,
-            )
+        if order is not None and (order.expires_at is None or post.posted_at <= order.expires_at):
+            if order.email_confirm_required and order.email_confirmed_at is None:
+                # Recorded; the click (``order_email_confirm``, under the same lock) confirms.
+                awaiting[order.pk] = post.posted_at
+                batch.decide(
+                    post,
+                    PostOutcome.CONFIRM_AWAITING_EMAIL,
+                    reply=messages.reply_confirm_email_pending(order=order),
+                    priority=ReplyPriority.RESULT,
+                )
+            else:
+                confirming[order.pk] = order
+                batch.decide(post, PostOutcome.CONFIRMED)
+                batch.events.append(confirmed_event(order, now=batch.now, post=post))
+                batch.payments.append(payment_operation(order=order, operation="authorize"))
             continue
-        confirmed = (
-            order_confirm(order=order, now=batch.now, data={"post": post.post_id})
-            if on_time and order is not None
-            else None
-        )
-        if confirmed is not None:
-            batch.decide(post, PostOutcome.CONFIRMED)
-            batch.events.append(confirmed[0])
-            batch.payments.append(confirmed[1])
-            continue
-        if order is not None and order.status == OrderStatus.PENDING:
+        if order is not None:
             _expire(batch, order, reason="confirmation after the window")
         # "Too late" only for an order that did expire: one that another worker confirmed or
         # that was cancelled meanwhile (a lost race above) gets no public answer.
@@ -102,24 +110,59 @@ def decide_confirmations(
             )
         else:
             batch.decide(post, PostOutcome.CONFIRM_UNKNOWN)
+    _confirm_all(confirming, now=batch.now)
+    _record_public_confirmations(awaiting)
 
 
-def _awaits_email(order: Order, *, posted_at: datetime) -> bool:
-    """For an order above the buyer's e-mail threshold, record its public confirmation; True if
-    the private link was not clicked yet, so the order waits for it.
+def _orders_lock(orders: list[Order]) -> list[Order]:
+    """``orders`` read again and locked (after their campaigns, DESIGN §5): their status cannot
+    change until the batch commits."""
+    if not orders:
+        return []
+    return list(
+        Order.objects.select_for_update(of=("self",))
+        .filter(pk__in=[o.pk for o in orders])
+        .select_related("campaign", "cardholder__user")
+        .order_by("-id")
+    )
 
-    The record is a conditional UPDATE, as is the click's (``order_email_confirm``): the row
-    lock orders the two, so whichever comes second sees the other and confirms.
-    """
-    if not order.email_confirm_required:
-        return False
-    recorded = Order.objects.filter(
-        pk=order.pk, status=OrderStatus.PENDING, email_confirmed_at__isnull=True
-    ).update(post_confirmed_at=posted_at)
-    if recorded:
-        return True
-    order.refresh_from_db()  # clicked meanwhile (or no longer pending): confirm or refuse now
-    return False
+
+def confirmed_event(order: Order, *, now: datetime, post: Post) -> OrderEvent:
+    return event(
+        order=order,
+        kind="confirmed",
+        now=now,
+        from_status=OrderStatus.PENDING,
+        to_status=OrderStatus.CONFIRMED,
+        data={"post": post.post_id},
+    )
+
+
+def _confirm_all(orders: dict[int, Order], *, now: datetime) -> None:
+    """The ``confirm`` transition (pending to confirmed, declared on ``Order``) of locked
+    pending orders, by compare-and-set on the status in one UPDATE."""
+    if not orders:
+        return
+    done = Order.objects.filter(pk__in=list(orders), status=OrderStatus.PENDING).update(
+        status=OrderStatus.CONFIRMED, confirmed_at=now, updated_at=timezone.now()
+    )
+    if done != len(orders):  # they are locked: only a writer that skipped the locks gets here
+        raise DatabaseError(f"confirmed {done} of {len(orders)} locked pending orders")
+
+
+def _record_public_confirmations(posted_at: dict[int, datetime]) -> None:
+    """Record when each order above its buyer's e-mail threshold was confirmed by post, while
+    its e-mail link is unclicked; the click sees it and confirms (``order_email_confirm``)."""
+    if not posted_at:
+        return
+    Order.objects.filter(
+        pk__in=list(posted_at), status=OrderStatus.PENDING, email_confirmed_at__isnull=True
+    ).update(
+        post_confirmed_at=Case(
+            *(When(pk=pk, then=Value(at)) for pk, at in posted_at.items()),
+            output_field=DateTimeField(),
+        )
+    )
 
 
 def _expire(batch: Batch, order: Order, *, reason: str) -> None:
