@@ -10,12 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Card, Cardholder
 from catalog.models import Campaign
 from catalog.services import campaign_save, campaign_set_paused
 from orders.bench_data import BulkBuyer, buyers_bulk_create, inbox_post
+from orders.models import Order
 from orders.services import posts_decide
 from social.models import Post, PostKind
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, OrderFactory
 from tests.shop import shop_open
 
 pytestmark = pytest.mark.django_db
@@ -40,11 +42,23 @@ def _post(shop, author: BulkBuyer | str, text: str, **kwargs) -> Post:
     return row
 
 
+def _pending(shop, buyer: BulkBuyer) -> Order:
+    return OrderFactory(
+        campaign=shop.campaign,
+        cardholder=Cardholder.objects.get(pk=buyer.cardholder_id),
+        card=Card.objects.get(cardholder_id=buyer.cardholder_id),
+        author_id=buyer.platform_user_id,
+        author_handle=buyer.handle,
+    )
+
+
 def _mixed(shop, buyers: list[BulkBuyer], closed: Campaign, empty: Campaign) -> list[int]:
-    """Ten posts per three buyers, one of each kind: an order, its duplicate, blocked (paused),
-    sold out, closed, not linked, a repost, no campaign, the brand's own post, an edit."""
+    """Eleven posts per four buyers, one of each kind: an order, its duplicate, blocked
+    (paused), sold out, closed, not linked, a repost, no campaign, the brand's own post, an
+    edit, and the confirmation of a pending order."""
     buy = f"@{shop.brand.handle} #{shop.campaign.hashtag}"
-    buyer, paused, third = buyers
+    buyer, paused, third, confirming = buyers
+    order = _pending(shop, confirming)
     first = _post(shop, buyer, buy)
     late = _post(shop, third, f"@{shop.brand.handle} #{closed.hashtag}")
     posts = [
@@ -58,6 +72,7 @@ def _mixed(shop, buyers: list[BulkBuyer], closed: Campaign, empty: Campaign) -> 
         _post(shop, third, f"@{shop.brand.handle} #Kindle #BlackFriday"),
         _post(shop, shop.account.platform_user_id, buy),
         _post(shop, third, buy + " edited", root_id=first.post_id),
+        _post(shop, confirming, f"@{shop.brand.handle} #Confirm{order.confirmation_code}"),
     ]
     return [p.pk for p in posts]
 
@@ -68,7 +83,7 @@ def _queries(post_ids: list[int]) -> tuple[int, Counter[str]]:
     return len(captured.captured_queries), outcomes
 
 
-def test_a_batch_of_a_hundred_posts_costs_as_many_queries_as_a_batch_of_ten():
+def test_a_batch_of_a_hundred_and_ten_posts_costs_as_many_queries_as_a_batch_of_eleven():
     from accounts.models import PurchaseControls
 
     shop = shop_open(stock=1000)
@@ -78,11 +93,11 @@ def test_a_batch_of_a_hundred_posts_costs_as_many_queries_as_a_batch_of_ten():
     )
     empty = CampaignFactory(stock_total=1)
     Campaign.objects.filter(pk=empty.pk).update(stock_reserved=1)
-    buyers = buyers_bulk_create(prefix="q", count=3 * 12, now=now)
+    buyers = buyers_bulk_create(prefix="q", count=4 * 12, now=now)
     PurchaseControls.objects.filter(
-        cardholder_id__in=[b.cardholder_id for b in buyers[1::3]]
+        cardholder_id__in=[b.cardholder_id for b in buyers[1::4]]
     ).update(paused=True)
-    groups = [_mixed(shop, buyers[n : n + 3], closed, empty) for n in range(0, len(buyers), 3)]
+    groups = [_mixed(shop, buyers[n : n + 4], closed, empty) for n in range(0, len(buyers), 4)]
     _queries(groups[0])  # the first batch reads the campaigns, kept for the next ones
 
     small, small_outcomes = _queries(groups[1])
@@ -102,9 +117,10 @@ def test_a_batch_of_a_hundred_posts_costs_as_many_queries_as_a_batch_of_ten():
             "no_campaign",
             "ignored_own",
             "ignored_edit",
+            "confirmed",
         }
     )
-    assert sum(large_outcomes.values()) == 10 * sum(small_outcomes.values()) == 100
+    assert sum(large_outcomes.values()) == 10 * sum(small_outcomes.values()) == 110
     assert small == large
 
 
