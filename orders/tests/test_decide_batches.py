@@ -4,6 +4,7 @@ batches are read again as soon as one changes (issue 11, item 3)."""
 from collections import Counter
 from datetime import timedelta
 from itertools import count
+from typing import cast
 
 import pytest
 from django.db import connection
@@ -43,13 +44,14 @@ def _post(shop, author: BulkBuyer | str, text: str, **kwargs) -> Post:
 
 
 def _pending(shop, buyer: BulkBuyer) -> Order:
-    return OrderFactory(
+    order = OrderFactory.create(
         campaign=shop.campaign,
         cardholder=Cardholder.objects.get(pk=buyer.cardholder_id),
         card=Card.objects.get(cardholder_id=buyer.cardholder_id),
         author_id=buyer.platform_user_id,
         author_handle=buyer.handle,
     )
+    return cast(Order, order)
 
 
 def _mixed(shop, buyers: list[BulkBuyer], closed: Campaign, empty: Campaign) -> list[int]:
