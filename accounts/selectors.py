@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
 from accounts.models import AccountEvent, Card, Cardholder, Consent, LinkCode, SocialIdentity
+from core.lookups import AnyOf
 from social.models import PlatformAccount
 
 
@@ -166,8 +167,8 @@ def buyers_for_identities(*, identities: Iterable[tuple[str, str]]) -> dict[tupl
     if not wanted:
         return {}
     rows = SocialIdentity.objects.filter(
+        AnyOf(F("platform_user_id"), [user_id for _, user_id in wanted]),
         platform__in={platform for platform, _ in wanted},
-        platform_user_id__in={user_id for _, user_id in wanted},
     ).values_list("platform", "platform_user_id", "cardholder_id", "linked_at")
     return {
         (platform, user_id): Buyer(cardholder_id=cardholder_id, linked_at=linked_at)
@@ -184,7 +185,7 @@ def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot
         return {}
     card = [f"default_card__{name}" for name in _CARD_FIELDS]
     rows = (
-        Cardholder.objects.filter(pk__in=ids)
+        Cardholder.objects.filter(AnyOf(F("pk"), ids))
         .alias(
             # The ids again in the join and the subquery, so that both use their index (the
             # planner otherwise scans every card and consent).
@@ -200,8 +201,8 @@ def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot
         .annotate(
             consenting=Exists(
                 Consent.objects.filter(
+                    AnyOf(F("cardholder_id"), ids),
                     cardholder=OuterRef("pk"),
-                    cardholder_id__in=ids,
                     withdrawn_at__isnull=True,
                     terms_version=settings.HASHCART["TERMS_VERSION"],
                 )

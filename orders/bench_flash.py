@@ -340,11 +340,12 @@ def queries_per_batch(*, sale: Sale, sizes: tuple[int, ...], first_id: int) -> d
     are duplicates or sold out by now, and noise), in this process, after a first batch."""
     found: dict[int, int] = {}
     for n, size in enumerate((sizes[0], *sizes)):
+        noise = 4 * max(1, size // 20)  # a quarter of each kind of noise, as in the sale
         posts = posts_make(
             sale=sale,
             hashtag=sale.campaign.hashtag,
-            purchases=sale.buyers[: size * 4 // 5],
-            noise=size - size * 4 // 5,
+            purchases=sale.buyers[: size - noise],
+            noise=noise,
             first_id=first_id + n * 100_000,
         )
         Post.objects.bulk_create(posts, ignore_conflicts=True)

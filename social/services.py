@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -528,6 +528,24 @@ def posts_record_outcomes(
     """
     if not outcomes:
         return 0
+    ids = list(outcomes)
+    if connection.vendor == "postgresql":
+        # Three arrays rather than a value per row: one short statement to send and to plan.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {Post._meta.db_table} AS p
+                SET outcome = v.outcome, campaign_id = v.campaign_id, decided_at = %s
+                FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, outcome, campaign_id)
+                WHERE p.id = v.id AND p.outcome = %s""",  # noqa: S608 (our table's name)
+                [
+                    decided_at,
+                    ids,
+                    [outcomes[pk] for pk in ids],
+                    [campaign_ids.get(pk) for pk in ids],
+                    OUTCOME_UNDECIDED,
+                ],
+            )
+            return int(cursor.rowcount)
     by_outcome: dict[str, list[int]] = {}
     for post_id, outcome in outcomes.items():
         by_outcome.setdefault(outcome, []).append(post_id)
@@ -536,13 +554,13 @@ def posts_record_outcomes(
         if post_id in outcomes:
             by_campaign.setdefault(campaign_id, []).append(post_id)
     # A WHEN per distinct outcome and campaign (a dozen at most), not per row.
-    return Post.objects.filter(pk__in=list(outcomes), outcome=OUTCOME_UNDECIDED).update(
+    return Post.objects.filter(pk__in=ids, outcome=OUTCOME_UNDECIDED).update(
         outcome=Case(
-            *(When(pk__in=ids, then=Value(outcome)) for outcome, ids in by_outcome.items()),
+            *(When(pk__in=pks, then=Value(outcome)) for outcome, pks in by_outcome.items()),
             output_field=CharField(),
         ),
         campaign_id=Case(
-            *(When(pk__in=ids, then=Value(cid)) for cid, ids in by_campaign.items()),
+            *(When(pk__in=pks, then=Value(cid)) for cid, pks in by_campaign.items()),
             default=None,
             output_field=BigIntegerField(),
         ),

@@ -17,10 +17,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
+from django.db.models import F
 from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder, PurchaseControls
 from accounts.selectors import BuyerLimits
+from core.lookups import AnyOf
 
 
 class Lockdown(StrEnum):
@@ -76,7 +78,7 @@ def controls_lock_many(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerLimit
         return {}
     rows = (
         PurchaseControls.objects.select_for_update()
-        .filter(cardholder_id__in=ids)
+        .filter(AnyOf(F("cardholder_id"), ids))
         .order_by("cardholder_id")
         .values_list(
             "cardholder_id", "paused", "per_order_cap", "per_day_cap", "email_confirm_above"

@@ -17,6 +17,7 @@ from django.db.models import Exists, F, OuterRef
 from accounts.selectors import Buyer
 from catalog.models import Campaign
 from catalog.selectors import CampaignIndex, campaign_indexes
+from core.lookups import AnyOf
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
 from social.models import OUTCOME_UNDECIDED, Post, ReplyPriority
 from social.services import ReplyDraft
@@ -102,7 +103,7 @@ def batch_load(*, post_ids: list[int], now: datetime) -> Batch | None:
     ).exclude(outcome=OUTCOME_UNDECIDED)
     rows = list(
         Post.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk__in=post_ids, outcome=OUTCOME_UNDECIDED)
+        .filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
         .only(*POST_FIELDS)
         .annotate(
             brand_user_id=F("account__platform_user_id"),

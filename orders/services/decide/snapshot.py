@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.selectors import Buyer, BuyerCard, BuyerLimits
 from catalog.models import Campaign
+from core.lookups import AnyOf
 from orders import messages
 from orders.models import STOCK_HOLDING_STATUSES, Notification, Order, OrderStatus
 from orders.services.common import notification
@@ -59,8 +60,9 @@ def holdings_read(
         return holdings
     day = now - timedelta(days=1)
     rows = Order.objects.filter(
-        Q(campaign_id__in=campaign_ids) | Q(cardholder_id__in=capped_ids, created_at__gte=day),
-        cardholder_id__in=cardholder_ids,
+        Q(campaign_id__in=campaign_ids)
+        | (Q(AnyOf(F("cardholder_id"), capped_ids)) & Q(created_at__gte=day)),
+        AnyOf(F("cardholder_id"), cardholder_ids),
         status__in=STOCK_HOLDING_STATUSES,
     ).values_list("cardholder_id", "campaign_id", "status", "total", "created_at")
     for cardholder_id, campaign_id, status, total, created_at in rows:
