@@ -192,7 +192,7 @@ def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot
             default_card=FilteredRelation(
                 "cards",
                 condition=Q(
-                    cards__cardholder_id__in=ids,
+                    AnyOf(F("cards__cardholder_id"), ids),
                     cards__is_default=True,
                     cards__removed_at__isnull=True,
                 ),
