@@ -106,7 +106,8 @@ class CampaignIndex:
         return tuple(key for key, ends_at in self.prefixes if ends_at >= now - PREFIX_GRACE)
 
 
-_indexes: dict[str, tuple[tuple[object, ...], CampaignIndex]] = {}
+# (database, platform) -> (version, index)
+_indexes: dict[tuple[str, str], tuple[tuple[object, ...], CampaignIndex]] = {}
 
 
 def campaign_indexes(*, platforms: Iterable[str]) -> dict[str, CampaignIndex]:
@@ -132,11 +133,12 @@ def campaign_indexes(*, platforms: Iterable[str]) -> dict[str, CampaignIndex]:
             products=Max("product__updated_at"),
         ).values()
     )
+    database = str(connection.settings_dict["NAME"])
     found = {}
     for platform in wanted:
-        cached = _indexes.get(platform)
+        cached = _indexes.get((database, platform))
         if cached is None or cached[0] != version:
-            cached = _indexes[platform] = (version, _index_load(platform))
+            cached = _indexes[(database, platform)] = (version, _index_load(platform))
         found[platform] = cached[1]
     return found
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.services.linking import LINK_PREFIX
 from catalog.models import Campaign
 from catalog.selectors import (
+    PREFIX_GRACE,
     campaign_confirm_prefixes,
     campaign_find_clashing,
     campaign_holding_key,
@@ -41,9 +42,6 @@ from social.hashtags import hashtag_key, is_valid_hashtag
 # A confirmation hashtag is the prefix followed by a code like this one (DESIGN §3.3).
 HASHTAG_KEY_MAX_LENGTH = Campaign._meta.get_field("hashtag_key").max_length or 0
 _SAMPLE_CODE = CONFIRMATION_CODE.sample
-# Confirmation prefixes stay in use this long after their campaign ends (as in
-# ``orders.services.decide``): orders may still be confirmed, or answered "too late".
-_PREFIX_GRACE = timedelta(days=1)
 _THROTTLE_WINDOW_SECONDS = 3600
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -175,7 +173,7 @@ def _check_availability(
         and ends_at > terms.starts_at
     )
     prefixes_in_use = campaign_confirm_prefixes(
-        platform=terms.platform, ends_after=now - _PREFIX_GRACE, exclude_id=campaign_id
+        platform=terms.platform, ends_after=now - PREFIX_GRACE, exclude_id=campaign_id
     )
     if others:
         reasons.append(f"hashtag held by campaign(s) {others}")

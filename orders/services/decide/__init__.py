@@ -26,8 +26,9 @@ Locks, always in this order (every service that takes more than one follows it):
 4. the orders being confirmed, by compare-and-set on their status.
 
 The number of queries of a batch does not grow with its posts: every read and write is one
-statement for the whole batch, except link claims (a few per claim) and confirmations (a
-compare-and-set per confirmed order).
+statement for the whole batch (a test counts them), except for link claims (a few per claim,
+one claim per identity ever) and confirmations posted after their window (the order's expiry,
+one by one), both rare.
 """
 
 from collections import Counter
