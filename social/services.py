@@ -536,12 +536,15 @@ def posts_record_outcomes(
                 f"""UPDATE {Post._meta.db_table} AS p
                 SET outcome = v.outcome, campaign_id = v.campaign_id, decided_at = %s
                 FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, outcome, campaign_id)
-                WHERE p.id = v.id AND p.outcome = %s""",  # noqa: S608 (our table's name)
+                WHERE p.id = ANY(%s::bigint[]) AND p.id = v.id AND p.outcome = %s""",  # noqa: S608
                 [
                     decided_at,
                     ids,
                     [outcomes[pk] for pk in ids],
                     [campaign_ids.get(pk) for pk in ids],
+                    # The ids again on the table: its rows are found by primary key, not by
+                    # hashing every undecided post (a flash sale's backlog).
+                    ids,
                     OUTCOME_UNDECIDED,
                 ],
             )
