@@ -2,9 +2,9 @@
 
 ``batch_load`` is the batch's first read and its first lock: the undecided posts among the
 ids, ``FOR UPDATE SKIP LOCKED`` (a post another decider holds is left to it), each with its
-brand account's user id and whether a post of its edit chain was decided already, in one
-query; then the campaign index of their platforms (``catalog.selectors.campaign_indexes``,
-kept between batches while the campaigns do not change).
+brand account's user id; the decided posts of their edit chains; then the campaign index of
+their platforms (``catalog.selectors.campaign_indexes``, kept between batches while the
+campaigns do not change).
 """
 
 from collections.abc import Callable
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 
 from accounts.selectors import Buyer
 from catalog.models import Campaign
@@ -98,26 +98,30 @@ class Batch:
 def batch_load(*, post_ids: list[int], now: datetime) -> Batch | None:
     """Lock and read the undecided posts among ``post_ids`` (None if there are none), with their
     brand accounts' user ids and which of them edit a decided post."""
-    decided_in_chain = Post.objects.filter(
-        platform=OuterRef("platform"), root_id=OuterRef("root_id")
-    ).exclude(outcome=OUTCOME_UNDECIDED)
     rows = list(
         Post.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
         .only(*POST_FIELDS)
-        .annotate(
-            brand_user_id=F("account__platform_user_id"),
-            edit_of_decided=Exists(decided_in_chain),
-        )
+        .annotate(brand_user_id=F("account__platform_user_id"))
         .order_by("id")
     )
     if not rows:
         return None
     posts: list[Post] = [*rows]
+    # Edit chains with a decided post, found by their roots (an index scan on the roots named:
+    # a subquery per post is planned as a scan of every decided post).
+    decided_roots = set(
+        Post.objects.filter(
+            AnyOf(F("root_id"), [p.root_id for p in posts]),
+            platform__in={p.platform for p in posts},
+        )
+        .exclude(outcome=OUTCOME_UNDECIDED)
+        .values_list("platform", "root_id")
+    )
     return Batch(
         posts=posts,
         now=now,
         campaigns=campaign_indexes(platforms={p.platform for p in posts}),
         brand_user_ids={p.pk: p.brand_user_id for p in rows},
-        edits={p.pk for p in rows if p.edit_of_decided},
+        edits={p.pk for p in posts if (p.platform, p.root_id) in decided_roots},
     )
