@@ -154,9 +154,3 @@ def _index_load(platform: str) -> CampaignIndex:
         by_key={key: tuple(found) for key, found in by_key.items()},
         prefixes=tuple(latest.items()),
     )
-
-
-def campaigns_by_id(ids: Iterable[int]) -> dict[int, Campaign]:
-    """The campaigns as they are now, unlocked (``catalog.services.campaigns_lock`` locks)."""
-    wanted = set(ids)
-    return Campaign.objects.in_bulk(wanted) if wanted else {}

@@ -20,10 +20,9 @@ Locks, always in this order (every service that takes more than one follows it):
 2. the purchase controls of the cardholders who may get an order, sorted by cardholder
    (``accounts.services.controls_lock_many``), so the per-buyer limit and the spend caps hold
    under any number of deciders;
-3. the campaigns whose stock may move or whose orders are confirmed, sorted by id
-   (``catalog.services.campaigns_lock``; one sold out when read is answered without its lock);
-   stock moves through ``catalog.services.stock_reserve`` and never passes ``stock_total``
-   (read under the lock, backed by the check constraint);
+3. the campaigns whose stock moves or whose orders are confirmed, sorted by id
+   (``catalog.services.campaigns_lock``); stock moves through ``catalog.services.stock_reserve``
+   and never passes ``stock_total`` (read under the lock, backed by the check constraint);
 4. the orders being confirmed, by compare-and-set on their status.
 
 The number of queries of a batch does not grow with its posts: every read and write is one

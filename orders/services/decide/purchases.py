@@ -3,13 +3,11 @@
 Locks, in this order (every service that takes more than one follows it): the purchase
 controls of the cardholders who may get an order (``accounts.services.controls_lock_many``,
 sorted by cardholder), so that the per-buyer limit and the spend caps hold under any number of
-deciders; then the campaigns whose stock may move or whose orders are confirmed
-(``catalog.services.campaigns_lock``, sorted by id): a campaign sold out when read is not
-locked, its purchases are answered sold out (or blocked, or duplicate) as of that read. The
-buyers' cards and consent are read after the controls' locks
-(``accounts.selectors.buyer_snapshots``), so a lockdown cannot interleave. Stock is
-reserved with ``catalog.services.stock_reserve`` under the campaign's lock, never past
-``stock_total`` (read under the lock, backed by the check constraint).
+deciders; then the campaigns whose stock moves or whose orders are confirmed
+(``catalog.services.campaigns_lock``, sorted by id). The buyers' cards and consent are read
+after the controls' locks (``accounts.selectors.buyer_snapshots``), so a lockdown cannot
+interleave. Stock is reserved with ``catalog.services.stock_reserve`` under the campaign's lock,
+never past ``stock_total`` (read under the lock, backed by the check constraint).
 """
 
 from collections import Counter
@@ -26,7 +24,6 @@ from accounts.selectors import (
 )
 from accounts.services import controls_lock_many
 from catalog.models import Campaign
-from catalog.selectors import campaigns_by_id
 from catalog.services import campaigns_lock, stock_reserve
 from orders import messages
 from orders.models import Order
@@ -64,25 +61,20 @@ def decide_purchases(
 
     # Lock order: controls, then campaigns (see the module docstring).
     limits = controls_lock_many(cardholder_ids={p.buyer.cardholder_id for p in eligible})
-    # A campaign sold out as read now is answered so without its lock: nothing of it moves in
-    # this batch (a unit released meanwhile goes to a later post). Deciders of a sold-out
-    # flash sale then run side by side instead of one after the other.
-    current = campaigns_by_id(p.campaign.pk for p in eligible)
-    selling = {pk for pk, campaign in current.items() if campaign.stock_available > 0}
-    locked = campaigns_lock(selling | {o.campaign_id for o in confirm_orders})
+    campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
+    locked = campaigns_lock(campaign_ids)
     confirming.decide_confirmations(batch, confirmations, confirm_orders)
     if eligible:
-        _decide_eligible(batch, eligible, limits, {**current, **locked})
+        _decide_eligible(batch, eligible, limits, locked)
 
 
 def _decide_eligible(
     batch: Batch,
     eligible: list[Eligible],
     limits: dict[int, BuyerLimits],
-    campaigns: dict[int, Campaign],
+    locked: dict[int, Campaign],
 ) -> None:
-    """Blocked, duplicate, sold out or a new order, in post order; then reserve the units of
-    the campaigns locked (``campaigns`` holds the others as read, sold out)."""
+    """Blocked, duplicate, sold out or a new order, in post order; then reserve the units."""
     snapshots = buyer_snapshots(cardholder_ids=limits)
     holdings = holdings_read(
         cardholder_ids=set(limits),
@@ -91,11 +83,11 @@ def _decide_eligible(
         now=batch.now,
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
-    remaining = {pk: c.stock_total - c.stock_reserved for pk, c in campaigns.items()}
+    remaining = {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
     reserved: Counter[int] = Counter()
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
-        campaign = campaigns[purchase.campaign.pk]
+        campaign = locked[purchase.campaign.pk]
         campaign.product = purchase.campaign.product
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
