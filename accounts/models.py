@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from core.codes import LINK_CODE
 from core.models import TimeStampedModel
 from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH, Platform
 
@@ -174,9 +175,10 @@ class PurchaseControls(models.Model):
         return f"controls of {self.cardholder}"
 
 
-# Link codes use the confirmation codes' alphabet (no 0/O, 1/I/L) and are one longer.
-LINK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-LINK_CODE_LENGTH = 6
+# Link codes use the confirmation codes' alphabet (no 0/O, 1/I/L) and are one longer
+# (``core.codes``).
+LINK_CODE_ALPHABET = LINK_CODE.alphabet
+LINK_CODE_LENGTH = LINK_CODE.length
 
 
 class LinkCode(models.Model):

@@ -1,11 +1,16 @@
-"""Reads for the linking and settings pages."""
+"""Reads of the accounts app: the linking and settings pages, and what deciding a purchase post
+needs of its buyer (``buyers_for_identities``, ``buyer_snapshots``, ``purchase_blocked_reason``)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
-from accounts.models import AccountEvent, Card, Cardholder, LinkCode, SocialIdentity
+from accounts.models import AccountEvent, Card, Cardholder, Consent, LinkCode, SocialIdentity
+from core.lookups import AnyOf
 from social.models import PlatformAccount
 
 
@@ -84,3 +89,167 @@ def link_code_state(code: LinkCode) -> tuple[str, str]:
 
 def account_events(*, cardholder: Cardholder, limit: int = 50) -> QuerySet[AccountEvent]:
     return cardholder.events.order_by("-id")[:limit]
+
+
+# --- What deciding a purchase post needs (read by orders, DESIGN §3.2, §8) ---------------------
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """The cardholder behind a social identity, and when the identity was linked."""
+
+    cardholder_id: int
+    linked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerLimits:
+    """The cardholder's purchase controls (``accounts.services.controls_lock_many``)."""
+
+    paused: bool
+    per_order_cap: Decimal | None
+    per_day_cap: Decimal | None
+    email_confirm_above: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerCard:
+    """The default card on file: its id and its billing address (the shipping address)."""
+
+    card_id: int
+    billing_name: str
+    address_line1: str
+    address_line2: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    address_changed_at: datetime
+
+    @property
+    def address_complete(self) -> bool:
+        return bool(self.address_line1 and self.city and self.state and self.postal_code)
+
+    def ship_to(self) -> dict[str, str]:
+        return {
+            "name": self.billing_name,
+            "line1": self.address_line1,
+            "line2": self.address_line2,
+            "city": self.city,
+            "state": self.state,
+            "postal_code": self.postal_code,
+            "country": self.country,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerSnapshot:
+    """What may change while a buyer's controls are unlocked: consent to the current terms and
+    the default card. Read after ``controls_lock_many`` (DESIGN §8)."""
+
+    consenting: bool
+    card: BuyerCard | None
+
+
+_CARD_FIELDS = (
+    "billing_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "address_changed_at",
+)
+
+
+def buyers_for_identities(*, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Buyer]:
+    """The linked ones among ``(platform, platform user id)`` pairs, in one query."""
+    wanted = set(identities)
+    if not wanted:
+        return {}
+    rows = SocialIdentity.objects.filter(
+        AnyOf(F("platform_user_id"), [user_id for _, user_id in wanted]),
+        platform__in={platform for platform, _ in wanted},
+    ).values_list("platform", "platform_user_id", "cardholder_id", "linked_at")
+    return {
+        (platform, user_id): Buyer(cardholder_id=cardholder_id, linked_at=linked_at)
+        for platform, user_id, cardholder_id, linked_at in rows
+        if (platform, user_id) in wanted
+    }
+
+
+def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot]:
+    """Consent to the current terms and the default card of each cardholder, in one query.
+    Call under the cardholders' controls locks, so that a lockdown cannot interleave."""
+    ids = set(cardholder_ids)
+    if not ids:
+        return {}
+    card = [f"default_card__{name}" for name in _CARD_FIELDS]
+    rows = (
+        Cardholder.objects.filter(AnyOf(F("pk"), ids))
+        .alias(
+            # The ids again in the join and the subquery, so that both use their index (the
+            # planner otherwise scans every card and consent).
+            default_card=FilteredRelation(
+                "cards",
+                condition=Q(
+                    AnyOf(F("cards__cardholder_id"), ids),
+                    cards__is_default=True,
+                    cards__removed_at__isnull=True,
+                ),
+            )
+        )
+        .annotate(
+            consenting=Exists(
+                Consent.objects.filter(
+                    AnyOf(F("cardholder_id"), ids),
+                    cardholder=OuterRef("pk"),
+                    withdrawn_at__isnull=True,
+                    terms_version=settings.HASHCART["TERMS_VERSION"],
+                )
+            )
+        )
+        .values_list("pk", "consenting", "default_card__id", *card)
+    )
+    return {
+        pk: BuyerSnapshot(
+            consenting=consenting,
+            card=None if card_id is None else BuyerCard(card_id, *fields),
+        )
+        for pk, consenting, card_id, *fields in rows
+    }
+
+
+def purchase_blocked_reason(
+    *,
+    posted_at: datetime,
+    price: Decimal,
+    buyer: Buyer,
+    snapshot: BuyerSnapshot | None,
+    limits: BuyerLimits | None,
+    cooling: timedelta,
+) -> str | None:
+    """Why this cardholder cannot buy, by a post at ``posted_at``, at ``price``, or None. The
+    reason is told by e-mail only (DESIGN §8)."""
+    card = snapshot.card if snapshot is not None else None
+    if snapshot is None or not snapshot.consenting:
+        return "you have not agreed to the current terms of buying by post."
+    if card is None:
+        return "there is no card on file."
+    if not card.address_complete:
+        return "there is no complete billing address on file (it is also the shipping address)."
+    if limits is None or limits.paused:
+        return "buying by post is paused for your account."
+    if posted_at < buyer.linked_at + cooling or posted_at < card.address_changed_at + cooling:
+        hours = int(cooling.total_seconds() // 3600)
+        return (
+            f"your account was linked or your address changed less than {hours} hours "
+            "ago; buying by post opens after that."
+        )
+    if limits.per_order_cap is not None and price > limits.per_order_cap:
+        return "the price is above your per-order limit."
+    return None
+
+
+def cardholders_with_users(*, cardholder_ids: Iterable[int]) -> dict[int, Cardholder]:
+    """Cardholders with their logins (for e-mails), by id."""
+    return Cardholder.objects.select_related("user").in_bulk(set(cardholder_ids))

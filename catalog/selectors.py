@@ -1,11 +1,15 @@
 """Reads of the catalogue."""
 
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Campaign
+from social import hashtags
 
 
 def campaign_list_live(*, now: datetime | None = None) -> QuerySet[Campaign]:
@@ -79,4 +83,74 @@ def live_hashtags(*, platform: str, now: datetime) -> tuple[str, ...]:
         )
         .order_by("hashtag")
         .values_list("hashtag", flat=True)
+    )
+
+
+# --- Campaigns for deciding posts, cached between batches ------------------------------------
+# Confirmation prefixes stay in use this long after their campaign ends: orders may still be
+# confirmed, or answered "too late" (``catalog.services`` refuses look-alikes as long).
+PREFIX_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CampaignIndex:
+    """Every campaign of one platform by hashtag key (with its product), and the confirmation
+    prefixes of its campaigns. Read-only: shared by the batches of a process."""
+
+    by_key: dict[str, tuple[Campaign, ...]]
+    # (prefix key, latest end among the campaigns using it)
+    prefixes: tuple[tuple[str, datetime], ...]
+
+    def prefix_keys(self, *, now: datetime) -> tuple[str, ...]:
+        """Matching keys of the prefixes in use at ``now`` (recent campaigns)."""
+        return tuple(key for key, ends_at in self.prefixes if ends_at >= now - PREFIX_GRACE)
+
+
+# (database, platform) -> (version, index)
+_indexes: dict[tuple[str, str], tuple[tuple[object, ...], CampaignIndex]] = {}
+
+
+def campaign_indexes(*, platforms: Iterable[str]) -> dict[str, CampaignIndex]:
+    """The ``CampaignIndex`` of each platform, for matching posts to campaigns.
+
+    Kept in the process between calls and valid while the campaigns and products stay as they
+    were: one small query per call reads their version (count, top id, latest ``updated_at``
+    of campaigns and of products; every campaign write goes through ``save`` or sets
+    ``updated_at``), and a platform's index is read again when it changed. Not cached on
+    SQLite (the embedded mode), where ids come back after a rollback. What moves under locks
+    (``stock_reserved``) is never read from here: callers lock the campaigns they sell from.
+    """
+    wanted = set(platforms)
+    if not wanted:
+        return {}
+    if connection.vendor != "postgresql":
+        return {platform: _index_load(platform) for platform in wanted}
+    version = tuple(
+        Campaign.objects.aggregate(
+            n=Count("id"),
+            top=Max("id"),
+            campaigns=Max("updated_at"),
+            products=Max("product__updated_at"),
+        ).values()
+    )
+    database = str(connection.settings_dict["NAME"])
+    found = {}
+    for platform in wanted:
+        cached = _indexes.get((database, platform))
+        if cached is None or cached[0] != version:
+            cached = _indexes[(database, platform)] = (version, _index_load(platform))
+        found[platform] = cached[1]
+    return found
+
+
+def _index_load(platform: str) -> CampaignIndex:
+    by_key: dict[str, list[Campaign]] = {}
+    latest: dict[str, datetime] = {}
+    for campaign in Campaign.objects.filter(platform=platform).select_related("product"):
+        by_key.setdefault(campaign.hashtag_key, []).append(campaign)
+        prefix = hashtags.hashtag_key(campaign.confirm_prefix)
+        latest[prefix] = max(latest.get(prefix, campaign.ends_at), campaign.ends_at)
+    return CampaignIndex(
+        by_key={key: tuple(found) for key, found in by_key.items()},
+        prefixes=tuple(latest.items()),
     )

@@ -25,25 +25,23 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.db.transaction import TransactionManagementError
+from django.utils import timezone
 
-from accounts.models import LINK_CODE_LENGTH
 from accounts.services.linking import LINK_PREFIX
 from catalog.models import Campaign
 from catalog.selectors import (
+    PREFIX_GRACE,
     campaign_confirm_prefixes,
     campaign_find_clashing,
     campaign_holding_key,
     campaign_keys_starting_with,
 )
+from core.codes import CONFIRMATION_CODE, LINK_CODE
 from social.hashtags import hashtag_key, is_valid_hashtag
 
 # A confirmation hashtag is the prefix followed by a code like this one (DESIGN §3.3).
 HASHTAG_KEY_MAX_LENGTH = Campaign._meta.get_field("hashtag_key").max_length or 0
-_SAMPLE_CODE = "K7Q2M"
-_CODE_LENGTH = len(_SAMPLE_CODE)
-# Confirmation prefixes stay in use this long after their campaign ends (as in
-# ``orders.services.decide``): orders may still be confirmed, or answered "too late".
-_PREFIX_GRACE = timedelta(days=1)
+_SAMPLE_CODE = CONFIRMATION_CODE.sample
 _THROTTLE_WINDOW_SECONDS = 3600
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -175,7 +173,7 @@ def _check_availability(
         and ends_at > terms.starts_at
     )
     prefixes_in_use = campaign_confirm_prefixes(
-        platform=terms.platform, ends_after=now - _PREFIX_GRACE, exclude_id=campaign_id
+        platform=terms.platform, ends_after=now - PREFIX_GRACE, exclude_id=campaign_id
     )
     if others:
         reasons.append(f"hashtag held by campaign(s) {others}")
@@ -192,7 +190,7 @@ def _check_availability(
     keys = campaign_keys_starting_with(
         platform=terms.platform, prefix_key=prefix_key, ends_after=now, exclude_id=campaign_id
     )
-    link_tag = LINK_PREFIX + "x" * LINK_CODE_LENGTH  # its shape: the letters do not matter
+    link_tag = LINK_PREFIX + "x" * LINK_CODE.length  # its shape: the letters do not matter
     if any(
         _confirmation_looks_like(prefix_key, other) for other in keys
     ) or _confirmation_looks_like(prefix_key, link_tag, exact_prefix=LINK_PREFIX):
@@ -207,7 +205,7 @@ def _confirmation_looks_like(prefix_key: str, key: str, *, exact_prefix: str = "
     """Whether ``#<prefix><CODE>`` can be the hashtag ``key`` (matching keys): it is the prefix
     and five more characters. With ``exact_prefix``, ``key`` stands for every hashtag made of
     that text and as many characters as ``key`` has after it (the ``#Link<CODE>`` tag)."""
-    if len(key) != len(prefix_key) + _CODE_LENGTH:
+    if len(key) != len(prefix_key) + CONFIRMATION_CODE.length:
         return False
     if exact_prefix:
         shared = min(len(exact_prefix), len(prefix_key))
@@ -319,7 +317,12 @@ def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> 
 def campaign_set_paused(*, campaign_ids: list[int], paused: bool) -> int:
     """Pause or resume the given campaigns; returns how many changed. Purchases posted while a
     campaign is paused are decided ``campaign_closed`` (DESIGN §3.2)."""
-    return Campaign.objects.filter(pk__in=campaign_ids).exclude(paused=paused).update(paused=paused)
+    # ``updated_at`` too: deciders cache campaigns until it moves (``campaign_indexes``).
+    return (
+        Campaign.objects.filter(pk__in=campaign_ids)
+        .exclude(paused=paused)
+        .update(paused=paused, updated_at=timezone.now())
+    )
 
 
 def campaigns_lock(campaign_ids: Iterable[int]) -> dict[int, Campaign]:

@@ -27,11 +27,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.models import Count, Max, Min
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Campaign, Merchant, Product
 from devtools.bench_data import BulkBuyer, buyers_bulk_create, inbox_post
 from orders.models import Order, OrderStatus
+from orders.services import posts_decide
 from orders.tasks import payments_run_task, posts_decide_task
 from sandbox.models import SandboxUser
 from sandbox.services import sandbox_user_ensure
@@ -63,6 +65,7 @@ class Report:
     authorizations: dict[str, Any] = field(default_factory=dict)
     pgbench: dict[str, Any] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
+    queries_per_batch: dict[int, int] = field(default_factory=dict)
 
 
 # --- The bench database ------------------------------------------------------------------------
@@ -331,6 +334,32 @@ def phase_run(
 
 def _pct(values: list[float], pct: int) -> float:
     return round(statistics.quantiles(values, n=100, method="inclusive")[pct - 1], 1)
+
+
+def queries_per_batch(*, sale: Sale, sizes: tuple[int, ...], first_id: int) -> dict[int, int]:
+    """Queries of deciding one batch of each size, of the flash sale's mix (purchases, which
+    are duplicates or sold out by now, and noise), in this process, after a first batch."""
+    found: dict[int, int] = {}
+    for n, size in enumerate((sizes[0], *sizes)):
+        noise = 4 * max(1, size // 20)  # a quarter of each kind of noise, as in the sale
+        posts = posts_make(
+            sale=sale,
+            hashtag=sale.campaign.hashtag,
+            purchases=sale.buyers[: size - noise],
+            noise=noise,
+            first_id=first_id + n * 100_000,
+        )
+        Post.objects.bulk_create(posts, ignore_conflicts=True)
+        ids = list(
+            Post.objects.filter(
+                platform="sandbox", outcome="", post_id__in=[p.post_id for p in posts]
+            ).values_list("pk", flat=True)
+        )
+        with CaptureQueriesContext(connection) as captured:
+            posts_decide(post_ids=ids, now=timezone.now())
+        if n:  # the first batch reads the campaigns, kept for the next ones
+            found[size] = len(captured.captured_queries)
+    return found
 
 
 # --- Invariants and confirmations --------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""Confirmation codes: five characters from an alphabet without look-alikes (DESIGN §3.3)."""
+"""Confirmation codes: the format ``core.codes.CONFIRMATION_CODE`` (DESIGN §3.3), unique among
+pending orders."""
 
-import secrets
-
-from orders.models import CONFIRMATION_ALPHABET, CONFIRMATION_CODE_LENGTH, Order, OrderStatus
+from core.codes import CONFIRMATION_CODE
+from orders.models import Order, OrderStatus
 
 
 def _code() -> str:
-    return "".join(secrets.choice(CONFIRMATION_ALPHABET) for _ in range(CONFIRMATION_CODE_LENGTH))
+    return CONFIRMATION_CODE.generate()
 
 
 def confirmation_codes_new(*, count: int) -> list[str]:

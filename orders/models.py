@@ -11,13 +11,15 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.codes import CONFIRMATION_CODE
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH
 from core.models import TimeStampedModel
 from social.models import EXTERNAL_ID_MAX_LENGTH, HANDLE_MAX_LENGTH
 
-# Five characters from an alphabet without the look-alikes 0/O, 1/I/L (DESIGN §3.3).
-CONFIRMATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CONFIRMATION_CODE_LENGTH = 5
+# Five characters from an alphabet without the look-alikes 0/O, 1/I/L (DESIGN §3.3), as
+# ``core.codes`` defines them.
+CONFIRMATION_ALPHABET = CONFIRMATION_CODE.alphabet
+CONFIRMATION_CODE_LENGTH = CONFIRMATION_CODE.length
 
 
 class OrderStatus(models.TextChoices):

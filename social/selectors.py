@@ -14,7 +14,15 @@ from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.utils.module_loading import import_string
 
-from social.models import FeedCursor, FeedKind, PlatformAccount, Post, Reply, ReplyStatus
+from social.models import (
+    OUTCOME_UNDECIDED,
+    FeedCursor,
+    FeedKind,
+    PlatformAccount,
+    Post,
+    Reply,
+    ReplyStatus,
+)
 
 PostIds = Iterable[int] | QuerySet
 
@@ -72,7 +80,7 @@ def feed_horizons(*, account_ids: Iterable[int]) -> dict[int, FeedHorizon]:
         )
     )
     undecided = dict(
-        Post.objects.filter(account_id__in=ids, outcome="")
+        Post.objects.filter(account_id__in=ids, outcome=OUTCOME_UNDECIDED)
         .values("account_id")
         .annotate(oldest=Min("posted_at"))
         .values_list("account_id", "oldest")
@@ -107,7 +115,7 @@ def feeds_of(account: PlatformAccount, *, now: datetime) -> list[tuple[str, tupl
 def posts_undecided(*, received_before: datetime | None = None, limit: int = 100_000) -> list[int]:
     """Ids of inbox posts not yet decided, oldest first (only those received before
     ``received_before``, when given: the recovery sweep's, whose task was lost)."""
-    posts = Post.objects.filter(outcome="")
+    posts = Post.objects.filter(outcome=OUTCOME_UNDECIDED)
     if received_before is not None:
         posts = posts.filter(received_at__lt=received_before)
     return list(posts.order_by("id").values_list("pk", flat=True)[:limit])
@@ -124,7 +132,9 @@ class Backlog:
 
 def posts_undecided_backlog() -> Backlog:
     """How many inbox posts wait for a decision, and when the oldest of them was received."""
-    row = Post.objects.filter(outcome="").aggregate(n=Count("id"), oldest=Min("received_at"))
+    row = Post.objects.filter(outcome=OUTCOME_UNDECIDED).aggregate(
+        n=Count("id"), oldest=Min("received_at")
+    )
     return Backlog(count=row["n"], oldest=row["oldest"])
 
 

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -23,12 +23,13 @@ from core.outbox import Lease
 from social.models import (
     EXTERNAL_ID_MAX_LENGTH,
     HANDLE_MAX_LENGTH,
+    OUTCOME_MALFORMED,
+    OUTCOME_UNDECIDED,
     POST_ID_MAX_LENGTH,
     FeedCursor,
     FeedKind,
     PlatformAccount,
     Post,
-    PostOutcome,
     Reply,
     ReplyPriority,
     ReplyStatus,
@@ -108,7 +109,7 @@ def inbox_store(
                 visibility=p.visibility,
                 posted_at=p.created_at,
                 raw=storable_json(p.raw),
-                outcome=PostOutcome.MALFORMED if p.malformed else "",
+                outcome=OUTCOME_MALFORMED if p.malformed else "",
                 decided_at=now if p.malformed else None,
             )
             for p in posts
@@ -576,3 +577,58 @@ def _retry_later(*, claim: QuerySet[Reply], reply: Reply, now: datetime, error: 
     if failed:
         logger.error("reply %s failed after %s attempts: %s", reply.pk, attempts, error)
     return False
+
+
+# --- Decisions --------------------------------------------------------------------------------
+def posts_record_outcomes(
+    *, outcomes: dict[int, str], campaign_ids: dict[int, int], decided_at: datetime
+) -> int:
+    """Record a decider's outcomes of undecided inbox posts (by id) in the caller's
+    transaction, in one UPDATE whatever their number: ``outcome`` (the decider's value, which
+    social stores as text), ``decided_at``, and the campaign a purchase post asked for
+    (``campaign_ids``; null for the others). Posts decided already are left alone. The caller
+    holds the posts' row locks (it selected them ``FOR UPDATE``). Returns how many it recorded.
+    """
+    if not outcomes:
+        return 0
+    ids = list(outcomes)
+    if connection.vendor == "postgresql":
+        # Three arrays rather than a value per row: one short statement to send and to plan.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {Post._meta.db_table} AS p
+                SET outcome = v.outcome, campaign_id = v.campaign_id, decided_at = %s
+                FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, outcome, campaign_id)
+                WHERE p.id = ANY(%s::bigint[]) AND p.id = v.id AND p.outcome = %s""",  # noqa: S608
+                [
+                    decided_at,
+                    ids,
+                    [outcomes[pk] for pk in ids],
+                    [campaign_ids.get(pk) for pk in ids],
+                    # The ids again on the table: its rows are found by primary key, not by
+                    # hashing every undecided post (a flash sale's backlog).
+                    ids,
+                    OUTCOME_UNDECIDED,
+                ],
+            )
+            return int(cursor.rowcount)
+    by_outcome: dict[str, list[int]] = {}
+    for post_id, outcome in outcomes.items():
+        by_outcome.setdefault(outcome, []).append(post_id)
+    by_campaign: dict[int, list[int]] = {}
+    for post_id, campaign_id in campaign_ids.items():
+        if post_id in outcomes:
+            by_campaign.setdefault(campaign_id, []).append(post_id)
+    # A WHEN per distinct outcome and campaign (a dozen at most), not per row.
+    return Post.objects.filter(pk__in=ids, outcome=OUTCOME_UNDECIDED).update(
+        outcome=Case(
+            *(When(pk__in=pks, then=Value(outcome)) for outcome, pks in by_outcome.items()),
+            output_field=CharField(),
+        ),
+        campaign_id=Case(
+            *(When(pk__in=pks, then=Value(cid)) for cid, pks in by_campaign.items()),
+            default=None,
+            output_field=BigIntegerField(),
+        ),
+        decided_at=decided_at,
+    )

@@ -114,7 +114,8 @@ def test_an_email_click_that_commits_while_the_confirmation_is_decided_is_not_lo
     # commits (another connection) after the decider has read the order and before it writes:
     # the decider must see it and confirm, or the order would wait for nothing and lapse.
     from orders.models import OrderStatus
-    from orders.services import decide, order_email_confirm
+    from orders.services import order_email_confirm
+    from orders.services.decide import confirmations
     from tests.shop import buyer_ready, post, tick
 
     shop_open()
@@ -123,7 +124,7 @@ def test_an_email_click_that_commits_while_the_confirmation_is_decided_is_not_lo
     tick()
     order = Order.objects.get()
     assert order.email_confirm_required
-    original = decide._orders_for_confirmation
+    original = confirmations.orders_for_confirmation
     clicks: list[str] = []
 
     def read_then_click(confirmations):
@@ -140,7 +141,7 @@ def test_an_email_click_that_commits_while_the_confirmation_is_decided_is_not_lo
         thread.join(timeout=30)
         return orders
 
-    monkeypatch.setattr(decide, "_orders_for_confirmation", read_then_click)
+    monkeypatch.setattr(confirmations, "orders_for_confirmation", read_then_click)
     post("both", f"@{BRAND} #Confirm{order.confirmation_code}")
     tick()
     assert clicks == ["awaiting_post"]

@@ -24,7 +24,12 @@ from accounts.services.linking import (
     link_code_issue,
     link_code_of,
 )
-from accounts.services.lockdown import Lockdown, cardholder_lock_down, controls_lock
+from accounts.services.lockdown import (
+    Lockdown,
+    cardholder_lock_down,
+    controls_lock,
+    controls_lock_many,
+)
 from accounts.services.notify import account_email, account_event
 from accounts.services.people import (
     MERCHANT_STAFF_GROUP,
@@ -57,6 +62,7 @@ __all__ = [
     "consent_record",
     "consent_withdraw",
     "controls_lock",
+    "controls_lock_many",
     "controls_update",
     "default_card",
     "identity_claim_refusal",

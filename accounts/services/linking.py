@@ -7,22 +7,15 @@ holds is refused, and that someone is told by e-mail. Every link starts the cool
 in which purchase posts are blocked, and is e-mailed and logged.
 """
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 
-from accounts.models import (
-    LINK_CODE_ALPHABET,
-    LINK_CODE_LENGTH,
-    AccountEventKind,
-    Cardholder,
-    LinkCode,
-    SocialIdentity,
-)
+from accounts.models import AccountEventKind, Cardholder, LinkCode, SocialIdentity
 from accounts.services.notify import account_email, account_event
+from core.codes import LINK_CODE
 from core.exceptions import ApplicationError
 
 LINK_PREFIX = "link"
@@ -55,7 +48,7 @@ def link_code_issue(*, cardholder: Cardholder, platform: str, now: datetime) -> 
         raise ApplicationError("Too many link codes in the last hour: please try again later.")
     minutes = settings.HASHCART["LINK_CODE_MINUTES"]
     while True:
-        code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+        code = LINK_CODE.generate()
         if not LinkCode.objects.filter(code=code).exists():
             break
     return LinkCode.objects.create(
@@ -159,8 +152,8 @@ class LinkClaim:
 def link_code_of(hashtag_keys: list[str]) -> str | None:
     """The code in a post's ``#Link<CODE>`` hashtag (matching keys, lower-cased), if any."""
     for key in hashtag_keys:
-        if key.startswith(LINK_PREFIX) and len(key) == len(LINK_PREFIX) + LINK_CODE_LENGTH:
-            return key[len(LINK_PREFIX) :].upper()
+        if (code := LINK_CODE.after(key, LINK_PREFIX)) is not None:
+            return code
     return None
 
 

@@ -435,10 +435,10 @@ def test_a_stuck_feed_still_waits_for_an_undecided_post(settings):
 
 
 def test_a_confirmation_that_lost_the_race_to_another_worker_gets_no_late_reply(monkeypatch):
-    from orders.services import decide
+    from orders.services.decide import confirmations
 
     shop, _, order = _pending_order()
-    original = decide._orders_for_confirmation
+    original = confirmations.orders_for_confirmation
 
     def and_meanwhile(confirmations):
         orders = original(confirmations)
@@ -446,7 +446,7 @@ def test_a_confirmation_that_lost_the_race_to_another_worker_gets_no_late_reply(
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.CONFIRMED)
         return orders
 
-    monkeypatch.setattr(decide, "_orders_for_confirmation", and_meanwhile)
+    monkeypatch.setattr(confirmations, "orders_for_confirmation", and_meanwhile)
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     tick()
     assert _outcome(confirmation) == "confirm_unknown"

@@ -17,7 +17,8 @@ from accounts import services as account_services
 from catalog.models import Campaign
 from orders.models import Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide, stage_payments, stage_poll
-from orders.services import decide, posts_decide
+from orders.services import posts_decide
+from orders.services.decide import confirmations
 from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
@@ -90,7 +91,7 @@ def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monke
     order = _pending(alice)
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
-    original = decide._decide_confirmations
+    original = confirmations.decide_confirmations
     pauses: list[_Other] = []
 
     def pause_while_confirming(batch, confirmations, orders):
@@ -99,7 +100,7 @@ def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monke
         _wait_until_blocked()
         original(batch, confirmations, orders)
 
-    monkeypatch.setattr(decide, "_decide_confirmations", pause_while_confirming)
+    monkeypatch.setattr(confirmations, "decide_confirmations", pause_while_confirming)
     stage_decide(now=timezone.now())
     [pause] = pauses
     pause.join(timeout=30)
@@ -116,7 +117,7 @@ def test_a_pause_that_commits_while_the_confirmation_is_read_wins(monkeypatch):
     order = _pending(alice)
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
-    original = decide._orders_for_confirmation
+    original = confirmations.orders_for_confirmation
 
     def read_then_pause(confirmations):
         orders = original(confirmations)  # still pending, as this decider read it
@@ -125,7 +126,7 @@ def test_a_pause_that_commits_while_the_confirmation_is_read_wins(monkeypatch):
         assert pause.errors == []
         return orders
 
-    monkeypatch.setattr(decide, "_orders_for_confirmation", read_then_pause)
+    monkeypatch.setattr(confirmations, "orders_for_confirmation", read_then_pause)
     stage_decide(now=timezone.now())
 
     assert Post.objects.get(post_id=str(confirmation.pk)).outcome == "confirm_unknown"

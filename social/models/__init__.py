@@ -4,6 +4,8 @@ the ``sandbox`` app's."""
 from social.models.inbox import (
     EXTERNAL_ID_MAX_LENGTH,
     HANDLE_MAX_LENGTH,
+    OUTCOME_MALFORMED,
+    OUTCOME_UNDECIDED,
     POST_ID_MAX_LENGTH,
     FeedCursor,
     FeedKind,
@@ -11,7 +13,6 @@ from social.models.inbox import (
     PlatformAccount,
     Post,
     PostKind,
-    PostOutcome,
     Reply,
     ReplyPriority,
     ReplyStatus,
@@ -20,6 +21,8 @@ from social.models.inbox import (
 __all__ = [
     "EXTERNAL_ID_MAX_LENGTH",
     "HANDLE_MAX_LENGTH",
+    "OUTCOME_MALFORMED",
+    "OUTCOME_UNDECIDED",
     "POST_ID_MAX_LENGTH",
     "FeedCursor",
     "FeedKind",
@@ -27,7 +30,6 @@ __all__ = [
     "PlatformAccount",
     "Post",
     "PostKind",
-    "PostOutcome",
     "Reply",
     "ReplyPriority",
     "ReplyStatus",

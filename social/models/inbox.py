@@ -67,37 +67,21 @@ class PostKind(models.TextChoices):
     QUOTE = "quote", "Quote"
 
 
-class PostOutcome(models.TextChoices):
-    """Exactly one outcome per inbox post (DESIGN §3.2)."""
-
-    IGNORED_REPOST = "ignored_repost", "Ignored: repost"
-    IGNORED_OWN = "ignored_own", "Ignored: own post"
-    IGNORED_EDIT = "ignored_edit", "Ignored: edit"
-    NO_CAMPAIGN = "no_campaign", "No campaign"
-    NOT_LINKED = "not_linked", "Not linked"
-    CAMPAIGN_CLOSED = "campaign_closed", "Campaign closed"
-    BLOCKED = "blocked", "Blocked"
-    SOLD_OUT = "sold_out", "Sold out"
-    DUPLICATE = "duplicate", "Duplicate"
-    ORDER_CREATED = "order_created", "Order created"
-    CONFIRMED = "confirmed", "Confirmed"
-    CONFIRM_LATE = "confirm_late", "Confirmation late"
-    CONFIRM_UNKNOWN = "confirm_unknown", "Confirmation unknown"
-    CONFIRM_AWAITING_EMAIL = "confirm_awaiting_email", "Confirmed by post, awaiting e-mail"
-    LINKED = "linked", "Identity linked"
-    LINK_REFUSED = "link_refused", "Link refused"
-    LINK_UNKNOWN = "link_unknown", "Link code unknown"
-    # The platform's item could not be read (no id, no author id, a bad date, not an object):
-    # stored as it came, under ``raw``, and never decided (DESIGN §4).
-    MALFORMED = "malformed", "Malformed"
+# A post's ``outcome`` is written by whoever decides it (orders: ``orders.outcomes``), as text
+# social does not interpret: a new outcome costs social no migration. Social knows two values:
+# undecided (the indexed marker the deciders look for) and ``malformed``, which it records
+# itself for an item it could not read, stored as it came, under ``raw``, and never decided
+# (DESIGN §4).
+OUTCOME_UNDECIDED = ""
+OUTCOME_MALFORMED = "malformed"
 
 
 class Post(models.Model):
     """The inbox: every post a feed delivered, stored before anything else is done with it.
 
     ``(platform, post_id)`` is unique, so a post delivered twice is stored once. ``root_id`` is
-    the first post of an edit chain (the post itself when never edited). ``outcome`` is null
-    until the post is decided, and decided posts are never decided again.
+    the first post of an edit chain (the post itself when never edited). ``outcome`` is
+    ``OUTCOME_UNDECIDED`` until the post is decided, and decided posts are never decided again.
     """
 
     platform = models.CharField(max_length=16, choices=Platform.choices)
@@ -116,7 +100,7 @@ class Post(models.Model):
     posted_at = models.DateTimeField(help_text="The platform's timestamp of the post.")
     received_at = models.DateTimeField(auto_now_add=True)
     raw = models.JSONField(default=dict, blank=True)
-    outcome = models.CharField(max_length=32, choices=PostOutcome.choices, blank=True)
+    outcome = models.CharField(max_length=32, blank=True, default=OUTCOME_UNDECIDED)
     decided_at = models.DateTimeField(null=True, blank=True)
     # The campaign a purchase post asked for, recorded by the decision (an id, not a foreign key:
     # social knows nothing of catalog). Dashboards count a campaign's posts by it, not by scanning.
@@ -126,14 +110,16 @@ class Post(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["platform", "post_id"], name="post_unique_platform_id"),
             models.CheckConstraint(
-                condition=(Q(outcome="") & Q(decided_at__isnull=True))
-                | (~Q(outcome="") & Q(decided_at__isnull=False)),
+                condition=(Q(outcome=OUTCOME_UNDECIDED) & Q(decided_at__isnull=True))
+                | (~Q(outcome=OUTCOME_UNDECIDED) & Q(decided_at__isnull=False)),
                 name="post_outcome_with_decided_at",
             ),
         ]
         indexes = [
             models.Index(fields=["platform", "root_id"], name="post_root_idx"),
-            models.Index(fields=["id"], condition=Q(outcome=""), name="post_undecided_idx"),
+            models.Index(
+                fields=["id"], condition=Q(outcome=OUTCOME_UNDECIDED), name="post_undecided_idx"
+            ),
             # Covers the dashboard's count (outcome included): an index-only scan on PostgreSQL.
             models.Index(
                 fields=["campaign_id", "posted_at"],

@@ -14,13 +14,13 @@ from django.core.management.base import CommandError
 
 from catalog.tests.factories import CampaignFactory
 from devtools.parse_bench import adversarial_text
+from orders.outcomes import PostOutcome
 from orders.services import posts_decide
 from social.hashtags import MAX_HASHTAGS, MAX_TEXT, extract_hashtags
 from social.models import (
     FeedCursor,
     PlatformAccount,
     Post,
-    PostOutcome,
     Reply,
     ReplyPriority,
     ReplyStatus,

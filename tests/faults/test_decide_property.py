@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from catalog.tests.factories import CampaignFactory
 from orders.models import CONFIRMATION_ALPHABET, Order
+from orders.outcomes import PostOutcome
 from orders.services import posts_decide
-from social.models import PlatformAccount, Post, PostKind, PostOutcome
+from social.models import PlatformAccount, Post, PostKind
 from social.platforms.base import InboundPost
 from social.services import inbox_store
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick

@@ -20,8 +20,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from orders.outcomes import PostOutcome
 from orders.services import posts_decide
-from social.models import Platform, PlatformAccount, Post, PostOutcome
+from social.models import Platform, PlatformAccount, Post
 from social.replay import ReplayError, replay_parse
 from social.services import inbox_post_id, inbox_store
 

@@ -1,0 +1,163 @@
+"""Purchase posts: eligibility, the locks, and reserving stock (DESIGN §3.2, §3.5, §8).
+
+Locks, in this order (every service that takes more than one follows it): the purchase
+controls of the cardholders who may get an order (``accounts.services.controls_lock_many``,
+sorted by cardholder), so that the per-buyer limit and the spend caps hold under any number of
+deciders; then the campaigns whose stock moves or whose orders are confirmed
+(``catalog.services.campaigns_lock``, sorted by id). The buyers' cards and consent are read
+after the controls' locks (``accounts.selectors.buyer_snapshots``), so a lockdown cannot
+interleave. Stock is reserved with ``catalog.services.stock_reserve`` under the campaign's lock,
+never past ``stock_total`` (read under the lock, backed by the check constraint).
+"""
+
+from collections import Counter
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+
+from accounts.selectors import (
+    BuyerLimits,
+    buyer_snapshots,
+    buyers_for_identities,
+    purchase_blocked_reason,
+)
+from accounts.services import controls_lock_many
+from catalog.models import Campaign
+from catalog.services import campaigns_lock, stock_reserve
+from orders import messages
+from orders.models import Order
+from orders.outcomes import PostOutcome
+from orders.services.decide import confirmations as confirming
+from orders.services.decide.batch import Batch, Eligible, Purchase
+from orders.services.decide.snapshot import Holdings, blocked_email, holdings_read, order_new
+from social.models import Post
+
+
+def decide_purchases(
+    batch: Batch,
+    purchases: list[Purchase],
+    confirmations: list[tuple[Post, set[str]]],
+    confirm_orders: list[Order],
+) -> None:
+    """Decide the purchases and, under the same campaign locks, the confirmations."""
+    buyers = buyers_for_identities(
+        identities={(p.post.platform, p.post.author_id) for p in purchases}
+    )
+    eligible: list[Eligible] = []
+    for purchase in purchases:
+        post, campaign = purchase.post, purchase.campaign
+        buyer = buyers.get((post.platform, post.author_id))
+        if buyer is None:
+            batch.decide(post, PostOutcome.NOT_LINKED)
+        elif campaign.paused or not campaign.starts_at <= post.posted_at < campaign.ends_at:
+            batch.decide(
+                post,
+                PostOutcome.CAMPAIGN_CLOSED,
+                reply=messages.reply_closed(handle=post.author_handle, campaign=campaign),
+            )
+        else:
+            eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
+
+    # Lock order: controls, then campaigns (see the module docstring).
+    limits = controls_lock_many(cardholder_ids={p.buyer.cardholder_id for p in eligible})
+    campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
+    locked = campaigns_lock(campaign_ids)
+    confirming.decide_confirmations(batch, confirmations, confirm_orders)
+    if eligible:
+        _decide_eligible(batch, eligible, limits, locked)
+
+
+def _decide_eligible(
+    batch: Batch,
+    eligible: list[Eligible],
+    limits: dict[int, BuyerLimits],
+    locked: dict[int, Campaign],
+) -> None:
+    """Blocked, duplicate, sold out or a new order, in post order; then reserve the units."""
+    snapshots = buyer_snapshots(cardholder_ids=limits)
+    holdings = holdings_read(
+        cardholder_ids=set(limits),
+        campaign_ids={p.campaign.pk for p in eligible},
+        capped_ids={pk for pk, lim in limits.items() if lim.per_day_cap is not None},
+        now=batch.now,
+    )
+    cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
+    remaining = {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
+    reserved: Counter[int] = Counter()
+    for purchase in eligible:
+        post, buyer = purchase.post, purchase.buyer
+        campaign = locked[purchase.campaign.pk]
+        campaign.product = purchase.campaign.product
+        cardholder_id = buyer.cardholder_id
+        snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
+        reason = purchase_blocked_reason(
+            posted_at=post.posted_at,
+            price=campaign.price,
+            buyer=buyer,
+            snapshot=snapshot,
+            limits=lim,
+            cooling=cooling,
+        )
+        if reason is None and holdings.pending_for(cardholder_id, campaign.pk):
+            batch.decide(post, PostOutcome.DUPLICATE)
+            continue
+        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim)
+        card = snapshot.card if snapshot is not None else None
+        if reason is not None or card is None:
+            _block(batch, post, campaign, cardholder_id, reason)
+            continue
+        if remaining[campaign.pk] <= 0:
+            batch.decide(
+                post,
+                PostOutcome.SOLD_OUT,
+                reply=messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
+            )
+            continue
+        remaining[campaign.pk] -= 1
+        reserved[campaign.pk] += 1
+        holdings.add(cardholder_id, campaign)
+        batch.decide(post, PostOutcome.ORDER_CREATED)
+        batch.new_orders.append(
+            (order_new(post=post, campaign=campaign, buyer=buyer, card=card, limits=lim), post)
+        )
+    for campaign_id, units in sorted(reserved.items()):
+        # Under the row lock; the check constraint backs it should anything else slip.
+        stock_reserve(campaign_id=campaign_id, units=units)
+
+
+def _limit_reason(
+    holdings: Holdings, campaign: Campaign, cardholder_id: int, limits: BuyerLimits | None
+) -> str | None:
+    """Orders' own limits: units per buyer, and the buyer's rolling daily spend cap."""
+    if holdings.held(cardholder_id, campaign.pk) >= campaign.per_buyer_limit:
+        return "you already have the most units of this offer allowed per buyer."
+    if (
+        limits is not None
+        and limits.per_day_cap is not None
+        and holdings.spent(cardholder_id) + campaign.price > limits.per_day_cap
+    ):
+        return "this order would take you over your daily spending limit."
+    return None
+
+
+def _block(
+    batch: Batch, post: Post, campaign: Campaign, cardholder_id: int, reason: str | None
+) -> None:
+    """``blocked``: a public answer that says nothing of why, and the reason by e-mail."""
+    batch.decide(
+        post,
+        PostOutcome.BLOCKED,
+        reply=messages.reply_blocked(handle=post.author_handle, campaign=campaign),
+    )
+    batch.emails.append(
+        (
+            cardholder_id,
+            partial(
+                blocked_email,
+                post_id=post.pk,
+                campaign=campaign,
+                reason=reason or "there is no card on file.",
+            ),
+        )
+    )
