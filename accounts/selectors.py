@@ -9,7 +9,15 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
-from accounts.models import AccountEvent, Card, Cardholder, Consent, LinkCode, SocialIdentity
+from accounts.models import (
+    AccountEvent,
+    Card,
+    Cardholder,
+    Consent,
+    LinkCode,
+    PurchaseControls,
+    SocialIdentity,
+)
 from core.lookups import AnyOf
 from social.models import PlatformAccount
 
@@ -253,3 +261,13 @@ def purchase_blocked_reason(
 def cardholders_with_users(*, cardholder_ids: Iterable[int]) -> dict[int, Cardholder]:
     """Cardholders with their logins (for e-mails), by id."""
     return Cardholder.objects.select_related("user").in_bulk(set(cardholder_ids))
+
+
+def purchasing_paused(*, cardholder_id: int) -> tuple[bool, str]:
+    """Whether the cardholder's buying is paused now, and the reason they were told."""
+    row = (
+        PurchaseControls.objects.filter(cardholder_id=cardholder_id)
+        .values_list("paused", "paused_reason")
+        .first()
+    )
+    return row or (False, "")

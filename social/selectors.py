@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Exists, Min, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, QuerySet
 from django.utils.module_loading import import_string
 
+from core.lookups import AnyOf
 from social.models import (
     OUTCOME_UNDECIDED,
     FeedCursor,
@@ -212,4 +213,15 @@ def posts_unanswered(*, post_ids: PostIds, kind: str) -> list[int]:
         .exclude(Exists(going_out))
         .order_by("id")
         .values_list("pk", flat=True)
+    )
+
+
+def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tuple[str, str]]:
+    """The ``(platform, root_id)`` of decided posts among these roots: an undecided post whose
+    root is here edits a post already decided. An index scan on the roots named (a subquery per
+    post is planned as a scan of every decided post)."""
+    return set(
+        Post.objects.filter(AnyOf(F("root_id"), root_ids), platform__in=platforms)
+        .exclude(outcome=OUTCOME_UNDECIDED)
+        .values_list("platform", "root_id")
     )

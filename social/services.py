@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from core import outbox
 from core.lengths import fit, fit_key, storable, storable_json
+from core.lookups import AnyOf
 from core.outbox import Lease
 from social.models import (
     EXTERNAL_ID_MAX_LENGTH,
@@ -631,4 +632,30 @@ def posts_record_outcomes(
             output_field=BigIntegerField(),
         ),
         decided_at=decided_at,
+    )
+
+
+def posts_lock_undecided(
+    *, post_ids: list[int], fields: tuple[str, ...]
+) -> tuple[list[Post], dict[int, str]]:
+    """Lock the undecided posts among ``post_ids`` for their decision, skipping those another
+    decider holds: the posts in id order (with only ``fields`` read) and each one's brand
+    account's platform user id. Call in the transaction that records their outcomes."""
+    rows = list(
+        Post.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
+        .only(*fields)
+        .annotate(brand_user_id=F("account__platform_user_id"))
+        .order_by("id")
+    )
+    return [*rows], {p.pk: p.brand_user_id for p in rows}
+
+
+def replay_account_ensure(*, platform: str) -> tuple[PlatformAccount, bool]:
+    """The brand account that replayed posts of ``platform`` are stored under when it has no
+    enabled one: a disabled placeholder, made on first use (``True`` then), never polled."""
+    return PlatformAccount.objects.get_or_create(
+        platform=platform,
+        platform_user_id=f"replay-{platform}",
+        defaults={"handle": f"replay-{platform}", "enabled": False},
     )

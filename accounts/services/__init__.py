@@ -2,6 +2,7 @@
 
 from accounts.services.cards import (
     address_change,
+    card_on_file_lock,
     card_remove,
     card_save,
     default_card,
@@ -53,6 +54,7 @@ __all__ = [
     "account_event",
     "address_change",
     "card_add",
+    "card_on_file_lock",
     "card_remove",
     "card_save",
     "cardholder_for_user",

@@ -186,3 +186,14 @@ def card_remove(*, cardholder: Cardholder, card_id: int, now: datetime) -> None:
     cardholder_lock_down(
         cardholder=cardholder, reason=Lockdown.CARD_REMOVED, now=now, card_id=card.pk
     )
+
+
+def card_on_file_lock(*, card_id: int) -> bool:
+    """Whether the card is still on file, with its row locked until the caller's transaction ends,
+    so that a removal committing now (it cancels the card's orders in its own transaction) is
+    waited for and seen. The lock is FOR NO KEY UPDATE: deciders inserting orders that reference
+    the card are not held up."""
+    on_file = Card.objects.select_for_update(no_key=True).filter(
+        pk=card_id, removed_at__isnull=True
+    )
+    return bool(list(on_file.values_list("pk", flat=True)))

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
-from accounts.models import Cardholder, PurchaseControls
+from accounts.models import Cardholder
+from accounts.selectors import purchasing_paused
 from accounts.services import controls_lock, purchasing_set_paused
 from catalog.services import campaigns_lock
 from orders import messages
@@ -328,11 +329,7 @@ def _order_cancel_locked(
 
 def _cancelled_email(*, order: Order, reason: str) -> None:
     """Queue the order's cancellation e-mail, saying buying is paused only if it is now."""
-    paused, why = (
-        PurchaseControls.objects.filter(cardholder_id=order.cardholder_id)
-        .values_list("paused", "paused_reason")
-        .first()
-    ) or (False, "")
+    paused, why = purchasing_paused(cardholder_id=order.cardholder_id)
     email_queue(
         key=f"cancelled:{order.pk}",
         cardholder=order.cardholder,

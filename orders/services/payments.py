@@ -29,7 +29,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from accounts.models import Card
+from accounts.services import card_on_file_lock
 from core import outbox
 from core.outbox import Lease
 from orders import messages
@@ -168,11 +168,7 @@ def _authorization_sendable(*, order_id: int, now: datetime) -> bool:
     the approval is voided (``_apply_authorization``). Locks: the card, then the campaign."""
     with transaction.atomic():
         card_id = Order.objects.values_list("card_id", flat=True).get(pk=order_id)
-        # NO KEY: deciders inserting orders that reference the card are not held up.
-        on_file = Card.objects.select_for_update(no_key=True).filter(
-            pk=card_id, removed_at__isnull=True
-        )
-        card_on_file = bool(list(on_file.values_list("pk", flat=True)))
+        card_on_file = card_on_file_lock(card_id=card_id)
         if Order.objects.values_list("status", flat=True).get(pk=order_id) != (
             OrderStatus.CONFIRMED
         ):

@@ -24,7 +24,7 @@ from orders.outcomes import PostOutcome
 from orders.services import posts_decide
 from social.models import Platform, PlatformAccount, Post
 from social.replay import ReplayError, replay_parse
-from social.services import inbox_post_id, inbox_store
+from social.services import inbox_post_id, inbox_store, replay_account_ensure
 
 BATCH = 500
 
@@ -90,11 +90,7 @@ class Command(BaseCommand):
         account = accounts.filter(enabled=True).order_by("id").first()
         if account is not None:
             return account
-        account, created = PlatformAccount.objects.get_or_create(
-            platform=platform,
-            platform_user_id=f"replay-{platform}",
-            defaults={"handle": f"replay-{platform}", "enabled": False},
-        )
+        account, created = replay_account_ensure(platform=platform)
         if created:
             self.stderr.write(
                 f"No {Platform(platform).label} brand account: using a disabled "

@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import F
-
 from accounts.selectors import Buyer
 from catalog.models import Campaign
 from catalog.selectors import CampaignIndex, campaign_indexes
-from core.lookups import AnyOf
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
-from social.models import OUTCOME_UNDECIDED, Post, ReplyPriority
-from social.services import ReplyDraft
+from social.models import Post, ReplyPriority
+from social.selectors import posts_decided_roots
+from social.services import ReplyDraft, posts_lock_undecided
 
 if TYPE_CHECKING:
     from accounts.models import Cardholder
@@ -98,30 +96,18 @@ class Batch:
 def batch_load(*, post_ids: list[int], now: datetime) -> Batch | None:
     """Lock and read the undecided posts among ``post_ids`` (None if there are none), with their
     brand accounts' user ids and which of them edit a decided post."""
-    rows = list(
-        Post.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
-        .only(*POST_FIELDS)
-        .annotate(brand_user_id=F("account__platform_user_id"))
-        .order_by("id")
-    )
-    if not rows:
+    posts, brand_user_ids = posts_lock_undecided(post_ids=post_ids, fields=POST_FIELDS)
+    if not posts:
         return None
-    posts: list[Post] = [*rows]
     # Edit chains with a decided post, found by their roots (an index scan on the roots named:
     # a subquery per post is planned as a scan of every decided post).
-    decided_roots = set(
-        Post.objects.filter(
-            AnyOf(F("root_id"), [p.root_id for p in posts]),
-            platform__in={p.platform for p in posts},
-        )
-        .exclude(outcome=OUTCOME_UNDECIDED)
-        .values_list("platform", "root_id")
+    decided_roots = posts_decided_roots(
+        platforms={p.platform for p in posts}, root_ids=[p.root_id for p in posts]
     )
     return Batch(
         posts=posts,
         now=now,
         campaigns=campaign_indexes(platforms={p.platform for p in posts}),
-        brand_user_ids={p.pk: p.brand_user_id for p in rows},
+        brand_user_ids=brand_user_ids,
         edits={p.pk for p in posts if (p.platform, p.root_id) in decided_roots},
     )
