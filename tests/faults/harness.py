@@ -120,7 +120,9 @@ class Fleet:
             "HASHCART_POLL_INTERVAL_SECONDS": "0.3",
             "HASHCART_SWEEP_INTERVAL_SECONDS": "0.5",
             "HASHCART_RECOVER_INTERVAL_SECONDS": "2",
-            "HASHCART_CONFIRMATION_WINDOW_MINUTES": "1",
+            # Long enough that a loaded machine still confirms in time: a killed sender's request
+            # is found posted after its claim lapses, and its window counts from then.
+            "HASHCART_CONFIRMATION_WINDOW_MINUTES": "5",
             # A killed sender's claim lapses after 10 s (its redelivered message runs before
             # that, as in production: 2 minutes, against a redelivery at once); an order whose
             # request cannot be posted gives up after 29 s (6 hours in production).
