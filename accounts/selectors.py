@@ -271,3 +271,37 @@ def purchasing_paused(*, cardholder_id: int) -> tuple[bool, str]:
         .first()
     )
     return row or (False, "")
+
+
+@dataclass(frozen=True)
+class BuyingStanding:
+    """What of these cardholders' standing lets an open order go on (DESIGN §8): which of their
+    identities still link to them, who may buy by post (not paused, consent not withdrawn), and
+    which of the cards asked about are still on file."""
+
+    identities: set[tuple[int, str, str]]  # (cardholder id, platform, platform user id)
+    may_buy: set[int]
+    cards_on_file: set[int]
+
+
+def buying_standing(*, cardholder_ids: set[int], card_ids: set[int]) -> BuyingStanding:
+    """The standing of these cardholders and cards now, in four queries whatever their number."""
+    identities = set(
+        SocialIdentity.objects.filter(cardholder_id__in=cardholder_ids).values_list(
+            "cardholder_id", "platform", "platform_user_id"
+        )
+    )
+    unpaused = set(
+        PurchaseControls.objects.filter(cardholder_id__in=cardholder_ids, paused=False).values_list(
+            "cardholder_id", flat=True
+        )
+    )
+    consenting = set(
+        Consent.objects.filter(
+            cardholder_id__in=cardholder_ids, withdrawn_at__isnull=True
+        ).values_list("cardholder_id", flat=True)
+    )
+    cards = set(
+        Card.objects.filter(pk__in=card_ids, removed_at__isnull=True).values_list("pk", flat=True)
+    )
+    return BuyingStanding(identities=identities, may_buy=unpaused & consenting, cards_on_file=cards)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils.crypto import salted_hmac
 
-from accounts.models import Card, Consent, PurchaseControls, SocialIdentity
+from accounts.selectors import buying_standing
 from orders.models import (
     Notification,
     Order,
@@ -125,34 +125,15 @@ def orders_still_buyable(*, orders: list[Order]) -> set[int]:
     pending = [o for o in orders if o.status == OrderStatus.PENDING]
     if not pending:
         return set()
-    holders = {o.cardholder_id for o in pending}
-    linked = set(
-        SocialIdentity.objects.filter(cardholder_id__in=holders).values_list(
-            "cardholder_id", "platform", "platform_user_id"
-        )
-    )
-    unpaused = set(
-        PurchaseControls.objects.filter(cardholder_id__in=holders, paused=False).values_list(
-            "cardholder_id", flat=True
-        )
-    )
-    consenting = set(
-        Consent.objects.filter(cardholder_id__in=holders, withdrawn_at__isnull=True).values_list(
-            "cardholder_id", flat=True
-        )
-    )
-    cards = set(
-        Card.objects.filter(
-            pk__in={o.card_id for o in pending}, removed_at__isnull=True
-        ).values_list("pk", flat=True)
+    standing = buying_standing(
+        cardholder_ids={o.cardholder_id for o in pending}, card_ids={o.card_id for o in pending}
     )
     return {
         o.pk
         for o in pending
-        if (o.cardholder_id, o.platform, o.author_id) in linked
-        and o.cardholder_id in unpaused
-        and o.cardholder_id in consenting
-        and o.card_id in cards
+        if (o.cardholder_id, o.platform, o.author_id) in standing.identities
+        and o.cardholder_id in standing.may_buy
+        and o.card_id in standing.cards_on_file
     }
 
 
