@@ -72,6 +72,17 @@ class SocialIdentity(models.Model):
         return f"@{self.handle} on {self.get_platform_display()}"
 
 
+# The ship-to address a card holds, as the linking page edits it (its country is the card's).
+ADDRESS_FIELDS = (
+    "billing_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+)
+
+
 class Card(TimeStampedModel):
     """A card on file: a gateway token and what may be shown of the card, plus its billing address.
 

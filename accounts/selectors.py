@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 
 from accounts.models import (
+    ADDRESS_FIELDS,
     AccountEvent,
     Card,
     Cardholder,
@@ -157,16 +158,7 @@ class BuyerSnapshot:
     card: BuyerCard | None
 
 
-_CARD_FIELDS = (
-    "billing_name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "address_changed_at",
-)
+_CARD_FIELDS = (*ADDRESS_FIELDS, "country", "address_changed_at")
 
 
 def buyers_for_identities(*, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Buyer]:

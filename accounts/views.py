@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors, services, stripe_vault
 from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
-from accounts.models import Cardholder, LinkCode, User
+from accounts.models import ADDRESS_FIELDS, Cardholder, LinkCode, User
 from accounts.vault import card_vault
 from core.exceptions import ApplicationError
 
@@ -213,7 +213,7 @@ def link_address(request: HttpRequest) -> HttpResponse:
     if pending is None and card is None:
         messages.info(request, "Add a card first: the address is the card's billing address.")
         return redirect("accounts:link_card")
-    initial = {name: getattr(card, name) for name in services.cards.ADDRESS_FIELDS} if card else {}
+    initial = {name: getattr(card, name) for name in ADDRESS_FIELDS} if card else {}
     form = AddressForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()

@@ -11,20 +11,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AccountEventKind, Card, Cardholder, PendingCard
+from accounts.models import ADDRESS_FIELDS, AccountEventKind, Card, Cardholder, PendingCard
 from accounts.services.lockdown import Lockdown, cardholder_lock_down, controls_lock
 from accounts.services.notify import account_email, account_event
 from accounts.vault import VaultedCard
 from core.exceptions import ApplicationError
 
-ADDRESS_FIELDS = (
-    "billing_name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-)
 # What a vault keeps of a card, as PendingCard and Card name it too.
 VAULTED_FIELDS = tuple(field.name for field in fields(VaultedCard))
 
