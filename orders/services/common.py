@@ -65,6 +65,14 @@ def payment_operation(*, order: Order, operation: str) -> PaymentOperation:
     )
 
 
+def payment_operation_queue(*, order: Order, operation: str) -> None:
+    """Queue the order's ``operation`` in the payment outbox once: a second call (a retried
+    task, a second worker) finds the row its idempotency key already holds and adds nothing."""
+    PaymentOperation.objects.bulk_create(
+        [payment_operation(order=order, operation=operation)], ignore_conflicts=True
+    )
+
+
 def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -> bool:
     """Run an order's ``transition`` by compare-and-set (``core.fsm.transition_save``); False,
     changing nothing, if it already happened, another one did, or another worker won."""

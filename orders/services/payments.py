@@ -48,6 +48,7 @@ from orders.services.common import (
     order_release,
     order_transition,
     payment_operation,
+    payment_operation_queue,
 )
 from orders.services.lifecycle import order_cancel
 from orders.services.locks import order_lock
@@ -342,11 +343,7 @@ def _authorization_give_up(*, op: PaymentOperation, lease: Lease, error: str, no
 def _void_queue(*, order_id: int) -> None:
     """Queue the order's void (once per order); reopen one that found nothing to release, as a
     hold has turned up since (the gateway's search may lag behind its writes)."""
-    order = Order(pk=order_id)
-    PaymentOperation.objects.bulk_create(
-        [payment_operation(order=order, operation=PaymentOperationKind.VOID)],
-        ignore_conflicts=True,
-    )
+    payment_operation_queue(order=Order(pk=order_id), operation=PaymentOperationKind.VOID)
     PaymentOperation.objects.filter(
         order_id=order_id,
         operation=PaymentOperationKind.VOID,

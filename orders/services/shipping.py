@@ -16,7 +16,7 @@ from orders.models import (
     PaymentOperation,
     PaymentOperationKind,
 )
-from orders.services.common import event, order_transition, payment_operation
+from orders.services.common import event, order_transition, payment_operation_queue
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.payments import payment_operation_run
@@ -57,10 +57,7 @@ def order_ship(
         actor_label=actor,
         data={"carrier": carrier, "tracking": tracking_number},
     ).save()
-    PaymentOperation.objects.bulk_create(
-        [payment_operation(order=order, operation=PaymentOperationKind.CAPTURE)],
-        ignore_conflicts=True,
-    )
+    payment_operation_queue(order=order, operation=PaymentOperationKind.CAPTURE)
     email_queue(
         key=f"shipped:{order.pk}",
         cardholder=order.cardholder,
