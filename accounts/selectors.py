@@ -111,12 +111,40 @@ class Buyer:
 
 @dataclass(frozen=True, slots=True)
 class BuyerLimits:
-    """The cardholder's purchase controls (``accounts.services.controls_lock_many``)."""
+    """The cardholder's purchase controls (``buyer_limits``, or locked with
+    ``accounts.services.controls_lock_many``)."""
 
     paused: bool
     per_order_cap: Decimal | None
     per_day_cap: Decimal | None
     email_confirm_above: Decimal | None
+
+
+_LIMIT_FIELDS = ("cardholder_id", "paused", "per_order_cap", "per_day_cap", "email_confirm_above")
+
+
+def buyer_limits(*, cardholder_ids: Iterable[int], lock: bool = False) -> dict[int, BuyerLimits]:
+    """The purchase controls of many cardholders, by cardholder, in one query; a cardholder
+    without controls is absent (and cannot buy). Unlocked, it is the committed state of the
+    moment, enough for a decision that creates nothing; ``lock=True`` is for
+    ``accounts.services.controls_lock_many`` alone (the lock order is its contract)."""
+    ids = sorted(set(cardholder_ids))
+    if not ids:
+        return {}
+    rows = PurchaseControls.objects.filter(AnyOf(F("cardholder_id"), ids))
+    if lock:
+        rows = rows.select_for_update().order_by("cardholder_id")
+    return {
+        pk: BuyerLimits(
+            paused=paused,
+            per_order_cap=per_order_cap,
+            per_day_cap=per_day_cap,
+            email_confirm_above=email_confirm_above,
+        )
+        for pk, paused, per_order_cap, per_day_cap, email_confirm_above in rows.values_list(
+            *_LIMIT_FIELDS
+        )
+    }
 
 
 @dataclass(frozen=True, slots=True)

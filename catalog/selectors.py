@@ -106,6 +106,17 @@ class CampaignIndex:
         return tuple(key for key, ends_at in self.prefixes if ends_at >= now - PREFIX_GRACE)
 
 
+def campaigns_stock_left(campaign_ids: Iterable[int]) -> dict[int, int]:
+    """Units left in each campaign, as committed at this moment, unlocked: what a decision
+    that sells nothing may rely on (it is ordered before any later release). Selling reads
+    it again under ``catalog.services.campaigns_lock``."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    rows = Campaign.objects.filter(pk__in=ids).values_list("pk", "stock_total", "stock_reserved")
+    return {pk: total - reserved for pk, total, reserved in rows}
+
+
 # (database, platform) -> (version, index)
 _indexes: dict[tuple[str, str], tuple[tuple[object, ...], CampaignIndex]] = {}
 

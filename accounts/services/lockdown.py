@@ -17,12 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import F
 from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder, PurchaseControls
-from accounts.selectors import BuyerLimits
-from core.lookups import AnyOf
+from accounts.selectors import BuyerLimits, buyer_limits
 
 
 class Lockdown(StrEnum):
@@ -73,23 +71,4 @@ def controls_lock_many(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerLimit
     their limits by cardholder. A cardholder without controls is absent (and cannot buy). The
     deciders take these locks before any campaign's (DESIGN §5) and read the buyers' cards and
     consent after them (``accounts.selectors.buyer_snapshots``)."""
-    ids = sorted(set(cardholder_ids))
-    if not ids:
-        return {}
-    rows = (
-        PurchaseControls.objects.select_for_update()
-        .filter(AnyOf(F("cardholder_id"), ids))
-        .order_by("cardholder_id")
-        .values_list(
-            "cardholder_id", "paused", "per_order_cap", "per_day_cap", "email_confirm_above"
-        )
-    )
-    return {
-        pk: BuyerLimits(
-            paused=paused,
-            per_order_cap=per_order_cap,
-            per_day_cap=per_day_cap,
-            email_confirm_above=email_confirm_above,
-        )
-        for pk, paused, per_order_cap, per_day_cap, email_confirm_above in rows
-    }
+    return buyer_limits(cardholder_ids=cardholder_ids, lock=True)

@@ -18,12 +18,14 @@ from django.conf import settings
 
 from accounts.selectors import (
     BuyerLimits,
+    buyer_limits,
     buyer_snapshots,
     buyers_for_identities,
     purchase_blocked_reason,
 )
 from accounts.services import controls_lock_many
 from catalog.models import Campaign
+from catalog.selectors import campaigns_stock_left
 from catalog.services import campaigns_lock, stock_reserve
 from orders import messages
 from orders.models import Order
@@ -59,13 +61,24 @@ def decide_purchases(
         else:
             eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
 
+    # A campaign sold out in the committed state of the moment is left unlocked, and so are the
+    # controls of buyers who only ask for such campaigns: their posts create nothing, so the
+    # decision stands as of that moment (before any later release), and a sold-out flash
+    # sale's batches run side by side instead of queueing on its row.
+    left = campaigns_stock_left({p.campaign.pk for p in eligible})
+    buying = {p.buyer.cardholder_id for p in eligible if left.get(p.campaign.pk, 0) > 0}
     # Lock order: controls, then campaigns (see the module docstring).
-    limits = controls_lock_many(cardholder_ids={p.buyer.cardholder_id for p in eligible})
-    campaign_ids = {p.campaign.pk for p in eligible} | {o.campaign_id for o in confirm_orders}
-    locked = campaigns_lock(campaign_ids)
+    limits = controls_lock_many(cardholder_ids=buying)
+    limits |= buyer_limits(cardholder_ids={p.buyer.cardholder_id for p in eligible} - buying)
+    locked = campaigns_lock(
+        {p.campaign.pk for p in eligible if left.get(p.campaign.pk, 0) > 0}
+        | {o.campaign_id for o in confirm_orders}
+    )
     confirming.decide_confirmations(batch, confirmations, confirm_orders)
     if eligible:
-        _decide_eligible(batch, eligible, limits, locked)
+        remaining = {pk: min(units, 0) for pk, units in left.items()}
+        remaining |= {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
+        _decide_eligible(batch, eligible, limits, locked, remaining)
 
 
 def _decide_eligible(
@@ -73,8 +86,10 @@ def _decide_eligible(
     eligible: list[Eligible],
     limits: dict[int, BuyerLimits],
     locked: dict[int, Campaign],
+    remaining: dict[int, int],
 ) -> None:
-    """Blocked, duplicate, sold out or a new order, in post order; then reserve the units."""
+    """Blocked, duplicate, sold out or a new order, in post order; then reserve the units of
+    the ``locked`` campaigns (``remaining``: units left in each campaign asked for)."""
     snapshots = buyer_snapshots(cardholder_ids=limits)
     holdings = holdings_read(
         cardholder_ids=set(limits),
@@ -83,11 +98,10 @@ def _decide_eligible(
         now=batch.now,
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
-    remaining = {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
     reserved: Counter[int] = Counter()
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
-        campaign = locked[purchase.campaign.pk]
+        campaign = locked.get(purchase.campaign.pk, purchase.campaign)
         campaign.product = purchase.campaign.product
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
