@@ -297,3 +297,23 @@ class Notification(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email} ({self.status})"
+
+
+class PaymentReconciliation(models.Model):
+    """One comparison of the gateway's books with the orders (``reconcile_payments``, daily by
+    beat): what it read and every mismatch found (``orders.services.reconcile``), or why the
+    gateway could not be read. ``pipeline_status`` shows the latest."""
+
+    ran_at = models.DateTimeField()
+    since = models.DateTimeField()
+    records = models.PositiveIntegerField(default=0)
+    orders = models.PositiveIntegerField(default=0)
+    # [{"kind": ..., "order_id": ..., "detail": ...}], in the order found.
+    mismatches = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-ran_at"], name="reconciliation_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.ran_at:%Y-%m-%d %H:%M} ({len(self.mismatches)} mismatches)"

@@ -14,6 +14,7 @@ from orders.models import (
     OrderStatus,
     OutboxStatus,
     PaymentOperation,
+    PaymentReconciliation,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -31,6 +32,8 @@ class PipelineStatus:
     emails_pending: int
     # Payment operations given up or refused, waiting for ops (``retry_payments``).
     payments_failed: list["FailedPayment"] = field(default_factory=list)
+    # The latest comparison of the gateway's books with the orders, if any ran.
+    reconciliation: PaymentReconciliation | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ def pipeline_status(*, now: datetime) -> PipelineStatus:
         ).count(),
         emails_pending=Notification.objects.filter(status=OutboxStatus.PENDING).count(),
         payments_failed=payment_operations_failed(),
+        reconciliation=PaymentReconciliation.objects.order_by("-ran_at").first(),
     )
 
 

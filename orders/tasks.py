@@ -7,17 +7,24 @@ idempotent, so a redelivered message only repeats a no-op. Follow-up tasks are s
 work they depend on has committed (the services commit before returning).
 """
 
+import logging
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from orders import pipeline
+from orders.payments.base import GatewayError
 from orders.services import notifications_send_due, posts_decide
+from orders.services.reconcile import reconciliation_run
 from social.tasks import RETRY, replies_send_all_task
+
+logger = logging.getLogger(__name__)
 
 
 def posts_decide_enqueue(*, post_ids: list[int]) -> None:
@@ -69,6 +76,25 @@ def payments_run_task() -> None:
     if counts:
         kick(replies_send_all_task)
         kick(notifications_send_task)
+
+
+@shared_task(name="orders.reconcile_payments")
+def reconcile_payments_task() -> None:
+    """Beat, daily: the gateway's books against the orders; the result is recorded (and shown
+    by ``pipeline_status``), and a mismatch or an unreadable gateway is an ERROR line."""
+    now = timezone.now()
+    since = now - timedelta(days=settings.HASHCART["RECONCILE_DAYS"])
+    try:
+        run = reconciliation_run(since=since, now=now)
+    except GatewayError as exc:
+        logger.error("reconciliation: the gateway could not be read: %s", exc)
+        return
+    if run.mismatches:
+        logger.error(
+            "reconciliation: %d mismatches between the gateway and the orders "
+            "(reconcile_payments lists them)",
+            len(run.mismatches),
+        )
 
 
 @shared_task(name="orders.notifications_send", **RETRY)

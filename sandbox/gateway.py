@@ -6,13 +6,19 @@ numbers. A repeated idempotency key returns the first result and only counts the
 """
 
 import hashlib
+import re
+from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
-from orders.payments.base import GatewayResult, PaymentGateway
+from orders.payments.base import GatewayRecord, GatewayResult, PaymentGateway
 from sandbox.models import SandboxLedgerEntry
+
+# The payment outbox's keys: ``order-<id>-<operation>`` (and more after it for refunds).
+_ORDER_OF_KEY = re.compile(r"^order-(\d+)-")
 
 
 def _record(
@@ -103,3 +109,25 @@ class SandboxGateway(PaymentGateway):
             approved=True,
             reference=reference,
         )
+
+    def records(self, *, since: datetime) -> Iterator[GatewayRecord]:
+        """The ledger's authorizations since ``since`` and every later entry on them. The
+        sandbox keeps no order id: it is read from the idempotency key, as support would."""
+        authorizations = SandboxLedgerEntry.objects.filter(
+            operation="authorize", created_at__gte=since
+        )
+        entries = SandboxLedgerEntry.objects.filter(
+            Q(pk__in=authorizations.values("pk"))
+            | Q(reference__in=authorizations.filter(approved=True).values("reference"))
+        ).order_by("created_at", "pk")
+        for entry in entries.iterator():
+            found = _ORDER_OF_KEY.match(entry.idempotency_key)
+            yield GatewayRecord(
+                operation=entry.operation,
+                order_id=int(found.group(1)) if found else None,
+                reference=entry.reference,
+                amount=entry.amount,
+                currency=entry.currency,
+                approved=entry.approved,
+                created_at=entry.created_at,
+            )

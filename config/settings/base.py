@@ -298,7 +298,8 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
 # management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
-# replies' recovery), expire_orders, process_posts (the recovery sweep's work) and pipeline_tick
+# replies' recovery), expire_orders, process_posts (the recovery sweep's work), reconcile_payments
+# and pipeline_tick
 # (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
@@ -319,6 +320,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "recover-replies": {
         "task": "social.replies_recover",
         **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30),
+    },
+    "reconcile-payments": {
+        "task": "orders.reconcile_payments",
+        **_every("HASHCART_RECONCILE_INTERVAL_SECONDS", 86_400),
     },
     "track-shipments": {
         "task": "fulfillment.track_shipments",
@@ -368,6 +373,8 @@ HASHCART = {
     # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
     # (A float, so that end-to-end tests can use a window of seconds.)
     "CONFIRMATION_WINDOW_MINUTES": env.float("HASHCART_CONFIRMATION_WINDOW_MINUTES", default=15),
+    # How far back the daily reconciliation compares the gateway's books with the orders.
+    "RECONCILE_DAYS": env.int("HASHCART_RECONCILE_DAYS", default=30),
     # Rows at which admin changelists stop counting exactly (they show "N+" beyond it).
     "ADMIN_COUNT_LIMIT": env.int("HASHCART_ADMIN_COUNT_LIMIT", default=10_000),
     # Terms of buying by post that a cardholder consents to (§6).

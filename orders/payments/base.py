@@ -10,7 +10,9 @@ anything else (DESIGN §5.5), so that a hold is never left on a card whose order
 """
 
 import abc
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 
@@ -22,6 +24,22 @@ class GatewayResult:
     approved: bool
     reference: str
     decline_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRecord:
+    """One operation as the gateway's own books have it, for reconciliation: ``operation`` is
+    ``authorize``, ``capture``, ``void`` or ``refund``; ``order_id`` is the order the gateway
+    keeps it under (None when it names none); ``approved`` whether it took effect; ``reference``
+    the gateway's id of the authorization it belongs to."""
+
+    operation: str
+    order_id: int | None
+    reference: str
+    amount: Decimal
+    currency: str
+    approved: bool
+    created_at: datetime
 
 
 class GatewayError(Exception):
@@ -54,3 +72,9 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         """Release an authorization (when a paid order is cancelled)."""
+
+    @abc.abstractmethod
+    def records(self, *, since: datetime) -> Iterator[GatewayRecord]:
+        """Every operation the gateway recorded for authorizations made since ``since``, as its
+        own books have them (``reconcile_payments`` compares them with the orders). Raises
+        ``GatewayError`` when the gateway cannot be read now."""

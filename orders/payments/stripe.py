@@ -13,13 +13,15 @@ Each PaymentIntent carries ``hashcart_order_id`` and ``hashcart_idempotency_key`
 not offered to merchants in India; the payment outbox only trusts "none found" after its retries).
 """
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import stripe
 from django.conf import settings
 
-from orders.payments.base import GatewayError, GatewayResult, PaymentGateway
+from orders.payments.base import GatewayError, GatewayRecord, GatewayResult, PaymentGateway
 
 # Currencies Stripe counts in whole units (no cents).
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF"})
@@ -41,6 +43,46 @@ def minor_units(amount: Decimal, currency: str) -> int:
     if currency.upper() in ZERO_DECIMAL:
         return int(amount)
     return int((amount * 100).to_integral_value())
+
+
+def major_units(amount: int, currency: str) -> Decimal:
+    """An amount in the currency's smallest unit (as Stripe gives it) in its major unit."""
+    if currency.upper() in ZERO_DECIMAL:
+        return Decimal(amount)
+    return Decimal(amount) / 100
+
+
+def _intent_records(intent: Any) -> Iterator[GatewayRecord]:
+    """What a PaymentIntent says happened: its authorization, and its capture or cancellation."""
+    order_id = _order_id_of(intent)
+    currency = str(intent.currency).upper()
+    common = {
+        "order_id": int(order_id) if order_id.isdigit() else None,
+        "reference": intent.id,
+        "currency": currency,
+        "created_at": datetime.fromtimestamp(int(intent.created), tz=UTC),
+    }
+    # A cancelled intent held money only if a charge went through before it was cancelled.
+    held = intent.status in _HOLDING or (
+        intent.status == "canceled"
+        and getattr(intent, "latest_charge", None)
+        and getattr(intent, "last_payment_error", None) is None
+    )
+    yield GatewayRecord(
+        operation="authorize",
+        amount=major_units(int(intent.amount), currency),
+        approved=bool(held),
+        **common,
+    )
+    if intent.status == "succeeded":
+        yield GatewayRecord(
+            operation="capture",
+            amount=major_units(int(intent.amount_received), currency),
+            approved=True,
+            **common,
+        )
+    elif intent.status == "canceled" and held:
+        yield GatewayRecord(operation="void", amount=Decimal(0), approved=True, **common)
 
 
 class StripeGateway(PaymentGateway):
@@ -146,3 +188,17 @@ class StripeGateway(PaymentGateway):
         except stripe.InvalidRequestError as exc:
             return GatewayResult(approved=False, reference=reference, decline_code=exc.code or "")
         return GatewayResult(approved=intent.status == "canceled", reference=intent.id)
+
+    def records(self, *, since: datetime) -> Iterator[GatewayRecord]:
+        """The PaymentIntents created since ``since`` (every page), as authorizations with their
+        captures and cancellations."""
+        try:
+            page = self.client.v1.payment_intents.list(
+                params={"created": {"gte": int(since.timestamp())}, "limit": 100}
+            )
+            for intent in page.auto_paging_iter():
+                yield from _intent_records(intent)
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe list: {type(exc).__name__}") from exc

@@ -56,3 +56,17 @@ class Command(BaseCommand):
                 f"failed {op.failed_at:%Y-%m-%d %H:%M} UTC: {op.error}"
             )
         self.stdout.write(f"e-mails pending: {status.emails_pending}")
+        run = status.reconciliation
+        if run is None:
+            self.stdout.write("reconciliation: never run (reconcile_payments)")
+        elif run.error:
+            self.stdout.write(
+                f"reconciliation: FAILED at {run.ran_at:%Y-%m-%d %H:%M} UTC: {run.error}"
+            )
+        else:
+            found = len(run.mismatches)
+            self.stdout.write(
+                f"reconciliation: {run.ran_at:%Y-%m-%d %H:%M} UTC, {run.orders} orders, "
+                f"{found} mismatch{'es' if found != 1 else ''}"
+                + (" (reconcile_payments lists them)" if found else "")
+            )
