@@ -178,10 +178,17 @@ SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {
 # derived from SECRET_KEY stands in when it is not set.
 CREDENTIALS_KEYS: list[str] = env.list("HASHCART_CREDENTIALS_KEY", default=[])
 # X API v2: where to send requests (a local emulator in tests), and which spelling of the
-# renamed fields to request ("tweet": tweet.fields, as in v2.159 and every recording; "post":
-# post.fields, as in v2.167). Responses in either spelling are understood.
+# renamed fields to request: "auto" follows what X accepts, per account (``social.platforms.x``);
+# "tweet" forces tweet.fields, as in v2.159 and every recording; "post" forces post.fields, as
+# in v2.167. Responses in either spelling are understood.
 X_API_BASE_URL = env.str("X_API_BASE_URL", default="https://api.x.com")
-X_FIELD_SPELLING = env.str("X_FIELD_SPELLING", default="tweet")
+X_FIELD_SPELLING = env.str("X_FIELD_SPELLING", default="auto")
+if X_FIELD_SPELLING not in ("auto", "tweet", "post"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"X_FIELD_SPELLING must be auto, tweet or post, not {X_FIELD_SPELLING!r}"
+    )
 # Seconds a post may take to show in X's mentions timeline: the feed's high-water mark lags
 # the read by this much, so that expiry never outruns a confirmation still being indexed.
 X_INDEX_DELAY_SECONDS = env.int("X_INDEX_DELAY_SECONDS", default=30)

@@ -15,6 +15,12 @@ against X's OpenAPI specifications of both spellings).
   every page down to the old ``since_id``, and the high-water mark moves only then, to the
   round's start (less X's index delay): while a round is open, posts older than those read are
   still unread, so the mark must not claim them (pending orders expire behind it).
+- Spelling: X is renaming "tweet" to "post" in its API (v2.159 asks for ``tweet.fields`` and
+  expands ``referenced_tweets.id``; v2.167 has ``post.fields`` and ``referenced_posts``). With
+  ``X_FIELD_SPELLING=auto`` (the default) the adapter asks in the spelling that last worked for
+  the account (a cache entry every worker sees; "tweet" at first); a 400 that names one of the
+  spelled parameters is retried once in the other spelling, which is then remembered and the
+  switch logged. ``tweet`` or ``post`` forces one. Responses are read in either spelling.
 - Rate limits: after a 429, no request for that account and endpoint before
   ``x-rate-limit-reset`` (a cache entry every worker sees); a usage-capped answer stops the feed
   (``UsageCapped``); 5xx and timeouts are ``TransientError``.
@@ -27,6 +33,7 @@ against X's OpenAPI specifications of both spellings).
 
 import hashlib
 import html
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -70,6 +77,7 @@ class XRequest:
     template: str  # the OpenAPI path template
     params: dict[str, str]
     json: dict[str, Any] | None = None
+    spelling: str = ""  # the spelling its parameters are in ("" when it has none)
 
 
 # What a mentions read asks for, per spelling, as each specification allows it: v2.167 has no
@@ -97,7 +105,9 @@ def mentions_request(
         params["until_id"] = until_id
     if page:
         params["pagination_token"] = page
-    return XRequest("GET", f"/2/users/{user_id}/mentions", "/2/users/{id}/mentions", params)
+    return XRequest(
+        "GET", f"/2/users/{user_id}/mentions", "/2/users/{id}/mentions", params, spelling=spelling
+    )
 
 
 SEARCH_QUERY_LIMIT = 512  # characters: the recent-search limit of X's basic access
@@ -138,7 +148,7 @@ def search_request(
     if page:
         params["next_token"] = page
     path = "/2/tweets/search/recent"
-    return XRequest("GET", path, path, params)
+    return XRequest("GET", path, path, params, spelling=spelling)
 
 
 def reply_request(*, in_reply_to: str, text: str) -> XRequest:
@@ -149,6 +159,55 @@ def reply_request(*, in_reply_to: str, text: str) -> XRequest:
 
 def _blocked_key(account_id: int, template: str) -> str:
     return f"x:rate-limited:{account_id}:{template}"
+
+
+logger = logging.getLogger(__name__)
+SPELLINGS = ("tweet", "post")
+_OTHER_SPELLING = {"tweet": "post", "post": "tweet"}
+# The words a 400 names when it refuses a spelling: the fields parameter, or a spelled value.
+_SPELLED = {
+    "tweet": ("tweet.fields", "referenced_tweets", "edit_history_tweet_ids"),
+    "post": ("post.fields", "referenced_posts"),
+}
+
+
+def _spelling_key(account_id: int) -> str:
+    return f"x:spelling:{account_id}"
+
+
+def spelling_for(account: PlatformAccount) -> str:
+    """The spelling to ask ``account``'s requests in: the forced one, else the one that last
+    worked for the account, else "tweet" (every recording's)."""
+    forced = settings.X_FIELD_SPELLING
+    if forced in SPELLINGS:
+        return str(forced)
+    remembered = cache.get(_spelling_key(account.pk))
+    return remembered if remembered in SPELLINGS else "tweet"
+
+
+class SpellingRefused(RejectedError):
+    """X refused a request because of a parameter in its spelling (a 400 naming it)."""
+
+
+def _names_spelling(response: requests.Response, spelling: str) -> bool:
+    """Whether a 400 names one of ``spelling``'s parameters or values: in X's invalid-request
+    problem (its ``parameter``, ``value`` and ``detail``, v2.167) or its ``errors`` (each one's
+    ``parameters`` and ``message``, as X answers today)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    said = [str(body.get(key, "")) for key in ("parameter", "value", "detail")]
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            said.append(str(error.get("message", "")))
+            parameters = error.get("parameters")
+            if isinstance(parameters, dict):
+                said.extend(f"{name} {values}" for name, values in parameters.items())
+    text = " ".join(said)
+    return any(word in text for word in _SPELLED[spelling])
 
 
 class XAdapter(PlatformAdapter):
@@ -194,6 +253,12 @@ class XAdapter(PlatformAdapter):
             raise TransientError(f"X answered {response.status_code}")
         if response.status_code == 401:
             raise AccountAuthError(f"X refused the account's token: {_problem(response)}")
+        if (
+            response.status_code == 400
+            and request.spelling
+            and _names_spelling(response, request.spelling)
+        ):
+            raise SpellingRefused(f"X refused: 400 {_problem(response)}", status=400)
         if response.status_code >= 400:
             raise RejectedError(
                 f"X refused: {response.status_code} {_problem(response)}",
@@ -203,6 +268,29 @@ class XAdapter(PlatformAdapter):
             return dict(response.json())
         except ValueError as exc:  # a 2xx that is not JSON: a proxy's page, a truncated body
             raise TransientError(f"X answered {response.status_code} without JSON") from exc
+
+    def _send_spelled(
+        self, account: PlatformAccount, build: Callable[[str], XRequest]
+    ) -> dict[str, Any]:
+        """Send the request ``build`` makes in the account's spelling; when X refuses that
+        spelling (and none is forced), send it once more in the other and remember that one."""
+        spelling = spelling_for(account)
+        try:
+            return self._send(account, build(spelling))
+        except SpellingRefused as exc:
+            if settings.X_FIELD_SPELLING in SPELLINGS:
+                raise
+            other = _OTHER_SPELLING[spelling]
+            body = self._send(account, build(other))
+            cache.set(_spelling_key(account.pk), other, timeout=None)
+            logger.warning(
+                "X account %s: the %r spelling was refused (%s); asking in %r from now on",
+                account.handle,
+                spelling,
+                exc,
+                other,
+            )
+            return body
 
     @staticmethod
     def _rate_limited(
@@ -232,8 +320,8 @@ class XAdapter(PlatformAdapter):
         limit: int,
     ) -> FetchResult:
         """Read on in the round ``cursor`` is in (or start one), at most ``limit`` posts' worth
-        of pages: each of ``requests_for`` (``request(since_id=, until_id=, page=)``, one per
-        query) newest first down to the round's ``since_id``, one after the other.
+        of pages: each of ``requests_for`` (``request(spelling, since_id=, until_id=, page=)``,
+        one per query) newest first down to the round's ``since_id``, one after the other.
 
         The result's cursor is the round's progress while pages are left (``more``, no new
         high-water mark), else the round's newest id with the mark at the round's start.
@@ -250,9 +338,11 @@ class XAdapter(PlatformAdapter):
         chain_until, page = until, ""  # a page token is good only with its chain's parameters
         budget = max(1, math.ceil(limit / PAGE_SIZE))
         while index < len(requests_for) and budget > 0:
-            body = self._send(
+            body = self._send_spelled(
                 account,
-                requests_for[index](since_id=progress.since, until_id=chain_until, page=page),
+                partial(
+                    requests_for[index], since_id=progress.since, until_id=chain_until, page=page
+                ),
             )
             budget -= 1
             meta = body.get("meta") or {}
@@ -282,11 +372,7 @@ class XAdapter(PlatformAdapter):
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
     ) -> FetchResult:
-        request = partial(
-            mentions_request,
-            user_id=account.platform_user_id,
-            spelling=settings.X_FIELD_SPELLING,
-        )
+        request = partial(_spelled(mentions_request), user_id=account.platform_user_id)
         return self._read(
             account, [request], fingerprint="mentions", cursor=cursor, now=now, limit=limit
         )
@@ -303,8 +389,7 @@ class XAdapter(PlatformAdapter):
         """Every query's pages after ``since_id``; post ids are global and increasing, so one
         cursor (the newest id seen) serves all queries, committed after all were read."""
         queries = search_queries(hashtags)
-        spelling = settings.X_FIELD_SPELLING
-        requests_for = [partial(search_request, query=q, spelling=spelling) for q in queries]
+        requests_for = [partial(_spelled(search_request), query=q) for q in queries]
         fingerprint = hashlib.sha256("\n".join(queries).encode()).hexdigest()[:12]
         return self._read(
             account, requests_for, fingerprint=fingerprint, cursor=cursor, now=now, limit=limit
@@ -346,13 +431,15 @@ class XAdapter(PlatformAdapter):
         wanted = _comparable(text)
         page = ""
         for _ in range(FIND_REPLY_PAGES):
-            request = timeline_request(
-                user_id=account.platform_user_id,
-                start_time=since,
-                page=page,
-                spelling=settings.X_FIELD_SPELLING,
+            body = self._send_spelled(
+                account,
+                partial(
+                    _spelled(timeline_request),
+                    user_id=account.platform_user_id,
+                    start_time=since,
+                    page=page,
+                ),
             )
-            body = self._send(account, request)
             for item in body.get("data") or []:
                 if not isinstance(item, dict):
                     continue
@@ -423,7 +510,9 @@ def timeline_request(*, user_id: str, start_time: datetime, page: str, spelling:
     }
     if page:
         params["pagination_token"] = page
-    return XRequest("GET", f"/2/users/{user_id}/tweets", "/2/users/{id}/tweets", params)
+    return XRequest(
+        "GET", f"/2/users/{user_id}/tweets", "/2/users/{id}/tweets", params, spelling=spelling
+    )
 
 
 @dataclass(frozen=True)
@@ -464,6 +553,15 @@ class ReadProgress:
             index=int(index),
             until=until,
         )
+
+
+def _spelled(build: Callable[..., XRequest]) -> Callable[..., XRequest]:
+    """``build`` taking its spelling first, as ``XAdapter._send_spelled`` hands it."""
+
+    def spelled(spelling: str, /, **kwargs: Any) -> XRequest:
+        return build(spelling=spelling, **kwargs)
+
+    return spelled
 
 
 def _id_key(post_id: str) -> tuple[int, str]:
