@@ -14,6 +14,7 @@ from orders.models import (
     OrderStatus,
     OutboxStatus,
     PaymentOperation,
+    Receipt,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -85,11 +86,29 @@ def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
-    """The cardholder's latest orders with their shipments, newest first (settings page)."""
+    """The cardholder's latest orders with their shipments and receipts, newest first (settings
+    page)."""
     return list(
         Order.objects.filter(cardholder_id=cardholder_id)
-        .select_related("shipment")
+        .select_related("shipment", "receipt")
         .order_by("-id")[:limit]
+    )
+
+
+def cardholder_receipt(*, user_id: int, order_id: int) -> Receipt | None:
+    """The receipt of an order of the cardholder signed in as ``user_id``; None when the order
+    is another's, or has no receipt (not paid)."""
+    return Receipt.objects.filter(order_id=order_id, order__cardholder__user_id=user_id).first()
+
+
+def merchant_receipt(*, order_id: int, merchant_id: int | None) -> Receipt | None:
+    """The receipt of an order of merchant ``merchant_id`` (any merchant's for ``None``, an
+    operator); None when the order is another merchant's or has no receipt."""
+    receipts = Receipt.objects.filter(order_id=order_id)
+    return (
+        receipts.filter(merchant_id=merchant_id).first()
+        if merchant_id is not None
+        else (receipts.first())
     )
 
 

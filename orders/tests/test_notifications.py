@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,24 +20,25 @@ pytestmark = pytest.mark.django_db
 
 
 class _SmtpDown:
-    """``send_mail`` failing ``times`` times with an ``OSError`` (SMTP's errors are ones), then
-    sending."""
+    """The e-mail backend failing ``times`` times with an ``OSError`` (SMTP's errors are ones),
+    then sending."""
 
-    def __init__(self, times: int) -> None:
+    def __init__(self, times: int, send) -> None:
         self.times = times
+        self.send = send
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, backend, messages):
         if self.times:
             self.times -= 1
             raise OSError("connection refused")
-        return mail.send_mail(*args, **kwargs)
+        return self.send(backend, messages)
 
 
 @pytest.fixture
 def smtp_down(monkeypatch):
     def down(times: int) -> _SmtpDown:
-        fake = _SmtpDown(times)
-        monkeypatch.setattr("orders.services.notifications.send_mail", fake)
+        fake = _SmtpDown(times, locmem.EmailBackend.send_messages)
+        monkeypatch.setattr(locmem.EmailBackend, "send_messages", fake)
         return fake
 
     return down
