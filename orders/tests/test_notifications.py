@@ -19,27 +19,22 @@ from orders.services.notifications import email_queue
 pytestmark = pytest.mark.django_db
 
 
-class _SmtpDown:
-    """The e-mail backend failing ``times`` times with an ``OSError`` (SMTP's errors are ones),
-    then sending."""
-
-    def __init__(self, times: int, send) -> None:
-        self.times = times
-        self.send = send
-
-    def __call__(self, backend, messages):
-        if self.times:
-            self.times -= 1
-            raise OSError("connection refused")
-        return self.send(backend, messages)
-
-
 @pytest.fixture
 def smtp_down(monkeypatch):
-    def down(times: int) -> _SmtpDown:
-        fake = _SmtpDown(times, locmem.EmailBackend.send_messages)
-        monkeypatch.setattr(locmem.EmailBackend, "send_messages", fake)
-        return fake
+    """The e-mail backend failing ``times`` times with an ``OSError`` (SMTP's errors are ones),
+    then sending."""
+    send = locmem.EmailBackend.send_messages
+
+    def down(times: int) -> None:
+        left = [times]
+
+        def send_messages(backend, messages):
+            if left[0]:
+                left[0] -= 1
+                raise OSError("connection refused")
+            return send(backend, messages)
+
+        monkeypatch.setattr(locmem.EmailBackend, "send_messages", send_messages)
 
     return down
 
