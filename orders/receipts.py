@@ -73,7 +73,8 @@ class ReceiptContent:
     def from_json(cls, data: dict[str, Any]) -> "ReceiptContent":
         return cls(
             **{
-                **{f.name: data[f.name] for f in fields(cls)},
+                # A field added since the receipt was issued takes its default.
+                **{f.name: data[f.name] for f in fields(cls) if f.name in data},
                 "issued_at": datetime.fromisoformat(data["issued_at"]),
                 "ordered_at": datetime.fromisoformat(data["ordered_at"]),
                 "merchant_address": tuple(data["merchant_address"]),

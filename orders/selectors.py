@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
+from core.scoping import scope_to_merchant
 from orders.models import (
     Notification,
     Order,
@@ -105,11 +106,7 @@ def merchant_receipt(*, order_id: int, merchant_id: int | None) -> Receipt | Non
     """The receipt of an order of merchant ``merchant_id`` (any merchant's for ``None``, an
     operator); None when the order is another merchant's or has no receipt."""
     receipts = Receipt.objects.filter(order_id=order_id)
-    return (
-        receipts.filter(merchant_id=merchant_id).first()
-        if merchant_id is not None
-        else (receipts.first())
-    )
+    return scope_to_merchant(receipts, "merchant", merchant_id).first()
 
 
 def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[OrderEvent]:
