@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
-from accounts.services import staff_user_upsert
+from accounts.services import operator_upsert, staff_user_upsert
 from catalog.models import Campaign, Merchant, Product
 from orders.models import (
     DocumentSequence,
@@ -337,3 +337,46 @@ def test_staff_download_their_merchants_receipt_and_not_another_merchants():
     assert staff_b.get(url).status_code == 404
     own = staff_b.get(reverse("admin:orders_order_receipt_pdf", args=[other.pk]))
     assert own.status_code == 200
+
+
+def test_an_operator_gives_the_merchant_its_receipt_details_in_the_back_office():
+    [order] = _confirmed("alice")
+    merchant = order.merchant
+    operator = operator_upsert(username="op", email="op@example.com", password="pw-operator")
+    totp_enable(operator)
+    client = Client()
+    client.force_login(operator)
+    url = reverse("admin:catalog_merchant_change", args=[merchant.pk])
+    assert 'name="legal_name"' in client.get(url).content.decode()
+
+    response = client.post(
+        url,
+        {
+            "name": merchant.name,
+            "slug": merchant.slug,
+            "time_zone": merchant.time_zone,
+            "cutoff_time": "14:00",
+            "legal_name": "Acme Retail LLC",
+            "address_line1": "500 Commerce Way",
+            "address_line2": "Suite 2",
+            "city": "Portland",
+            "state": "OR",
+            "postal_code": "97201",
+            "country": "US",
+            "tax_id": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stage_payments(now=timezone.now())
+
+    content = ReceiptContent.from_json(Receipt.objects.get().content)
+    assert content.merchant_name == "Acme Retail LLC"
+    assert content.merchant_address == ("500 Commerce Way", "Suite 2", "Portland, OR 97201")
+    assert content.merchant_tax_id == ""
+    assert "Tax id" not in _pdf_text(Receipt.objects.get())
+
+
+def test_a_merchant_without_receipt_details_is_named_by_its_display_name():
+    order = _paid()
+    content = ReceiptContent.from_json(Receipt.objects.get().content)
+    assert (content.merchant_name, content.merchant_address) == (order.merchant.name, ())
