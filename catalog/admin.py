@@ -29,7 +29,23 @@ class MerchantAdmin(MerchantScopedAdmin):
     list_display = ("name", "slug", "time_zone", "cutoff_time")
     search_fields = ("name",)
     prepopulated_fields = {"slug": ("name",)}
-    export_fields = ("id", "name", "slug", "time_zone", "cutoff_time")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "time_zone", "cutoff_time")}),
+        (
+            "On receipts",
+            {
+                "fields": (
+                    "legal_name",
+                    "address_line1",
+                    "address_line2",
+                    ("city", "state", "postal_code"),
+                    "country",
+                    "tax_id",
+                )
+            },
+        ),
+    )
+    export_fields = ("id", "name", "slug", "time_zone", "cutoff_time", "legal_name", "tax_id")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Merchants are onboarded by operators, not by other merchants' staff.

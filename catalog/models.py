@@ -14,10 +14,28 @@ from social.models import Platform
 
 
 class Merchant(TimeStampedModel):
-    """A retailer partnered with the card issuer. Its staff see only its own rows."""
+    """A retailer partnered with the card issuer. Its staff see only its own rows.
+
+    The legal name, address and tax id are printed on its receipts (DESIGN §3.8); a receipt
+    keeps a copy, so editing them changes later receipts only. A merchant onboarded before
+    receipts has them blank: its receipts then show ``name`` and no address until an operator
+    fills them in.
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
+    legal_name = models.CharField(
+        max_length=200, blank=True, help_text="On receipts; the display name when blank."
+    )
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=2, blank=True, help_text="US state or territory code.")
+    postal_code = models.CharField(max_length=10, blank=True, help_text="ZIP or ZIP+4.")
+    country = models.CharField(max_length=2, default="US")
+    tax_id = models.CharField(
+        "tax id", max_length=32, blank=True, help_text="Printed on receipts when given."
+    )
     # Validated, not choices: choices would freeze the tz database of the day into a migration.
     time_zone = models.CharField(
         max_length=64, validators=[validate_time_zone], default="America/New_York"
@@ -31,6 +49,19 @@ class Merchant(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def receipt_name(self) -> str:
+        """The name receipts carry: the legal name, or the display name until one is given."""
+        return self.legal_name or self.name
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address as printed, one line each, blank parts left out."""
+        place = ", ".join(p for p in (self.city, f"{self.state} {self.postal_code}".strip()) if p)
+        country = "" if self.country == "US" else self.country
+        lines = (self.address_line1, self.address_line2, place, country)
+        return [line for line in lines if line]
 
 
 class Product(TimeStampedModel):

@@ -83,6 +83,17 @@ OFFERS = (
 )
 
 
+def _demo_receipt_details(name: str) -> dict[str, str]:
+    """What the demo merchants' receipts print: made up, like the rest of the demo world."""
+    return {
+        "legal_name": f"{name} Demo Store LLC",
+        "address_line1": "1 Demo Plaza",
+        "city": "New York",
+        "state": "NY",
+        "postal_code": "10001",
+    }
+
+
 @dataclass
 class DemoSeed:
     """What the seed made, for the command to print."""
@@ -114,7 +125,8 @@ def demo_seed(*, now: datetime, password: str) -> DemoSeed:
     ends_at = demo_campaign_end(now)
     for offer in OFFERS:
         merchant, _ = Merchant.objects.get_or_create(
-            slug=offer.slug, defaults={"name": offer.merchant}
+            slug=offer.slug,
+            defaults={"name": offer.merchant, **_demo_receipt_details(offer.merchant)},
         )
         product, _ = Product.objects.get_or_create(
             merchant=merchant, sku=offer.sku, defaults={"name": offer.product}

@@ -14,17 +14,19 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
 from core.scoping import merchant_id_of, scope_to_merchant
 from orders.dashboard import campaign_dashboard
 from orders.models import Order, OrderEvent
-from orders.selectors import order_buyer_reference
+from orders.receipt_pdf import receipt_download
+from orders.selectors import merchant_receipt, order_buyer_reference
 
 # Shown to operators only: the cardholder's login (its e-mail) and the card.
 _CARDHOLDER_FIELDS = ("cardholder", "card")
@@ -65,6 +67,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "author_handle",
         "buyer_reference",
         "status",
+        "receipt_link",
         "confirmation_code",
         "reply_posted_at",
         "expires_at",
@@ -103,7 +106,30 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             self.admin_site.admin_view(self.campaign_dashboard_view),
             name="orders_campaign_dashboard",
         )
-        return [dashboard, *super().get_urls()]
+        receipt = path(
+            "<int:order_id>/receipt.pdf",
+            self.admin_site.admin_view(self.receipt_pdf_view),
+            name="orders_order_receipt_pdf",
+        )
+        return [dashboard, receipt, *super().get_urls()]
+
+    def receipt_pdf_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        """The receipt PDF of one of the user's merchant's orders; a 404 for another
+        merchant's order or one without a receipt."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        receipt = merchant_receipt(order_id=order_id, merchant_id=merchant_id_of(request))
+        if receipt is None:
+            raise Http404("No such receipt.")
+        return receipt_download(receipt)
+
+    @admin.display(description="Receipt")
+    def receipt_link(self, obj: Order) -> str:
+        receipt = merchant_receipt(order_id=obj.pk, merchant_id=obj.merchant_id)
+        if receipt is None:
+            return self.get_empty_value_display()
+        url = reverse("admin:orders_order_receipt_pdf", args=[obj.pk])
+        return format_html('<a href="{}">{} (PDF)</a>', url, receipt.reference)
 
     def campaign_dashboard_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """Orders per hour and the funnel of one of the user's merchant's campaigns."""

@@ -12,16 +12,21 @@ platform's refusal is recorded on it. E-mail subjects are cut where they are que
 """
 
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import regex
 from django.conf import settings
 from django.core import signing
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
 from orders.models import CancelReason, Order
+from orders.receipts import ReceiptContent
 from social.models import Platform
 from social.platforms import reply_fits
 
@@ -344,3 +349,104 @@ Your card was charged {money(order.total, order.currency)} plus tax.
 Carrier: {carrier}, tracking number {tracking}
 """,
     )
+
+
+# --- Receipts (the e-mail here, the PDF in ``orders.receipt_pdf``: the same words) -----------
+@dataclass(frozen=True)
+class ReceiptText:
+    """A receipt's content as printed: every field a string, dates in the merchant's zone."""
+
+    title: str
+    issued: str
+    ordered: str
+    merchant: tuple[str, ...]  # name, address lines, tax id
+    order: str
+    items: tuple[tuple[str, str, str, str], ...]  # description (SKU), quantity, unit, amount
+    subtotal: str
+    taxes: tuple[tuple[str, str], ...]  # jurisdiction (rate), amount
+    total: str
+    paid_with: str
+    note: str
+
+
+def _local(moment: datetime, time_zone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(time_zone)):%d %B %Y, %H:%M %Z}"
+
+
+def _rate_phrase(rate: str) -> str:
+    """A tax rate stored as a fraction ("0.08875") as a percentage ("8.875%")."""
+    percent = Decimal(rate) * 100
+    return f"{percent.normalize():f}%"
+
+
+def receipt_text(content: ReceiptContent) -> ReceiptText:
+    """The words of a receipt, shared by its e-mail (both parts) and its PDF."""
+    cur = content.currency
+    merchant = (content.merchant_name, *content.merchant_address)
+    if content.merchant_tax_id:
+        merchant = (*merchant, f"Tax id {content.merchant_tax_id}")
+    return ReceiptText(
+        title=f"Receipt {content.reference}",
+        issued=_local(content.issued_at, content.time_zone),
+        ordered=_local(content.ordered_at, content.time_zone),
+        merchant=merchant,
+        order=f"#{content.order_code} (order {content.order_id})",
+        items=tuple(
+            (
+                f"{line.description} (SKU {line.sku})",
+                str(line.quantity),
+                money(line.unit_price, cur),
+                money(line.amount, cur),
+            )
+            for line in content.items
+        ),
+        subtotal=money(content.subtotal, cur),
+        taxes=tuple(
+            (f"{tax.jurisdiction} ({_rate_phrase(tax.rate)})", money(tax.amount, cur))
+            for tax in content.tax_lines
+        ),
+        total=money(content.total, cur),
+        paid_with=f"{content.card_brand} ending {content.card_last4}",
+        note=(
+            "Authorized on your card when you confirmed; charged when the order ships. "
+            "Free two-day shipping."
+        ),
+    )
+
+
+def email_receipt(*, content: ReceiptContent, cardholder: Cardholder) -> tuple[str, str, str]:
+    """The receipt e-mail: subject, plain text and HTML (``orders/email/receipt.html``)."""
+    text = receipt_text(content)
+    items = "\n".join(
+        f"  {quantity} x {description}: {amount} ({unit} each)"
+        for description, quantity, unit, amount in text.items
+    )
+    taxes = "".join(f"\n  {label}: {amount}" for label, amount in text.taxes)
+    merchant = "\n".join(f"  {line}" for line in text.merchant)
+    pdf_url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+    body = f"""{_greeting(cardholder)}
+
+Thank you for your order. This is your receipt.
+
+{text.title}
+Issued {text.issued}
+Order {text.order}, placed {text.ordered}
+
+Sold by:
+{merchant}
+
+{items}
+
+  Subtotal: {text.subtotal}{taxes}
+  Total: {text.total}
+
+Paid with {text.paid_with}. {text.note}
+
+A PDF copy is on your settings page:
+{pdf_url}
+"""
+    html = render_to_string(
+        "orders/email/receipt.html",
+        {"greeting": _greeting(cardholder), "r": text, "pdf_url": pdf_url},
+    )
+    return f"{text.title}: {content.items[0].description}", body, html

@@ -280,6 +280,8 @@ class Notification(TimeStampedModel):
     # Cut with an ellipsis by ``orders.services.common.notification`` (``core.lengths.fit``).
     subject = models.CharField(max_length=EMAIL_SUBJECT_MAX_LENGTH)
     body = models.TextField()
+    # An HTML alternative to ``body`` (the receipt); plain text only when empty.
+    html_body = models.TextField(blank=True)
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
     )
@@ -317,3 +319,64 @@ class PaymentReconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"reconciliation {self.ran_at:%Y-%m-%d %H:%M} ({len(self.mismatches)} mismatches)"
+
+
+class DocumentSeries(models.TextChoices):
+    """The numbered documents a merchant issues, each series numbered on its own (DESIGN §3.8).
+    The letter each carries in its number is ``orders.receipts.SERIES_LETTER``."""
+
+    RECEIPT = "receipt", "Receipt"
+    CREDIT_NOTE = "credit_note", "Credit note"
+
+
+class DocumentSequence(models.Model):
+    """The last number issued in one merchant's series: gapless because the number is taken by
+    incrementing this row under its row lock, in the transaction that creates the document
+    (``orders.services.receipts.document_number_take``). A transaction that rolls back gives its
+    number back with it; two that commit never share one.
+
+    ``prefix`` is fixed when the series starts (the merchant's slug in capitals then), so that
+    renaming the merchant does not change the look of a series halfway through.
+    """
+
+    merchant = models.ForeignKey("catalog.Merchant", on_delete=models.PROTECT, related_name="+")
+    series = models.CharField(max_length=16, choices=DocumentSeries.choices)
+    prefix = models.CharField(max_length=50)  # a slug's length
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "series"], name="document_sequence_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.series} at {self.last_number}"
+
+
+class Receipt(models.Model):
+    """The numbered receipt of a paid order, issued in the transaction that made it paid.
+
+    ``content`` is the receipt as issued (``orders.receipts.ReceiptContent`` as JSON): the
+    e-mail and every PDF download are rendered from it, so a receipt never changes after issue,
+    whatever later happens to the merchant, card or campaign. One per order (a retried payment
+    task issues none more), and one per number within a merchant.
+    """
+
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="receipts"
+    )
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="receipt")
+    number = models.PositiveIntegerField()
+    # The number as printed (``orders.receipts.document_reference``): PREFIX-R-000123.
+    reference = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField()
+    content = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="receipt_number_once"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="receipt_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Receipt {self.reference}"

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
+from core.scoping import scope_to_merchant
 from orders.models import (
     Notification,
     Order,
@@ -15,6 +16,7 @@ from orders.models import (
     OutboxStatus,
     PaymentOperation,
     PaymentReconciliation,
+    Receipt,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -89,12 +91,26 @@ def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
-    """The cardholder's latest orders with their shipments, newest first (settings page)."""
+    """The cardholder's latest orders with their shipments and receipts, newest first (settings
+    page)."""
     return list(
         Order.objects.filter(cardholder_id=cardholder_id)
-        .select_related("shipment")
+        .select_related("shipment", "receipt")
         .order_by("-id")[:limit]
     )
+
+
+def cardholder_receipt(*, user_id: int, order_id: int) -> Receipt | None:
+    """The receipt of an order of the cardholder signed in as ``user_id``; None when the order
+    is another's, or has no receipt (not paid)."""
+    return Receipt.objects.filter(order_id=order_id, order__cardholder__user_id=user_id).first()
+
+
+def merchant_receipt(*, order_id: int, merchant_id: int | None) -> Receipt | None:
+    """The receipt of an order of merchant ``merchant_id`` (any merchant's for ``None``, an
+    operator); None when the order is another merchant's or has no receipt."""
+    receipts = Receipt.objects.filter(order_id=order_id)
+    return scope_to_merchant(receipts, "merchant", merchant_id).first()
 
 
 def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[OrderEvent]:

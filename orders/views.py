@@ -4,22 +4,25 @@ cardholder's cancel from their settings page.
 "Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
 confirmation of an order above the buyer's e-mail threshold. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
+The signed-in cardholder also downloads their receipts here.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.exceptions import ApplicationError
 from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
 from orders.models import CancelReason, Order, OrderStatus
+from orders.receipt_pdf import receipt_download
+from orders.selectors import cardholder_receipt
 from orders.services import order_cancel, order_email_confirm
 
 LINK_DAYS = 30
@@ -96,3 +99,14 @@ def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("accounts:settings")
+
+
+@login_required
+@require_GET
+def cardholder_receipt_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The receipt of one of the signed-in cardholder's orders, as a PDF; a 404 for another's
+    order or one without a receipt (the same answer, so ids cannot be probed)."""
+    receipt = cardholder_receipt(user_id=cast(int, request.user.pk), order_id=order_id)
+    if receipt is None:
+        raise Http404("No such receipt.")
+    return receipt_download(receipt)

@@ -41,11 +41,12 @@ def notification(
     kind: str,
     message: tuple[str, str],
     order: Order | None = None,
+    html: str = "",
 ) -> Notification:
     """An unsaved e-mail to the cardholder's address. Queue one with
     ``orders.services.notifications.email_queue``; a batch bulk-creates many with
     ``ignore_conflicts``, so that a repeated decision e-mails once (``key`` is unique). A long
-    subject (it names the product) is cut with an ellipsis."""
+    subject (it names the product) is cut with an ellipsis. ``html``: an HTML alternative part."""
     subject, body = message
     return Notification(
         key=key,
@@ -55,6 +56,7 @@ def notification(
         to_email=cardholder.user.email,
         subject=fit(subject, EMAIL_SUBJECT_MAX_LENGTH),
         body=body,
+        html_body=html,
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -32,9 +32,11 @@ def email_queue(
     message: tuple[str, str],
     order: Order | None = None,
     send_on_commit: bool = False,
+    html: str = "",
 ) -> None:
     """Queue an e-mail (``message``: subject and body) to the cardholder's address, in the
     caller's transaction: once per ``key`` (unique), so a change made twice e-mails once.
+    ``html``: an HTML alternative to the plain-text body, sent as a second part.
 
     ``send_on_commit``: also try to send it once the transaction commits, in this process,
     rather than wait for the next sweep (accounts' e-mails: a link, card or address change is
@@ -42,7 +44,11 @@ def email_queue(
     Also ``HASHCART["EMAIL_OUTBOX_HANDLER"]``, which accounts calls.
     """
     Notification.objects.bulk_create(
-        [notification(key=key, cardholder=cardholder, kind=kind, message=message, order=order)],
+        [
+            notification(
+                key=key, cardholder=cardholder, kind=kind, message=message, order=order, html=html
+            )
+        ],
         ignore_conflicts=True,
     )
     if send_on_commit:
@@ -110,8 +116,13 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
     if lease is None:
         return False
     message = rows.get()
+    email = EmailMultiAlternatives(
+        message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email]
+    )
+    if message.html_body:
+        email.attach_alternative(message.html_body, "text/html")
     try:
-        send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email])
+        email.send()
     except OSError as exc:
         failed = policy.exhausted(message.attempts)
         lease.release(

@@ -53,6 +53,7 @@ from orders.services.common import (
 from orders.services.lifecycle import order_cancel
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
+from orders.services.receipts import receipt_issue
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -396,9 +397,10 @@ def payment_operation_abandon(*, operation_id: int, reason: str, actor: str, now
 
 
 def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
-    """Approved: the order is paid and its shipment scheduled; declined: the order is declined,
-    its unit released and the buyer told. An approval for an order no longer confirmed (it was
-    cancelled meanwhile) is voided through the outbox; a decline for one changes nothing."""
+    """Approved: the order is paid, its shipment scheduled and its receipt issued (numbered in
+    this transaction); declined: the order is declined, its unit released and the buyer told.
+    An approval for an order no longer confirmed (it was cancelled meanwhile) is voided through
+    the outbox; a decline for one changes nothing."""
     # Campaign before order, as everywhere: the order's status cannot change under this lock.
     order = order_lock(order_id)
     cardholder = order.cardholder
@@ -425,6 +427,8 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
                 "promised_delivery": shipment.promised_delivery.isoformat(),
             },
         ).save()
+        # Numbered in this transaction: a payment that rolls back takes no number (§3.8).
+        receipt_issue(order=order, now=now)
         reply_text = messages.reply_paid(order=order)
         message = messages.email_paid(
             order=order, cardholder=cardholder, promised=shipment.promised_delivery

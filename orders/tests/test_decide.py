@@ -84,6 +84,7 @@ def test_confirming_pays_the_order_and_schedules_two_day_shipping():
         "created",
         "confirmed",
         "paid",
+        "receipt_issued",
     ]
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,26 +19,22 @@ from orders.services.notifications import email_queue
 pytestmark = pytest.mark.django_db
 
 
-class _SmtpDown:
-    """``send_mail`` failing ``times`` times with an ``OSError`` (SMTP's errors are ones), then
-    sending."""
-
-    def __init__(self, times: int) -> None:
-        self.times = times
-
-    def __call__(self, *args, **kwargs):
-        if self.times:
-            self.times -= 1
-            raise OSError("connection refused")
-        return mail.send_mail(*args, **kwargs)
-
-
 @pytest.fixture
 def smtp_down(monkeypatch):
-    def down(times: int) -> _SmtpDown:
-        fake = _SmtpDown(times)
-        monkeypatch.setattr("orders.services.notifications.send_mail", fake)
-        return fake
+    """The e-mail backend failing ``times`` times with an ``OSError`` (SMTP's errors are ones),
+    then sending."""
+    send = locmem.EmailBackend.send_messages
+
+    def down(times: int) -> None:
+        left = [times]
+
+        def send_messages(backend, messages):
+            if left[0]:
+                left[0] -= 1
+                raise OSError("connection refused")
+            return send(backend, messages)
+
+        monkeypatch.setattr(locmem.EmailBackend, "send_messages", send_messages)
 
     return down
 

@@ -130,3 +130,6 @@ def test_a_new_cardholder_opts_in_and_buys_by_post(page, shot, settings):
     expect(row).to_contain_text("Paid")
     accessible(page)
     shot(page, "order-history")
+    with page.expect_download() as download:
+        row.get_by_role("link", name=f"Receipt (PDF) of order {code}").click()
+    assert re.fullmatch(r"[A-Z0-9-]+-R-000001\.pdf", download.value.suggested_filename)
