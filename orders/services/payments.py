@@ -495,3 +495,12 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
     email_queue(
         key=f"{kind}:{order.pk}", cardholder=cardholder, kind=kind, order=order, message=message
     )
+
+
+def refund_run(*, refund_id: int, now: datetime) -> str:
+    """Run a refund's operation now, after the commit that asked for it, rather than at the
+    payments sweep: the same outbox row (its key gives the money back once). Call it outside any
+    transaction: it calls the gateway. Returns the operation's status after, as
+    ``payment_operation_run`` (``busy`` if a worker has it already: it runs it)."""
+    operation_id = PaymentOperation.objects.values_list("pk", flat=True).get(refund_id=refund_id)
+    return payment_operation_run(operation_id=operation_id, now=now)
