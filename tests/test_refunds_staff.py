@@ -3,6 +3,7 @@ the services, each behind its own permission, inside their merchant, 409 for a r
 
 import threading
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -15,6 +16,7 @@ from knox.models import AuthToken
 
 from accounts.services import staff_user_upsert
 from accounts.services.people import merchant_staff_group_ensure
+from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
 from core.exceptions import ApplicationError
 from orders.models import Order, OrderEvent, OrderStatus, PaymentOperation, Refund
@@ -35,7 +37,7 @@ class World:
         self.shipped = order_shipped("alice")
         self.paid = order_paid("bob")
         self.a = self.shop.campaign.merchant
-        self.b = CampaignFactory(hashtag="BuyOtherThing").merchant
+        self.b = cast(Campaign, CampaignFactory(hashtag="BuyOtherThing")).merchant
         self.staff_a = self._staff("a", self.a.pk)
         self.staff_b = self._staff("b", self.b.pk)
 
