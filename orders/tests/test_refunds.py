@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from core.exceptions import ApplicationError
-from fulfillment.services import label_buy
+from fulfillment.services import label_buy, shipment_track
 from orders.health import payment_failures
 from orders.models import Order, OrderEvent, OrderStatus, PaymentOperation, Refund, RefundStatus
 from orders.payments.base import GatewayError, GatewayResult
@@ -22,7 +22,7 @@ from orders.pipeline import stage_payments, stage_send
 from orders.selectors import pipeline_status
 from orders.services import order_cancel, order_refund, payment_operation_run
 from sandbox.gateway import SandboxGateway
-from sandbox.models import SandboxLedgerEntry
+from sandbox.models import SandboxLabel, SandboxLedgerEntry
 from tests.shop import order_paid, order_shipped, shop_open
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +303,38 @@ def test_a_refund_waits_for_the_capture():
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SUCCEEDED
     assert _ledger_refunds() == [(Decimal("10.00"), 1, True)]
+
+
+def test_an_order_refunded_in_part_on_its_way_keeps_its_status_when_delivered():
+    shop_open()
+    order = order_shipped()
+    _refund(order, "20.00")
+    stage_payments(now=timezone.now())
+    bought_at = SandboxLabel.objects.get().bought_at
+    assert shipment_track(shipment_id=order.shipment.pk, now=bought_at + timedelta(hours=33)) == (
+        "delivered"
+    )
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PARTIALLY_REFUNDED
+    delivered = OrderEvent.objects.get(order=order, kind="delivered")
+    assert (delivered.from_status, delivered.to_status) == ("partially_refunded",) * 2
+    # Still refundable after delivery: the rest.
+    _refund(order, "129.00")
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+
+
+def test_a_delivered_order_is_refunded_in_full_at_once():
+    shop_open()
+    order = order_shipped()
+    bought_at = SandboxLabel.objects.get().bought_at
+    shipment_track(shipment_id=order.shipment.pk, now=bought_at + timedelta(hours=33))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    _refund(order, "149.00")
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    event = OrderEvent.objects.get(order=order, kind="refunded")
+    assert (event.from_status, event.to_status) == ("delivered", "refunded")
