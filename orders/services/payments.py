@@ -87,6 +87,9 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     applied (an approval for an order cancelled meanwhile is voided). One that still fails after
     ``payment_give_up_at`` is resolved by ``_authorization_give_up``. A capture or void
     the gateway refuses, or that fails until the hold lapses, is ``failed`` (ERROR logged).
+    A refund waits for the order's capture; a retried one is first looked up by its key
+    (``refund_lookup``); given, it is applied once (``refund_apply``); refused or given up,
+    it is ``failed`` like a capture (``refund_mark_failed``).
     """
     # The lease is stamped with the clock at claim time: ``now`` may be a stage's start, and a
     # long stage would otherwise hand out leases that have already lapsed.
