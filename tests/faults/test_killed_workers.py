@@ -1,5 +1,6 @@
 """SIGKILL a worker in the middle of its work: deciding a batch, sending a reply, authorizing a
-card, giving money back. Real Celery worker processes on PostgreSQL and a private Redis (issue 10 §6)."""
+card, giving money back. Real Celery worker processes on PostgreSQL and a private Redis (issue 10
+§6)."""
 
 from datetime import timedelta
 from decimal import Decimal
