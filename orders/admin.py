@@ -7,26 +7,47 @@ confirmation code, buyer handle or order number, each an index lookup.
 Merchant staff never see cardholder data (DESIGN §10.2): an order shows the buyer's handle and
 an opaque buyer reference (``order_buyer_reference``), never the cardholder (their e-mail) or
 the card; operators see those too. The CSV export holds neither.
+
+Staff act on an order through its services, each behind its own permission: "Cancel" (before
+shipping, ``order_cancel``; ``orders.cancel_order``) and "Refund" (a captured order, in full or
+in part, ``order_refund``; ``orders.refund_order``), as buttons on the order's page leading to
+a small confirmation or refund form (POST, CSRF), and as actions of the change list.
 """
 
+from functools import partial
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
-from core.scoping import merchant_id_of, scope_to_merchant
+from core.exceptions import ApplicationError
+from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
+from orders import messages as texts
 from orders.dashboard import campaign_dashboard
-from orders.models import Order, OrderEvent
+from orders.models import (
+    CANCELLABLE_STATUSES,
+    REFUNDABLE_STATUSES,
+    CancelReason,
+    Order,
+    OrderEvent,
+    Refund,
+)
 from orders.receipt_pdf import receipt_download
 from orders.selectors import merchant_receipt, order_buyer_reference
+from orders.services import order_cancel, order_refund
+from orders.services.payments import refund_run
+from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
 # Shown to operators only: the cardholder's login (its e-mail) and the card.
 _CARDHOLDER_FIELDS = ("cardholder", "card")
@@ -38,6 +59,35 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
     ordering = ("id",)
     extra = 0
+
+
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = (
+        "number",
+        "created_at",
+        "amount",
+        "reason",
+        "restock",
+        "status",
+        "actor_label",
+        "succeeded_at",
+    )
+    readonly_fields = fields
+    ordering = ("number",)
+    extra = 0
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Part of the order's page: whoever may see the order sees its refunds.
+        return request.user.has_perm("orders.view_order")
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=CENT)
+    reason = forms.CharField(max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    restock = forms.BooleanField(
+        required=False, label="The goods came back: put the unit back in stock"
+    )
 
 
 @admin.register(Order)
@@ -55,7 +105,9 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_filter = ("status", "campaign")
     search_fields = ("confirmation_code",)
     search_help_text = "Exact order number, confirmation code, or buyer handle."
-    inlines = (OrderEventInline,)
+    inlines = (RefundInline, OrderEventInline)
+    change_form_template = "admin/orders/order/change_form.html"
+    actions = ["export_csv", "cancel_orders", "refund_order"]
     readonly_fields = (
         "merchant",
         "campaign",
@@ -75,6 +127,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "quantity",
         "unit_price",
         "total",
+        "refunded_total",
         "currency",
         "product_name",
         "product_sku",
@@ -111,7 +164,135 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             self.admin_site.admin_view(self.receipt_pdf_view),
             name="orders_order_receipt_pdf",
         )
-        return [dashboard, receipt, *super().get_urls()]
+        cancel = path(
+            "<path:object_id>/cancel/",
+            self.admin_site.admin_view(self.cancel_view),
+            name="orders_order_cancel",
+        )
+        refund = path(
+            "<path:object_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name="orders_order_refund",
+        )
+        return [dashboard, receipt, cancel, refund, *super().get_urls()]
+
+    # --- Staff actions: permissions ---------------------------------------------------------
+    def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_merchant_scope(request) and request.user.has_perm("orders.cancel_order")
+
+    def has_refund_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_merchant_scope(request) and request.user.has_perm("orders.refund_order")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The order's page, with the buttons of the actions that apply now and are allowed."""
+        order = self.get_object(request, object_id)
+        context = {
+            **(extra_context or {}),
+            "can_cancel": order is not None
+            and order.status in CANCELLABLE_STATUSES
+            and self.has_cancel_permission(request, order),
+            "can_refund": order is not None
+            and order.status in REFUNDABLE_STATUSES
+            and self.has_refund_permission(request, order),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _order_page(self, order: Order) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+
+    def _action_context(self, request: HttpRequest, order: Order, title: str) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": order,
+            "title": title,
+        }
+
+    # --- Cancel -----------------------------------------------------------------------------
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: confirm cancelling the order; POST: cancel it (``order_cancel``)."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        order = self.get_object(request, object_id)  # 404 for another merchant's
+        if request.method == "POST":
+            self._cancel(request, order)
+            return self._order_page(order)
+        context = self._action_context(request, order, f"Cancel order #{order.confirmation_code}")
+        context["cancellable"] = order.status in CANCELLABLE_STATUSES
+        return TemplateResponse(request, "admin/orders/order/cancel.html", context)
+
+    def _cancel(self, request: HttpRequest, order: Order) -> bool:
+        cancelled = order_cancel(
+            order_id=order.pk,
+            now=timezone.now(),
+            actor_label="admin",
+            actor_id=request.user.pk,
+            reason=CancelReason.OPERATOR if request.user.is_superuser else CancelReason.MERCHANT,
+        )
+        if cancelled:
+            self.message_user(request, f"Order #{order.confirmation_code} is cancelled.")
+        else:
+            self.message_user(request, texts.cancel_refused(order=order), messages.ERROR)
+        return cancelled
+
+    @admin.action(description="Cancel selected orders (before shipping)", permissions=["cancel"])
+    def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        for order in queryset.order_by("pk"):
+            self._cancel(request, order)
+
+    # --- Refund -----------------------------------------------------------------------------
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: the refund form (amount, at most what is left; reason; restock); POST: ask for
+        the refund (``order_refund``), run at once after the commit. A refusal is shown on the
+        form (409)."""
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        order = self.get_object(request, object_id)  # 404 for another merchant's
+        left = order.total - order.refund_requested_total
+        form = RefundForm(request.POST or None, initial={"amount": left})
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = order_refund(
+                    order_id=order.pk,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    restock=form.cleaned_data["restock"],
+                    now=timezone.now(),
+                    actor_label="admin",
+                    actor_id=request.user.pk,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+                self.message_user(
+                    request,
+                    f"Refund of {texts.money(refund.amount, order.currency)} on order "
+                    f"#{order.confirmation_code} asked for.",
+                )
+                return self._order_page(order)
+        context = self._action_context(request, order, f"Refund order #{order.confirmation_code}")
+        context.update(form=form, left=left, refundable=order.status in REFUNDABLE_STATUSES)
+        return TemplateResponse(request, "admin/orders/order/refund.html", context, status=status)
+
+    @admin.action(description="Refund the selected order…", permissions=["refund"])
+    def refund_order(
+        self, request: HttpRequest, queryset: QuerySet[Order]
+    ) -> HttpResponseRedirect | None:
+        """One order at a time: the refund form asks for its amount."""
+        orders = list(queryset[:2])
+        if len(orders) != 1:
+            self.message_user(request, "Choose one order to refund.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:orders_order_refund", args=[orders[0].pk]))
 
     def receipt_pdf_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         """The receipt PDF of one of the user's merchant's orders; a 404 for another

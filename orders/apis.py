@@ -1,24 +1,30 @@
-"""Orders over the API (DESIGN §10.3): list with filters, read, cancel; the token's merchant's
-only. Cancelling goes through ``order_cancel`` (stock released, a paid order voided)."""
+"""Orders over the API (DESIGN §10.3): list with filters, read, cancel, refund; the token's
+merchant's only. Cancelling goes through ``order_cancel`` (stock released, a paid order voided),
+refunding through ``order_refund`` (run by the payment outbox, at once after the commit)."""
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import IdFilter, MerchantScopedMixin
 from core.exceptions import ApplicationError
-from orders.models import CancelReason, Order, OrderStatus
+from orders import messages
+from orders.models import CancelReason, Order, OrderStatus, Refund
 from orders.selectors import order_buyer_reference
-from orders.services import order_cancel
+from orders.services import order_cancel, order_refund
+from orders.services.payments import refund_run
+from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -46,11 +52,30 @@ class OrderSerializer(serializers.ModelSerializer):
             "ship_to",
             "created_at",
             "confirmed_at",
+            "refunded_total",
         )
         read_only_fields = fields
 
     def get_buyer_reference(self, obj: Order) -> str:
         return order_buyer_reference(merchant_id=obj.merchant_id, cardholder_id=obj.cardholder_id)
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    """A refund asked for: an amount in the order's currency (cents at most), why, and whether
+    the goods came back (their unit goes back to stock)."""
+
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=CENT)
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
+    restock = serializers.BooleanField(default=False)
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    """A refund and where it is: ``requested``, ``processing``, ``succeeded`` or ``failed``."""
+
+    class Meta:
+        model = Refund
+        fields = ("number", "amount", "reason", "restock", "status", "created_at", "succeeded_at")
+        read_only_fields = fields
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -91,6 +116,7 @@ class OrderViewSet(
         "list": "orders.view_order",
         "retrieve": "orders.view_order",
         "cancel": "orders.cancel_order",
+        "refunds": "orders.refund_order",
     }
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
@@ -108,6 +134,31 @@ class OrderViewSet(
             actor_id=request.user.pk,
             reason=CancelReason.OPERATOR if request.user.is_superuser else CancelReason.MERCHANT,
         ):
-            raise ApplicationError(f"Order #{order.confirmation_code} can no longer be cancelled.")
+            raise ApplicationError(messages.cancel_refused(order=order))
         order.refresh_from_db()
         return Response(self.get_serializer(order).data)
+
+    @extend_schema(
+        request=RefundRequestSerializer,
+        responses={201: OpenApiResponse(RefundSerializer, description="The refund asked for.")},
+    )
+    @action(detail=True, methods=["post"])
+    def refunds(self, request: Request, pk: str | None = None) -> Response:
+        """Refund a shipped, delivered or partially refunded order, in full or in part: the
+        refund is queued in the payment outbox (and tried at once), its status in the answer.
+        409 when the order is not refundable or the amount is more than is left to refund."""
+        order = self.get_object()
+        form = RefundRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        refund = order_refund(
+            order_id=order.pk,
+            amount=form.validated_data["amount"],
+            reason=form.validated_data["reason"],
+            restock=form.validated_data["restock"],
+            now=timezone.now(),
+            actor_label="api",
+            actor_id=request.user.pk,
+        )
+        transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+        refund.refresh_from_db()
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)

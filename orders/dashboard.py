@@ -22,7 +22,18 @@ from social.selectors import posts_count
 PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campaign_closed")
 # Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
 SERIES = (
-    ("paid or later", "#1b7837", (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)),
+    # Refunded orders were sold (paid, shipped) before their money went back.
+    (
+        "paid or later",
+        "#1b7837",
+        (
+            OrderStatus.PAID,
+            OrderStatus.SHIPPED,
+            OrderStatus.DELIVERED,
+            OrderStatus.PARTIALLY_REFUNDED,
+            OrderStatus.REFUNDED,
+        ),
+    ),
     ("confirmed", "#5aae61", (OrderStatus.CONFIRMED,)),
     ("pending", "#f1a340", (OrderStatus.PENDING,)),
     ("expired", "#998ec3", (OrderStatus.EXPIRED,)),

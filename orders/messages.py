@@ -450,3 +450,50 @@ A PDF copy is on your settings page:
         {"greeting": _greeting(cardholder), "r": text, "pdf_url": pdf_url},
     )
     return f"{text.title}: {content.items[0].description}", body, html
+
+
+def email_refunded(
+    *, order: Order, cardholder: Cardholder, amount: object, last4: str, refunded_total: object
+) -> tuple[str, str]:
+    """A refund succeeded: how much went back to which card (its last four digits only), and
+    what is left charged when it was in part."""
+    left = order.total - refunded_total  # type: ignore[operator]
+    whole = left <= 0
+    rest = (
+        "The order is now refunded in full."
+        if whole
+        else f"In all {money(refunded_total, order.currency)} of "
+        f"{money(order.total, order.currency)} is refunded."
+    )
+    return (
+        f"Refund of {money(amount, order.currency)}: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+We refunded {money(amount, order.currency)} for order #{order.confirmation_code}
+({order.product_name}) to your card ending in {last4}. {rest}
+Your bank may take a few days to show it.
+""",
+    )
+
+
+# Refusals of a refund asked for by staff (the admin and the API say them as they are).
+def refund_refused_status(*, order: Order) -> str:
+    return (
+        f"Order #{order.confirmation_code} is {order.get_status_display().lower()}: only a "
+        "shipped, delivered or partially refunded order (its payment captured) can be refunded."
+    )
+
+
+def refund_refused_amount(*, order: Order, amount: object, left: object) -> str:
+    return (
+        f"A refund of {money(amount, order.currency)} is more than is left to refund on order "
+        f"#{order.confirmation_code}: at most {money(left, order.currency)}."
+    )
+
+
+def refund_refused_not_positive(*, order: Order) -> str:
+    return f"A refund of order #{order.confirmation_code} must be more than zero, in cents."
+
+
+def cancel_refused(*, order: Order) -> str:
+    return f"Order #{order.confirmation_code} can no longer be cancelled."

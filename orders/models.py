@@ -31,9 +31,14 @@ class OrderStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
     CANCELLED = "cancelled", "Cancelled"
     DECLINED = "declined", "Declined"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
 
 
-# Statuses that hold a unit of the campaign's stock.
+# Statuses that hold a unit of the campaign's stock. A refunded order (in part or in full) still
+# holds its unit: the buyer may keep the goods. Its unit goes back only when staff say the goods
+# came back (``Order.restocked_at`` set, once, by ``orders.services.refunds.order_refund``), so an
+# order holds a unit when its status is one of these and it is not restocked (``holds_stock``).
 STOCK_HOLDING_STATUSES = frozenset(
     {
         OrderStatus.PENDING,
@@ -41,8 +46,24 @@ STOCK_HOLDING_STATUSES = frozenset(
         OrderStatus.PAID,
         OrderStatus.SHIPPED,
         OrderStatus.DELIVERED,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
     }
 )
+# Statuses in which the payment was captured, so money may be given back (DESIGN §3.4).
+REFUNDABLE_STATUSES = (
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.PARTIALLY_REFUNDED,
+)
+# Statuses staff may cancel from: before shipping (``order_cancel``).
+CANCELLABLE_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID)
+
+
+def holds_stock() -> Q:
+    """The orders that hold a unit of their campaign's stock (``Campaign.stock_reserved`` counts
+    them): a stock-holding status, and not restocked after a refund."""
+    return Q(status__in=STOCK_HOLDING_STATUSES, restocked_at__isnull=True)
 
 
 class CancelReason(models.TextChoices):
@@ -85,7 +106,11 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     author_handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
 
     status = FSMField(
-        max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING, protected=True
+        # 32: room for ``partially_refunded``; widening a varchar is free on PostgreSQL.
+        max_length=32,
+        choices=OrderStatus.choices,
+        default=OrderStatus.PENDING,
+        protected=True,
     )
     confirmation_code = models.CharField(max_length=CONFIRMATION_CODE_LENGTH)
     reply_posted_at = models.DateTimeField(null=True, blank=True)
@@ -107,8 +132,23 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     hashtag = models.CharField(max_length=100)
     ship_to = models.JSONField(default=dict)
 
+    # Money given back (DESIGN §3.4): ``refund_requested_total`` is every refund asked for
+    # (queued, running, returned or failed: a failed one may still be retried), raised by one
+    # conditional UPDATE when a refund is requested; ``refunded_total`` is what the gateway
+    # confirmed. The check constraints keep ``0 <= refunded <= requested <= total`` whatever
+    # the writers do, so money back never exceeds what was captured.
+    refund_requested_total = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0, editable=False
+    )
+    refunded_total = models.DecimalField(max_digits=12, decimal_places=2, default=0, editable=False)
+    # When staff said the goods came back and the unit went back to stock (at most once).
+    restocked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
-        permissions = [("cancel_order", "Can cancel orders")]
+        permissions = [
+            ("cancel_order", "Can cancel orders"),
+            ("refund_order", "Can refund orders"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["cardholder", "campaign"],
@@ -131,6 +171,12 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=[s.value for s in OrderStatus]), name="order_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_total__gte=0)
+                & Q(refunded_total__lte=F("refund_requested_total"))
+                & Q(refund_requested_total__lte=F("total")),
+                name="order_refunds_within_total",
             ),
         ]
         indexes = [
@@ -185,6 +231,16 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         """Cancelled by the buyer ("Not me"), staff or ops; a paid order's authorization is
         voided."""
 
+    @transition(field=status, source=list(REFUNDABLE_STATUSES), target=OrderStatus.REFUNDED)
+    def refund_fully(self) -> None:
+        """A refund succeeded and, with the earlier ones, gave back the whole captured total."""
+
+    @transition(
+        field=status, source=list(REFUNDABLE_STATUSES), target=OrderStatus.PARTIALLY_REFUNDED
+    )
+    def refund_partly(self) -> None:
+        """A refund succeeded and part of the captured total is still not given back."""
+
 
 class OrderEvent(models.Model):
     """The audit trail: one row per thing that happened to an order, who did it and when."""
@@ -192,8 +248,8 @@ class OrderEvent(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField()
     kind = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16, blank=True)
+    from_status = models.CharField(max_length=32, blank=True)
+    to_status = models.CharField(max_length=32, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -215,6 +271,7 @@ class PaymentOperationKind(models.TextChoices):
     AUTHORIZE = "authorize", "Authorize"
     CAPTURE = "capture", "Capture"
     VOID = "void", "Void"
+    REFUND = "refund", "Refund"
 
 
 class OutboxStatus(models.TextChoices):
@@ -224,15 +281,71 @@ class OutboxStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(TimeStampedModel):
+    """Money given back on a captured order, in full or in part (DESIGN §3.4): one row per
+    refund asked for, run by its payment operation (``PaymentOperation.refund``) through the
+    payment outbox with its own idempotency key, ``order-<id>-refund-<number>``.
+
+    ``status`` follows the operation: ``requested`` until first tried, ``processing`` while tried
+    (and retried), ``succeeded`` once the gateway confirmed it, ``failed`` when the gateway
+    refused it or retries gave up (``retry_payments`` may run it again). Written by
+    ``orders.services.refunds``.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    number = models.PositiveSmallIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=500)
+    # Who asked: a staff login (``requested_by``), or the system (``actor_label`` says which).
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=64, default="system")
+    # Staff said the goods came back: the unit went back to stock with this refund.
+    restock = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED
+    )
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    # The gateway's id of the refund (Stripe's are up to 255 characters).
+    reference = models.CharField(max_length=255, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "number"], name="refund_number_per_order"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.number} of order {self.order_id}: {self.amount} ({self.status})"
+
+
 class PaymentOperation(TimeStampedModel):
     """The payment outbox: a call to the gateway, written with the state change that needs it.
 
-    One per order and operation; its idempotency key (``order-<id>-<operation>``) is sent to the
+    One per order and operation, except refunds (one per ``Refund``); its idempotency key
+    (``order-<id>-<operation>``, a refund's ``order-<id>-refund-<number>``) is sent to the
     gateway, so a call repeated after a crash is charged once (DESIGN §5.5).
     """
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_operations")
     operation = models.CharField(max_length=16, choices=PaymentOperationKind.choices)
+    # The refund a ``refund`` operation runs (and only those have one).
+    refund = models.OneToOneField(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="operation"
+    )
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
@@ -248,7 +361,16 @@ class PaymentOperation(TimeStampedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["order", "operation"], name="payment_op_once"),
+            models.UniqueConstraint(
+                fields=["order", "operation"],
+                condition=~Q(operation="refund"),
+                name="payment_op_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(operation="refund", refund__isnull=False)
+                | (~Q(operation="refund") & Q(refund__isnull=True)),
+                name="payment_op_refund_has_refund",
+            ),
         ]
         indexes = [
             models.Index(fields=["id"], condition=Q(status="pending"), name="payment_op_due_idx"),

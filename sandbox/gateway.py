@@ -3,6 +3,11 @@
 Test tokens: a token containing ``decline`` is declined (``card_declined``); any other token is
 approved. The sandbox card vault (the linking page) issues tokens of both kinds for its test card
 numbers. A repeated idempotency key returns the first result and only counts the call.
+
+Refunds are entries of their own (``operation="refund"``, ``reference`` the authorization's, so
+the books show what each charge gave back); one that would give back more than the capture less
+the refunds already approved is refused (``amount_too_large``), as is one of nothing captured
+(``not_captured``). A refund's own id is derived from its key.
 """
 
 import hashlib
@@ -12,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 
 from orders.payments.base import GatewayRecord, GatewayResult, PaymentGateway
 from sandbox.models import SandboxLedgerEntry
@@ -50,6 +55,10 @@ def _record(
     return GatewayResult(
         approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
     )
+
+
+def _refund_id(idempotency_key: str) -> str:
+    return "sbx_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
 
 
 class SandboxGateway(PaymentGateway):
@@ -131,3 +140,55 @@ class SandboxGateway(PaymentGateway):
                 approved=entry.approved,
                 created_at=entry.created_at,
             )
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        order_id: int,
+    ) -> GatewayResult:
+        with transaction.atomic():
+            # The capture's row, locked: two refunds of one charge are checked one at a time.
+            capture = (
+                SandboxLedgerEntry.objects.select_for_update()
+                .filter(operation="capture", reference=reference, approved=True)
+                .first()
+            )
+            refunded = SandboxLedgerEntry.objects.filter(
+                operation="refund", reference=reference, approved=True
+            ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+            code = ""
+            if capture is None:
+                code = "not_captured"
+            elif refunded + amount > capture.amount:
+                code = "amount_too_large"
+            result = _record(
+                key=idempotency_key,
+                operation="refund",
+                token="",
+                amount=amount,
+                currency=currency,
+                approved=not code,
+                reference=reference,
+                decline_code=code,
+            )
+        return GatewayResult(
+            approved=result.approved,
+            reference=_refund_id(idempotency_key),
+            decline_code=result.decline_code,
+        )
+
+    def refund_lookup(self, *, reference: str, idempotency_key: str) -> GatewayResult | None:
+        entry = SandboxLedgerEntry.objects.filter(
+            idempotency_key=idempotency_key, operation="refund", reference=reference
+        ).first()
+        if entry is None:
+            return None
+        return GatewayResult(
+            approved=entry.approved,
+            reference=_refund_id(idempotency_key),
+            decline_code=entry.decline_code,
+        )

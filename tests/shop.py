@@ -12,7 +12,9 @@ from accounts.models import Card, Cardholder, PurchaseControls, SocialIdentity
 from accounts.services import card_add, cardholder_upsert, consent_record, identity_link
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
-from orders.pipeline import stage_decide, stage_poll, stage_send
+from fulfillment.services import label_buy
+from orders.models import Order, OrderStatus, PaymentOperation
+from orders.pipeline import stage_decide, stage_payments, stage_poll, stage_send
 from sandbox.models import SandboxPost, SandboxUser
 from sandbox.services import sandbox_post_create, sandbox_timeline, sandbox_user_ensure
 from social.models import PlatformAccount
@@ -124,3 +126,29 @@ def replies_to(handle: str) -> list[str]:
 def code_in(text: str) -> str:
     """The confirmation code in a confirmation request."""
     return text.split("#Confirm", 1)[1][:5]
+
+
+def order_paid(handle: str = "alice", **buyer: Any) -> Order:
+    """``handle`` buys the shop's offer and confirms it: a paid order (card authorized), its
+    shipment awaiting a label. Needs ``shop_open()`` first."""
+    ready = buyer_ready(handle, **buyer)
+    post(handle, f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    post(handle, f"@{BRAND} #Confirm{code_in(replies_to(handle)[-1])}")
+    tick()
+    tick()
+    order = Order.objects.get(cardholder=ready.cardholder)
+    assert order.status == OrderStatus.PAID
+    return order
+
+
+def order_shipped(handle: str = "alice", **buyer: Any) -> Order:
+    """A paid order whose label the sandbox carrier sold (fulfillment's ``label_buy``): shipped,
+    its payment captured in the sandbox ledger."""
+    order = order_paid(handle, **buyer)
+    assert label_buy(shipment_id=order.shipment.pk).status == "bought"
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    assert PaymentOperation.objects.get(order=order, operation="capture").status == "done"
+    return order

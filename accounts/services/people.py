@@ -21,6 +21,7 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("catalog", "change_campaign"),
     ("orders", "view_order"),
     ("orders", "cancel_order"),
+    ("orders", "refund_order"),
     ("orders", "view_orderevent"),
     ("fulfillment", "view_shipment"),
     ("fulfillment", "ship_shipment"),

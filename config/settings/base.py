@@ -493,8 +493,9 @@ HASHCART = {
         # buyer and the unit wait; then the gateway is asked what it recorded and the order is
         # declined), a capture or a void when the hold lapses, HASHCART_AUTHORIZATION_HOLD_HOURS
         # after the order's authorization was queued (Visa merchant-initiated holds: about 5
-        # days). What gives up fails loudly (ERROR, pipeline_status, /healthz) for
-        # ``retry_payments``.
+        # days), a refund HASHCART_REFUND_RETRY_HOURS after it was asked for (no hold bounds it:
+        # the capture is done). What gives up fails loudly (ERROR, pipeline_status, /healthz)
+        # for ``retry_payments``.
         "payments": {
             "lease_seconds": 120,
             "first_delay_seconds": 2,
@@ -505,6 +506,7 @@ HASHCART = {
                 "authorize": env.float("HASHCART_AUTHORIZATION_RETRY_MINUTES", default=60) * 60,
                 "capture": _AUTHORIZATION_HOLD_SECONDS,
                 "void": _AUTHORIZATION_HOLD_SECONDS,
+                "refund": env.float("HASHCART_REFUND_RETRY_HOURS", default=72) * 3600,
             },
         },
         # The e-mail outbox (orders' and accounts' e-mails): a sender's claim lasts ten minutes;

@@ -302,6 +302,7 @@ def test_todays_environment_variables_still_set_the_policies():
         "HASHCART_PAYMENT_RETRY_MAX_DELAY_MINUTES": "1",
         "HASHCART_AUTHORIZATION_RETRY_MINUTES": "2",
         "HASHCART_AUTHORIZATION_HOLD_HOURS": "3",
+        "HASHCART_REFUND_RETRY_HOURS": "4",
     }
     probe = (
         "import json, django; django.setup(); from core.outbox import policy as p;"
@@ -323,5 +324,5 @@ def test_todays_environment_variables_still_set_the_policies():
         300,
         7,
         60,
-        {"authorize": 120, "capture": 3 * 3600, "void": 3 * 3600},
+        {"authorize": 120, "capture": 3 * 3600, "void": 3 * 3600, "refund": 4 * 3600},
     ]

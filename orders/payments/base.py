@@ -7,6 +7,8 @@ outside any database transaction. Amounts are ``Decimal`` in the currency's majo
 An answer can be lost (a timeout after the gateway acted): the caller then asks
 ``authorization_lookup`` what the gateway recorded under the authorization's key before it decides
 anything else (DESIGN §5.5), so that a hold is never left on a card whose order was declined.
+A refund whose answer was lost is looked up the same way (``refund_lookup``), so that money is
+never given back twice.
 """
 
 import abc
@@ -19,7 +21,8 @@ from decimal import Decimal
 @dataclass(frozen=True, slots=True)
 class GatewayResult:
     """``approved``: the operation succeeded; ``reference``: the gateway's id of the
-    authorization (the same for its capture and void); ``decline_code``: why not, when not."""
+    authorization (the same for its capture and void), or of the refund for a refund;
+    ``decline_code``: why not, when not."""
 
     approved: bool
     reference: str
@@ -78,3 +81,27 @@ class PaymentGateway(abc.ABC):
         """Every operation the gateway recorded for authorizations made since ``since``, as its
         own books have them (``reconcile_payments`` compares them with the orders). Raises
         ``GatewayError`` when the gateway cannot be read now."""
+
+    @abc.abstractmethod
+    def refund(
+        self,
+        *,
+        reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        order_id: int,
+    ) -> GatewayResult:
+        """Give ``amount`` back of the captured payment ``reference`` (the authorization's id),
+        one refund per ``idempotency_key``: the same key answers the first call's result and
+        gives nothing back again. The gateway keeps ``order_id`` and ``idempotency_key`` with
+        the refund (Stripe: in its metadata), so that ``refund_lookup`` can find it. A refund
+        the gateway refuses (more than is left of the capture, say) is ``approved=False`` with
+        the reason; the result's ``reference`` is the refund's id at the gateway."""
+
+    @abc.abstractmethod
+    def refund_lookup(self, *, reference: str, idempotency_key: str) -> GatewayResult | None:
+        """What the gateway recorded for the refund of payment ``reference`` made with
+        ``idempotency_key``, without creating anything: as ``refund`` answered; None when the
+        gateway has no such refund (the call never reached it). Raises ``GatewayError`` when
+        the gateway cannot say now."""

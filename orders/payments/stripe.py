@@ -11,6 +11,12 @@ Each PaymentIntent carries ``hashcart_order_id`` and ``hashcart_idempotency_key`
 ``authorization_lookup`` finds an intent whose creation answer was lost by searching on the key
 (Stripe's Search API: usually current within a minute, slower during Stripe's own incidents, and
 not offered to merchants in India; the payment outbox only trusts "none found" after its retries).
+
+A refund is a Stripe Refund of the PaymentIntent (``amount`` in minor units), created with the
+refund's idempotency key and carrying the same metadata; ``refund_lookup`` lists the intent's
+refunds and finds it by the key (a list, not a search: current at once, and not limited to the
+24 hours Stripe keeps idempotency keys). A refund Stripe accepted but has not settled
+(``pending``) counts as given: Stripe completes it on its own.
 """
 
 from collections.abc import Iterator
@@ -28,14 +34,27 @@ ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA"
 _RETRYABLE = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
 # PaymentIntent states in which money is held (or was taken) on the card.
 _HOLDING = frozenset({"requires_capture", "succeeded"})
+# Refund states in which the money is (or is being) given back.
+_REFUNDED = frozenset({"succeeded", "pending"})
+
+
+def _metadata(obj: Any) -> dict[str, Any]:
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None:
+        return {}
+    return dict(metadata.to_dict() if hasattr(metadata, "to_dict") else metadata)
+
+
+def _refund_result(refund: Any) -> GatewayResult:
+    approved = refund.status in _REFUNDED
+    reason = getattr(refund, "failure_reason", None) or f"status_{refund.status}"
+    return GatewayResult(
+        approved=approved, reference=refund.id, decline_code="" if approved else reason
+    )
 
 
 def _order_id_of(intent: Any) -> str:
-    metadata = getattr(intent, "metadata", None)
-    if metadata is None:
-        return ""
-    values = metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
-    return str(values.get("hashcart_order_id", ""))
+    return str(_metadata(intent).get("hashcart_order_id", ""))
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -83,6 +102,21 @@ def _intent_records(intent: Any) -> Iterator[GatewayRecord]:
         )
     elif intent.status == "canceled" and held:
         yield GatewayRecord(operation="void", amount=Decimal(0), approved=True, **common)
+
+
+def _refund_record(refund: Any) -> GatewayRecord:
+    """A Stripe Refund as the gateway's books have it (pending ones count as given)."""
+    order_id = str(_metadata(refund).get("hashcart_order_id", ""))
+    currency = str(refund.currency).upper()
+    return GatewayRecord(
+        operation="refund",
+        order_id=int(order_id) if order_id.isdigit() else None,
+        reference=str(getattr(refund, "payment_intent", "") or ""),
+        amount=major_units(int(refund.amount), currency),
+        currency=currency,
+        approved=refund.status in _REFUNDED,
+        created_at=datetime.fromtimestamp(int(refund.created), tz=UTC),
+    )
 
 
 class StripeGateway(PaymentGateway):
@@ -191,14 +225,64 @@ class StripeGateway(PaymentGateway):
 
     def records(self, *, since: datetime) -> Iterator[GatewayRecord]:
         """The PaymentIntents created since ``since`` (every page), as authorizations with their
-        captures and cancellations."""
+        captures and cancellations, then the refunds made since then."""
         try:
             page = self.client.v1.payment_intents.list(
                 params={"created": {"gte": int(since.timestamp())}, "limit": 100}
             )
             for intent in page.auto_paging_iter():
                 yield from _intent_records(intent)
+            refunds = self.client.v1.refunds.list(
+                params={"created": {"gte": int(since.timestamp())}, "limit": 100}
+            )
+            for refund in refunds.auto_paging_iter():
+                yield _refund_record(refund)
         except _RETRYABLE as exc:
             raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe list: {type(exc).__name__}") from exc
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        order_id: int,
+    ) -> GatewayResult:
+        params: dict[str, Any] = {
+            "payment_intent": reference,
+            "amount": minor_units(amount, currency),
+            "metadata": {
+                "hashcart_order_id": str(order_id),
+                "hashcart_idempotency_key": idempotency_key,
+            },
+        }
+        try:
+            refund = self.client.v1.refunds.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.InvalidRequestError as exc:
+            # Refused as asked: more than is left (``amount_too_large``), already refunded.
+            return GatewayResult(
+                approved=False, reference="", decline_code=exc.code or "invalid_request"
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe: {type(exc).__name__}") from exc
+        return _refund_result(refund)
+
+    def refund_lookup(self, *, reference: str, idempotency_key: str) -> GatewayResult | None:
+        try:
+            found = self.client.v1.refunds.list(params={"payment_intent": reference, "limit": 100})
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe refunds: {type(exc).__name__}") from exc
+        for refund in found.data:
+            if _metadata(refund).get("hashcart_idempotency_key") == idempotency_key:
+                return _refund_result(refund)
+        return None

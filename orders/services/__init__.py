@@ -15,6 +15,7 @@ from orders.services.lifecycle import (
 )
 from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
+from orders.services.refunds import order_refund
 from orders.services.shipping import ShipOutcome, order_capture, order_deliver, order_ship
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "order_deliver",
     "order_email_confirm",
     "order_expire",
+    "order_refund",
     "order_ship",
     "order_window_open",
     "order_windows_open",

@@ -1,4 +1,4 @@
-"""Running the payment outbox: authorize after confirmation, capture, void (DESIGN §5.5).
+"""Running the payment outbox: authorize after confirmation, capture, void, refund (DESIGN §5.5).
 
 An operation is claimed by compare-and-set (``pending`` to ``processing``, with a lease that
 lapses if the worker dies), the gateway is called outside any transaction with the operation's
@@ -10,13 +10,15 @@ state is voided, never left holding the buyer's money.
 
 Nothing gives up silently (issue 10, item 17). An attempt whose answer was lost (a timeout, an
 error, a worker killed mid-call) leaves the authorization in doubt: the next attempt first asks
-the gateway what it recorded under the key (``authorization_lookup``). Failed calls are retried
+the gateway what it recorded under the key (``authorization_lookup``); a refund likewise
+(``refund_lookup``), so that money is never given back twice. Failed calls are retried
 with backoff (``HASHCART["OUTBOX"]["payments"]``, ``core.outbox``): an authorization for a
 while, after which the order is declined (or paid, if the gateway did record it) and, if the
 gateway cannot say, a void is queued that finds the hold by the same key; captures and voids
-until the hold lapses. An operation that gives up, or that the gateway refuses, is ``failed``:
-an ERROR line with its ids, counted by ``pipeline_status``, unhealthy ``/healthz``, retried by
-``retry_payments``.
+until the hold lapses; refunds (each its own operation, ``orders.services.refunds``) for a
+while after they were asked for, and not before the order's capture is done. An operation that
+gives up, or that the gateway refuses, is ``failed``: an ERROR line with its ids, counted by
+``pipeline_status``, unhealthy ``/healthz``, retried by ``retry_payments``.
 """
 
 import logging
@@ -54,6 +56,7 @@ from orders.services.lifecycle import order_cancel
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.receipts import receipt_issue
+from orders.services.refunds import refund_apply, refund_mark_failed, refund_started
 from social.models import ReplyPriority
 from social.services import ReplyDraft, replies_queue
 
@@ -85,6 +88,9 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     applied (an approval for an order cancelled meanwhile is voided). One that still fails after
     ``payment_give_up_at`` is resolved by ``_authorization_give_up``. A capture or void
     the gateway refuses, or that fails until the hold lapses, is ``failed`` (ERROR logged).
+    A refund waits for the order's capture; a retried one is first looked up by its key
+    (``refund_lookup``); given, it is applied once (``refund_apply``); refused or given up,
+    it is ``failed`` like a capture (``refund_mark_failed``).
     """
     # The lease is stamped with the clock at claim time: ``now`` may be a stage's start, and a
     # long stage would otherwise hand out leases that have already lapsed.
@@ -99,10 +105,18 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
     )
     if lease is None:
         return "busy"
-    op = PaymentOperation.objects.select_related("order__card").get(pk=operation_id)
+    op = PaymentOperation.objects.select_related("order__card", "refund").get(pk=operation_id)
     order = op.order
     # An earlier attempt may have reached the gateway and lost its answer.
-    in_doubt = op.operation == PaymentOperationKind.AUTHORIZE and op.attempts > 1
+    in_doubt = (
+        op.operation in (PaymentOperationKind.AUTHORIZE, PaymentOperationKind.REFUND)
+        and op.attempts > 1
+    )
+    if op.refund is not None:
+        refund_started(refund_id=op.refund.pk)
+        if not _captured(order_id=order.pk):
+            # A refund gives back captured money: it waits for the capture (its own retries).
+            return _retry_later(op=op, lease=lease, error="the capture is not done yet", now=now)
     if (
         op.operation == PaymentOperationKind.AUTHORIZE
         and not in_doubt
@@ -127,6 +141,21 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
                 idempotency_key=op.idempotency_key,
                 order_id=order.pk,
             )
+        elif op.refund is not None:
+            found = (
+                gateway().refund_lookup(
+                    reference=order.payment_reference, idempotency_key=op.idempotency_key
+                )
+                if in_doubt
+                else None
+            )
+            result = found or gateway().refund(
+                reference=order.payment_reference,
+                amount=op.refund.amount,
+                currency=order.currency,
+                idempotency_key=op.idempotency_key,
+                order_id=order.pk,
+            )
         elif op.operation == PaymentOperationKind.CAPTURE:
             result = gateway().capture(
                 reference=order.payment_reference,
@@ -146,12 +175,15 @@ def payment_operation_run(*, operation_id: int, now: datetime) -> str:
         logger.exception("payment operation %s failed unexpectedly", op.pk)
         return _retry_later(op=op, lease=lease, error=f"unexpected {type(exc).__name__}", now=now)
     if op.operation != PaymentOperationKind.AUTHORIZE and not result.approved:
-        # Money not taken for a shipped order, or a hold not released: loud, and kept for ops.
+        # Money not taken for a shipped order, a hold not released, or money not given back:
+        # loud, and kept for ops.
         refused = f"refused: {result.decline_code or 'no reason given'}"
         return _fail(op=op, lease=lease, error=refused, now=now)
     with transaction.atomic():
         if op.operation == PaymentOperationKind.AUTHORIZE:
             _apply_authorization(order_id=order.pk, result=result, now=now)
+        elif op.refund is not None:
+            refund_apply(refund_id=op.refund.pk, result=result, now=now)
         _finish(
             op=op,
             lease=lease,
@@ -181,6 +213,12 @@ def _authorization_sendable(*, order_id: int, now: datetime) -> bool:
             order_id=order_id, now=now, actor_label="pipeline", reason=CancelReason.CARD_REMOVED
         )
     return False
+
+
+def _captured(*, order_id: int) -> bool:
+    return PaymentOperation.objects.filter(
+        order_id=order_id, operation=PaymentOperationKind.CAPTURE, status=OutboxStatus.DONE
+    ).exists()
 
 
 def _row(op: PaymentOperation) -> QuerySet[PaymentOperation]:
@@ -215,10 +253,11 @@ def _held_reference(*, order: Order) -> str:
 def payment_give_up_at(*, op: PaymentOperation) -> datetime:
     """When retrying ``op`` stops (``HASHCART["OUTBOX"]["payments"]``, by kind): an
     authorization that long after it was queued; a capture or void when the hold lapses, that
-    long after the order's authorization was queued (a bound that errs early, never late)."""
+    long after the order's authorization was queued (a bound that errs early, never late); a
+    refund that long after it was asked for."""
     policy = outbox.policy("payments")
     since = op.created_at
-    if op.operation != PaymentOperationKind.AUTHORIZE:
+    if op.operation in (PaymentOperationKind.CAPTURE, PaymentOperationKind.VOID):
         authorized = (
             PaymentOperation.objects.filter(
                 order_id=op.order_id, operation=PaymentOperationKind.AUTHORIZE
@@ -266,7 +305,8 @@ def _retry_later(*, op: PaymentOperation, lease: Lease, error: str, now: datetim
 
 def _fail(*, op: PaymentOperation, lease: Lease, error: str, now: datetime) -> str:
     """Mark ``op`` failed (only while ours) with an ERROR line naming its ids; a capture also
-    leaves a ``capture_failed`` event on the order. ``retry_payments`` takes it from there."""
+    leaves a ``capture_failed`` event on the order, a refund is marked failed with a
+    ``refund_failed`` one. ``retry_payments`` takes it from there."""
     with transaction.atomic():
         ours = lease.release(
             _row(op),
@@ -279,6 +319,8 @@ def _fail(*, op: PaymentOperation, lease: Lease, error: str, now: datetime) -> s
             return "busy"
         if op.operation == PaymentOperationKind.CAPTURE:
             event(order=op.order, kind="capture_failed", now=now, data={"error": error}).save()
+        if op.refund is not None:
+            refund_mark_failed(refund_id=op.refund.pk, error=error, now=now)
     logger.error(
         "payment operation %s (%s of order %s, merchant %s) failed: %s",
         op.pk,
@@ -460,3 +502,12 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
     email_queue(
         key=f"{kind}:{order.pk}", cardholder=cardholder, kind=kind, order=order, message=message
     )
+
+
+def refund_run(*, refund_id: int, now: datetime) -> str:
+    """Run a refund's operation now, after the commit that asked for it, rather than at the
+    payments sweep: the same outbox row (its key gives the money back once). Call it outside any
+    transaction: it calls the gateway. Returns the operation's status after, as
+    ``payment_operation_run`` (``busy`` if a worker has it already: it runs it)."""
+    operation_id = PaymentOperation.objects.values_list("pk", flat=True).get(refund_id=refund_id)
+    return payment_operation_run(operation_id=operation_id, now=now)

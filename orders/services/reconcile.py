@@ -15,6 +15,9 @@ The kinds of mismatch, each a row with the order and what differs:
 - ``shipped_not_captured``: a shipped order whose money was never taken (and no capture on
   the way);
 - ``amount_differs``: an authorization or capture of another amount than the order's total;
+- ``refunded_twice``: the gateway gave back more than the order's refunds record (a refund
+  given twice, or one nobody asked for);
+- ``refund_missing``: the order records refunds the gateway did not give;
 - ``unknown_order``: a gateway record that names no order of ours.
 """
 
@@ -42,10 +45,19 @@ MISMATCH_KINDS = {
     "captured_not_shipped": "money taken for an order that is not shipped",
     "shipped_not_captured": "a shipped order whose money was never taken",
     "amount_differs": "the gateway's amount is not the order's total",
+    "refunded_twice": "the gateway gave back more than the order's refunds record",
+    "refund_missing": "the order records refunds the gateway did not give",
     "unknown_order": "a gateway record that names no order",
 }
 # Orders whose money has been taken (captured when the label was bought).
-_CAPTURED_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+_CAPTURED_STATUSES = frozenset(
+    {
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+    }
+)
 _IN_FLIGHT = (OutboxStatus.PENDING, OutboxStatus.PROCESSING)
 
 
@@ -139,6 +151,12 @@ def _order_mismatches(
         found.append(mismatch("captured_not_shipped", f"captured {captured}, order {status}"))
     if status in _CAPTURED_STATUSES and not captured and "capture" not in in_flight:
         found.append(mismatch("shipped_not_captured", f"order {status}, nothing captured"))
+    refunded = sum(
+        (r.amount for r in records if r.operation == "refund" and r.approved), Decimal(0)
+    )
+    if refunded != order.refunded_total and "refund" not in in_flight:
+        kind = "refunded_twice" if refunded > order.refunded_total else "refund_missing"
+        found.append(mismatch(kind, f"gave back {refunded}, order records {order.refunded_total}"))
     return found
 
 

@@ -88,13 +88,25 @@ def order_capture(*, order_id: int, now: datetime) -> None:
 
 def order_deliver(*, order_id: int, delivered_at: datetime, actor: str = "carrier") -> bool:
     """The carrier delivered the order: shipped to delivered by compare-and-set, with its audit
-    row, in the caller's transaction. True if this call moved it; False, writing nothing, if it
-    was not shipped (already delivered, say).
+    row, in the caller's transaction. True if this call moved it; False if it was not shipped
+    (already delivered, say: nothing written; refunded in part or in full on its way: only the
+    audit row).
 
     Takes no lock: the compare-and-set is the guard, and callers hold their shipment's row lock,
     which must not be followed by the campaign's (cancelling takes campaign, then shipment)."""
     order = Order.objects.get(pk=order_id)
     if not order_transition(order=order, transition="deliver", fields={}):
+        if order.status in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+            # Refunded on its way: the status keeps saying what happened to the money, and the
+            # delivery is in the audit trail all the same (the shipment's delivery is once).
+            event(
+                order=order,
+                kind="delivered",
+                now=delivered_at,
+                from_status=order.status,
+                to_status=order.status,
+                actor_label=actor,
+            ).save()
         return False
     event(
         order=order,

@@ -57,7 +57,7 @@ def test_total_is_unit_price_times_quantity():
 def test_status_must_be_a_known_state():
     order = OrderFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(status="refunded")
+        Order.objects.filter(pk=order.pk).update(status="lost_in_the_mail")
 
 
 def test_status_cannot_be_assigned_directly():

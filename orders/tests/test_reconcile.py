@@ -28,7 +28,7 @@ from orders.models import (
 from orders.payments.base import GatewayError
 from orders.payments.stripe import StripeGateway
 from orders.pipeline import stage_payments
-from orders.services import order_cancel
+from orders.services import order_cancel, order_refund
 from sandbox.gateway import SandboxGateway
 from sandbox.models import SandboxLedgerEntry
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
@@ -230,6 +230,46 @@ def test_the_beat_task_records_a_run_and_logs_mismatches_as_errors(books, caplog
     assert any(r.levelname == "ERROR" and "1 mismatches" in r.getMessage() for r in caplog.records)
 
 
+def _refunded_in_part(books) -> Order:
+    shipped = books["shipped"]
+    order_refund(
+        order_id=shipped.pk,
+        amount=Decimal("40.00"),
+        reason="scratched",
+        restock=False,
+        now=timezone.now(),
+        actor_label="t",
+    )
+    stage_payments(now=timezone.now())
+    shipped.refresh_from_db()
+    assert shipped.refunded_total == Decimal("40.00")
+    return shipped
+
+
+def test_refunds_the_books_agree_on_are_no_mismatch(books):
+    _refunded_in_part(books)
+    assert _reconcile()[0] == 0
+
+
+def test_money_given_back_twice_is_refunded_twice(books):
+    order = _refunded_in_part(books)
+    SandboxGateway().refund(
+        reference=order.payment_reference,
+        amount=Decimal("40.00"),
+        currency="USD",
+        idempotency_key=f"order-{order.pk}-refund-again",
+        order_id=order.pk,
+    )
+    assert _rows() == [("refunded_twice", str(order.pk))]
+    assert "gave back 80.00, order records 40.00" in _reconcile()[1]
+
+
+def test_a_refund_the_gateway_never_gave_is_refund_missing(books):
+    order = _refunded_in_part(books)
+    SandboxLedgerEntry.objects.filter(operation="refund").delete()
+    assert _rows() == [("refund_missing", str(order.pk))]
+
+
 # --- Stripe's books ---------------------------------------------------------------------------
 def _intent(intent_id: str, order_id: str, status: str, **extra: object) -> dict:
     return {
@@ -271,6 +311,26 @@ def test_stripe_records_read_every_page_of_payment_intents():
             ],
         },
     )
+    responses.get(
+        "https://api.stripe.com/v1/refunds",
+        json={
+            "object": "list",
+            "url": "/v1/refunds",
+            "has_more": False,
+            "data": [
+                {
+                    "id": "re_1",
+                    "object": "refund",
+                    "amount": 5000,
+                    "currency": "usd",
+                    "status": "succeeded",
+                    "payment_intent": "pi_2",
+                    "created": 1_764_000_100,
+                    "metadata": {"hashcart_order_id": "8"},
+                }
+            ],
+        },
+    )
     client = stripe.StripeClient("sk_test_x", http_client=stripe.RequestsClient())
     since = timezone.now() - timedelta(days=30)
     records = list(StripeGateway(client).records(since=since))
@@ -281,8 +341,9 @@ def test_stripe_records_read_every_page_of_payment_intents():
         ("authorize", 9, "pi_3", Decimal("149"), True),
         ("void", 9, "pi_3", Decimal(0), True),
         ("authorize", None, "pi_4", Decimal("149"), False),
+        ("refund", 8, "pi_2", Decimal("50"), True),
     ]
-    first, second = responses.calls
+    first, second, _ = responses.calls
     assert f"created%5Bgte%5D={int(since.timestamp())}" in first.request.url
     assert "starting_after=pi_2" in second.request.url
 

@@ -180,3 +180,99 @@ def test_authorization_lookup_tells_none_a_cancelled_hold_and_an_outage_apart(ga
     )
     with pytest.raises(GatewayError):
         gateway.authorization_lookup(idempotency_key="order-7-authorize", order_id=7)
+
+
+REFUNDS = "https://api.stripe.com/v1/refunds"
+
+
+def _refund(status: str, refund_id: str = "re_1", key: str = "order-7-refund-1", **extra) -> dict:
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "status": status,
+        "amount": 4900,
+        "payment_intent": "pi_123",
+        "metadata": {"hashcart_order_id": "7", "hashcart_idempotency_key": key},
+        **extra,
+    }
+
+
+def _refund_call(gateway, amount: str = "49.00", key: str = "order-7-refund-1"):
+    return gateway.refund(
+        reference="pi_123",
+        amount=Decimal(amount),
+        currency="USD",
+        idempotency_key=key,
+        order_id=7,
+    )
+
+
+@responses.activate
+def test_a_refund_is_a_stripe_refund_of_the_intent_in_cents_with_its_key(gateway):
+    responses.post(REFUNDS, json=_refund("succeeded"))
+    result = _refund_call(gateway)
+    assert (result.approved, result.reference) == (True, "re_1")
+    (call,) = responses.calls
+    assert call.request.headers["Idempotency-Key"] == "order-7-refund-1"
+    assert _form(call) == {
+        "payment_intent": ["pi_123"],
+        "amount": ["4900"],
+        "metadata[hashcart_order_id]": ["7"],
+        "metadata[hashcart_idempotency_key]": ["order-7-refund-1"],
+    }
+
+
+@responses.activate
+def test_a_pending_refund_counts_as_given_and_a_failed_one_does_not(gateway):
+    responses.post(REFUNDS, json=_refund("pending"))
+    responses.post(REFUNDS, json=_refund("failed", failure_reason="expired_or_canceled_card"))
+    assert _refund_call(gateway).approved
+    failed = _refund_call(gateway, key="order-7-refund-2")
+    assert (failed.approved, failed.decline_code) == (False, "expired_or_canceled_card")
+
+
+@responses.activate
+def test_a_refund_above_what_is_left_is_refused_not_retried(gateway):
+    body = {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "amount_too_large",
+            "message": "Refund amount ($150.00) is greater than unrefunded amount on charge",
+        }
+    }
+    responses.post(REFUNDS, status=400, body=json.dumps(body))
+    result = _refund_call(gateway, amount="150.00")
+    assert (result.approved, result.decline_code) == (False, "amount_too_large")
+
+
+@pytest.mark.parametrize("status", [500, 429])
+@responses.activate
+def test_a_refund_that_stripe_cannot_answer_is_retried_with_the_same_key(gateway, status):
+    responses.post(REFUNDS, status=status, json={"error": {"type": "api_error", "message": "x"}})
+    with pytest.raises(GatewayError):
+        _refund_call(gateway)
+
+
+@responses.activate
+def test_a_refund_whose_answer_was_lost_is_found_among_the_intents_refunds_by_its_key(gateway):
+    listing = {
+        "object": "list",
+        "url": "/v1/refunds",
+        "has_more": False,
+        "data": [
+            _refund("succeeded", "re_other", key="order-7-refund-2"),
+            _refund("succeeded", "re_1", key="order-7-refund-1"),
+        ],
+    }
+    responses.get(REFUNDS, json=listing)
+    found = gateway.refund_lookup(reference="pi_123", idempotency_key="order-7-refund-1")
+    assert (found.approved, found.reference) == (True, "re_1")
+    assert gateway.refund_lookup(reference="pi_123", idempotency_key="order-7-refund-3") is None
+    assert "payment_intent=pi_123" in responses.calls[0].request.url
+
+
+@responses.activate
+def test_a_refund_lookup_stripe_cannot_answer_is_an_error(gateway):
+    responses.get(REFUNDS, status=503, json={"error": {"type": "api_error", "message": "x"}})
+    with pytest.raises(GatewayError):
+        gateway.refund_lookup(reference="pi_123", idempotency_key="order-7-refund-1")

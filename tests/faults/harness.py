@@ -24,7 +24,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Campaign
-from orders.models import STOCK_HOLDING_STATUSES, Order, OrderStatus
+from orders.models import Order, OrderStatus, holds_stock
 from orders.selectors import pipeline_status
 from sandbox.models import SandboxLedgerEntry, SandboxPost, SandboxUser
 from sandbox.services import sandbox_post_create
@@ -371,15 +371,19 @@ def assert_nothing_lost_or_doubled() -> None:
     holds = set(authorized) - voided
     paid = set(
         Order.objects.filter(
-            status__in=[OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED]
+            status__in=[
+                OrderStatus.PAID,
+                OrderStatus.SHIPPED,
+                OrderStatus.DELIVERED,
+                OrderStatus.PARTIALLY_REFUNDED,
+                OrderStatus.REFUNDED,
+            ]
         ).values_list("payment_reference", flat=True)
     )
     assert holds == paid, f"holds without a paid order: {holds - paid}; paid: {paid - holds}"
 
     for campaign in Campaign.objects.all():
-        holding = Order.objects.filter(
-            campaign=campaign, status__in=list(STOCK_HOLDING_STATUSES)
-        ).count()
+        holding = Order.objects.filter(holds_stock(), campaign=campaign).count()
         assert campaign.stock_reserved == holding, (
             f"campaign {campaign.hashtag}: {campaign.stock_reserved} units reserved, "
             f"{holding} orders hold one"

@@ -8,6 +8,8 @@ They behave exactly like the sandbox until the test drops a file in ``HASHCART_F
 - ``authorize.armed``: the next authorization is entered in the sandbox ledger, then the payment
   worker holds (``authorize.holding``) until it is killed: the gateway has the hold, Hashcart
   does not know.
+- ``refund.armed``: the next refund is entered in the sandbox ledger, then the payment worker
+  holds (``refund.holding``) until it is killed: the money went back, Hashcart does not know.
 - ``gateway.lost``: every gateway call is entered in the ledger and then answered with a
   timeout (``GatewayError``), as a gateway whose answers are lost, until the file is removed;
 - ``gateway.down``: every gateway call times out before reaching the gateway (nothing is
@@ -119,5 +121,32 @@ class FaultySandboxGateway(SandboxGateway):
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         _reach()
         result = super().void(reference=reference, idempotency_key=idempotency_key)
+        _answer()
+        return result
+
+    def refund(
+        self,
+        *,
+        reference: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        order_id: int,
+    ) -> GatewayResult:
+        _reach()
+        result = super().refund(
+            reference=reference,
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
+        )
+        _hold("refund")
+        _answer()
+        return result
+
+    def refund_lookup(self, *, reference: str, idempotency_key: str) -> GatewayResult | None:
+        _reach()
+        result = super().refund_lookup(reference=reference, idempotency_key=idempotency_key)
         _answer()
         return result

@@ -1,14 +1,19 @@
 """SIGKILL a worker in the middle of its work: deciding a batch, sending a reply, authorizing a
-card. Real Celery worker processes on PostgreSQL and a private Redis (issue 10 §6)."""
+card, giving money back. Real Celery worker processes on PostgreSQL and a private Redis (issue 10
+§6)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Campaign
-from orders.models import Order, OrderStatus, PaymentOperation
+from fulfillment.services import label_buy
+from orders.models import Order, OrderStatus, PaymentOperation, Refund
+from orders.services import order_refund
+from orders.tasks import payments_run_task
 from sandbox.models import SandboxLedgerEntry
 from social.models import Post, Reply, ReplyStatus
 from tests.faults.harness import (
@@ -132,4 +137,49 @@ def test_a_payment_worker_killed_mid_authorization_charges_once(fleet):
     entry = SandboxLedgerEntry.objects.get(operation="authorize")
     assert entry.calls == 1  # looked up by its key after the crash (item 17), never re-sent
     assert Reply.objects.filter(kind="paid").count() == 1
+    assert_nothing_lost_or_doubled()
+
+
+def test_a_payment_worker_killed_mid_refund_gives_the_money_back_once(fleet):
+    shop_open(stock=5)
+    buyer_ready("alice")
+    post("alice", BUY)
+    order = wait_for(
+        lambda: Order.objects.filter(expires_at__isnull=False).first(), "alice's window to open"
+    )
+    post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    wait_for(
+        lambda: Order.objects.filter(pk=order.pk, status=OrderStatus.PAID).exists(),
+        "the order to be paid",
+    )
+    assert label_buy(shipment_id=order.shipment.pk).status == "bought"  # ships and captures
+    fleet.arm("refund")
+    order_refund(
+        order_id=order.pk,
+        amount=Decimal("49.00"),
+        reason="scratched",
+        restock=False,
+        now=timezone.now(),
+        actor_label="staff",
+    )
+    payments_run_task.delay()
+    payments_run_task.delay()  # the task twice: one of them claims it, the other finds it held
+    holder = wait_for(lambda: fleet.holder("refund"), "the refund to be in flight")
+    # The money went back; Hashcart does not know yet, and says so.
+    assert SandboxLedgerEntry.objects.filter(operation="refund").count() == 1
+    assert status_now().payments_pending == 1
+    fleet.kill_process(holder)
+
+    # The dead worker's claim lapses after two minutes: fast-forwarded, the rest is the sweep's.
+    PaymentOperation.objects.filter(status="processing").update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    wait_for(
+        lambda: Order.objects.filter(pk=order.pk, status=OrderStatus.PARTIALLY_REFUNDED).exists(),
+        "the order to be partially refunded",
+    )
+    entry = SandboxLedgerEntry.objects.get(operation="refund")
+    assert (entry.amount, entry.calls) == (Decimal("49.00"), 1)  # looked up, never re-sent
+    assert Refund.objects.get().status == "succeeded"
+    assert Order.objects.get(pk=order.pk).refunded_total == Decimal("49.00")
     assert_nothing_lost_or_doubled()

@@ -1,4 +1,5 @@
-"""``retry_payments``: run failed payment operations once more (captures, voids, authorizations).
+"""``retry_payments``: run failed payment operations once more (captures, voids, refunds,
+authorizations).
 
 Exit status: 0 when no failed operation is left, 1 when any still is (with ``--dry-run``: when
 any would be retried), so that it can drive an alert as ``sla_report`` does. ``--abandon ID
@@ -20,8 +21,8 @@ from orders.services.payments import payment_operation_abandon, payment_operatio
 class Command(BaseCommand):
     help = (
         "Retry every failed payment operation (or those named by --id), each once: an "
-        "authorization in doubt is looked up at the gateway first. Exit status 1 while any "
-        "operation is still failed."
+        "authorization or refund in doubt is looked up at the gateway first. Exit status 1 "
+        "while any operation is still failed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

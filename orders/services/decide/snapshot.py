@@ -18,7 +18,7 @@ from accounts.selectors import Buyer, BuyerCard, BuyerLimits
 from catalog.models import Campaign
 from core.lookups import AnyOf
 from orders import messages
-from orders.models import STOCK_HOLDING_STATUSES, Notification, Order, OrderStatus
+from orders.models import Notification, Order, OrderStatus, holds_stock
 from orders.services.common import notification
 from social.models import Post
 
@@ -63,7 +63,7 @@ def holdings_read(
         Q(campaign_id__in=campaign_ids)
         | (Q(AnyOf(F("cardholder_id"), capped_ids)) & Q(created_at__gte=day)),
         AnyOf(F("cardholder_id"), cardholder_ids),
-        status__in=STOCK_HOLDING_STATUSES,
+        holds_stock(),  # an order whose goods came back (restocked) no longer counts
     ).values_list("cardholder_id", "campaign_id", "status", "total", "created_at")
     for cardholder_id, campaign_id, status, total, created_at in rows:
         key = (cardholder_id, campaign_id)
