@@ -129,7 +129,19 @@ def record_key(idempotency_key: str) -> str:
 
 
 # --- The reply record ----------------------------------------------------------------------
-_LEADING_MENTION = re.compile(r"@[A-Za-z0-9.-]*[A-Za-z0-9]")
+_LEADING_MENTION = re.compile(r"@[A-Za-z0-9.-]*[A-Za-z0-9]…?")
+# Characters of a handle a reply shows. A handle is a domain name of up to 253 characters, which
+# would leave a 300-grapheme reply no room; the mention facet links the author's DID whatever
+# its text says, so a longer handle is shown cut, with "…".
+HANDLE_SHOWN = 64
+
+
+def shown_text(text: str) -> str:
+    """``text`` as posted: its opening ``@handle`` cut to ``HANDLE_SHOWN`` characters."""
+    mention = _LEADING_MENTION.match(text)
+    if mention is None or len(mention.group()) - 1 <= HANDLE_SHOWN:
+        return text
+    return mention.group()[: HANDLE_SHOWN + 1] + "…" + text[mention.end() :]
 
 
 def _byte_slice(text: str, start: int, end: int) -> models.AppBskyRichtextFacet.ByteSlice:
@@ -165,8 +177,10 @@ def reply_facets(text: str, *, author_did: str) -> list[models.AppBskyRichtextFa
 
 
 def reply_record(*, text: str, parent: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The ``app.bsky.feed.post`` record answering the post view ``parent``: ``reply.parent``
-    is the post, ``reply.root`` its thread's root (the post itself when it starts one)."""
+    """The ``app.bsky.feed.post`` record answering the post view ``parent`` with ``text`` (as
+    shown: ``shown_text``): ``reply.parent`` is the post, ``reply.root`` its thread's root (the
+    post itself when it starts one)."""
+    text = shown_text(text)
     parent_ref = models.ComAtprotoRepoStrongRef.Main(uri=parent["uri"], cid=parent["cid"])
     own_reply = (parent.get("record") or {}).get("reply")
     root = own_reply.get("root") if isinstance(own_reply, dict) else None
@@ -232,12 +246,14 @@ Page = tuple[list[Any], str, dict[str, Any]]  # items, the next page's cursor, q
 
 class BlueskyAdapter(PlatformAdapter):
     platform = "bluesky"
-    # ``app.bsky.feed.post``'s text: at most 300 graphemes and 3,000 UTF-8 bytes.
+    # ``app.bsky.feed.post``'s text: at most 300 graphemes and 3,000 UTF-8 bytes, as posted
+    # (``shown_text``: a long handle is cut).
     max_reply_length = 300
     max_reply_bytes = 3000
 
     @classmethod
     def fits(cls, text: str) -> bool:
+        text = shown_text(text)
         return (
             len(text.encode("utf-8")) <= cls.max_reply_bytes
             and graphemes(text) <= cls.max_reply_length

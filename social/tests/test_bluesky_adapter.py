@@ -289,6 +289,20 @@ def test_reply_facets_are_at_utf8_byte_offsets_after_emoji_and_non_latin_text():
     assert tag["index"]["byteStart"] != text.index("#ConfirmAB12C")  # bytes, not characters
 
 
+def test_a_long_handle_is_shown_cut_and_its_mention_still_links_the_did():
+    handle = ("b" * 62 + ".") * 3 + "b" * 52 + ".bsky.social"  # 253 characters, the most
+    text = f"@{handle} Thanks! Order #K7Q2M is confirmed. " + "é" * 150
+    assert BlueskyAdapter.fits(text)  # 64 characters of the handle count, not 253
+    parent = post_view("3kparent0000a", ALICE_DID, handle, post_record("#BuyX"))
+    record = reply_record(text=text, parent=parent, now=timezone.now())
+    mention = record["facets"][0]
+    shown = record["text"].encode()[mention["index"]["byteStart"] : mention["index"]["byteEnd"]]
+    assert shown.decode() == f"@{handle[:64]}…"
+    assert mention["features"][0]["did"] == ALICE_DID
+    assert record["text"].endswith("Order #K7Q2M is confirmed. " + "é" * 150)
+    assert BlueskyAdapter.fits(f"@{handle[:20]} hi")
+
+
 def test_a_reply_to_a_reply_keeps_the_threads_root():
     root = strong_ref(
         "at://did:plc:rootrootrootrootrootroot/app.bsky.feed.post/3kroot0000000", "bafyroot"
@@ -464,8 +478,8 @@ def _bluesky_buyer(handle: str, did: str):
 @responses.activate
 def test_a_mention_with_a_purchase_hashtag_is_read_decided_and_answered_in_its_thread(account):
     from catalog.tests.factories import CampaignFactory
-    from orders.models import Order
-    from orders.pipeline import stage_decide, stage_poll, stage_send
+    from orders.models import Order, OrderStatus
+    from orders.pipeline import stage_decide, stage_payments, stage_poll, stage_send
 
     CampaignFactory(
         platform="bluesky", hashtag="BuyKindleFireHD", product__name="Kindle 📱 «Читалка»"
@@ -524,6 +538,32 @@ def test_a_mention_with_a_purchase_hashtag_is_read_decided_and_answered_in_its_t
         ReplyStatus.SENT,
         f"at://{BRAND_DID}/app.bsky.feed.post/{request['rkey']}",
     )
+
+    # Alice confirms by replying in the thread (a "reply" notification) and is charged.
+    ours = {
+        **post_view(request["rkey"], BRAND_DID, BRAND_HANDLE, reply),
+        "uri": sent.platform_reply_id,
+    }
+    confirmation = post_view(
+        "3kconfirm000a",
+        ALICE_DID,
+        "alice.bsky.social",
+        post_record(
+            f"Да 👍 {confirm}",
+            reply={"root": reply["reply"]["root"], "parent": strong_ref(ours["uri"], ours["cid"])},
+        ),
+    )
+    later = timezone.now()
+    responses.get(
+        f"{XRPC}/app.bsky.notification.listNotifications",
+        json={"notifications": [notification(confirmation, reason="reply", at=later)]},
+    )
+    stage_poll(now=later)
+    stage_decide(now=later)
+    stage_payments(now=later)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert Post.objects.get(post_id=confirmation["uri"]).kind == PostKind.REPLY
 
 
 @responses.activate
