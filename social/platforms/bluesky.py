@@ -34,6 +34,7 @@ plays the service in tests, as for X).
 """
 
 import hashlib
+import json
 import logging
 import math
 import re
@@ -92,6 +93,7 @@ SEARCH = "app.bsky.feed.searchPosts"
 GET_POSTS = "app.bsky.feed.getPosts"
 CREATE_RECORD = "com.atproto.repo.createRecord"
 GET_RECORD = "com.atproto.repo.getRecord"
+SESSION = "com.atproto.server.*Session"  # createSession and refreshSession, one hold
 _EXPIRED = ("ExpiredToken", "InvalidToken")
 
 
@@ -218,16 +220,12 @@ class ReadProgress:
     def encode(self) -> str:
         if not self.started:
             return self.since
-        import json
-
         return self.PREFIX + json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def decode(cls, cursor: str) -> "ReadProgress":
         if not cursor.startswith(cls.PREFIX):
             return cls(since=cursor)
-        import json
-
         try:
             fields = json.loads(cursor[len(cls.PREFIX) :])
             return cls(**{k: fields[k] for k in asdict(cls()) if k in fields})
@@ -309,9 +307,13 @@ class BlueskyAdapter(PlatformAdapter):
         (unreachable, 5xx, not JSON), ``AccountAuthError`` (the session cannot be had) or
         ``RejectedError`` (any other 4xx; its message names the XRPC error)."""
         now = timezone.now()
-        blocked_until = cache.get(self._blocked_key(account.pk, nsid))
-        if blocked_until and blocked_until > now:
-            raise RateLimited("Bluesky rate limit: waiting for its reset", reset_at=blocked_until)
+        # A 429 to a session's login or refresh holds every call: none has a token before it.
+        for key in (self._blocked_key(account.pk, nsid), self._blocked_key(account.pk, SESSION)):
+            blocked_until = cache.get(key)
+            if blocked_until and blocked_until > now:
+                raise RateLimited(
+                    "Bluesky rate limit: waiting for its reset", reset_at=blocked_until
+                )
         service = self._service(account)
         session = partial(
             bluesky_session,
@@ -320,7 +322,7 @@ class BlueskyAdapter(PlatformAdapter):
             service_url=service,
             now=now,
             http=self.http,
-            rate_limited=lambda nsid, response: self._rate_limited(account, nsid, response),
+            rate_limited=lambda _, response: self._rate_limited(account, SESSION, response),
         )
         token = str(session()["access_jwt"])
         for attempt in (1, 2):

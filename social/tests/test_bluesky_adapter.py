@@ -796,6 +796,28 @@ def test_a_429_on_the_notifications_holds_the_feed_until_its_reset(account):
 
 # --- Sessions -----------------------------------------------------------------------------------
 @responses.activate
+def test_a_429_to_the_login_holds_every_call_of_the_account_until_its_reset(account):
+    account_credentials_set(
+        account_id=account.pk, credentials={"identifier": BRAND_HANDLE, "app_password": "p"}
+    )
+    account.refresh_from_db()
+    reset = int((timezone.now() + timedelta(minutes=30)).timestamp())
+    login = responses.post(
+        f"{XRPC}/com.atproto.server.createSession",
+        status=429,
+        headers={"ratelimit-reset": str(reset)},
+        json={"error": "RateLimitExceeded"},
+    )
+    adapter = BlueskyAdapter()
+    for _ in range(2):
+        with pytest.raises(RateLimited) as raised:
+            adapter.fetch_mentions(account=account, cursor="", now=timezone.now(), limit=10)
+        assert raised.value.reset_at == datetime.fromtimestamp(reset, tz=UTC)
+    assert login.call_count == 1  # the second call waited without asking
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_an_account_without_a_session_logs_in_with_its_app_password(account):
     account_credentials_set(
         account_id=account.pk,
