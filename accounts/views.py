@@ -27,6 +27,7 @@ from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import ADDRESS_FIELDS, Cardholder, LinkCode, User
 from accounts.vault import card_vault
 from core.exceptions import ApplicationError
+from social.models import Platform
 
 
 def _cardholder(request: HttpRequest) -> Cardholder:
@@ -83,6 +84,8 @@ def link_identity(request: HttpRequest) -> HttpResponse:
         {
             "progress": _progress(request, cardholder),
             "platforms": platforms,
+            # Each platform by its name ("Bluesky"), for the choice of where to post the code.
+            "platform_choices": [(p, Platform(p).label) for p in platforms],
             "platform": platform,
             "brand": brand,
             "code": code,

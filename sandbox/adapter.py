@@ -201,6 +201,7 @@ class SandboxAdapter(PlatformAdapter):
         in_reply_to_post_id: str,
         text: str,
         since: datetime,
+        idempotency_key: str = "",
     ) -> SentReply | None:
         post = (
             SandboxPost.objects.filter(

@@ -9,7 +9,8 @@ from django.http import HttpRequest
 
 from core.admin import CappedCountPaginator, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from social.credentials import credentials_encrypt
-from social.models import FeedCursor, PlatformAccount, Post, Reply
+from social.models import FeedCursor, Platform, PlatformAccount, Post, Reply
+from social.platforms.bluesky import within_write_limits
 
 
 class PlatformAccountForm(forms.ModelForm):
@@ -21,8 +22,9 @@ class PlatformAccountForm(forms.ModelForm):
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text='JSON, for example {"access_token": "…", "refresh_token": "…", '
-        '"expires_at": "2026-12-01T12:00:00+00:00"}; Mastodon also "api_base_url". '
-        "Stored encrypted; leave empty to keep the current ones.",
+        '"expires_at": "2026-12-01T12:00:00+00:00"}; Mastodon also "api_base_url"; Bluesky '
+        '{"identifier": "brand.bsky.social", "app_password": "xxxx-xxxx-xxxx-xxxx"} (and '
+        '"service_url" for another PDS). Stored encrypted; leave empty to keep the current ones.',
     )
 
     class Meta:
@@ -50,6 +52,23 @@ class PlatformAccountForm(forms.ModelForm):
         if not isinstance(parsed, dict):
             raise forms.ValidationError("The credentials must be a JSON object.")
         return parsed
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("platform") == Platform.BLUESKY:
+            # People and the brand are their DIDs on Bluesky; handles change.
+            if not str(cleaned.get("platform_user_id", "")).startswith("did:"):
+                self.add_error(
+                    "platform_user_id", "On Bluesky, the account's DID (did:plc:…), not its handle."
+                )
+            budget, seconds = cleaned.get("reply_budget"), cleaned.get("reply_budget_seconds")
+            if budget is not None and seconds and not within_write_limits(budget, seconds):
+                self.add_error(
+                    "reply_budget",
+                    "More replies than Bluesky's write limits allow (5,000 points an hour, "
+                    "35,000 a day, 3 a reply): for example 1000 per 10000 seconds.",
+                )
+        return cleaned
 
 
 @admin.register(PlatformAccount)

@@ -557,6 +557,7 @@ def _find_sent(
             in_reply_to_post_id=reply.in_reply_to.post_id,
             text=reply.text,
             since=reply.created_at - FIND_REPLY_MARGIN,
+            idempotency_key=f"reply-{reply.pk}",
         )
     except TransientError as exc:
         logger.warning("reply %s: looking it up after %s failed: %s", reply.pk, error, exc)

@@ -194,6 +194,9 @@ if X_FIELD_SPELLING not in ("auto", "tweet", "post"):
 X_INDEX_DELAY_SECONDS = env.int("X_INDEX_DELAY_SECONDS", default=30)
 # The Mastodon server of a brand account without its own ``api_base_url`` credential.
 MASTODON_API_BASE_URL = env.str("MASTODON_API_BASE_URL", default="https://mastodon.social")
+# The Bluesky service (the brand account's PDS, which also answers the AppView's reads) of an
+# account without its own ``service_url`` credential (``social.platforms.bluesky``).
+BLUESKY_SERVICE_URL = env.str("BLUESKY_SERVICE_URL", default="https://bsky.social")
 EASYPOST_API_KEY = env.str("EASYPOST_API_KEY", default="")
 EASYPOST_WEBHOOK_SECRET = env.str("EASYPOST_WEBHOOK_SECRET", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -406,6 +409,7 @@ HASHCART = {
         "sandbox": "sandbox.adapter.SandboxAdapter",
         "x": "social.platforms.x.XAdapter",
         "mastodon": "social.platforms.mastodon.MastodonAdapter",
+        "bluesky": "social.platforms.bluesky.BlueskyAdapter",
     },
     # The platform a new campaign is on unless its form says otherwise.
     "DEFAULT_PLATFORM": env.str("HASHCART_DEFAULT_PLATFORM", default="sandbox"),

@@ -30,12 +30,14 @@ pytestmark = pytest.mark.django_db
 
 NAME_MAX = Product._meta.get_field("name").max_length or 0
 PREFIX_MAX = Campaign._meta.get_field("confirm_prefix").max_length or 0
-# The longest handle each platform gives: X's 15, the sandbox's 50, and a Mastodon acct of a
-# remote server (only ``@user`` of it counts on Mastodon).
+# The longest handle each platform gives: X's 15, the sandbox's 50, a Mastodon acct of a
+# remote server (only ``@user`` of it counts on Mastodon), and a Bluesky handle, a domain name
+# of 253 characters (each counts on Bluesky, against 300 graphemes).
 HANDLES = {
     "x": "a" * 15,
     "sandbox": "s" * 50,
     "mastodon": "m" * 30 + "@" + "remote-server." * 140 + "example",
+    "bluesky": ("b" * 62 + ".") * 3 + "b" * 52 + ".bsky.social",
 }
 NAMES = {
     "latin": ("Kindle Fire HD " * 20)[:NAME_MAX],
@@ -76,7 +78,7 @@ def _name_in(text: str, name: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("platform", ["x", "mastodon", "sandbox"])
+@pytest.mark.parametrize("platform", ["x", "mastodon", "bluesky", "sandbox"])
 @pytest.mark.parametrize("script", list(NAMES))
 def test_the_confirmation_request_fits_and_keeps_handle_code_and_window(platform, script):
     name = NAMES[script]
@@ -90,7 +92,7 @@ def test_the_confirmation_request_fits_and_keeps_handle_code_and_window(platform
     assert _name_in(text, name) in (("whole",) if script == "short" else ("whole", "shortened"))
 
 
-@pytest.mark.parametrize("platform", ["x", "mastodon", "sandbox"])
+@pytest.mark.parametrize("platform", ["x", "mastodon", "bluesky", "sandbox"])
 @pytest.mark.parametrize("script", list(NAMES))
 def test_every_reply_builder_fits_its_platform_with_maximal_values(platform, script):
     order = _order(platform, NAMES[script])

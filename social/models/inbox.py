@@ -16,7 +16,8 @@ from core.models import TimeStampedModel
 EXTERNAL_ID_MAX_LENGTH = 2048
 # a handle: a Mastodon ``acct`` is ``user@domain`` of a remote server, as long as it likes;
 HANDLE_MAX_LENGTH = 2048
-# a post's id (X: 19 digits; Mastodon: a server's string id, ULIDs on some servers).
+# a post's id (X: 19 digits; Mastodon: a server's string id, ULIDs on some servers; Bluesky:
+# an AT URI, ``at://<did>/app.bsky.feed.post/<rkey>``, about 70 characters).
 POST_ID_MAX_LENGTH = 255
 
 
@@ -24,6 +25,7 @@ class Platform(models.TextChoices):
     SANDBOX = "sandbox", "Sandbox"
     X = "x", "X"
     MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
 
 
 class PlatformAccount(TimeStampedModel):

@@ -242,10 +242,13 @@ class PlatformAdapter(abc.ABC):
         in_reply_to_post_id: str,
         text: str,
         since: datetime,
+        idempotency_key: str = "",
     ) -> SentReply | None:
         """``account``'s reply with ``text`` to a post, posted at or after ``since``; None when
-        there is none (yet). Called after ``DuplicateReply``. Platforms whose idempotency keys
-        make a retry return the first post never raise ``DuplicateReply`` and keep this default.
+        there is none (yet). Called after ``DuplicateReply``, with the ``idempotency_key`` the
+        reply was sent with (Bluesky keeps its replies at a record key made from it).
+        Platforms whose idempotency keys make a retry return the first post never raise
+        ``DuplicateReply`` and keep this default.
         Raises ``RateLimited``, ``TransientError`` or ``AccountAuthError``.
         """
         return None

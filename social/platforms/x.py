@@ -423,6 +423,7 @@ class XAdapter(PlatformAdapter):
         in_reply_to_post_id: str,
         text: str,
         since: datetime,
+        idempotency_key: str = "",
     ) -> SentReply | None:
         """The brand's post replying to ``in_reply_to_post_id`` with ``text``, from its own
         timeline since ``since`` (``GET /2/users/:id/tweets``, replies included, at most

@@ -2,18 +2,17 @@
 
 X's refresh tokens are single-use and rotate: two workers refreshing at once would burn the
 token and lock the account out. So the refresh happens under the account row's lock, and the
-credentials are read again under it: the second caller finds the first one's new token.
+credentials are read again under it: the second caller finds the first one's new token
+(``social.platforms.sessions``, shared with Bluesky's sessions).
 """
 
 from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import transaction
 
-from social.credentials import credentials_decrypt, credentials_encrypt
-from social.models import PlatformAccount
 from social.platforms.base import AccountAuthError, TransientError
+from social.platforms.sessions import session_credentials
 
 EARLY = timedelta(seconds=60)  # refresh a minute before expiry
 
@@ -26,22 +25,14 @@ def _fresh(credentials: dict, now: datetime) -> bool:
 
 
 def x_access_token(*, account_id: int, now: datetime, session: requests.Session) -> str:
-    """A valid access token for the account, refreshing it (once, under a lock) if needed.
+    """A valid access token for the account, refreshing it (once, under a lock) if needed
+    (``social.platforms.sessions``).
 
     Raises ``AccountAuthError`` when the account has no credentials or X refuses the refresh
     token (the account must be authorised again), ``TransientError`` when X cannot be reached.
     """
-    stored = PlatformAccount.objects.values_list("credentials_encrypted", flat=True).get(
-        pk=account_id
-    )
-    credentials = credentials_decrypt(stored)
-    if _fresh(credentials, now):
-        return str(credentials["access_token"])
-    with transaction.atomic():
-        account = PlatformAccount.objects.select_for_update().get(pk=account_id)
-        credentials = credentials_decrypt(account.credentials_encrypted)
-        if _fresh(credentials, now):
-            return str(credentials["access_token"])  # another caller refreshed meanwhile
+
+    def refresh(credentials: dict) -> dict:
         if not credentials.get("refresh_token"):
             raise AccountAuthError("The X account has no credentials: authorise it again.")
         app = (settings.SOCIALACCOUNT_PROVIDERS["twitter_oauth2"]["APPS"] or [{}])[0]
@@ -63,7 +54,7 @@ def x_access_token(*, account_id: int, now: datetime, session: requests.Session)
         if response.status_code != 200:
             raise AccountAuthError("X refused the refresh token: authorise the account again.")
         body = response.json()
-        refreshed = {
+        return {
             **credentials,
             "access_token": body["access_token"],
             "refresh_token": body.get("refresh_token", credentials["refresh_token"]),
@@ -71,6 +62,6 @@ def x_access_token(*, account_id: int, now: datetime, session: requests.Session)
                 datetime.now(tz=UTC) + timedelta(seconds=int(body.get("expires_in", 7200)))
             ).isoformat(),
         }
-        account.credentials_encrypted = credentials_encrypt(refreshed)
-        account.save(update_fields=["credentials_encrypted", "updated_at"])
-        return str(refreshed["access_token"])
+
+    credentials = session_credentials(account_id=account_id, now=now, fresh=_fresh, renew=refresh)
+    return str(credentials["access_token"])

@@ -34,7 +34,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("file")
-        parser.add_argument("--platform", required=True, choices=["x", "mastodon", "sandbox"])
+        parser.add_argument(
+            "--platform", required=True, choices=["x", "mastodon", "bluesky", "sandbox"]
+        )
         parser.add_argument("--account", help="the brand account's handle on that platform")
 
     def handle(self, *args: Any, **options: Any) -> None:
