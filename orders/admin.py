@@ -23,6 +23,7 @@ from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
 from core.scoping import merchant_id_of, scope_to_merchant
 from orders.dashboard import campaign_dashboard
+from orders.messages import percent
 from orders.models import Order, OrderEvent
 from orders.selectors import order_buyer_reference
 
@@ -71,6 +72,10 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "confirmed_at",
         "quantity",
         "unit_price",
+        "price_includes_tax",
+        "subtotal",
+        "tax_breakdown",
+        "tax_total",
         "total",
         "currency",
         "product_name",
@@ -91,6 +96,8 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "product_sku",
         "quantity",
         "unit_price",
+        "subtotal",
+        "tax_total",
         "total",
         "currency",
         "platform",
@@ -133,6 +140,15 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Not a form field either: the page shows neither, even read-only.
         return None if request.user.is_superuser else _CARDHOLDER_FIELDS
+
+    @admin.display(description="Sales tax by jurisdiction")
+    def tax_breakdown(self, obj: Order) -> str:
+        lines = obj.tax_lines or []
+        if not lines:
+            return "none"
+        return "; ".join(
+            f"{line['jurisdiction']} {percent(line['rate'])}: {line['amount']}" for line in lines
+        )
 
     @admin.display(description="Total", ordering="total")
     def money(self, obj: Order) -> str:

@@ -64,9 +64,11 @@ def buyer_ready(
     linked_ago: timedelta = timedelta(days=3),
     token: str | None = None,
     consent: bool = True,
+    address: dict[str, str] | None = None,
     **controls: object,
 ) -> Buyer:
-    """A sandbox user linked to a cardholder with a card, an address and consent."""
+    """A sandbox user linked to a cardholder with a card, an address (Springfield, Illinois,
+    unless ``address`` says otherwise) and consent."""
     now = timezone.now()
     user = sandbox_user_ensure(handle=handle)
     cardholder = cardholder_upsert(email=f"{handle.lower()}@example.com", password="pw-buyer")
@@ -92,6 +94,7 @@ def buyer_ready(
             "city": "Springfield",
             "state": "IL",
             "postal_code": "62701",
+            **(address or {}),
         },
     )
     if consent:
