@@ -73,6 +73,15 @@ def amount_lines(order: Order) -> str:
     return "\n".join(f"  {label:<{width}}{amount:>12}" for label, amount in rows)
 
 
+def total_phrase(order: Order) -> str:
+    """The total for a private e-mail, with the tax it holds: "$162.23 (sales tax $13.23
+    included)", or "$149.00 (no sales tax)"."""
+    total = money(order.total, order.currency)
+    if not order.tax_lines:
+        return f"{total} (no sales tax)"
+    return f"{total} (sales tax {money(order.tax_total, order.currency)} included)"
+
+
 def window_phrase(minutes: float) -> str:
     """ "15 minutes", "1 minute", or "30 seconds" for a window under a minute."""
     if minutes < 1:
@@ -226,7 +235,7 @@ def email_order_created(
   {order.product_name}, free two-day shipping to your billing address on file
 {amount_lines(order)}
 
-Your card will be charged {money(order.total, order.currency)} in all, sales tax included.
+Your card will be charged {total_phrase(order)}.
 
 {_how_to_confirm(order=order, prefix=prefix, window=window)}
 If you do nothing, the order lapses and nothing is charged.
@@ -258,8 +267,8 @@ def email_paid(*, order: Order, cardholder: Cardholder, promised: date) -> tuple
 Your order #{order.confirmation_code} is confirmed:
 
   {order.product_name}
-  {money(order.total, order.currency)} with sales tax, authorized on your card; charged when
-  it ships
+  {total_phrase(order)}, authorized on your card;
+  charged when it ships
   Free two-day shipping, arriving by {promised:%A %d %B %Y}
 
 Not you? Cancel this order and pause buying by post:
@@ -380,7 +389,7 @@ def email_shipped(
         f"""{_greeting(cardholder)}
 
 Order #{order.confirmation_code} ({order.product_name}) has shipped with two-day delivery.
-Your card was charged {money(order.total, order.currency)}, sales tax included.
+Your card was charged {total_phrase(order)}.
 
 Carrier: {carrier}, tracking number {tracking}
 """,

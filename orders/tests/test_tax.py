@@ -205,3 +205,17 @@ def test_the_table_taxes_by_state_and_zip_prefix_and_nothing_it_does_not_know(
     else:
         assert names == jurisdictions
     assert quote.subtotal == Decimal("200.00")
+
+
+def test_the_cardholders_order_list_shows_the_total_with_its_tax():
+    from django.test import Client
+    from django.urls import reverse
+
+    shop_open()
+    alice = buyer_ready("alice", address=MANHATTAN)
+    post("alice", BUY)
+    tick()
+    client = Client()
+    client.force_login(alice.cardholder.user)
+    page = client.get(reverse("accounts:settings")).content.decode()
+    assert "$162.23 ($149.00 + $13.23 tax)" in page
