@@ -3,6 +3,10 @@
 A test marked ``postgres`` runs only on PostgreSQL (``DATABASE_URL``); one that asks for the
 ``redis_url`` fixture runs only with ``REDIS_URL``. Without the service it is skipped with the
 reason, unless ``REQUIRE_SERVICES=1`` (CI), when it fails instead.
+
+The sales-tax rates table is data a migration loads; a transactional test's database is emptied
+after it (flushed), so ``_shipped_tax_rates`` loads the shipped table again before each one, and
+every test sees the tax a real database holds, whatever ran before it.
 """
 
 import logging
@@ -45,6 +49,24 @@ def _keep_every_log_line() -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+
+
+@pytest.fixture(autouse=True)
+def _shipped_tax_rates(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        marker is not None and bool(marker.kwargs.get("transaction") or marker.args[:1] == (True,))
+    ) or bool({"transactional_db", "live_server"} & set(request.fixturenames))
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from orders.models import TaxRate
+    from orders.services.tax import tax_rates_replace
+    from orders.tax.rates import SHIPPED, rates_read
+
+    if not TaxRate.objects.exists():
+        with SHIPPED.open(newline="", encoding="utf-8") as stream:
+            tax_rates_replace(rows=rates_read(stream))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

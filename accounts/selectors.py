@@ -250,14 +250,15 @@ def buyer_snapshots(*, cardholder_ids: Iterable[int]) -> dict[int, BuyerSnapshot
 def purchase_blocked_reason(
     *,
     posted_at: datetime,
-    price: Decimal,
+    total: Decimal,
     buyer: Buyer,
     snapshot: BuyerSnapshot | None,
     limits: BuyerLimits | None,
     cooling: timedelta,
 ) -> str | None:
-    """Why this cardholder cannot buy, by a post at ``posted_at``, at ``price``, or None. The
-    reason is told by e-mail only (DESIGN §8)."""
+    """Why this cardholder cannot buy, by a post at ``posted_at``, an order of ``total`` (what
+    the card would be charged, sales tax included: DESIGN §3.8), or None. The reason is told by
+    e-mail only (DESIGN §8)."""
     card = snapshot.card if snapshot is not None else None
     if snapshot is None or not snapshot.consenting:
         return "you have not agreed to the current terms of buying by post."
@@ -273,8 +274,8 @@ def purchase_blocked_reason(
             f"your account was linked or your address changed less than {hours} hours "
             "ago; buying by post opens after that."
         )
-    if limits.per_order_cap is not None and price > limits.per_order_cap:
-        return "the price is above your per-order limit."
+    if limits.per_order_cap is not None and total > limits.per_order_cap:
+        return "the total with tax is above your per-order limit."
     return None
 
 

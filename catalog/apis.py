@@ -28,6 +28,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "hashtag",
             "confirm_prefix",
             "price",
+            "price_includes_tax",
             "currency",
             "stock_total",
             "stock_reserved",

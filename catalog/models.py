@@ -111,6 +111,11 @@ class Campaign(TimeStampedModel):
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
     currency = models.CharField(max_length=3, default="USD")
+    # Whether ``price`` already holds the sales tax (DESIGN §3.8): then the buyer pays the price
+    # and the tax is taken out of it; otherwise the tax is added on top.
+    price_includes_tax = models.BooleanField(
+        default=False, help_text="The price includes sales tax (otherwise tax is added to it)."
+    )
     stock_total = models.PositiveIntegerField()
     stock_reserved = models.PositiveIntegerField(default=0, editable=False)
     per_buyer_limit = models.PositiveSmallIntegerField(

@@ -195,6 +195,7 @@ def orders_load(*, campaign: Campaign, target: int) -> int:
             status=_STATUSES[n % len(_STATUSES)],
             confirmation_code="BENCH",
             unit_price=campaign.price,
+            subtotal=campaign.price,
             total=campaign.price,
             currency=campaign.currency,
             product_name="Bench product",

@@ -35,6 +35,7 @@ from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
 from orders.dashboard import campaign_dashboard
+from orders.messages import percent
 from orders.models import (
     CANCELLABLE_STATUSES,
     REFUNDABLE_STATUSES,
@@ -126,6 +127,10 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "confirmed_at",
         "quantity",
         "unit_price",
+        "price_includes_tax",
+        "subtotal",
+        "tax_breakdown",
+        "tax_total",
         "total",
         "refunded_total",
         "currency",
@@ -147,6 +152,8 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "product_sku",
         "quantity",
         "unit_price",
+        "subtotal",
+        "tax_total",
         "total",
         "currency",
         "platform",
@@ -340,6 +347,15 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Not a form field either: the page shows neither, even read-only.
         return None if request.user.is_superuser else _CARDHOLDER_FIELDS
+
+    @admin.display(description="Sales tax by jurisdiction")
+    def tax_breakdown(self, obj: Order) -> str:
+        lines = obj.tax_lines or []
+        if not lines:
+            return "none"
+        return "; ".join(
+            f"{line['jurisdiction']} {percent(line['rate'])}: {line['amount']}" for line in lines
+        )
 
     @admin.display(description="Total", ordering="total")
     def money(self, obj: Order) -> str:

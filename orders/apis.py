@@ -27,11 +27,21 @@ from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
 
+class TaxLineSerializer(serializers.Serializer[dict[str, str]]):
+    """One jurisdiction's sales tax on an order: its rate is a fraction ("0.04500" is 4.5%);
+    amounts are decimal strings in the order's currency."""
+
+    jurisdiction = serializers.CharField()
+    rate = serializers.DecimalField(max_digits=7, decimal_places=5, coerce_to_string=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+
+
 class OrderSerializer(serializers.ModelSerializer):
     """What a merchant needs to fulfil and support an order: no card, no e-mail; the buyer is
     their handle and an opaque reference, as in the back office."""
 
     buyer_reference = serializers.SerializerMethodField()
+    tax_lines = TaxLineSerializer(many=True, read_only=True)
 
     class Meta:
         model = Order
@@ -44,6 +54,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "product_sku",
             "quantity",
             "unit_price",
+            "price_includes_tax",
+            "subtotal",
+            "tax_lines",
+            "tax_total",
             "total",
             "currency",
             "platform",

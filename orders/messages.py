@@ -1,7 +1,9 @@
 """What Hashcart says: public replies and private e-mails.
 
 Public replies leak nothing private (DESIGN §8): no amount beyond the public price, no address,
-no card digits, no reason for a refusal. Reasons and details go by e-mail only.
+no card digits, no reason for a refusal. Reasons and details go by e-mail only. The exact total
+with sales tax is private too (it would tell where the buyer lives, DESIGN §3.8): replies say
+"+tax" (or "tax incl."), and the total with its tax lines is e-mailed before the buyer confirms.
 
 Public replies fit their platform's length rule (``social.platforms.reply_fits``, DESIGN §4):
 a reply too long with the product's name gets the longest shortening of it that fits, ending
@@ -38,6 +40,50 @@ GATEWAY_UNAVAILABLE = "gateway_unavailable"
 
 def money(amount: object, currency: str) -> str:
     return f"${amount}" if currency == "USD" else f"{amount} {currency}"
+
+
+def percent(rate: object) -> str:
+    """A tax rate (a fraction, ``"0.04500"``) as a percentage: ``4.5%``."""
+    return f"{(Decimal(str(rate)) * 100).normalize():f}%"
+
+
+def tax_phrase(order: Order) -> str:
+    """How a public reply speaks of tax: the price "+tax", or "tax incl." when it includes it."""
+    return "tax incl." if order.price_includes_tax else "+tax"
+
+
+def amount_lines(order: Order) -> str:
+    """The order's exact amounts for a private e-mail: the subtotal, each jurisdiction's tax
+    (its rate and amount) and the total, aligned; "no sales tax" when there is none."""
+    rows: list[tuple[str, str]] = [
+        (
+            "Price" if order.quantity == 1 else f"Price ({order.quantity} units)",
+            money(order.subtotal, order.currency),
+        )
+    ]
+    lines = order.tax_lines or []
+    included = " (included)" if order.price_includes_tax else ""
+    rows += [
+        (
+            f"{line['jurisdiction']} tax {percent(line['rate'])}{included}",
+            money(line["amount"], order.currency),
+        )
+        for line in lines
+    ]
+    if not lines:
+        rows.append(("Sales tax", "none at this address"))
+    rows.append(("Total", money(order.total, order.currency)))
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join(f"  {label:<{width}}{amount:>12}" for label, amount in rows)
+
+
+def total_phrase(order: Order) -> str:
+    """The total for a private e-mail, with the tax it holds: "$162.23 (sales tax $13.23
+    included)", or "$149.00 (no sales tax)"."""
+    total = money(order.total, order.currency)
+    if not order.tax_lines:
+        return f"{total} (no sales tax)"
+    return f"{total} (sales tax {money(order.tax_total, order.currency)} included)"
 
 
 def window_phrase(minutes: float) -> str:
@@ -80,7 +126,8 @@ def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: flo
     def compose(name: str | None) -> str:
         return (
             f"@{order.author_handle} To buy {name or 'it'} for "
-            f"{money(order.unit_price, order.currency)} (+tax, free 2-day shipping) post "
+            f"{money(order.unit_price, order.currency)} ({tax_phrase(order)}, free 2-day "
+            "shipping) post "
             f"#{prefix}{order.confirmation_code} within {window_phrase(window_minutes)}. "
             "Not you? Ignore this and it lapses."
         )
@@ -189,9 +236,10 @@ def email_order_created(
 
 @{order.author_handle} posted #{order.hashtag} on {order.platform}, which orders:
 
-  {order.product_name}
-  {money(order.total, order.currency)} plus tax, free two-day shipping
-  to your billing address on file
+  {order.product_name}, free two-day shipping to your billing address on file
+{amount_lines(order)}
+
+Your card will be charged {total_phrase(order)}.
 
 {_how_to_confirm(order=order, prefix=prefix, window=window)}
 If you do nothing, the order lapses and nothing is charged.
@@ -223,7 +271,8 @@ def email_paid(*, order: Order, cardholder: Cardholder, promised: date) -> tuple
 Your order #{order.confirmation_code} is confirmed:
 
   {order.product_name}
-  {money(order.total, order.currency)} plus tax, authorized on your card; charged when it ships
+  {total_phrase(order)}, authorized on your card;
+  charged when it ships
   Free two-day shipping, arriving by {promised:%A %d %B %Y}
 
 Not you? Cancel this order and pause buying by post:
@@ -344,7 +393,7 @@ def email_shipped(
         f"""{_greeting(cardholder)}
 
 Order #{order.confirmation_code} ({order.product_name}) has shipped with two-day delivery.
-Your card was charged {money(order.total, order.currency)} plus tax.
+Your card was charged {total_phrase(order)}.
 
 Carrier: {carrier}, tracking number {tracking}
 """,
@@ -373,12 +422,6 @@ def _local(moment: datetime, time_zone: str) -> str:
     return f"{moment.astimezone(ZoneInfo(time_zone)):%d %B %Y, %H:%M %Z}"
 
 
-def _rate_phrase(rate: str) -> str:
-    """A tax rate stored as a fraction ("0.08875") as a percentage ("8.875%")."""
-    percent = Decimal(rate) * 100
-    return f"{percent.normalize():f}%"
-
-
 def receipt_text(content: ReceiptContent) -> ReceiptText:
     """The words of a receipt, shared by its e-mail (both parts) and its PDF."""
     cur = content.currency
@@ -402,7 +445,11 @@ def receipt_text(content: ReceiptContent) -> ReceiptText:
         ),
         subtotal=money(content.subtotal, cur),
         taxes=tuple(
-            (f"{tax.jurisdiction} ({_rate_phrase(tax.rate)})", money(tax.amount, cur))
+            (
+                f"{tax.jurisdiction} ({percent(tax.rate)})"
+                + (", included" if content.tax_included else ""),
+                money(tax.amount, cur),
+            )
             for tax in content.tax_lines
         ),
         total=money(content.total, cur),

@@ -125,6 +125,13 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
 
     quantity = models.PositiveSmallIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # Sales tax, computed when the order is made (``orders.tax``, DESIGN §3.8): ``subtotal`` is
+    # unit price times quantity; ``tax_lines`` the tax by jurisdiction, as strings
+    # ({"jurisdiction", "rate", "amount"}); ``total`` what the card is authorized for.
+    price_includes_tax = models.BooleanField(default=False)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    tax_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    tax_lines = models.JSONField(default=list, blank=True)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
     product_name = models.CharField(max_length=200)
@@ -165,8 +172,16 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
                 name="order_confirmation_code_alphabet",
             ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
+            # The subtotal is the price times the quantity; the total adds the tax unless the
+            # price already includes it.
             models.CheckConstraint(
-                condition=Q(unit_price__gt=0) & Q(total=F("unit_price") * F("quantity")),
+                condition=Q(unit_price__gt=0)
+                & Q(tax_total__gte=0)
+                & Q(subtotal=F("unit_price") * F("quantity"))
+                & (
+                    Q(price_includes_tax=False, total=F("subtotal") + F("tax_total"))
+                    | Q(price_includes_tax=True, total=F("subtotal"))
+                ),
                 name="order_total_is_price_times_quantity",
             ),
             models.CheckConstraint(
@@ -502,3 +517,38 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"Receipt {self.reference}"
+
+
+class TaxRate(models.Model):
+    """A sales-tax rate by destination (DESIGN §3.8), read by ``orders.tax.table.TableTax``.
+
+    A row without ``zip_prefix`` is the state's rate; a row with one (the first three digits of
+    the ZIP code) is a local rate added on top for that prefix, an approximation of the local
+    jurisdictions it covers. Loaded from ``orders/tax/rates/`` by a data migration, replaced by
+    ``tax_rates_import``.
+    """
+
+    state = models.CharField(max_length=2)
+    zip_prefix = models.CharField(max_length=3, blank=True)
+    jurisdiction = models.CharField(max_length=100)
+    rate = models.DecimalField(max_digits=7, decimal_places=5)
+    source = models.CharField(max_length=200)
+    effective_date = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state", "zip_prefix", "jurisdiction"], name="taxrate_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate__gte=0) & Q(rate__lt=1), name="taxrate_rate_fraction"
+            ),
+            models.CheckConstraint(condition=Q(state__regex=r"^[A-Z]{2}$"), name="taxrate_state"),
+            models.CheckConstraint(
+                condition=Q(zip_prefix="") | Q(zip_prefix__regex=r"^[0-9]{3}$"),
+                name="taxrate_zip_prefix",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.jurisdiction} {self.rate}"

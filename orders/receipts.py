@@ -64,6 +64,8 @@ class ReceiptContent:
     currency: str
     card_brand: str
     card_last4: str
+    # The price included the tax: the tax lines are inside the subtotal, not added to it.
+    tax_included: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept on the ``Receipt`` row: money as strings, times in ISO 8601."""
@@ -113,8 +115,9 @@ def _jsonable(value: Any) -> Any:
 def receipt_content(*, order: Order, reference: str, issued_at: datetime) -> ReceiptContent:
     """The receipt of ``order`` (with its merchant and card) as issued at ``issued_at``.
 
-    The one function that turns an order into receipt lines: the order's tax lines (sales tax)
-    go into ``tax_lines`` and ``subtotal`` here, once orders carry them.
+    The one function that turns an order into receipt lines: the item at the order's
+    subtotal, and the sales tax the order stored by jurisdiction (DESIGN §3.8). When the price
+    included tax, the total is the subtotal and the lines show the tax inside it.
     """
     merchant = order.merchant
     item = ItemLine(
@@ -122,7 +125,7 @@ def receipt_content(*, order: Order, reference: str, issued_at: datetime) -> Rec
         sku=order.product_sku,
         quantity=order.quantity,
         unit_price=order.unit_price,
-        amount=order.unit_price * order.quantity,
+        amount=order.subtotal,
     )
     return ReceiptContent(
         reference=reference,
@@ -135,10 +138,18 @@ def receipt_content(*, order: Order, reference: str, issued_at: datetime) -> Rec
         order_id=order.pk,
         order_code=order.confirmation_code,
         items=(item,),
-        tax_lines=(),
-        subtotal=item.amount,
+        tax_lines=tuple(
+            TaxLine(
+                jurisdiction=str(line["jurisdiction"]),
+                rate=str(line["rate"]),
+                amount=Decimal(str(line["amount"])),
+            )
+            for line in order.tax_lines
+        ),
+        subtotal=order.subtotal,
         total=order.total,
         currency=order.currency,
         card_brand=order.card.brand,
         card_last4=order.card.last4,
+        tax_included=order.price_includes_tax,
     )

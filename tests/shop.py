@@ -60,15 +60,21 @@ def shop_open(
     return Shop(brand=brand, account=account, campaign=campaign_row)
 
 
+# An address without sales tax (Oregon has none), for tests whose sums are not about tax.
+UNTAXED = {"city": "Portland", "state": "OR", "postal_code": "97201"}
+
+
 def buyer_ready(
     handle: str,
     *,
     linked_ago: timedelta = timedelta(days=3),
     token: str | None = None,
     consent: bool = True,
+    address: dict[str, str] | None = None,
     **controls: object,
 ) -> Buyer:
-    """A sandbox user linked to a cardholder with a card, an address and consent."""
+    """A sandbox user linked to a cardholder with a card, an address (Springfield, Illinois,
+    unless ``address`` says otherwise) and consent."""
     now = timezone.now()
     user = sandbox_user_ensure(handle=handle)
     cardholder = cardholder_upsert(email=f"{handle.lower()}@example.com", password="pw-buyer")
@@ -94,6 +100,7 @@ def buyer_ready(
             "city": "Springfield",
             "state": "IL",
             "postal_code": "62701",
+            **(address or {}),
         },
     )
     if consent:

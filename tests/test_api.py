@@ -137,6 +137,38 @@ def test_a_cannot_create_a_campaign_for_bs_product(world):
     assert Campaign.objects.get(hashtag="BuyStolenGoods").merchant == world.a
 
 
+def test_a_campaign_says_whether_its_price_includes_tax(world):
+    body = {
+        "product": ProductFactory(merchant=world.a).pk,
+        "hashtag": "BuyTaxIncluded",
+        "confirm_prefix": "Confirm",
+        "price": "10.00",
+        "price_includes_tax": True,
+        "stock_total": 5,
+        "starts_at": timezone.now().isoformat(),
+        "ends_at": (timezone.now() + timedelta(days=3)).isoformat(),
+    }
+    created = world.api.post("/api/v1/campaigns/", body, content_type="application/json")
+    assert created.status_code == 201
+    assert created.json()["price_includes_tax"] is True
+    assert Campaign.objects.get(hashtag="BuyTaxIncluded").price_includes_tax
+    assert (
+        world.api.get(f"/api/v1/campaigns/{world.shop.campaign.pk}/").json()["price_includes_tax"]
+        is False
+    )
+
+
+def test_an_order_shows_its_subtotal_tax_lines_and_total(world):
+    row = world.api.get(f"/api/v1/orders/{world.order.pk}/").json()
+    assert {k: row[k] for k in ("subtotal", "tax_lines", "tax_total", "total")} == {
+        "subtotal": "149.00",
+        "tax_lines": [{"jurisdiction": "Illinois", "rate": "0.06250", "amount": "9.31"}],
+        "tax_total": "9.31",
+        "total": "158.31",
+    }
+    assert row["price_includes_tax"] is False
+
+
 def test_a_clashing_hashtag_is_a_field_error_naming_no_one(world):
     body = {
         "product": world.shop.campaign.product_id,

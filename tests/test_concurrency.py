@@ -79,8 +79,8 @@ def test_a_daily_cap_holds_when_one_buyers_posts_are_decided_at_once():
     now = timezone.now()
     [buyer] = buyers_bulk_create(prefix="capped", count=1, now=now)
     PurchaseControls.objects.filter(cardholder_id=buyer.cardholder_id).update(
-        per_day_cap=Decimal("298.00")
-    )  # two units at $149
+        per_day_cap=Decimal("316.62")
+    )  # two units at $149 with Illinois's 6.25% ($158.31 each)
     tags = ["BuyThing0"]
     for n in range(1, 40):
         tags.append(f"BuyThing{n}")

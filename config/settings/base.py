@@ -377,6 +377,13 @@ def card_vault_path(value: str) -> str:
     return CARD_VAULTS.get(value, value)
 
 
+# The sales-tax calculators HASHCART_TAX may name by a short name (DESIGN §3.8).
+TAX_CALCULATORS = {
+    "table": "orders.tax.table.TableTax",
+    "stripe": "orders.tax.stripe.StripeTax",
+}
+_TAX = env.str("HASHCART_TAX", default="table")
+
 # How long a card hold lasts after authorization: captures and voids are retried until then.
 _AUTHORIZATION_HOLD_SECONDS = env.float("HASHCART_AUTHORIZATION_HOLD_HOURS", default=120) * 3600
 HASHCART = {
@@ -420,6 +427,9 @@ HASHCART = {
     "PAYMENT_GATEWAY": env.str(
         "HASHCART_PAYMENT_GATEWAY", default="sandbox.gateway.SandboxGateway"
     ),
+    # Sales tax (``orders.tax``): HASHCART_TAX is "table" (the shipped US rates table), "stripe"
+    # (Stripe Tax's calculations; set STRIPE_SECRET_KEY) or a dotted path.
+    "TAX": TAX_CALCULATORS.get(_TAX, _TAX),
     # Called in the transaction that marks an order paid, to schedule its shipment: orders does
     # not import fulfillment (fulfillment depends on orders, DESIGN §2).
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",

@@ -113,8 +113,8 @@ def test_export_orders_since_a_date(tmp_path):
     run("export_orders", "--since", f"{timezone.now():%Y-%m-%d}", "--output", str(target))
     with target.open() as written:
         rows = list(csv.DictReader(written))
-    assert [(r["code"], r["status"], r["total"]) for r in rows] == [
-        (order.confirmation_code, "paid", "149.00")
+    assert [(r["code"], r["status"], r["subtotal"], r["tax"], r["total"]) for r in rows] == [
+        (order.confirmation_code, "paid", "149.00", "9.31", "158.31")  # Illinois 6.25%
     ]
     later = f"{timezone.now() + timedelta(days=1):%Y-%m-%d}"
     assert run("export_orders", "--since", later)[0].count("\n") == 1  # the header only

@@ -27,6 +27,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     author_handle = "buyer"
     confirmation_code = factory.Sequence(_code)
     unit_price = factory.SelfAttribute("campaign.price")
+    subtotal = factory.SelfAttribute("campaign.price")
     total = factory.SelfAttribute("campaign.price")
     product_name = factory.SelfAttribute("campaign.product.name")
     product_sku = factory.SelfAttribute("campaign.product.sku")

@@ -3,6 +3,7 @@ batches are read again as soon as one changes (issue 11, item 3)."""
 
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from itertools import count
 from typing import cast
 
@@ -125,6 +126,10 @@ def test_a_batch_of_a_hundred_and_ten_posts_costs_as_many_queries_as_a_batch_of_
     )
     assert sum(large_outcomes.values()) == 10 * sum(small_outcomes.values()) == 110
     assert small == large
+    # Every new order was taxed (Illinois, the bench buyers' state) from rates read once a batch.
+    created = Order.objects.exclude(purchase_post=None)
+    assert created.count() == 12
+    assert set(created.values_list("tax_total", flat=True)) == {Decimal("9.31")}
 
 
 @pytest.mark.postgres

@@ -43,7 +43,12 @@ def test_export_orders_defuses_spreadsheet_formulas_in_text_cells():
     assert row["ship_state"] == "'\t=1+1"
     assert row["ship_zip"] == "'\r@A1"
     # Numbers stay numbers.
-    assert (row["quantity"], row["total"]) == ("1", "149.00")
+    assert (row["quantity"], row["subtotal"], row["tax"], row["total"]) == (
+        "1",
+        "149.00",
+        "9.31",  # Illinois 6.25%
+        "158.31",
+    )
 
 
 def test_fulfillment_queue_csv_defuses_formulas_in_the_buyers_name():

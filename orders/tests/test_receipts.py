@@ -32,7 +32,7 @@ from orders.services.locks import order_lock
 from orders.services.receipts import document_number_take, receipt_issue
 from orders.tasks import payments_run_task
 from tests.mfa import totp_enable
-from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
+from tests.shop import BRAND, UNTAXED, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def _confirmed(*handles: str, hashtag: str = "BuyKindleFireHD") -> list[Order]:
     if not Campaign.objects.filter(hashtag=hashtag).exists():
         shop_open(hashtag=hashtag)
     for handle in handles:
-        buyer_ready(handle)
+        buyer_ready(handle, address=UNTAXED)
         post(handle, f"@{BRAND} #{hashtag}")
     tick()
     for handle in handles:
@@ -118,7 +118,7 @@ def test_each_merchant_numbers_its_receipts_on_its_own():
 
 def test_a_declined_authorization_issues_no_receipt():
     shop_open()
-    buyer_ready("dave", token="tok_sandbox_decline_dave")
+    buyer_ready("dave", token="tok_sandbox_decline_dave", address=UNTAXED)
     post("dave", f"@{BRAND} #BuyKindleFireHD")
     tick()
     post("dave", f"@{BRAND} #Confirm{code_in(replies_to('dave')[-1])}")
@@ -295,7 +295,7 @@ def test_the_cardholder_downloads_their_receipt_from_the_settings_page():
 
 def test_another_cardholder_gets_404_for_the_pdf_and_a_stranger_the_sign_in():
     order = _paid("alice")
-    buyer_ready("mallory")
+    buyer_ready("mallory", address=UNTAXED)
     url = reverse("orders:cardholder_receipt_pdf", args=[order.pk])
 
     assert _client("mallory@example.com").get(url).status_code == 404
@@ -380,3 +380,28 @@ def test_a_merchant_without_receipt_details_is_named_by_its_display_name():
     order = _paid()
     content = ReceiptContent.from_json(Receipt.objects.get().content)
     assert (content.merchant_name, content.merchant_address) == (order.merchant.name, ())
+
+
+def test_a_receipt_carries_the_orders_sales_tax_by_jurisdiction_and_its_total():
+    shop_open()
+    buyer_ready("nina", address={"city": "New York", "state": "NY", "postal_code": "10001"})
+    post("nina", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    post("nina", f"@{BRAND} #Confirm{code_in(replies_to('nina')[-1])}")
+    tick()
+    stage_payments(now=timezone.now())
+    receipt = Receipt.objects.get()
+    content = ReceiptContent.from_json(receipt.content)
+
+    # $149.00 to New York City: 4% state, 4.5% city, 0.375% MCTD (the shipped table).
+    assert (content.subtotal, content.total) == (Decimal("149.00"), Decimal("162.23"))
+    assert [(t.jurisdiction, t.amount) for t in content.tax_lines] == [
+        ("New York", Decimal("5.96")),
+        ("New York City", Decimal("6.71")),
+        ("Metropolitan Commuter Transportation District", Decimal("0.56")),
+    ]
+    text = " ".join(_pdf_text(receipt).split())  # the PDF wraps long labels
+    assert "New York City (4.5%) $6.71" in text
+    assert "Total $162.23" in text
+    email = next(m for m in mail.outbox if "Receipt" in m.subject)
+    assert "New York City (4.5%): $6.71" in email.body

@@ -23,7 +23,7 @@ from orders.selectors import pipeline_status
 from orders.services import order_cancel, order_refund, payment_operation_run
 from sandbox.gateway import SandboxGateway
 from sandbox.models import SandboxLabel, SandboxLedgerEntry
-from tests.shop import order_paid, order_shipped, shop_open
+from tests.shop import UNTAXED, order_paid, order_shipped, shop_open
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def _reserved(campaign: Campaign) -> int:
 
 def test_a_partial_then_the_rest_refunds_the_order_with_ledger_audit_and_emails():
     shop = shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     first = _refund(order, "49.00")
     assert (first.status, first.idempotency_key) == (
         RefundStatus.REQUESTED,
@@ -134,7 +134,7 @@ def test_a_partial_then_the_rest_refunds_the_order_with_ledger_audit_and_emails(
 
 def test_a_refund_above_what_is_left_is_refused_and_reserves_nothing():
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     _refund(order, "100.00")
     with pytest.raises(ApplicationError, match=r"at most \$49.00"):
         _refund(order, "49.01")
@@ -147,7 +147,7 @@ def test_a_refund_above_what_is_left_is_refused_and_reserves_nothing():
 @pytest.mark.parametrize("amount", ["0", "-1", "0.001", "NaN"])
 def test_a_refund_of_no_money_or_fractions_of_a_cent_is_refused(amount):
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     with pytest.raises(ApplicationError):
         _refund(order, amount)
     assert not Refund.objects.exists()
@@ -155,7 +155,7 @@ def test_a_refund_of_no_money_or_fractions_of_a_cent_is_refused(amount):
 
 def test_only_captured_orders_are_refunded_and_cancelling_a_paid_one_still_voids():
     shop_open()
-    order = order_paid()
+    order = order_paid(address=UNTAXED)
     with pytest.raises(ApplicationError, match="only a shipped, delivered"):
         _refund(order, "10.00")
     assert order_cancel(
@@ -170,7 +170,7 @@ def test_only_captured_orders_are_refunded_and_cancelling_a_paid_one_still_voids
 
 def test_the_database_refuses_refunds_above_the_total_whatever_the_writer():
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     with pytest.raises(IntegrityError), transaction.atomic():
         Order.objects.filter(pk=order.pk).update(refund_requested_total=Decimal("149.01"))
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -179,7 +179,7 @@ def test_the_database_refuses_refunds_above_the_total_whatever_the_writer():
 
 def test_restock_gives_the_unit_back_once_however_many_refunds_say_so():
     shop = shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     assert _reserved(shop.campaign) == 1
     _refund(order, "10.00", restock=True)
     assert _reserved(shop.campaign) == 0
@@ -197,7 +197,7 @@ def test_restock_gives_the_unit_back_once_however_many_refunds_say_so():
 
 def test_the_refund_task_run_twice_gives_the_money_back_once():
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     refund = _refund(order, "149.00")
     op = refund.operation
     assert payment_operation_run(operation_id=op.pk, now=timezone.now()) == "done"
@@ -212,7 +212,7 @@ def test_the_refund_task_run_twice_gives_the_money_back_once():
 
 def test_a_lost_refund_answer_is_looked_up_and_the_money_given_back_once(losing):
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     refund = _refund(order, "30.00")
     losing.lose = 1
     now = timezone.now()
@@ -232,7 +232,7 @@ def test_a_worker_killed_mid_call_leaves_a_claim_that_lapses_and_is_looked_up(lo
     """The worker called the gateway and died before recording anything: its claim lapses, and
     the next worker looks the refund up by its key instead of giving the money back again."""
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     refund = _refund(order, "30.00")
     op = refund.operation
     now = timezone.now()
@@ -258,7 +258,7 @@ def test_a_worker_killed_mid_call_leaves_a_claim_that_lapses_and_is_looked_up(lo
 
 def test_a_refused_refund_fails_loudly_and_retry_payments_runs_it_again(losing, caplog):
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     refund = _refund(order, "149.00")
     losing.refuse = True
     assert stage_payments(now=timezone.now())["failed"] == 1
@@ -287,7 +287,7 @@ def test_a_refused_refund_fails_loudly_and_retry_payments_runs_it_again(losing, 
 
 def test_a_refund_waits_for_the_capture():
     shop_open()
-    order = order_paid()
+    order = order_paid(address=UNTAXED)
     assert label_buy(shipment_id=order.shipment.pk).status == "bought"
     capture = PaymentOperation.objects.get(order=order, operation="capture")
     # The label's own capture call has not run (as if the gateway was down).
@@ -307,7 +307,7 @@ def test_a_refund_waits_for_the_capture():
 
 def test_an_order_refunded_in_part_on_its_way_keeps_its_status_when_delivered():
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     _refund(order, "20.00")
     stage_payments(now=timezone.now())
     bought_at = SandboxLabel.objects.get().bought_at
@@ -327,7 +327,7 @@ def test_an_order_refunded_in_part_on_its_way_keeps_its_status_when_delivered():
 
 def test_a_delivered_order_is_refunded_in_full_at_once():
     shop_open()
-    order = order_shipped()
+    order = order_shipped(address=UNTAXED)
     bought_at = SandboxLabel.objects.get().bought_at
     shipment_track(shipment_id=order.shipment.pk, now=bought_at + timedelta(hours=33))
     order.refresh_from_db()

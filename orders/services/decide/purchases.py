@@ -8,10 +8,17 @@ deciders; then the campaigns whose stock moves or whose orders are confirmed
 after the controls' locks (``accounts.selectors.buyer_snapshots``), so a lockdown cannot
 interleave. Stock is reserved with ``catalog.services.stock_reserve`` under the campaign's lock,
 never past ``stock_total`` (read under the lock, backed by the check constraint).
+
+Sales tax (DESIGN §3.8) is quoted for each purchase by one calculator per batch
+(``orders.tax.calculator``: the rates table is read once for the batch, never per order), before
+the spend caps, which compare the total with tax. A quote that fails (Stripe Tax unreachable)
+blocks that purchase alone, with an e-mail that says so; the buyer may post again.
 """
 
+import logging
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
@@ -32,8 +39,19 @@ from orders.models import Order
 from orders.outcomes import PostOutcome
 from orders.services.decide import confirmations as confirming
 from orders.services.decide.batch import Batch, Eligible, Purchase
-from orders.services.decide.snapshot import Holdings, blocked_email, holdings_read, order_new
+from orders.services.decide.snapshot import (
+    Holdings,
+    blocked_email,
+    holdings_read,
+    order_new,
+    tax_request,
+)
+from orders.tax import TaxError, TaxQuote, calculator
 from social.models import Post
+
+logger = logging.getLogger(__name__)
+
+TAX_UNAVAILABLE = "we could not work out the sales tax just now; please post again shortly."
 
 
 def decide_purchases(
@@ -98,6 +116,7 @@ def _decide_eligible(
         now=batch.now,
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
+    tax = calculator()
     reserved: Counter[int] = Counter()
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
@@ -105,9 +124,16 @@ def _decide_eligible(
         campaign.product = purchase.campaign.product
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
+        card = snapshot.card if snapshot is not None else None
+        quote: TaxQuote | None = None
+        if card is not None and card.address_complete:
+            try:
+                quote = tax.quote(tax_request(campaign=campaign, card=card))
+            except TaxError as exc:
+                logger.warning("sales tax unavailable for post %s: %s", post.pk, exc)
         reason = purchase_blocked_reason(
             posted_at=post.posted_at,
-            price=campaign.price,
+            total=quote.total if quote is not None else campaign.price,
             buyer=buyer,
             snapshot=snapshot,
             limits=lim,
@@ -116,9 +142,11 @@ def _decide_eligible(
         if reason is None and holdings.pending_for(cardholder_id, campaign.pk):
             batch.decide(post, PostOutcome.DUPLICATE)
             continue
-        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim)
-        card = snapshot.card if snapshot is not None else None
-        if reason is not None or card is None:
+        if reason is None and quote is None and card is not None:
+            reason = TAX_UNAVAILABLE
+        total = quote.total if quote is not None else campaign.price
+        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total)
+        if reason is not None or card is None or quote is None:
             _block(batch, post, campaign, cardholder_id, reason)
             continue
         if remaining[campaign.pk] <= 0:
@@ -130,10 +158,15 @@ def _decide_eligible(
             continue
         remaining[campaign.pk] -= 1
         reserved[campaign.pk] += 1
-        holdings.add(cardholder_id, campaign)
+        holdings.add(cardholder_id, campaign, quote.total)
         batch.decide(post, PostOutcome.ORDER_CREATED)
         batch.new_orders.append(
-            (order_new(post=post, campaign=campaign, buyer=buyer, card=card, limits=lim), post)
+            (
+                order_new(
+                    post=post, campaign=campaign, buyer=buyer, card=card, limits=lim, tax=quote
+                ),
+                post,
+            )
         )
     for campaign_id, units in sorted(reserved.items()):
         # Under the row lock; the check constraint backs it should anything else slip.
@@ -141,15 +174,20 @@ def _decide_eligible(
 
 
 def _limit_reason(
-    holdings: Holdings, campaign: Campaign, cardholder_id: int, limits: BuyerLimits | None
+    holdings: Holdings,
+    campaign: Campaign,
+    cardholder_id: int,
+    limits: BuyerLimits | None,
+    total: Decimal,
 ) -> str | None:
-    """Orders' own limits: units per buyer, and the buyer's rolling daily spend cap."""
+    """Orders' own limits: units per buyer, and the buyer's rolling daily spend cap (order
+    totals with tax, ``total`` this one's)."""
     if holdings.held(cardholder_id, campaign.pk) >= campaign.per_buyer_limit:
         return "you already have the most units of this offer allowed per buyer."
     if (
         limits is not None
         and limits.per_day_cap is not None
-        and holdings.spent(cardholder_id) + campaign.price > limits.per_day_cap
+        and holdings.spent(cardholder_id) + total > limits.per_day_cap
     ):
         return "this order would take you over your daily spending limit."
     return None

@@ -1,9 +1,11 @@
 """What a new order holds, and what the buyer already holds (DESIGN §3.3, §3.5).
 
 An order is a snapshot taken when it is created: the campaign's price, currency and product,
-the buyer's card and its billing address as the shipping address, and whether the buyer's
-threshold asks for an e-mail confirmation too. ``holdings_read`` reads, in one query, the
-buyers' stock-holding orders that the per-buyer limit and the daily spend cap count.
+the buyer's card and its billing address as the shipping address, the sales tax to that
+address (``tax_request``: the batch's calculator quotes it, DESIGN §3.8), and whether the
+buyer's threshold asks for an e-mail confirmation too (it compares the total, tax included).
+``holdings_read`` reads, in one query, the buyers' stock-holding orders that the per-buyer
+limit and the daily spend cap count.
 """
 
 from collections import Counter
@@ -20,6 +22,7 @@ from core.lookups import AnyOf
 from orders import messages
 from orders.models import Notification, Order, OrderStatus, holds_stock
 from orders.services.common import notification
+from orders.tax import TaxQuote, TaxRequest
 from social.models import Post
 
 if TYPE_CHECKING:
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
 @dataclass
 class Holdings:
     """Units held per (cardholder, campaign), which of those pairs have a pending order, and
-    a rolling day's spend per capped cardholder; ``add`` counts an order made in the batch."""
+    a rolling day's spend (order totals, tax included) per capped cardholder; ``add`` counts an
+    order made in the batch."""
 
     units: Counter[tuple[int, int]] = field(default_factory=Counter)
     pending: set[tuple[int, int]] = field(default_factory=set)
@@ -44,10 +48,10 @@ class Holdings:
     def spent(self, cardholder_id: int) -> Decimal:
         return self.spending.get(cardholder_id, Decimal(0))
 
-    def add(self, cardholder_id: int, campaign: Campaign) -> None:
+    def add(self, cardholder_id: int, campaign: Campaign, total: Decimal) -> None:
         self.units[(cardholder_id, campaign.pk)] += 1
         self.pending.add((cardholder_id, campaign.pk))
-        self.spending[cardholder_id] = self.spent(cardholder_id) + campaign.price
+        self.spending[cardholder_id] = self.spent(cardholder_id) + total
 
 
 def holdings_read(
@@ -76,10 +80,30 @@ def holdings_read(
     return holdings
 
 
+def tax_request(*, campaign: Campaign, card: BuyerCard) -> TaxRequest:
+    """What the sales tax of one unit of ``campaign`` shipped to ``card``'s address is asked on."""
+    return TaxRequest(
+        merchant_id=campaign.merchant_id,
+        campaign_id=campaign.pk,
+        unit_price=campaign.price,
+        quantity=1,
+        currency=campaign.currency,
+        price_includes_tax=campaign.price_includes_tax,
+        ship_to=card.ship_to(),
+    )
+
+
 def order_new(
-    *, post: Post, campaign: Campaign, buyer: Buyer, card: BuyerCard, limits: BuyerLimits | None
+    *,
+    post: Post,
+    campaign: Campaign,
+    buyer: Buyer,
+    card: BuyerCard,
+    limits: BuyerLimits | None,
+    tax: TaxQuote,
 ) -> Order:
-    """The unsaved order of a purchase post (its code is drawn when the batch is written)."""
+    """The unsaved order of a purchase post (its code is drawn when the batch is written), with
+    ``tax``, the quote of ``tax_request`` for it."""
     return Order(
         merchant_id=campaign.merchant_id,
         campaign=campaign,
@@ -90,14 +114,19 @@ def order_new(
         author_id=post.author_id,
         author_handle=post.author_handle,
         unit_price=campaign.price,
-        total=campaign.price,
+        quantity=1,
+        price_includes_tax=tax.price_includes_tax,
+        subtotal=tax.subtotal,
+        tax_total=tax.tax_total,
+        tax_lines=tax.lines_json(),
+        total=tax.total,
         currency=campaign.currency,
         product_name=campaign.product.name,
         product_sku=campaign.product.sku,
         hashtag=campaign.hashtag,
         email_confirm_required=limits is not None
         and limits.email_confirm_above is not None
-        and campaign.price > limits.email_confirm_above,
+        and tax.total > limits.email_confirm_above,
         ship_to=card.ship_to(),
     )
 
