@@ -20,7 +20,7 @@ an ERROR line with its ids, counted by ``pipeline_status``, unhealthy ``/healthz
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -398,10 +398,18 @@ def payment_operation_abandon(*, operation_id: int, reason: str, actor: str, now
 def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime) -> None:
     """Approved: the order is paid and its shipment scheduled; declined: the order is declined,
     its unit released and the buyer told. An approval for an order no longer confirmed (it was
-    cancelled meanwhile) is voided through the outbox; a decline for one changes nothing."""
+    cancelled meanwhile) is voided through the outbox; a decline for one changes nothing.
+    The same for an order waiting for its buyer's card authentication, once the gateway has
+    the outcome (``orders.services.authentication``). An answer that the bank asks the buyer to
+    authenticate moves a confirmed order to ``authentication_required``
+    (``_authentication_ask``)."""
     # Campaign before order, as everywhere: the order's status cannot change under this lock.
     order = order_lock(order_id)
     cardholder = order.cardholder
+    previous = order.status
+    if result.requires_action:
+        _authentication_ask(order=order, result=result, now=now)
+        return
     if result.approved:
         if not order_transition(
             order=order, transition="pay", fields={"payment_reference": result.reference}
@@ -418,7 +426,7 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
             order=order,
             kind="paid",
             now=now,
-            from_status=OrderStatus.CONFIRMED,
+            from_status=previous,
             to_status=OrderStatus.PAID,
             data={
                 "ship_by": shipment.ship_by.isoformat(),
@@ -456,3 +464,53 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
     email_queue(
         key=f"{kind}:{order.pk}", cardholder=cardholder, kind=kind, order=order, message=message
     )
+
+
+def _authentication_ask(*, order: Order, result: GatewayResult, now: datetime) -> None:
+    """The card's bank asks the buyer to authenticate (3-D Secure): a confirmed order waits in
+    ``authentication_required`` with its unit, the gateway's reference kept, until the end of
+    a confirmation window from now; the buyer gets a private e-mail with the link to the page
+    that runs the bank's check (``orders.views.authenticate``). Nothing if the order is
+    waiting already; an order cancelled meanwhile has its authorization voided (so that it
+    cannot be completed later). The caller holds the order's lock."""
+    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+    expires_at = now + window
+    if not order_transition(
+        order=order,
+        transition="require_authentication",
+        fields={"payment_reference": result.reference, "authentication_expires_at": expires_at},
+    ):
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.DECLINED) and result.reference:
+            Order.objects.filter(pk=order.pk).update(payment_reference=result.reference)
+            _void_queue(order_id=order.pk)
+        return
+    event(
+        order=order,
+        kind="authentication_required",
+        now=now,
+        from_status=OrderStatus.CONFIRMED,
+        to_status=OrderStatus.AUTHENTICATION_REQUIRED,
+        data={"code": result.decline_code, "expires_at": expires_at.isoformat()},
+    ).save()
+    email_queue(
+        key=f"authentication_required:{order.pk}",
+        cardholder=order.cardholder,
+        kind="authentication_required",
+        order=order,
+        message=messages.email_authentication_required(
+            order=order, cardholder=order.cardholder, expires_at=expires_at
+        ),
+    )
+
+
+def authorization_apply(*, order_id: int, result: GatewayResult, now: datetime) -> None:
+    """Apply an authorization's outcome to its order, as an answer from the gateway is applied
+    (``_apply_authorization``), in the caller's transaction: for the outcome of a card
+    authentication, read from the gateway (``orders.services.authentication``)."""
+    _apply_authorization(order_id=order_id, result=result, now=now)
+
+
+def authorization_void_queue(*, order_id: int) -> None:
+    """Queue the void of an order's authorization (``_void_queue``), in the caller's
+    transaction."""
+    _void_queue(order_id=order_id)
