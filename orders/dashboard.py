@@ -23,7 +23,7 @@ PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campa
 # Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
 SERIES = (
     ("paid or later", "#1b7837", (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)),
-    ("confirmed", "#5aae61", (OrderStatus.CONFIRMED,)),
+    ("confirmed", "#5aae61", (OrderStatus.CONFIRMED, OrderStatus.AUTHENTICATION_REQUIRED)),
     ("pending", "#f1a340", (OrderStatus.PENDING,)),
     ("expired", "#998ec3", (OrderStatus.EXPIRED,)),
     ("cancelled or declined", "#762a83", (OrderStatus.CANCELLED, OrderStatus.DECLINED)),
