@@ -33,7 +33,8 @@ def _waiting_order() -> tuple[Order, str]:
     (asked,) = [m for m in mail.outbox if m.subject.startswith("Approve your payment")]
     link = re.search(r"https?://\S+/orders/authenticate/\S+/", str(asked.body))
     assert link is not None
-    return order, urlsplit(link.group(0)).path  # the e-mail names the public site; the test's is local
+    # The e-mail names the public site; the test's is local.
+    return order, urlsplit(link.group(0)).path
 
 
 def test_the_buyer_authenticates_on_a_phone_and_the_order_is_paid(page, shot):
