@@ -255,15 +255,17 @@ def cardholder_orders_cancel(
     author_id: str | None = None,
     card_id: int | None = None,
 ) -> int:
-    """Cancel a cardholder's pending and confirmed (not yet authorized) orders when the account
-    is locked down: the ``CARDHOLDER_LOCKDOWN_HANDLER`` that ``accounts`` calls in its own
-    transaction, which holds the cardholder's purchase controls lock. Only the orders posted by
+    """Cancel a cardholder's pending, confirmed and authentication-waiting (not yet authorized)
+    orders when the account is locked down: the ``CARDHOLDER_LOCKDOWN_HANDLER`` that
+    ``accounts`` calls in its own transaction, which holds the cardholder's purchase controls
+    lock. Only the orders posted by
     ``platform``/``author_id`` (an unlinked identity), or to be paid with ``card_id`` (a removed
     card), when given. Paid orders are left alone: the buyer cancels those ("Not me").
 
     Each unit is released once (compare-and-set); a confirmed order's authorization is then not
-    sent, or voided if its approval is on the way. Locks the orders' campaigns, sorted, then
-    each order. Returns how many this call cancelled; calling it again cancels nothing more.
+    sent, or voided if its approval is on the way; one waiting for authentication is voided.
+    Locks the orders' campaigns, sorted, then each order. Returns how many this call cancelled;
+    calling it again cancels nothing more.
     """
     orders = _open_orders(cardholder_id=cardholder_id)
     if platform is not None:

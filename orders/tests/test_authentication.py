@@ -26,7 +26,8 @@ from orders.models import (
     PaymentOperation,
 )
 from orders.pipeline import stage_expire, stage_payments
-from orders.services import order_cancel
+from orders.services import cardholder_orders_cancel, order_cancel
+from orders.tests.test_payment_retries import FlakyGateway
 from orders.views import LINK_DAYS
 from sandbox.gateway import client_secret
 from sandbox.models import SandboxLedgerEntry
@@ -275,3 +276,36 @@ def test_the_email_link_opens_the_page_with_the_bank_buttons(client):
     assert page["Cache-Control"].startswith("max-age=0")
     assert f"Order #{order.confirmation_code}" in page.content.decode()
     assert client_secret(order.payment_reference) in page.content.decode()
+
+
+def test_a_lockdown_cancels_a_waiting_order_and_its_authorization():
+    order = _waiting_order()
+    cancelled = cardholder_orders_cancel(
+        cardholder_id=order.cardholder_id, reason=CancelReason.PAUSED, now=DEADLINE
+    )
+    assert cancelled == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert _reserved() == 0
+    assert PaymentOperation.objects.filter(order=order, operation="void").exists()
+
+
+def test_a_lost_answer_that_asked_for_the_buyer_is_looked_up_and_the_order_waits(settings):
+    settings.HASHCART = {
+        **settings.HASHCART,
+        "PAYMENT_GATEWAY": "orders.tests.test_payment_retries.FlakyGateway",
+    }
+    FlakyGateway.reset()
+    FlakyGateway.lose_authorize_answers = 1  # the gateway asks for the buyer; the answer is lost
+    try:
+        order = _waiting_order()
+        assert order.status == OrderStatus.CONFIRMED
+        later = ASKED + timedelta(minutes=1)
+        stage_payments(now=later)
+    finally:
+        FlakyGateway.reset()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.AUTHENTICATION_REQUIRED
+    assert order.authentication_expires_at == later + timedelta(minutes=15)
+    (authorization,) = _authorizations()
+    assert authorization.calls == 1  # looked up, not sent again
