@@ -96,6 +96,11 @@ def authenticate(request: HttpRequest, token: str) -> HttpResponse:
     context: dict[str, Any] = {"order": order, "form_id": "authenticate-form"}
     if request.method == "POST":
         context["result"] = order_authentication_complete(order_id=order.pk, now=timezone.now())
+        if context["result"] in ("paid", "declined"):  # a reply and an e-mail wait to be sent
+            from orders.tasks import kick, notifications_send_task, replies_send_all_task
+
+            kick(replies_send_all_task)
+            kick(notifications_send_task)
         order.refresh_from_db()
     elif order.status == OrderStatus.AUTHENTICATION_REQUIRED:
         if authentication_lapsed(order=order, now=timezone.now()):
