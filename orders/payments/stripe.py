@@ -241,6 +241,8 @@ class StripeGateway(PaymentGateway):
             raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe retrieve: {type(exc).__name__}") from exc
+        if intent.status == "processing":  # the bank's answer is on its way: not known yet
+            raise GatewayError("Stripe: the payment is still processing")
         return self._state(intent)
 
     def capture(

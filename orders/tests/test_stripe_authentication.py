@@ -122,10 +122,12 @@ def test_an_intent_not_yet_acted_on_still_waits(gateway):
 
 
 @responses.activate
-def test_a_retrieve_that_fails_is_a_gateway_error(gateway):
+def test_a_retrieve_that_fails_or_finds_it_processing_cannot_say_yet(gateway):
     responses.get(f"{API}/pi_123", status=500, json={"error": {"type": "api_error"}})
-    with pytest.raises(GatewayError):
-        gateway.authentication_status(reference="pi_123")
+    responses.get(f"{API}/pi_124", json=_intent("processing"))
+    for reference in ("pi_123", "pi_124"):
+        with pytest.raises(GatewayError):
+            gateway.authentication_status(reference=reference)
 
 
 @responses.activate
