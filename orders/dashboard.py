@@ -34,7 +34,7 @@ SERIES = (
             OrderStatus.REFUNDED,
         ),
     ),
-    ("confirmed", "#5aae61", (OrderStatus.CONFIRMED,)),
+    ("confirmed", "#5aae61", (OrderStatus.CONFIRMED, OrderStatus.AUTHENTICATION_REQUIRED)),
     ("pending", "#f1a340", (OrderStatus.PENDING,)),
     ("expired", "#998ec3", (OrderStatus.EXPIRED,)),
     ("cancelled or declined", "#762a83", (OrderStatus.CANCELLED, OrderStatus.DECLINED)),

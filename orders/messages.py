@@ -34,8 +34,15 @@ from social.platforms import reply_fits
 
 NOT_ME_SALT = "orders.not-me"
 EMAIL_CONFIRM_SALT = "orders.email-confirm"
+AUTHENTICATE_SALT = "orders.authenticate"
 # The decline code recorded when authorization gave up after its retries (no answer at all).
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
+# The decline code of an order whose buyer did not authenticate their card in time.
+AUTHENTICATION_LAPSED = "authentication_lapsed"
+# Decline codes of a card authentication the buyer did not pass (the sandbox's, Stripe's).
+AUTHENTICATION_FAILED = frozenset(
+    {"authentication_failed", "payment_intent_authentication_failure"}
+)
 
 
 def money(amount: object, currency: str) -> str:
@@ -213,6 +220,11 @@ def email_confirm_url(order_id: int) -> str:
     return _signed_order_url(order_id, salt=EMAIL_CONFIRM_SALT, view="orders:email_confirm")
 
 
+def authenticate_url(order_id: int) -> str:
+    """A signed link to the page where the buyer authenticates an order's card payment."""
+    return _signed_order_url(order_id, salt=AUTHENTICATE_SALT, view="orders:authenticate")
+
+
 def _greeting(cardholder: Cardholder) -> str:
     return f"Hello {cardholder.user.first_name or 'there'},"
 
@@ -293,6 +305,17 @@ def email_declined(*, order: Order, cardholder: Cardholder, code: str = "") -> t
             "The order is cancelled and you will not be charged: if your bank shows a pending\n"
             "hold for it, we are releasing it."
         )
+    elif code == AUTHENTICATION_LAPSED:
+        subject = f"Card not approved in time: {order.product_name}"
+        reason = "Your bank's check of the payment was not completed in time"
+        charged = (
+            "The order is cancelled and you will not be charged: if your bank shows a pending\n"
+            "hold for it, we are releasing it."
+        )
+    elif code in AUTHENTICATION_FAILED:
+        subject = f"Your bank did not approve the payment: {order.product_name}"
+        reason = "Your bank's check of the payment did not succeed"
+        charged = "The order is cancelled and nothing was charged."
     else:
         subject = f"Your card was declined: {order.product_name}"
         reason = "Your card was declined"
@@ -304,6 +327,31 @@ def email_declined(*, order: Order, cardholder: Cardholder, code: str = "") -> t
 {reason} for order #{order.confirmation_code} ({order.product_name},
 {money(order.total, order.currency)}). {charged}
 You can add another card on the linking page and post the hashtag again.
+""",
+    )
+
+
+def email_authentication_required(
+    *, order: Order, cardholder: Cardholder, expires_at: datetime
+) -> tuple[str, str]:
+    """Private: the card's bank asks the buyer to approve the payment, by ``expires_at``."""
+    return (
+        f"Approve your payment: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Your bank asks you to approve the payment for order #{order.confirmation_code}:
+
+  {order.product_name}
+  {total_phrase(order)}, free two-day shipping
+
+Open this private link and follow your bank's steps by {expires_at:%H:%M} UTC on
+{expires_at:%d %B %Y}:
+{authenticate_url(order.pk)}
+
+Until then the item is kept for you. If you do nothing, the order lapses and nothing is charged.
+
+Not you? Cancel this order and pause buying by post, no sign-in needed:
+{not_me_url(order.pk)}
 """,
     )
 

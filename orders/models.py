@@ -25,6 +25,9 @@ CONFIRMATION_CODE_LENGTH = CONFIRMATION_CODE.length
 class OrderStatus(models.TextChoices):
     PENDING = "pending", "Pending confirmation"
     CONFIRMED = "confirmed", "Confirmed"
+    # The card's bank asks the buyer to authenticate (3-D Secure): they do it privately, within
+    # the window (``orders.services.authentication``).
+    AUTHENTICATION_REQUIRED = "authentication_required", "Awaiting card authentication"
     PAID = "paid", "Paid"
     SHIPPED = "shipped", "Shipped"
     DELIVERED = "delivered", "Delivered"
@@ -35,6 +38,9 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
+# Room for the longest status name ("authentication_required").
+STATUS_MAX_LENGTH = 32
+
 # Statuses that hold a unit of the campaign's stock. A refunded order (in part or in full) still
 # holds its unit: the buyer may keep the goods. Its unit goes back only when staff say the goods
 # came back (``Order.restocked_at`` set, once, by ``orders.services.refunds.order_refund``), so an
@@ -43,6 +49,7 @@ STOCK_HOLDING_STATUSES = frozenset(
     {
         OrderStatus.PENDING,
         OrderStatus.CONFIRMED,
+        OrderStatus.AUTHENTICATION_REQUIRED,
         OrderStatus.PAID,
         OrderStatus.SHIPPED,
         OrderStatus.DELIVERED,
@@ -106,8 +113,7 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     author_handle = models.CharField(max_length=HANDLE_MAX_LENGTH)
 
     status = FSMField(
-        # 32: room for ``partially_refunded``; widening a varchar is free on PostgreSQL.
-        max_length=32,
+        max_length=STATUS_MAX_LENGTH,
         choices=OrderStatus.choices,
         default=OrderStatus.PENDING,
         protected=True,
@@ -122,6 +128,9 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     email_confirmed_at = models.DateTimeField(null=True, blank=True)
     post_confirmed_at = models.DateTimeField(null=True, blank=True)
     payment_reference = models.CharField(max_length=255, blank=True)  # Stripe: ids up to 255
+    # While the card's bank waits for the buyer to authenticate: the end of their window, the
+    # confirmation window's length after the gateway asked (``orders.services.authentication``).
+    authentication_expires_at = models.DateTimeField(null=True, blank=True)
 
     quantity = models.PositiveSmallIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
@@ -217,7 +226,19 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     def confirm(self) -> None:
         """The buyer posted the confirmation hashtag in time."""
 
-    @transition(field=status, source=OrderStatus.CONFIRMED, target=OrderStatus.PAID)
+    @transition(
+        field=status,
+        source=OrderStatus.CONFIRMED,
+        target=OrderStatus.AUTHENTICATION_REQUIRED,
+    )
+    def require_authentication(self) -> None:
+        """The card's bank asks the buyer to authenticate before it authorizes (3-D Secure)."""
+
+    @transition(
+        field=status,
+        source=[OrderStatus.CONFIRMED, OrderStatus.AUTHENTICATION_REQUIRED],
+        target=OrderStatus.PAID,
+    )
     def pay(self) -> None:
         """The card was authorized; the shipment is scheduled in the same transaction."""
 
@@ -233,18 +254,28 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     def expire(self) -> None:
         """No confirmation within the window; the unit goes back to stock."""
 
-    @transition(field=status, source=OrderStatus.CONFIRMED, target=OrderStatus.DECLINED)
+    @transition(
+        field=status,
+        source=[OrderStatus.CONFIRMED, OrderStatus.AUTHENTICATION_REQUIRED],
+        target=OrderStatus.DECLINED,
+    )
     def decline(self) -> None:
-        """The authorization was refused; the unit goes back to stock."""
+        """The authorization was refused (or its authentication failed or lapsed); the unit
+        goes back to stock."""
 
     @transition(
         field=status,
-        source=[OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID],
+        source=[
+            OrderStatus.PENDING,
+            OrderStatus.CONFIRMED,
+            OrderStatus.AUTHENTICATION_REQUIRED,
+            OrderStatus.PAID,
+        ],
         target=OrderStatus.CANCELLED,
     )
     def cancel(self) -> None:
         """Cancelled by the buyer ("Not me"), staff or ops; a paid order's authorization is
-        voided."""
+        voided, and so is one waiting for the buyer's authentication."""
 
     @transition(field=status, source=list(REFUNDABLE_STATUSES), target=OrderStatus.REFUNDED)
     def refund_fully(self) -> None:
@@ -263,8 +294,8 @@ class OrderEvent(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     created_at = models.DateTimeField()
     kind = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=32, blank=True)
-    to_status = models.CharField(max_length=32, blank=True)
+    from_status = models.CharField(max_length=STATUS_MAX_LENGTH, blank=True)
+    to_status = models.CharField(max_length=STATUS_MAX_LENGTH, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -2,7 +2,8 @@
 
 poll (feeds into the inbox) -> decide (inbox posts into outcomes, orders and outbox rows) ->
 send (replies within the rate budget; then confirmation windows open, payments run, e-mails go)
--> expire (pending orders whose window closed behind the feed).
+-> expire (pending orders whose window closed behind the feed, and orders whose card
+authentication lapsed).
 
 The management commands run these stages by hand; Celery tasks do the same work on events and
 on the beat schedule (``social.tasks`` poll and send replies, ``orders.tasks`` the rest). Social
@@ -22,6 +23,7 @@ from orders.services import (
     CONFIRMATION_REQUEST,
     notifications_send_due,
     order_windows_open,
+    orders_authentication_lapse,
     orders_expire_due,
     orders_expire_unrequested,
     payment_operation_run,
@@ -130,9 +132,14 @@ def stage_payments(*, now: datetime) -> Counter[str]:
 
 
 def stage_expire(*, now: datetime) -> int:
-    """Expire pending orders whose window closed behind the feed; returns how many."""
+    """Expire pending orders whose window closed behind the feed, and decline orders whose
+    time to authenticate their card ran out; returns how many."""
     order_windows_open()  # a window not yet open for a posted request opens before any expiry
-    return orders_expire_due(now=now) + orders_expire_unrequested(now=now)
+    return (
+        orders_expire_due(now=now)
+        + orders_expire_unrequested(now=now)
+        + orders_authentication_lapse(now=now)
+    )
 
 
 def stale_work(*, now: datetime) -> tuple[list[int], bool]:

@@ -2,7 +2,8 @@
 cardholder's cancel from their settings page.
 
 "Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
-confirmation of an order above the buyer's e-mail threshold. GET shows what the link will do
+confirmation of an order above the buyer's e-mail threshold; "Approve your payment" runs the
+card's bank check (3-D Secure) for an order waiting for it. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
 The signed-in cardholder also downloads their receipts here.
 """
@@ -16,14 +17,22 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.exceptions import ApplicationError
-from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
+from orders.messages import AUTHENTICATE_SALT, EMAIL_CONFIRM_SALT, NOT_ME_SALT
 from orders.models import CancelReason, Order, OrderStatus
+from orders.payments import gateway
 from orders.receipt_pdf import receipt_download
 from orders.selectors import cardholder_receipt
-from orders.services import order_cancel, order_email_confirm
+from orders.services import (
+    order_authentication_complete,
+    order_authentication_status,
+    order_cancel,
+    order_email_confirm,
+)
+from orders.services.authentication import authentication_lapsed
 
 LINK_DAYS = 30
 
@@ -74,6 +83,35 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
             transaction.on_commit(payments_run_task.delay)
         order.refresh_from_db()
     return render(request, "orders/email_confirm.html", {"order": order, "result": result})
+
+
+@never_cache  # the page may carry the gateway's client secret
+@require_http_methods(["GET", "POST"])
+def authenticate(request: HttpRequest, token: str) -> HttpResponse:
+    """The buyer approves an order's card payment with their bank (3-D Secure). GET shows the
+    item and total and, while the order waits in time, the gateway's part of the page (its
+    ``authentication_template``: Stripe.js, or the sandbox's stand-in), which runs the bank's
+    check and then submits the form. The POST reads the outcome from the gateway
+    (``order_authentication_complete``), whatever the browser says."""
+    order = _order_of(token, salt=AUTHENTICATE_SALT)
+    if order is None:
+        return render(request, "orders/authenticate.html", {"invalid": True}, status=404)
+    context: dict[str, Any] = {"order": order, "form_id": "authenticate-form"}
+    if request.method == "POST":
+        context["result"] = order_authentication_complete(order_id=order.pk, now=timezone.now())
+        if context["result"] in ("paid", "declined"):  # a reply and an e-mail wait to be sent
+            from orders.tasks import kick, notifications_send_task, replies_send_all_task
+
+            kick(replies_send_all_task)
+            kick(notifications_send_task)
+        order.refresh_from_db()
+    elif order.status == OrderStatus.AUTHENTICATION_REQUIRED:
+        if authentication_lapsed(order=order, now=timezone.now()):
+            context["result"] = "late"
+        else:
+            context["status"] = order_authentication_status(order=order)
+            context["gateway"] = gateway()
+    return render(request, "orders/authenticate.html", context)
 
 
 @login_required

@@ -1,8 +1,16 @@
 """The sandbox gateway: approves or declines by test token, keeps books in the database.
 
-Test tokens: a token containing ``decline`` is declined (``card_declined``); any other token is
-approved. The sandbox card vault (the linking page) issues tokens of both kinds for its test card
-numbers. A repeated idempotency key returns the first result and only counts the call.
+Test tokens: a token containing ``decline`` is declined (``card_declined``); one starting with
+``tok_sandbox_3ds_`` asks the cardholder to authenticate (3-D Secure: ``requires_action``); any
+other token is approved. The sandbox card vault (the linking page) issues tokens of each kind for
+its test card numbers. A repeated idempotency key returns the first result and only counts the
+call.
+
+An authorization waiting for the cardholder is a ledger entry, not approved, with the decline
+code ``requires_action``; the sandbox's stand-in for the bank's check (``sandbox_authenticate``,
+behind the authentication page's buttons) approves it or fails it (``authentication_failed``)
+in place, once, unless it was voided first. The "client secret" the page gets is the reference
+and a keyed hash of it, so the stand-in takes only what the page was given.
 
 Refunds are entries of their own (``operation="refund"``, ``reference`` the authorization's, so
 the books show what each charge gave back); one that would give back more than the capture less
@@ -11,11 +19,13 @@ the refunds already approved is refused (``amount_too_large``), as is one of not
 """
 
 import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 
@@ -24,6 +34,43 @@ from sandbox.models import SandboxLedgerEntry
 
 # The payment outbox's keys: ``order-<id>-<operation>`` (and more after it for refunds).
 _ORDER_OF_KEY = re.compile(r"^order-(\d+)-")
+# The tokens (``sandbox.vault``) of the test card whose bank always asks to authenticate.
+AUTHENTICATE_PREFIX = "tok_sandbox_3ds_"
+# The decline code of an authorization waiting for the cardholder, and of one they failed.
+WAITING = "requires_action"
+FAILED = "authentication_failed"
+
+
+def client_secret(reference: str) -> str:
+    """The sandbox's "client secret" of an authorization waiting for the cardholder."""
+    mac = hmac.new(settings.SECRET_KEY.encode(), reference.encode(), hashlib.sha256)
+    return f"{reference}_secret_{mac.hexdigest()[:24]}"
+
+
+def reference_of(secret: str) -> str | None:
+    """The reference a client secret (``client_secret``) names, or None for a forged one."""
+    reference, _, _ = secret.partition("_secret_")
+    return reference if hmac.compare_digest(client_secret(reference), secret) else None
+
+
+def _voided(reference: str) -> bool:
+    return SandboxLedgerEntry.objects.filter(
+        operation="void", reference=reference, approved=True
+    ).exists()
+
+
+def _result(entry: SandboxLedgerEntry) -> GatewayResult:
+    if entry.operation == "authorize" and entry.decline_code == WAITING:
+        return GatewayResult(
+            approved=False,
+            reference=entry.reference,
+            decline_code=WAITING,
+            requires_action=True,
+            client_secret=client_secret(entry.reference),
+        )
+    return GatewayResult(
+        approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
+    )
 
 
 def _record(
@@ -52,9 +99,30 @@ def _record(
     except IntegrityError:
         SandboxLedgerEntry.objects.filter(idempotency_key=key).update(calls=F("calls") + 1)
         entry = SandboxLedgerEntry.objects.get(idempotency_key=key)
-    return GatewayResult(
-        approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
-    )
+    return _result(entry)
+
+
+def sandbox_authenticate(*, secret: str, passed: bool) -> str:
+    """The bank's check, as the sandbox plays it (the authentication page's buttons): the
+    authorization that ``secret`` names is approved (``passed``) or fails. Once: returns
+    ``approved`` or ``failed`` for the call that decided it, ``decided`` when it was no longer
+    waiting (decided before, or voided), ``unknown`` for a forged secret."""
+    reference = reference_of(secret)
+    if reference is None:
+        return "unknown"
+    with transaction.atomic():
+        if _voided(reference):  # cancelled at the gateway: nothing left to authenticate
+            return "decided"
+        changed = SandboxLedgerEntry.objects.filter(
+            operation="authorize", reference=reference, decline_code=WAITING
+        ).update(approved=passed, decline_code="" if passed else FAILED)
+    if not changed:
+        return (
+            "decided"
+            if SandboxLedgerEntry.objects.filter(reference=reference).exists()
+            else ("unknown")
+        )
+    return "approved" if passed else "failed"
 
 
 def _refund_id(idempotency_key: str) -> str:
@@ -62,10 +130,13 @@ def _refund_id(idempotency_key: str) -> str:
 
 
 class SandboxGateway(PaymentGateway):
+    authentication_template = "sandbox/_authenticate.html"
+
     def authorize(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
     ) -> GatewayResult:
-        approved = "decline" not in token
+        waits = token.startswith(AUTHENTICATE_PREFIX)
+        approved = "decline" not in token and not waits
         reference = "sbx_auth_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
         return _record(
             key=idempotency_key,
@@ -75,7 +146,7 @@ class SandboxGateway(PaymentGateway):
             currency=currency,
             approved=approved,
             reference=reference,
-            decline_code="" if approved else "card_declined",
+            decline_code=WAITING if waits else "" if approved else "card_declined",
         )
 
     def authorization_lookup(self, *, idempotency_key: str, order_id: int) -> GatewayResult | None:
@@ -84,16 +155,21 @@ class SandboxGateway(PaymentGateway):
         ).first()
         if entry is None:
             return None
-        if (
-            entry.approved
-            and SandboxLedgerEntry.objects.filter(
-                operation="void", reference=entry.reference, approved=True
-            ).exists()
-        ):
+        return self._state(entry)
+
+    def _state(self, entry: SandboxLedgerEntry) -> GatewayResult:
+        """A hold, or a wait for the cardholder, ends with a void."""
+        if (entry.approved or entry.decline_code == WAITING) and _voided(entry.reference):
             return GatewayResult(approved=False, reference=entry.reference, decline_code="voided")
-        return GatewayResult(
-            approved=entry.approved, reference=entry.reference, decline_code=entry.decline_code
-        )
+        return _result(entry)
+
+    def authentication_status(self, *, reference: str) -> GatewayResult:
+        entry = SandboxLedgerEntry.objects.filter(
+            operation="authorize", reference=reference
+        ).first()
+        if entry is None:
+            return GatewayResult(approved=False, reference=reference, decline_code="unknown")
+        return self._state(entry)
 
     def capture(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str

@@ -8,4 +8,5 @@ urlpatterns = [
     path("handle/", views.sandbox_pick_handle, name="pick_handle"),
     path("post/", views.sandbox_post, name="post"),
     path("timeline/", views.sandbox_timeline_fragment, name="timeline"),
+    path("bank/authenticate/", views.sandbox_bank_authenticate, name="bank_authenticate"),
 ]

@@ -17,6 +17,14 @@ TEST_CARDS: dict[str, tuple[str, str]] = {
     "378282246310005": ("American Express", "approve"),
     "4000000000000002": ("Visa", "decline"),
     "4000000000009995": ("Visa", "decline"),
+    # Stripe's card whose bank always asks the cardholder to authenticate (3-D Secure).
+    "4000002760003184": ("Visa", "authenticate"),
+}
+# The token's prefix tells the sandbox gateway how to answer (``sandbox.gateway``).
+TOKEN_PREFIXES = {
+    "approve": "tok_sandbox_",
+    "decline": "tok_sandbox_decline_",
+    "authenticate": "tok_sandbox_3ds_",
 }
 
 
@@ -45,9 +53,8 @@ def card_tokenize(*, number: str, exp_month: int, exp_year: int) -> VaultedCard:
             "This is the sandbox: use a test card number, such as 4242 4242 4242 4242."
         )
     brand, answer = TEST_CARDS[digits]
-    prefix = "tok_sandbox_decline_" if answer == "decline" else "tok_sandbox_"
     return VaultedCard(
-        token=prefix + secrets.token_hex(12),
+        token=TOKEN_PREFIXES[answer] + secrets.token_hex(12),
         brand=brand,
         last4=digits[-4:],
         exp_month=exp_month,
@@ -60,7 +67,8 @@ class SandboxVault(CardVault):
 
     name = "sandbox"
     number_help = (
-        "Sandbox test cards: 4242 4242 4242 4242 is approved, 4000 0000 0000 0002 is declined."
+        "Sandbox test cards: 4242 4242 4242 4242 is approved, 4000 0000 0000 0002 is declined, "
+        "4000 0027 6000 3184 asks you to authenticate each purchase."
     )
 
     def tokenize(self, *, number: str, exp_month: int, exp_year: int) -> VaultedCard:

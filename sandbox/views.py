@@ -7,12 +7,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.exceptions import ApplicationError
+from sandbox.gateway import sandbox_authenticate
 from sandbox.models import SandboxPost
 from sandbox.services import sandbox_post_create, sandbox_timeline, sandbox_user_ensure
 from social.models import Platform, PlatformAccount
@@ -88,3 +89,16 @@ def sandbox_post(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Posted (id {post.pk}).")
     return redirect("sandbox:home")
+
+
+@require_POST
+def sandbox_bank_authenticate(request: HttpRequest) -> HttpResponse:
+    """The sandbox bank's check of a card payment (3-D Secure), behind the two buttons the
+    order's authentication page shows with the sandbox gateway (``sandbox/bank.js``): records
+    the outcome in the gateway's ledger (``sandbox_authenticate``). Not behind
+    ``SANDBOX_PAGE``: it belongs to the sandbox gateway, wherever that is used."""
+    outcome = request.POST.get("outcome")
+    if outcome not in ("pass", "fail"):
+        return JsonResponse({"result": "bad_request"}, status=400)
+    result = sandbox_authenticate(secret=request.POST.get("secret", ""), passed=outcome == "pass")
+    return JsonResponse({"result": result}, status=404 if result == "unknown" else 200)

@@ -9,11 +9,17 @@ An answer can be lost (a timeout after the gateway acted): the caller then asks
 anything else (DESIGN §5.5), so that a hold is never left on a card whose order was declined.
 A refund whose answer was lost is looked up the same way (``refund_lookup``), so that money is
 never given back twice.
+
+The card's bank may ask the cardholder to authenticate an authorization (3-D Secure; Stripe's
+``requires_action`` status, or its ``authentication_required`` decline of an off-session
+payment). ``authorize`` then answers ``requires_action``, with what the cardholder's page needs
+to run the bank's check (``authentication_template``); after it, ``authentication_status`` reads
+the outcome from the gateway, never from the browser.
 """
 
 import abc
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,11 +28,21 @@ from decimal import Decimal
 class GatewayResult:
     """``approved``: the operation succeeded; ``reference``: the gateway's id of the
     authorization (the same for its capture and void), or of the refund for a refund;
-    ``decline_code``: why not, when not."""
+    ``decline_code``: why not, when not.
+
+    ``requires_action``: not approved yet, because the card's bank asks the cardholder to
+    authenticate first (``decline_code`` says how it asked). ``client_secret`` (Stripe: the
+    PaymentIntent's) and ``payment_method`` (the card to confirm it with again, when the bank
+    declined the off-session attempt rather than leave it waiting) are what the cardholder's
+    page needs for that. The secret is shown to the cardholder only: never logged or stored,
+    and left out of ``repr``."""
 
     approved: bool
     reference: str
     decline_code: str = ""
+    requires_action: bool = False
+    client_secret: str = field(default="", repr=False)
+    payment_method: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +66,11 @@ class GatewayError(Exception):
 
 
 class PaymentGateway(abc.ABC):
+    # The template the authentication page includes to run the bank's check (3-D Secure), with
+    # ``order``, ``result`` (``authentication_status``'s, ``requires_action``) and ``form_id``
+    # (the form to submit once the check is done, whatever its outcome) in its context.
+    authentication_template: str = ""
+
     @abc.abstractmethod
     def authorize(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, order_id: int
@@ -65,6 +86,15 @@ class PaymentGateway(abc.ABC):
         card (the hold not voided), otherwise not approved with the reason; None when the gateway
         has no such authorization (the call never reached it). Raises ``GatewayError`` when the
         gateway cannot say now."""
+
+    @abc.abstractmethod
+    def authentication_status(self, *, reference: str) -> GatewayResult:
+        """Where the authorization ``reference``, once waiting for the cardholder to
+        authenticate, stands now, without changing it: ``approved`` when it holds money on the
+        card (the cardholder authenticated and the bank authorized); ``requires_action`` (with
+        the page's data) while it still waits for them; otherwise not approved with the reason
+        (the authentication failed, or the authorization was cancelled). Raises
+        ``GatewayError`` when the gateway cannot say now."""
 
     @abc.abstractmethod
     def capture(

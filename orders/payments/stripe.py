@@ -17,6 +17,13 @@ refund's idempotency key and carrying the same metadata; ``refund_lookup`` lists
 refunds and finds it by the key (a list, not a search: current at once, and not limited to the
 24 hours Stripe keeps idempotency keys). A refund Stripe accepted but has not settled
 (``pending``) counts as given: Stripe completes it on its own.
+
+Card authentication (3-D Secure): an off-session confirm may leave the intent in
+``requires_action``, or Stripe may decline it with ``authentication_required`` (the intent then
+waits in ``requires_payment_method``). Both become ``requires_action``, with the intent's client
+secret (and, for the decline, the card to confirm it with again): the buyer's page runs Stripe.js
+(``stripe.handleNextAction``, or ``stripe.confirmCardPayment`` after the decline) and posts
+back, and ``authentication_status`` retrieves the intent to read the outcome.
 """
 
 from collections.abc import Iterator
@@ -53,8 +60,45 @@ def _refund_result(refund: Any) -> GatewayResult:
     )
 
 
+# Stripe's code for an off-session payment the bank wants the cardholder to authenticate.
+AUTHENTICATION_REQUIRED = "authentication_required"
+
+
 def _order_id_of(intent: Any) -> str:
     return str(_metadata(intent).get("hashcart_order_id", ""))
+
+
+def _id_of(value: Any) -> str:
+    """The id of an expandable Stripe field (an object or its id), or ""."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return str(getattr(value, "id", "") or "")
+
+
+def _waiting(intent: Any) -> GatewayResult | None:
+    """A ``requires_action`` result when ``intent`` waits for the cardholder to authenticate:
+    in ``requires_action``, or declined off-session with ``authentication_required`` and not
+    tried again since (its last error is still that one); else None."""
+    error = getattr(intent, "last_payment_error", None)
+    if intent.status == "requires_action":
+        method = ""
+    elif intent.status == "requires_payment_method" and AUTHENTICATION_REQUIRED in (
+        getattr(error, "code", None),
+        getattr(error, "decline_code", None),
+    ):
+        method = _id_of(getattr(error, "payment_method", None)) or _id_of(
+            getattr(intent, "payment_method", None)
+        )
+    else:
+        return None
+    return GatewayResult(
+        approved=False,
+        reference=intent.id,
+        decline_code=AUTHENTICATION_REQUIRED,
+        requires_action=True,
+        client_secret=str(getattr(intent, "client_secret", "") or ""),
+        payment_method=method,
+    )
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -120,6 +164,13 @@ def _refund_record(refund: Any) -> GatewayRecord:
 
 
 class StripeGateway(PaymentGateway):
+    authentication_template = "orders/_authenticate_stripe.html"
+
+    @property
+    def publishable_key(self) -> str:
+        """The key Stripe.js runs with on the authentication page."""
+        return str(settings.STRIPE_PUBLISHABLE_KEY)
+
     def __init__(self, client: stripe.StripeClient | None = None) -> None:
         self.client = client or stripe.StripeClient(
             settings.STRIPE_SECRET_KEY,
@@ -151,7 +202,18 @@ class StripeGateway(PaymentGateway):
             )
         except stripe.CardError as exc:
             error = exc.error
-            reference = getattr(getattr(error, "payment_intent", None), "id", "") or ""
+            declined = getattr(error, "payment_intent", None)
+            reference = getattr(declined, "id", "") or ""
+            if AUTHENTICATION_REQUIRED in (exc.code, getattr(error, "decline_code", None)):
+                # The bank wants the cardholder: the intent waits for them to authenticate.
+                return GatewayResult(
+                    approved=False,
+                    reference=reference,
+                    decline_code=AUTHENTICATION_REQUIRED,
+                    requires_action=True,
+                    client_secret=str(getattr(declined, "client_secret", "") or ""),
+                    payment_method=_id_of(getattr(error, "payment_method", None)),
+                )
             return GatewayResult(
                 approved=False,
                 reference=reference,
@@ -167,6 +229,9 @@ class StripeGateway(PaymentGateway):
         except stripe.StripeError as exc:
             # Our keys or idempotency use are wrong: retried, and declined after the last try.
             raise GatewayError(f"Stripe: {type(exc).__name__}") from exc
+        waiting = _waiting(intent)
+        if waiting is not None:
+            return waiting
         approved = intent.status == "requires_capture"
         return GatewayResult(
             approved=approved,
@@ -189,13 +254,32 @@ class StripeGateway(PaymentGateway):
         # One intent per key; should there be more, one still holding money is the one to know.
         intents.sort(key=lambda i: (i.status not in _HOLDING, -int(getattr(i, "created", 0) or 0)))
         intent = intents[0]
+        return self._state(intent)
+
+    def _state(self, intent: Any) -> GatewayResult:
+        """What an intent says of its authorization: holding, waiting for the cardholder, or
+        not (with the reason)."""
         if intent.status in _HOLDING:
             return GatewayResult(approved=True, reference=intent.id)
+        waiting = _waiting(intent)
+        if waiting is not None:
+            return waiting
         error = getattr(intent, "last_payment_error", None)
         code = getattr(error, "decline_code", None) or getattr(error, "code", None)
         return GatewayResult(
             approved=False, reference=intent.id, decline_code=code or f"status_{intent.status}"
         )
+
+    def authentication_status(self, *, reference: str) -> GatewayResult:
+        try:
+            intent = self.client.v1.payment_intents.retrieve(reference)
+        except _RETRYABLE as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe retrieve: {type(exc).__name__}") from exc
+        if intent.status == "processing":  # the bank's answer is on its way: not known yet
+            raise GatewayError("Stripe: the payment is still processing")
+        return self._state(intent)
 
     def capture(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str

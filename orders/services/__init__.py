@@ -1,5 +1,10 @@
 """Writes of the orders app, by stage of an order's life."""
 
+from orders.services.authentication import (
+    order_authentication_complete,
+    order_authentication_status,
+    orders_authentication_lapse,
+)
 from orders.services.decide import posts_decide
 from orders.services.lifecycle import (
     CONFIRMATION_REQUEST,
@@ -24,6 +29,8 @@ __all__ = [
     "cardholder_orders_cancel",
     "expiry_horizon",
     "notifications_send_due",
+    "order_authentication_complete",
+    "order_authentication_status",
     "order_cancel",
     "order_capture",
     "order_deliver",
@@ -33,6 +40,7 @@ __all__ = [
     "order_ship",
     "order_window_open",
     "order_windows_open",
+    "orders_authentication_lapse",
     "orders_expire_due",
     "orders_expire_unrequested",
     "payment_operation_run",

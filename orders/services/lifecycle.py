@@ -205,10 +205,12 @@ def order_cancel(
     pause_purchasing: bool = False,
     actor_id: int | None = None,
 ) -> bool:
-    """Cancel an order that is pending, confirmed or paid; True if this call cancelled it.
+    """Cancel an order that is pending, confirmed, waiting for its card authentication or paid;
+    True if this call cancelled it.
 
     Releases its unit; a paid order's authorization is voided through the payment outbox and its
-    shipment cancelled. A confirmed order's authorization, if not yet sent, is then never sent
+    shipment cancelled, and so is (without a shipment) one waiting for authentication. A
+    confirmed order's authorization, if not yet sent, is then never sent
     (``payment_operation_run``), and if already approved, is voided. ``reason`` (a
     ``CancelReason``) is recorded and told in the e-mail, which says buying is paused only when
     it is. With ``pause_purchasing`` (the "Not me" link) buying by post is paused too, whether
@@ -253,15 +255,17 @@ def cardholder_orders_cancel(
     author_id: str | None = None,
     card_id: int | None = None,
 ) -> int:
-    """Cancel a cardholder's pending and confirmed (not yet authorized) orders when the account
-    is locked down: the ``CARDHOLDER_LOCKDOWN_HANDLER`` that ``accounts`` calls in its own
-    transaction, which holds the cardholder's purchase controls lock. Only the orders posted by
+    """Cancel a cardholder's pending, confirmed and authentication-waiting (not yet authorized)
+    orders when the account is locked down: the ``CARDHOLDER_LOCKDOWN_HANDLER`` that
+    ``accounts`` calls in its own transaction, which holds the cardholder's purchase controls
+    lock. Only the orders posted by
     ``platform``/``author_id`` (an unlinked identity), or to be paid with ``card_id`` (a removed
     card), when given. Paid orders are left alone: the buyer cancels those ("Not me").
 
     Each unit is released once (compare-and-set); a confirmed order's authorization is then not
-    sent, or voided if its approval is on the way. Locks the orders' campaigns, sorted, then
-    each order. Returns how many this call cancelled; calling it again cancels nothing more.
+    sent, or voided if its approval is on the way; one waiting for authentication is voided.
+    Locks the orders' campaigns, sorted, then each order. Returns how many this call cancelled;
+    calling it again cancels nothing more.
     """
     orders = _open_orders(cardholder_id=cardholder_id)
     if platform is not None:
@@ -287,7 +291,11 @@ def cardholder_orders_cancel(
 
 
 # Orders a lockdown cancels: not yet authorized, so no money has moved.
-_OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED)
+_OPEN_STATUSES = (
+    OrderStatus.PENDING,
+    OrderStatus.CONFIRMED,
+    OrderStatus.AUTHENTICATION_REQUIRED,
+)
 
 
 def _open_orders(*, cardholder_id: int) -> QuerySet[Order]:
@@ -324,6 +332,10 @@ def _order_cancel_locked(
     if released.from_status == OrderStatus.PAID:
         payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
         import_string(settings.HASHCART["ORDER_CANCELLED_HANDLER"])(order=order)
+    elif released.from_status == OrderStatus.AUTHENTICATION_REQUIRED:
+        # The authorization waits at the gateway for the buyer: cancelled there too, so that
+        # an authentication finished later can place no hold.
+        payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
     return order
 
 

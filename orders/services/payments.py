@@ -22,7 +22,7 @@ gives up, or that the gateway refuses, is ``failed``: an ERROR line with its ids
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -442,10 +442,18 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
     """Approved: the order is paid, its shipment scheduled and its receipt issued (numbered in
     this transaction); declined: the order is declined, its unit released and the buyer told.
     An approval for an order no longer confirmed (it was cancelled meanwhile) is voided through
-    the outbox; a decline for one changes nothing."""
+    the outbox; a decline for one changes nothing. The same for an order waiting for its
+    buyer's card authentication, once the gateway has the outcome
+    (``orders.services.authentication``). An answer that the bank asks the buyer to
+    authenticate moves a confirmed order to ``authentication_required``
+    (``_authentication_ask``)."""
     # Campaign before order, as everywhere: the order's status cannot change under this lock.
     order = order_lock(order_id)
     cardholder = order.cardholder
+    previous = order.status
+    if result.requires_action:
+        _authentication_ask(order=order, result=result, now=now)
+        return
     if result.approved:
         if not order_transition(
             order=order, transition="pay", fields={"payment_reference": result.reference}
@@ -462,7 +470,7 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
             order=order,
             kind="paid",
             now=now,
-            from_status=OrderStatus.CONFIRMED,
+            from_status=previous,
             to_status=OrderStatus.PAID,
             data={
                 "ship_by": shipment.ship_by.isoformat(),
@@ -511,3 +519,53 @@ def refund_run(*, refund_id: int, now: datetime) -> str:
     ``payment_operation_run`` (``busy`` if a worker has it already: it runs it)."""
     operation_id = PaymentOperation.objects.values_list("pk", flat=True).get(refund_id=refund_id)
     return payment_operation_run(operation_id=operation_id, now=now)
+
+
+def _authentication_ask(*, order: Order, result: GatewayResult, now: datetime) -> None:
+    """The card's bank asks the buyer to authenticate (3-D Secure): a confirmed order waits in
+    ``authentication_required`` with its unit, the gateway's reference kept, until the end of
+    a confirmation window from now; the buyer gets a private e-mail with the link to the page
+    that runs the bank's check (``orders.views.authenticate``). Nothing if the order is
+    waiting already; an order cancelled meanwhile has its authorization voided (so that it
+    cannot be completed later). The caller holds the order's lock."""
+    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+    expires_at = now + window
+    if not order_transition(
+        order=order,
+        transition="require_authentication",
+        fields={"payment_reference": result.reference, "authentication_expires_at": expires_at},
+    ):
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.DECLINED) and result.reference:
+            Order.objects.filter(pk=order.pk).update(payment_reference=result.reference)
+            _void_queue(order_id=order.pk)
+        return
+    event(
+        order=order,
+        kind="authentication_required",
+        now=now,
+        from_status=OrderStatus.CONFIRMED,
+        to_status=OrderStatus.AUTHENTICATION_REQUIRED,
+        data={"code": result.decline_code, "expires_at": expires_at.isoformat()},
+    ).save()
+    email_queue(
+        key=f"authentication_required:{order.pk}",
+        cardholder=order.cardholder,
+        kind="authentication_required",
+        order=order,
+        message=messages.email_authentication_required(
+            order=order, cardholder=order.cardholder, expires_at=expires_at
+        ),
+    )
+
+
+def authorization_apply(*, order_id: int, result: GatewayResult, now: datetime) -> None:
+    """Apply an authorization's outcome to its order, as an answer from the gateway is applied
+    (``_apply_authorization``), in the caller's transaction: for the outcome of a card
+    authentication, read from the gateway (``orders.services.authentication``)."""
+    _apply_authorization(order_id=order_id, result=result, now=now)
+
+
+def authorization_void_queue(*, order_id: int) -> None:
+    """Queue the void of an order's authorization (``_void_queue``), in the caller's
+    transaction."""
+    _void_queue(order_id=order_id)

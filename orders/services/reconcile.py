@@ -139,8 +139,12 @@ def _order_mismatches(
     )
     if captured and captured != order.total:
         found.append(mismatch("amount_differs", f"captured {captured}, order total {order.total}"))
-    on_the_way = (status == OrderStatus.CONFIRMED and "authorize" in in_flight) or (
-        "void" in in_flight
+    # An order waiting for its buyer's card authentication is decided by the buyer's return or
+    # the lapse of its window (``orders.services.authentication``), not yet here.
+    on_the_way = (
+        (status == OrderStatus.CONFIRMED and "authorize" in in_flight)
+        or "void" in in_flight
+        or status == OrderStatus.AUTHENTICATION_REQUIRED
     )
     # A shipped order still holding is the capture's mismatch (below), not this one.
     if holding and status not in {OrderStatus.PAID, *_CAPTURED_STATUSES} and not on_the_way:
