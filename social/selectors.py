@@ -216,6 +216,26 @@ def posts_unanswered(*, post_ids: PostIds, kind: str) -> list[int]:
     )
 
 
+def posts_undecided_of(*, post_ids: list[int], fields: tuple[str, ...]) -> QuerySet[Post]:
+    """The undecided posts among ``post_ids`` in id order, with only ``fields`` read, each with
+    ``brand_user_id``: its brand account's platform user id. Unlocked (a look ahead of a
+    decision); ``social.services.posts_lock_undecided`` locks them for it."""
+    return (
+        Post.objects.filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
+        .only(*fields)
+        .annotate(brand_user_id=F("account__platform_user_id"))
+        .order_by("id")
+    )
+
+
+def posts_with_brands(rows: Iterable[Post]) -> tuple[list[Post], dict[int, str]]:
+    """The posts of ``posts_undecided_of`` (locked or not) as a list, with each one's brand
+    account's platform user id by post id."""
+    posts = list(rows)
+    # ``brand_user_id`` is the annotation ``posts_undecided_of`` adds.
+    return posts, {p.pk: p.brand_user_id for p in posts}  # type: ignore[attr-defined]
+
+
 def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tuple[str, str]]:
     """The ``(platform, root_id)`` of decided posts among these roots: an undecided post whose
     root is here edits a post already decided. An index scan on the roots named (a subquery per

@@ -19,7 +19,6 @@ from django.utils.module_loading import import_string
 
 from core import outbox
 from core.lengths import fit, fit_key, storable, storable_json
-from core.lookups import AnyOf
 from core.outbox import Lease
 from social.models import (
     EXTERNAL_ID_MAX_LENGTH,
@@ -48,6 +47,7 @@ from social.platforms.base import (
     TransientError,
     UsageCapped,
 )
+from social.selectors import posts_undecided_of, posts_with_brands
 
 logger = logging.getLogger(__name__)
 # After an authorisation failure, feeds and replies of the account wait this long to try again.
@@ -642,14 +642,11 @@ def posts_lock_undecided(
     """Lock the undecided posts among ``post_ids`` for their decision, skipping those another
     decider holds: the posts in id order (with only ``fields`` read) and each one's brand
     account's platform user id. Call in the transaction that records their outcomes."""
-    rows = list(
-        Post.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(AnyOf(F("pk"), post_ids), outcome=OUTCOME_UNDECIDED)
-        .only(*fields)
-        .annotate(brand_user_id=F("account__platform_user_id"))
-        .order_by("id")
+    return posts_with_brands(
+        posts_undecided_of(post_ids=post_ids, fields=fields).select_for_update(
+            skip_locked=True, of=("self",)
+        )
     )
-    return [*rows], {p.pk: p.brand_user_id for p in rows}
 
 
 def replay_account_ensure(*, platform: str) -> tuple[PlatformAccount, bool]:

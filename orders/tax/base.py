@@ -104,8 +104,25 @@ def quote_from_rates(request: TaxRequest, rates: Iterable[tuple[str, Decimal]]) 
 
 class TaxCalculator(abc.ABC):
     """A calculator lives for one decision batch (``orders.tax.calculator()`` makes one): it may
-    read what it needs once and keep it for the batch's orders, never a query per order."""
+    read what it needs once and keep it for the batch's orders, never a query per order.
+
+    ``remote``: it asks a service over the network. Such a calculator is never called while a
+    batch holds its locks: the batch's questions are asked before its transaction opens
+    (``orders.services.decide.taxes``)."""
+
+    remote: bool = False
 
     @abc.abstractmethod
     def quote(self, request: TaxRequest) -> TaxQuote:
         """The tax of ``request``; raises ``TaxError`` when it cannot be computed now."""
+
+    def key(self, request: TaxRequest) -> tuple[object, ...]:
+        """What makes two requests the same question (the same answer)."""
+        return (
+            request.campaign_id,
+            request.unit_price,
+            request.quantity,
+            request.currency,
+            request.price_includes_tax,
+            tuple(sorted(request.ship_to.items())),
+        )

@@ -7,8 +7,9 @@ and the ship-to address as the customer's shipping address. The line item's ``ta
 (not registered there, exempt) gets no line. Any Stripe error, or an answer without the line,
 is ``TaxError``: the purchase is then refused for now (``orders.tax.base``).
 
-A calculation is made while a decision batch holds its locks, so the client waits at most
-``TIMEOUT_SECONDS`` and never retries by itself.
+A calculation is a call over the network (``remote``): the decision batch asks its questions
+before its transaction opens, never under its locks (``orders.services.decide.taxes``). The
+client waits at most ``TIMEOUT_SECONDS`` and never retries by itself: the buyer may post again.
 """
 
 from decimal import Decimal
@@ -31,6 +32,8 @@ def major_units(amount: int, currency: str) -> Decimal:
 
 
 class StripeTax(TaxCalculator):
+    remote = True
+
     def __init__(self, client: stripe.StripeClient | None = None) -> None:
         self.client = client or stripe.StripeClient(
             settings.STRIPE_SECRET_KEY,

@@ -8,6 +8,7 @@ import pytest
 import responses
 import stripe
 from django.core import mail
+from django.db import connection
 
 from orders.models import Order
 from orders.outcomes import PostOutcome
@@ -205,3 +206,61 @@ def test_when_stripe_tax_fails_the_purchase_is_blocked_and_the_buyer_told_why(st
     assert Post.objects.get(post_id=str(purchase.pk)).outcome == PostOutcome.BLOCKED
     [email] = [m for m in mail.outbox if "couldn't take your order" in m.subject]
     assert "sales tax" in email.body
+
+
+@pytest.mark.django_db(transaction=True)  # so that the batch's own transaction can be seen
+@responses.activate
+def test_stripe_tax_is_asked_before_the_batch_opens_its_transaction(stripe_tax):
+    """A call over the network never waits under the batch's locks (campaign and buyer rows)."""
+    asked_in_a_transaction = []
+
+    def answer(request):
+        asked_in_a_transaction.append(connection.in_atomic_block)
+        return 200, {}, json.dumps(_calculation("exclusive", (596, 671, 56)))
+
+    responses.add_callback(responses.POST, API, callback=answer)
+    shop_open()
+    buyer_ready("alice", address={"state": "NY", "postal_code": "10001"})
+    post("alice", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+
+    assert asked_in_a_transaction == [False]
+    assert Order.objects.get().total == Decimal("162.23")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_purchase_of_a_sold_out_campaign_asks_no_tax(stripe_tax):
+    responses.post(API, json=_calculation("exclusive", (596, 671, 56)))
+    shop_open(stock=1)
+    for handle in ("alice", "bob", "carol"):
+        buyer_ready(handle, address={"state": "NY", "postal_code": "10001"})
+    post("alice", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+    assert len(responses.calls) == 1
+    post("bob", f"@{BRAND} #BuyKindleFireHD")
+    post("carol", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+
+    assert len(responses.calls) == 1  # sold out: no question asked
+    outcomes = dict(Post.objects.exclude(outcome="").values_list("author_handle", "outcome"))
+    assert (outcomes["bob"], outcomes["carol"]) == (PostOutcome.SOLD_OUT, PostOutcome.SOLD_OUT)
+
+
+@pytest.mark.django_db
+def test_a_purchase_not_asked_ahead_is_refused_for_now(monkeypatch):
+    """The buyer's address changed between the look ahead and the batch, so the answer asked
+    ahead is not this purchase's: it is refused for now (post again), never asked late."""
+    import orders.services.decide as deciding
+    from orders.services.decide.taxes import Prequoted
+
+    monkeypatch.setattr(deciding, "batch_tax", lambda **kwargs: Prequoted({}))
+    shop_open()
+    buyer_ready("alice", address={"state": "NY", "postal_code": "10001"})
+    post("alice", f"@{BRAND} #BuyKindleFireHD")
+    tick()
+
+    assert not Order.objects.exists()
+    assert Post.objects.exclude(outcome="").get().outcome == PostOutcome.BLOCKED
+    [email] = [m for m in mail.outbox if "couldn't take your order" in m.subject]
+    assert "post again" in email.body

@@ -13,7 +13,9 @@ The steps, one module each:
 - ``links``: ``#Link<CODE>`` claims, applied by accounts;
 - ``purchases`` (eligibility, the locks, stock) with ``snapshot`` (what an order holds) and
   ``confirmations`` (``#<prefix><CODE>``), decided under the same campaign locks;
-- ``writes``: a bulk statement per table, the outcomes last.
+- ``writes``: a bulk statement per table, the outcomes last;
+- ``taxes``: the sales tax of the purchases, asked before the transaction when the calculator
+  is a service over the network (Stripe Tax), never under the batch's locks.
 
 Locks, always in this order (every service that takes more than one follows it):
 1. the posts (``FOR UPDATE SKIP LOCKED``: a post another decider holds is left to it);
@@ -39,6 +41,7 @@ from django.db import transaction
 from orders.services.decide import confirmations, links, purchases
 from orders.services.decide.batch import batch_load
 from orders.services.decide.classify import classify, confirmation_candidates
+from orders.services.decide.taxes import batch_tax
 from orders.services.decide.writes import batch_write
 
 
@@ -48,6 +51,8 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
     Raises nothing for bad input: every post, however odd, ends with one of the outcomes of
     DESIGN §3.2. Database errors propagate (the transaction rolls back and the caller retries).
     """
+    # A tax service over the network is asked now, before the batch takes any lock.
+    tax = batch_tax(post_ids=post_ids, now=now)
     with transaction.atomic():
         batch = batch_load(post_ids=post_ids, now=now)
         if batch is None:
@@ -58,7 +63,9 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
         )
         found = classify(batch, candidates, confirm_orders)
         links.links_apply(batch, found.links)
-        purchases.decide_purchases(batch, found.purchases, found.confirmations, confirm_orders)
+        purchases.decide_purchases(
+            batch, found.purchases, found.confirmations, confirm_orders, tax=tax
+        )
         batch_write(batch)
     return Counter(batch.outcomes.values())
 

@@ -46,7 +46,7 @@ from orders.services.decide.snapshot import (
     order_new,
     tax_request,
 )
-from orders.tax import TaxError, TaxQuote, calculator
+from orders.tax import TaxCalculator, TaxError, TaxQuote
 from social.models import Post
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,11 @@ def decide_purchases(
     purchases: list[Purchase],
     confirmations: list[tuple[Post, set[str]]],
     confirm_orders: list[Order],
+    *,
+    tax: TaxCalculator,
 ) -> None:
-    """Decide the purchases and, under the same campaign locks, the confirmations."""
+    """Decide the purchases (their sales tax by ``tax``) and, under the same campaign locks, the
+    confirmations."""
     buyers = buyers_for_identities(
         identities={(p.post.platform, p.post.author_id) for p in purchases}
     )
@@ -96,7 +99,7 @@ def decide_purchases(
     if eligible:
         remaining = {pk: min(units, 0) for pk, units in left.items()}
         remaining |= {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
-        _decide_eligible(batch, eligible, limits, locked, remaining)
+        _decide_eligible(batch, eligible, limits, locked, remaining, tax)
 
 
 def _decide_eligible(
@@ -105,9 +108,14 @@ def _decide_eligible(
     limits: dict[int, BuyerLimits],
     locked: dict[int, Campaign],
     remaining: dict[int, int],
+    tax: TaxCalculator,
 ) -> None:
     """Blocked, duplicate, sold out or a new order, in post order; then reserve the units of
-    the ``locked`` campaigns (``remaining``: units left in each campaign asked for)."""
+    the ``locked`` campaigns (``remaining``: units left in each campaign asked for).
+
+    Tax is quoted only where a unit may be sold: a campaign with none left answers "sold out"
+    (or "blocked", its caps compared with the price) without a quote, so the thousands of late
+    posts of a flash sale cost no tax question."""
     snapshots = buyer_snapshots(cardholder_ids=limits)
     holdings = holdings_read(
         cardholder_ids=set(limits),
@@ -116,7 +124,6 @@ def _decide_eligible(
         now=batch.now,
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
-    tax = calculator()
     reserved: Counter[int] = Counter()
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
@@ -125,15 +132,17 @@ def _decide_eligible(
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
         card = snapshot.card if snapshot is not None else None
+        selling = remaining[campaign.pk] > 0
         quote: TaxQuote | None = None
-        if card is not None and card.address_complete:
+        if selling and card is not None and card.address_complete:
             try:
                 quote = tax.quote(tax_request(campaign=campaign, card=card))
             except TaxError as exc:
                 logger.warning("sales tax unavailable for post %s: %s", post.pk, exc)
+        total = quote.total if quote is not None else campaign.price
         reason = purchase_blocked_reason(
             posted_at=post.posted_at,
-            total=quote.total if quote is not None else campaign.price,
+            total=total,
             buyer=buyer,
             snapshot=snapshot,
             limits=lim,
@@ -142,14 +151,13 @@ def _decide_eligible(
         if reason is None and holdings.pending_for(cardholder_id, campaign.pk):
             batch.decide(post, PostOutcome.DUPLICATE)
             continue
-        if reason is None and quote is None and card is not None:
+        if reason is None and selling and quote is None and card is not None:
             reason = TAX_UNAVAILABLE
-        total = quote.total if quote is not None else campaign.price
         reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total)
-        if reason is not None or card is None or quote is None:
+        if reason is not None or card is None:
             _block(batch, post, campaign, cardholder_id, reason)
             continue
-        if remaining[campaign.pk] <= 0:
+        if not selling or quote is None:
             batch.decide(
                 post,
                 PostOutcome.SOLD_OUT,
