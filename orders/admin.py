@@ -27,7 +27,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
@@ -40,12 +40,13 @@ from orders.models import (
     CANCELLABLE_STATUSES,
     REFUNDABLE_STATUSES,
     CancelReason,
+    CreditNote,
     Order,
     OrderEvent,
     Refund,
 )
 from orders.receipt_pdf import receipt_download
-from orders.selectors import merchant_receipt, order_buyer_reference
+from orders.selectors import merchant_credit_note, merchant_receipt, order_buyer_reference
 from orders.services import order_cancel, order_refund
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
@@ -121,6 +122,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "buyer_reference",
         "status",
         "receipt_link",
+        "credit_note_links",
         "confirmation_code",
         "reply_posted_at",
         "expires_at",
@@ -171,6 +173,11 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             self.admin_site.admin_view(self.receipt_pdf_view),
             name="orders_order_receipt_pdf",
         )
+        credit_note = path(
+            "credit-notes/<int:credit_note_id>.pdf",
+            self.admin_site.admin_view(self.credit_note_pdf_view),
+            name="orders_order_credit_note_pdf",
+        )
         cancel = path(
             "<path:object_id>/cancel/",
             self.admin_site.admin_view(self.cancel_view),
@@ -181,7 +188,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             self.admin_site.admin_view(self.refund_view),
             name="orders_order_refund",
         )
-        return [dashboard, receipt, cancel, refund, *super().get_urls()]
+        return [dashboard, receipt, credit_note, cancel, refund, *super().get_urls()]
 
     # --- Staff actions: permissions ---------------------------------------------------------
     def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -310,6 +317,31 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         if receipt is None:
             raise Http404("No such receipt.")
         return receipt_download(receipt)
+
+    def credit_note_pdf_view(self, request: HttpRequest, credit_note_id: int) -> HttpResponse:
+        """A credit note PDF of one of the user's merchant's refunds; a 404 for another's."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        note = merchant_credit_note(
+            credit_note_id=credit_note_id, merchant_id=merchant_id_of(request)
+        )
+        if note is None:
+            raise Http404("No such credit note.")
+        return receipt_download(note)
+
+    @admin.display(description="Credit notes")
+    def credit_note_links(self, obj: Order) -> str:
+        notes = CreditNote.objects.filter(refund__order=obj).order_by("number")
+        if not notes:
+            return self.get_empty_value_display()
+        return format_html_join(
+            ", ",
+            '<a href="{}">{} (PDF)</a>',
+            (
+                (reverse("admin:orders_order_credit_note_pdf", args=[n.pk]), n.reference)
+                for n in notes
+            ),
+        )
 
     @admin.display(description="Receipt")
     def receipt_link(self, obj: Order) -> str:

@@ -462,7 +462,7 @@ class ReceiptText:
     subtotal: str
     taxes: tuple[tuple[str, str], ...]  # jurisdiction (rate), amount
     total: str
-    paid_with: str
+    payment: str  # "Paid with Visa ending 4242." or, on a credit note, "Refunded to ..."
     note: str
 
 
@@ -477,7 +477,7 @@ def receipt_text(content: ReceiptContent) -> ReceiptText:
     if content.merchant_tax_id:
         merchant = (*merchant, f"Tax id {content.merchant_tax_id}")
     return ReceiptText(
-        title=f"Receipt {content.reference}",
+        title=f"{'Credit note' if content.refers_to else 'Receipt'} {content.reference}",
         issued=_local(content.issued_at, content.time_zone),
         ordered=_local(content.ordered_at, content.time_zone),
         merchant=merchant,
@@ -501,9 +501,12 @@ def receipt_text(content: ReceiptContent) -> ReceiptText:
             for tax in content.tax_lines
         ),
         total=money(content.total, cur),
-        paid_with=f"{content.card_brand} ending {content.card_last4}",
+        payment=f"{'Refunded to' if content.refers_to else 'Paid with'} {content.card_brand} "
+        f"ending {content.card_last4}.",
         note=(
-            "Authorized on your card when you confirmed; charged when the order ships. "
+            f"Gives money back on receipt {content.refers_to}: {content.reason}"
+            if content.refers_to
+            else "Authorized on your card when you confirmed; charged when the order ships. "
             "Free two-day shipping."
         ),
     )
@@ -535,7 +538,7 @@ Sold by:
   Subtotal: {text.subtotal}{taxes}
   Total: {text.total}
 
-Paid with {text.paid_with}. {text.note}
+{text.payment} {text.note}
 
 A PDF copy is on your settings page:
 {pdf_url}
@@ -548,7 +551,13 @@ A PDF copy is on your settings page:
 
 
 def email_refunded(
-    *, order: Order, cardholder: Cardholder, amount: object, last4: str, refunded_total: object
+    *,
+    order: Order,
+    cardholder: Cardholder,
+    amount: object,
+    last4: str,
+    refunded_total: object,
+    credit_note: str = "",
 ) -> tuple[str, str]:
     """A refund succeeded: how much went back to which card (its last four digits only), and
     what is left charged when it was in part."""
@@ -567,8 +576,16 @@ def email_refunded(
 We refunded {money(amount, order.currency)} for order #{order.confirmation_code}
 ({order.product_name}) to your card ending in {last4}. {rest}
 Your bank may take a few days to show it.
-""",
+{_credit_note_line(credit_note)}""",
     )
+
+
+def _credit_note_line(reference: str) -> str:
+    """Where the refund's credit note is, when it has one."""
+    if not reference:
+        return ""
+    url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+    return f"\nCredit note {reference}: a PDF copy is on your settings page,\n{url}\n"
 
 
 # Refusals of a refund asked for by staff (the admin and the API say them as they are).

@@ -550,6 +550,37 @@ class Receipt(models.Model):
         return f"Receipt {self.reference}"
 
 
+class CreditNote(models.Model):
+    """The numbered credit note of a refund that went through, referring to the order's receipt
+    (DESIGN §3.8): numbered in the merchant's ``credit_note`` series in the transaction that
+    records the refund as given, its content kept as issued (``orders.receipts``, the receipt's
+    shape). One per refund."""
+
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    refund = models.OneToOneField(
+        "orders.Refund", on_delete=models.PROTECT, related_name="credit_note"
+    )
+    # The receipt it gives money back on (an order paid before receipts existed has none).
+    receipt = models.ForeignKey(
+        Receipt, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    number = models.PositiveIntegerField()
+    reference = models.CharField(max_length=64, unique=True)  # PREFIX-C-000007
+    issued_at = models.DateTimeField()
+    content = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "number"], name="credit_note_number_once"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="credit_note_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit note {self.reference}"
+
+
 class TaxRate(models.Model):
     """A sales-tax rate by destination (DESIGN §3.8), read by ``orders.tax.table.TableTax``.
 

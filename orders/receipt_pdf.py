@@ -16,7 +16,7 @@ from reportlab.lib.units import inch
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from orders.messages import receipt_text
-from orders.models import Receipt
+from orders.models import CreditNote, Receipt
 from orders.receipts import ReceiptContent
 
 
@@ -59,7 +59,7 @@ def receipt_pdf(content: ReceiptContent) -> bytes:
         Spacer(1, 0.25 * inch),
         table,
         Spacer(1, 0.25 * inch),
-        para(f"Paid with {text.paid_with}."),
+        para(text.payment),
         para(text.note),
     ]
     out = BytesIO()
@@ -75,9 +75,10 @@ def receipt_pdf(content: ReceiptContent) -> bytes:
     return out.getvalue()
 
 
-def receipt_download(receipt: Receipt) -> HttpResponse:
-    """The receipt's PDF as a download (``<number>.pdf``), drawn from its content as issued;
-    private to the browser, never kept by a shared cache. The caller has checked who asks."""
+def receipt_download(receipt: Receipt | CreditNote) -> HttpResponse:
+    """A receipt's or credit note's PDF as a download (``<number>.pdf``), drawn from its
+    content as issued; private to the browser, never kept by a shared cache. The caller has
+    checked who asks."""
     response = HttpResponse(
         receipt_pdf(ReceiptContent.from_json(receipt.content)), content_type="application/pdf"
     )

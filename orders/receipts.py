@@ -11,9 +11,9 @@ more>``, e.g. ``ACME-R-000123`` for Acme's 123rd receipt and ``ACME-C-000007`` f
 credit note. The prefix is the merchant's slug in capitals when its series started.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from orders.models import DocumentSeries, Order
@@ -66,6 +66,9 @@ class ReceiptContent:
     card_last4: str
     # The price included the tax: the tax lines are inside the subtotal, not added to it.
     tax_included: bool = False
+    # A credit note: the receipt it gives money back on, and why (empty for a receipt).
+    refers_to: str = ""
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept on the ``Receipt`` row: money as strings, times in ISO 8601."""
@@ -98,6 +101,49 @@ class ReceiptContent:
                 "total": Decimal(data["total"]),
             }
         )
+
+
+def credit_note_content(
+    *,
+    order: Order,
+    amount: Decimal,
+    reason: str,
+    receipt_reference: str,
+    reference: str,
+    issued_at: datetime,
+) -> ReceiptContent:
+    """The credit note of a refund of ``amount`` on ``order``, referring to its receipt: one
+    line for the money given back, with the order's sales tax in it pro rata (each line rounded
+    to the cent, the last one taking the rounding, so the lines add up)."""
+    share = amount / order.total if order.total else Decimal(0)
+    owed = cents(Decimal(order.tax_total) * share)
+    taxes: list[TaxLine] = []
+    for n, line in enumerate(order.tax_lines):
+        given = sum((t.amount for t in taxes), Decimal(0))
+        last = n == len(order.tax_lines) - 1
+        part = owed - given if last else cents(Decimal(str(line["amount"])) * share)
+        taxes.append(TaxLine(str(line["jurisdiction"]), str(line["rate"]), part))
+    refund = ItemLine(
+        description=f"Refund: {order.product_name}",
+        sku=order.product_sku,
+        quantity=1,
+        unit_price=amount,
+        amount=amount,
+    )
+    return replace(
+        receipt_content(order=order, reference=reference, issued_at=issued_at),
+        items=(refund,),
+        tax_lines=tuple(taxes),
+        subtotal=amount - owed,
+        total=amount,
+        tax_included=True,
+        refers_to=receipt_reference,
+        reason=reason,
+    )
+
+
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _jsonable(value: Any) -> Any:

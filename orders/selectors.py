@@ -4,11 +4,13 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Prefetch
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
 from core.scoping import scope_to_merchant
 from orders.models import (
+    CreditNote,
     Notification,
     Order,
     OrderEvent,
@@ -17,6 +19,7 @@ from orders.models import (
     PaymentOperation,
     PaymentReconciliation,
     Receipt,
+    Refund,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -91,11 +94,14 @@ def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
-    """The cardholder's latest orders with their shipments and receipts, newest first (settings
-    page)."""
+    """The cardholder's latest orders with their shipments, receipts and refunds' credit notes,
+    newest first (settings page)."""
     return list(
         Order.objects.filter(cardholder_id=cardholder_id)
         .select_related("shipment", "receipt")
+        .prefetch_related(
+            Prefetch("refunds", queryset=Refund.objects.select_related("credit_note"))
+        )
         .order_by("-id")[:limit]
     )
 
@@ -111,6 +117,20 @@ def merchant_receipt(*, order_id: int, merchant_id: int | None) -> Receipt | Non
     operator); None when the order is another merchant's or has no receipt."""
     receipts = Receipt.objects.filter(order_id=order_id)
     return scope_to_merchant(receipts, "merchant", merchant_id).first()
+
+
+def cardholder_credit_note(*, user_id: int, credit_note_id: int) -> CreditNote | None:
+    """A credit note of an order of the cardholder signed in as ``user_id``; None otherwise."""
+    return CreditNote.objects.filter(
+        pk=credit_note_id, refund__order__cardholder__user_id=user_id
+    ).first()
+
+
+def merchant_credit_note(*, credit_note_id: int, merchant_id: int | None) -> CreditNote | None:
+    """A credit note of merchant ``merchant_id`` (any merchant's for ``None``, an operator);
+    None when it is another merchant's."""
+    notes = CreditNote.objects.filter(pk=credit_note_id)
+    return scope_to_merchant(notes, "merchant", merchant_id).first()
 
 
 def cardholder_order_events(*, cardholder_id: int, limit: int = 50) -> list[OrderEvent]:

@@ -11,4 +11,9 @@ urlpatterns = [
     path(
         "receipts/<int:order_id>.pdf", views.cardholder_receipt_pdf, name="cardholder_receipt_pdf"
     ),
+    path(
+        "credit-notes/<int:credit_note_id>.pdf",
+        views.cardholder_credit_note_pdf,
+        name="cardholder_credit_note_pdf",
+    ),
 ]

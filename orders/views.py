@@ -25,7 +25,7 @@ from orders.messages import AUTHENTICATE_SALT, EMAIL_CONFIRM_SALT, NOT_ME_SALT
 from orders.models import CancelReason, Order, OrderStatus
 from orders.payments import gateway
 from orders.receipt_pdf import receipt_download
-from orders.selectors import cardholder_receipt
+from orders.selectors import cardholder_credit_note, cardholder_receipt
 from orders.services import (
     order_authentication_complete,
     order_authentication_status,
@@ -148,3 +148,14 @@ def cardholder_receipt_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     if receipt is None:
         raise Http404("No such receipt.")
     return receipt_download(receipt)
+
+
+@login_required
+@require_GET
+def cardholder_credit_note_pdf(request: HttpRequest, credit_note_id: int) -> HttpResponse:
+    """A credit note of one of the signed-in cardholder's refunds, as a PDF; a 404 for
+    another's (the same answer as for none, so ids cannot be probed)."""
+    note = cardholder_credit_note(user_id=cast(int, request.user.pk), credit_note_id=credit_note_id)
+    if note is None:
+        raise Http404("No such credit note.")
+    return receipt_download(note)

@@ -16,8 +16,8 @@ from django.db.transaction import TransactionManagementError
 
 from catalog.models import Merchant
 from orders import messages
-from orders.models import DocumentSequence, DocumentSeries, Order, Receipt
-from orders.receipts import document_reference, receipt_content
+from orders.models import CreditNote, DocumentSequence, DocumentSeries, Order, Receipt, Refund
+from orders.receipts import credit_note_content, document_reference, receipt_content
 from orders.services.common import event
 from orders.services.notifications import email_queue
 
@@ -84,3 +84,39 @@ def receipt_issue(*, order: Order, now: datetime) -> Receipt:
         html=html,
     )
     return receipt
+
+
+def credit_note_issue(*, refund: Refund, order: Order, now: datetime) -> CreditNote:
+    """Issue the credit note of ``refund`` (given at the gateway), in the transaction that
+    records it (the caller holds ``order_lock``): the next credit-note number of its merchant,
+    referring to the order's receipt, the content kept as issued and a ``credit_note_issued``
+    event. Once per refund (a one-to-one backs this)."""
+    existing = CreditNote.objects.filter(refund_id=refund.pk).first()
+    if existing is not None:
+        return existing
+    receipt = Receipt.objects.filter(order_id=order.pk).first()
+    taken = document_number_take(merchant=order.merchant, series=DocumentSeries.CREDIT_NOTE)
+    content = credit_note_content(
+        order=order,
+        amount=refund.amount,
+        reason=refund.reason,
+        receipt_reference=receipt.reference if receipt is not None else "",
+        reference=taken.reference,
+        issued_at=now,
+    )
+    note = CreditNote.objects.create(
+        merchant_id=order.merchant_id,
+        refund=refund,
+        receipt=receipt,
+        number=taken.number,
+        reference=taken.reference,
+        issued_at=now,
+        content=content.to_json(),
+    )
+    event(
+        order=order,
+        kind="credit_note_issued",
+        now=now,
+        data={"credit_note": taken.reference, "refund": refund.number},
+    ).save()
+    return note

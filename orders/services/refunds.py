@@ -35,6 +35,7 @@ from orders.payments.base import GatewayResult
 from orders.services.common import event, order_transition
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
+from orders.services.receipts import credit_note_issue
 
 REASON_MAX_LENGTH = Refund._meta.get_field("reason").max_length or 500
 CENT = Decimal("0.01")
@@ -172,6 +173,8 @@ def refund_apply(*, refund_id: int, result: GatewayResult, now: datetime) -> Non
             "reference": result.reference,
         },
     ).save()
+    # Numbered in this transaction, as the receipt was (the sequence's lock is the last taken).
+    note = credit_note_issue(refund=refund, order=order, now=now)
     email_queue(
         key=f"refunded:{order.pk}:{refund.number}",
         cardholder=order.cardholder,
@@ -183,6 +186,7 @@ def refund_apply(*, refund_id: int, result: GatewayResult, now: datetime) -> Non
             amount=refund.amount,
             last4=order.card.last4,
             refunded_total=order.refunded_total,
+            credit_note=note.reference,
         ),
     )
 
