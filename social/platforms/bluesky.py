@@ -12,12 +12,17 @@ plays the service in tests, as for X).
   also serves the AppView's ``app.bsky.*`` reads), or the account's ``service_url`` credential.
 - Feeds: the brand's notifications (``app.bsky.notification.listNotifications``, reasons
   ``mention`` and ``reply``) and, in feed mode "search", the live campaigns' hashtags
-  (``app.bsky.feed.searchPosts`` with ``tag``, one query per hashtag, ``since`` the cursor).
-  Both page newest first by the service's cursor, down to the post last read (``indexedAt``,
-  the cursor); a backlog longer than a read's budget is read over several reads, each
-  committed by the poller with its posts, its progress in the cursor (``ReadProgress``), and
-  the high-water mark moves only once a round has read down to the old cursor. Quoted posts
-  of notifications are fetched (``app.bsky.feed.getPosts``) so that their hashtags are known.
+  (``app.bsky.feed.searchPosts`` with ``tag``, one query per hashtag, ``since`` the cursor
+  less ``INDEX_DELAY``, for posts indexed late). Both page newest first by the service's
+  cursor (an empty page with a new cursor reads on; a repeated cursor ends the query), down to
+  the post last read (``indexedAt``, the cursor); a backlog longer than a read's budget is read
+  over several reads, each committed by the poller with its posts, its progress in the cursor
+  (``ReadProgress``), and the high-water mark moves only once a round has read down to the old
+  cursor (or ``MAX_ROUND_PAGES``). No post read is older than the last round's mark: a view's
+  ``indexedAt`` is the earlier of the record's ``createdAt`` and its indexing, so a backdated
+  post would otherwise slip into a closed window. Quoted posts of notifications are fetched
+  (``app.bsky.feed.getPosts``) so that their hashtags are known, best effort: a failed lookup
+  leaves those quotes without quoted hashtags and the page goes on (``_quoted``).
 - Replies: ``com.atproto.repo.createRecord`` of an ``app.bsky.feed.post`` whose ``reply.root``
   and ``reply.parent`` are strong refs (uri and cid: the post's own thread root when it is a
   reply, from ``getPosts``), with a mention facet for the author (their DID) and tag facets,
@@ -26,7 +31,8 @@ plays the service in tests, as for X).
   existing key (today often with a 500), the record is found there (``getRecord``) and the
   retry is a ``DuplicateReply`` that ``find_reply`` answers with the same key.
 - Rate limits: after a 429, no request of that account and method before ``ratelimit-reset``
-  (a cache entry every worker sees; ``RateLimited``, which costs a reply no attempt). Writes
+  (a cache entry every worker sees; ``RateLimited``, which costs a reply no attempt), kept
+  between a second and an hour away (5 minutes when it is missing or unreadable). Writes
   cost points (``WRITE_POINTS_*``): the account's reply budget must stay within them
   (``within_write_limits``; the default budget does).
 - Sessions: ``bluesky_auth``; an access token the service refuses as expired is refreshed once
@@ -84,6 +90,10 @@ logger = logging.getLogger(__name__)
 TIMEOUT = (5, 20)
 PAGE_SIZE = 100  # the largest page of listNotifications and searchPosts
 GET_POSTS_MAX = 25  # uris per app.bsky.feed.getPosts
+# Pages of one query a round reads at most (10,000 posts): more is a service going round in
+# circles (cursors that repeat further apart than one page) or years of notifications on a
+# first read; the round ends there, with an ERROR line, rather than never.
+MAX_ROUND_PAGES = 100
 # How long a post may take to show in notifications and search: the high-water mark lags a
 # round's start by this much.
 INDEX_DELAY = timedelta(seconds=30)
@@ -223,6 +233,7 @@ class ReadProgress:
     queries: str = ""
     index: int = 0
     page: str = ""
+    pages: int = 0  # of the current query, this round
 
     PREFIX = "round1:"
 
@@ -455,15 +466,15 @@ class BlueskyAdapter(PlatformAdapter):
         if not progress.started:
             progress = replace(progress, started=now.isoformat(), queries=fingerprint)
         elif progress.queries != fingerprint:
-            progress = replace(progress, queries=fingerprint, index=0, page="")
+            progress = replace(progress, queries=fingerprint, index=0, page="", pages=0)
         since = when(progress.since)
         floor = when(progress.mark) or (since - INDEX_DELAY if since is not None else None)
         posts: list[InboundPost] = []
-        newest, index, page = progress.newest, progress.index, progress.page
+        newest, index, page, pages = progress.newest, progress.index, progress.page, progress.pages
         budget = max(1, math.ceil(limit / PAGE_SIZE))
         while index < len(queries) and budget > 0:
             items, next_page, quoted = queries[index](page, progress.since)
-            budget -= 1
+            budget, pages = budget - 1, pages + 1
             posts.extend(
                 replace(post, created_at=floor)
                 if floor is not None and not post.malformed and post.created_at < floor
@@ -480,12 +491,22 @@ class BlueskyAdapter(PlatformAdapter):
             # A page holding a post indexed at or before ``since`` reaches what was read.
             reached = since is not None and any(t <= since for t in times)
             # A service that answers the cursor it was given would be read for ever.
-            if next_page and next_page != page and not reached:
+            read_on = bool(next_page) and next_page != page and not reached
+            if read_on and pages >= MAX_ROUND_PAGES:
+                logger.error(
+                    "Bluesky query %s of %s: %s pages in one round, ending it there (cursor %s)",
+                    index,
+                    fingerprint,
+                    pages,
+                    next_page[:100],
+                )
+                read_on = False
+            if read_on:
                 page = next_page
             else:
-                index, page = index + 1, ""
+                index, page, pages = index + 1, "", 0
         if index < len(queries):
-            progress = replace(progress, newest=newest, index=index, page=page)
+            progress = replace(progress, newest=newest, index=index, page=page, pages=pages)
             return FetchResult(
                 posts=posts, cursor=progress.encode(), high_water_mark=None, more=True
             )

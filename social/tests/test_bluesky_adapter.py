@@ -499,6 +499,27 @@ def test_a_cursor_the_service_repeats_ends_the_read(account):
 
 
 @responses.activate
+def test_a_service_that_cycles_its_cursors_ends_the_round_after_its_page_cap(
+    account, monkeypatch, caplog
+):
+    from social.platforms import bluesky
+
+    monkeypatch.setattr(bluesky, "MAX_ROUND_PAGES", 3)
+    now = timezone.now()
+    view = post_view("3kcycle00000a", ALICE_DID, "a.bsky.social", post_record("hi"))
+    url = f"{XRPC}/app.bsky.notification.listNotifications"
+    for cursor in ("a", "b", "a", "b", "a"):
+        responses.get(url, json={"notifications": [notification(view, at=now)], "cursor": cursor})
+    adapter = BlueskyAdapter()
+    first = adapter.fetch_mentions(account=account, cursor="", now=now, limit=200)  # 2 pages
+    second = adapter.fetch_mentions(account=account, cursor=first.cursor, now=now, limit=200)
+    assert (first.more, second.more) == (True, False)
+    assert len(responses.calls) == 3
+    assert second.high_water_mark == now - INDEX_DELAY
+    assert "pages in one round" in caplog.text
+
+
+@responses.activate
 def test_a_backdated_post_read_after_the_campaign_ended_is_decided_closed(account):
     from catalog.tests.factories import CampaignFactory
     from orders.pipeline import stage_decide, stage_poll
