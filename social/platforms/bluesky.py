@@ -12,12 +12,17 @@ plays the service in tests, as for X).
   also serves the AppView's ``app.bsky.*`` reads), or the account's ``service_url`` credential.
 - Feeds: the brand's notifications (``app.bsky.notification.listNotifications``, reasons
   ``mention`` and ``reply``) and, in feed mode "search", the live campaigns' hashtags
-  (``app.bsky.feed.searchPosts`` with ``tag``, one query per hashtag, ``since`` the cursor).
-  Both page newest first by the service's cursor, down to the post last read (``indexedAt``,
-  the cursor); a backlog longer than a read's budget is read over several reads, each
-  committed by the poller with its posts, its progress in the cursor (``ReadProgress``), and
-  the high-water mark moves only once a round has read down to the old cursor. Quoted posts
-  of notifications are fetched (``app.bsky.feed.getPosts``) so that their hashtags are known.
+  (``app.bsky.feed.searchPosts`` with ``tag``, one query per hashtag, ``since`` the cursor
+  less ``INDEX_DELAY``, for posts indexed late). Both page newest first by the service's
+  cursor (an empty page with a new cursor reads on; a repeated cursor ends the query), down to
+  the post last read (``indexedAt``, the cursor); a backlog longer than a read's budget is read
+  over several reads, each committed by the poller with its posts, its progress in the cursor
+  (``ReadProgress``), and the high-water mark moves only once a round has read down to the old
+  cursor (or ``MAX_ROUND_PAGES``). No post read is older than the last round's mark: a view's
+  ``indexedAt`` is the earlier of the record's ``createdAt`` and its indexing, so a backdated
+  post would otherwise slip into a closed window. Quoted posts of notifications are fetched
+  (``app.bsky.feed.getPosts``) so that their hashtags are known, best effort: a failed lookup
+  leaves those quotes without quoted hashtags and the page goes on (``_quoted``).
 - Replies: ``com.atproto.repo.createRecord`` of an ``app.bsky.feed.post`` whose ``reply.root``
   and ``reply.parent`` are strong refs (uri and cid: the post's own thread root when it is a
   reply, from ``getPosts``), with a mention facet for the author (their DID) and tag facets,
@@ -26,7 +31,8 @@ plays the service in tests, as for X).
   existing key (today often with a 500), the record is found there (``getRecord``) and the
   retry is a ``DuplicateReply`` that ``find_reply`` answers with the same key.
 - Rate limits: after a 429, no request of that account and method before ``ratelimit-reset``
-  (a cache entry every worker sees; ``RateLimited``, which costs a reply no attempt). Writes
+  (a cache entry every worker sees; ``RateLimited``, which costs a reply no attempt), kept
+  between a second and an hour away (5 minutes when it is missing or unreadable). Writes
   cost points (``WRITE_POINTS_*``): the account's reply budget must stay within them
   (``within_write_limits``; the default budget does).
 - Sessions: ``bluesky_auth``; an access token the service refuses as expired is refreshed once
@@ -44,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import regex
 import requests
 from atproto_client import models
 from atproto_client.models.utils import get_model_as_dict
@@ -61,6 +66,7 @@ from social.platforms.base import (
     FetchResult,
     InboundPost,
     PlatformAdapter,
+    PlatformError,
     RateLimited,
     RejectedError,
     SentReply,
@@ -68,8 +74,11 @@ from social.platforms.base import (
 )
 from social.platforms.bluesky_auth import bluesky_session
 from social.platforms.bluesky_posts import (
+    MAX_TAG_BYTES,
+    MAX_TAG_GRAPHEMES,
     POST,
     REASONS,
+    graphemes,
     inbound_from_items,
     items_of,
     post_uri,
@@ -81,9 +90,18 @@ logger = logging.getLogger(__name__)
 TIMEOUT = (5, 20)
 PAGE_SIZE = 100  # the largest page of listNotifications and searchPosts
 GET_POSTS_MAX = 25  # uris per app.bsky.feed.getPosts
+# Pages of one query a round reads at most (10,000 posts): more is a service going round in
+# circles (cursors that repeat further apart than one page) or years of notifications on a
+# first read; the round ends there, with an ERROR line, rather than never.
+MAX_ROUND_PAGES = 100
 # How long a post may take to show in notifications and search: the high-water mark lags a
 # round's start by this much.
 INDEX_DELAY = timedelta(seconds=30)
+# A 429's hold: its ``ratelimit-reset`` (epoch seconds) kept between a second and an hour
+# from now (a reset in 2100 would stop the account for good); without a readable one, 5 minutes.
+HOLD_MIN = timedelta(seconds=1)
+HOLD_MAX = timedelta(hours=1)
+HOLD_UNKNOWN = timedelta(minutes=5)
 # Bluesky's write limits per account (points; creating a record costs 3).
 WRITE_POINTS_PER_HOUR = 5000
 WRITE_POINTS_PER_DAY = 35000
@@ -106,11 +124,6 @@ def within_write_limits(budget: int, seconds: int) -> bool:
         (budget + rate * period) * CREATE_POINTS <= points
         for period, points in ((3600, WRITE_POINTS_PER_HOUR), (86400, WRITE_POINTS_PER_DAY))
     )
-
-
-def graphemes(text: str) -> int:
-    """User-perceived characters (extended grapheme clusters), as Bluesky counts them."""
-    return len(regex.findall(r"\X", text))
 
 
 # --- Record keys ---------------------------------------------------------------------------
@@ -167,7 +180,10 @@ def reply_facets(text: str, *, author_did: str) -> list[models.AppBskyRichtextFa
             )
         )
     for tag in extract_hashtags(text):
-        if graphemes(tag.text) <= 64 and len(tag.text.encode("utf-8")) <= 640:
+        if (
+            len(tag.text.encode("utf-8")) <= MAX_TAG_BYTES
+            and graphemes(tag.text) <= MAX_TAG_GRAPHEMES
+        ):
             facets.append(
                 models.AppBskyRichtextFacet.Main(
                     # The span covers the hash sign too, as Bluesky's own clients write it.
@@ -206,19 +222,23 @@ class ReadProgress:
     """Where a feed stands: every post indexed up to ``since`` is read; during a round (a
     backlog read over several reads, ``started`` set) the round has also read its first
     ``index`` queries down to ``since`` and the current one up to its page cursor ``page``.
-    ``newest``: the newest ``indexedAt`` the round has seen, the next ``since``."""
+    ``newest``: the newest ``indexedAt`` the round has seen, the next ``since``. ``mark``: the
+    high-water mark of the last round read to its end: a post first listed after it cannot
+    have been indexed before it, whatever time it gives itself."""
 
     since: str = ""
+    mark: str = ""
     newest: str = ""
     started: str = ""
     queries: str = ""
     index: int = 0
     page: str = ""
+    pages: int = 0  # of the current query, this round
 
     PREFIX = "round1:"
 
     def encode(self) -> str:
-        if not self.started:
+        if not self.started and not self.mark:
             return self.since
         return self.PREFIX + json.dumps(asdict(self), sort_keys=True)
 
@@ -281,12 +301,20 @@ class BlueskyAdapter(PlatformAdapter):
         self, account: PlatformAccount, nsid: str, response: requests.Response
     ) -> None:
         now = timezone.now()
-        reset = response.headers.get("ratelimit-reset", "")
-        reset_at = (
-            datetime.fromtimestamp(int(reset), tz=UTC)
-            if reset.isdigit() and int(reset) > now.timestamp()
-            else now + timedelta(minutes=5)
-        )
+        reset = str(response.headers.get("ratelimit-reset") or "").strip()
+        reset_at = now + HOLD_UNKNOWN
+        # ASCII digits only: "²" is a digit to ``str.isdigit`` but not to ``int``.
+        if reset.isascii() and reset.isdigit():
+            try:
+                value = int(reset)  # a Python int: no overflow until compared or converted
+                if value < (now + HOLD_MIN).timestamp():
+                    reset_at = now + HOLD_MIN
+                elif value > (now + HOLD_MAX).timestamp():
+                    reset_at = now + HOLD_MAX
+                else:
+                    reset_at = datetime.fromtimestamp(value, tz=UTC)
+            except (ValueError, OverflowError):  # past ``int``'s digit limit
+                pass
         seconds = max(1, int((reset_at - now).total_seconds()) + 1)
         cache.set(self._blocked_key(account.pk, nsid), reset_at, timeout=seconds)
         raise RateLimited(
@@ -360,7 +388,14 @@ class BlueskyAdapter(PlatformAdapter):
 
     # --- Feeds ---
     def _quoted(self, account: PlatformAccount, items: list[Any]) -> dict[str, Any]:
-        """The records of the posts that notifications quote, by AT URI (``getPosts``)."""
+        """The records of the posts that notifications quote, by AT URI (``getPosts``).
+
+        Best effort: a lookup that fails (``PlatformError``: a 429, which also holds the method
+        for its reset, a 5xx, a refusal) leaves its quotes unknown and the page is read all the
+        same. An unknown quote has no ``quoted_hashtags``. That is the safe side: only a post's
+        own hashtags ever buy, so the quote is at worst decided ``no_campaign`` rather than
+        ``ignored_repost`` (neither orders nor answers), and the quoted post, if it is a
+        purchase, counts only as its own author's, read on its own."""
         uris = sorted(
             {
                 uri
@@ -373,10 +408,15 @@ class BlueskyAdapter(PlatformAdapter):
         )
         quoted: dict[str, Any] = {}
         for start in range(0, len(uris), GET_POSTS_MAX):
-            body = self._call(
-                account, GET_POSTS, params={"uris": uris[start : start + GET_POSTS_MAX]}
-            )
-            for view in body.get("posts") or []:
+            try:
+                body = self._call(
+                    account, GET_POSTS, params={"uris": uris[start : start + GET_POSTS_MAX]}
+                )
+            except PlatformError as exc:
+                logger.warning("Bluesky quoted posts of %s left unknown: %s", account, exc)
+                continue
+            views = body.get("posts")
+            for view in views if isinstance(views, list) else []:
                 if isinstance(view, dict) and post_uri(view.get("uri")):
                     quoted[view["uri"]] = view.get("record")
         return quoted
@@ -392,8 +432,12 @@ class BlueskyAdapter(PlatformAdapter):
     def _search_page(self, account: PlatformAccount, page: str, since: str, *, tag: str) -> Page:
         params: dict[str, Any] = {"q": f"#{tag}", "tag": [tag], "sort": "latest"}
         params["limit"] = PAGE_SIZE
-        if since:
-            params["since"] = since
+        since_at = when(since)
+        if since_at is not None:
+            # ``since`` filters on the time a post gives itself (the earlier of its createdAt
+            # and its indexing): one indexed a little after a newer post was read is asked for
+            # again, with what was read just before (the inbox stores each post once).
+            params["since"] = (since_at - INDEX_DELAY).isoformat()
         if page:
             params["cursor"] = page
         body = self._call(account, SEARCH, params=params)
@@ -410,21 +454,33 @@ class BlueskyAdapter(PlatformAdapter):
     ) -> FetchResult:
         """Read on in the round ``cursor`` is in (or start one), at most ``limit`` posts' worth
         of pages: each of ``queries`` (``query(page, since)``) newest first until a page
-        reaches ``since`` or the service has no more, one after the other. A round's queries
-        changing (a campaign went live) reads them all again over its range."""
+        reaches ``since`` or the service has no more (no cursor, or the cursor just used: an
+        empty page with a new cursor reads on), one after the other. A round's queries
+        changing (a campaign went live) reads them all again over its range.
+
+        A post's time is at least the last round's high-water mark (``ReadProgress.mark``;
+        before there is one, ``since`` less ``INDEX_DELAY``): the ``indexedAt`` of a view is
+        the earlier of the record's own ``createdAt`` and its indexing, so a post backdated by
+        its author's client would otherwise slip into a closed campaign's window."""
         progress = ReadProgress.decode(cursor)
         if not progress.started:
             progress = replace(progress, started=now.isoformat(), queries=fingerprint)
         elif progress.queries != fingerprint:
-            progress = replace(progress, queries=fingerprint, index=0, page="")
+            progress = replace(progress, queries=fingerprint, index=0, page="", pages=0)
         since = when(progress.since)
+        floor = when(progress.mark) or (since - INDEX_DELAY if since is not None else None)
         posts: list[InboundPost] = []
-        newest, index, page = progress.newest, progress.index, progress.page
+        newest, index, page, pages = progress.newest, progress.index, progress.page, progress.pages
         budget = max(1, math.ceil(limit / PAGE_SIZE))
         while index < len(queries) and budget > 0:
             items, next_page, quoted = queries[index](page, progress.since)
-            budget -= 1
-            posts.extend(inbound_from_items(items, fetched_at=now, quoted=quoted))
+            budget, pages = budget - 1, pages + 1
+            posts.extend(
+                replace(post, created_at=floor)
+                if floor is not None and not post.malformed and post.created_at < floor
+                else post
+                for post in inbound_from_items(items, fetched_at=now, quoted=quoted)
+            )
             times = [
                 t
                 for item in items
@@ -434,22 +490,29 @@ class BlueskyAdapter(PlatformAdapter):
                 newest = _later(newest, t.isoformat())
             # A page holding a post indexed at or before ``since`` reaches what was read.
             reached = since is not None and any(t <= since for t in times)
-            if next_page and items and not reached:
+            # A service that answers the cursor it was given would be read for ever.
+            read_on = bool(next_page) and next_page != page and not reached
+            if read_on and pages >= MAX_ROUND_PAGES:
+                logger.error(
+                    "Bluesky query %s of %s: %s pages in one round, ending it there (cursor %s)",
+                    index,
+                    fingerprint,
+                    pages,
+                    next_page[:100],
+                )
+                read_on = False
+            if read_on:
                 page = next_page
             else:
-                index, page = index + 1, ""
+                index, page, pages = index + 1, "", 0
         if index < len(queries):
-            progress = replace(progress, newest=newest, index=index, page=page)
+            progress = replace(progress, newest=newest, index=index, page=page, pages=pages)
             return FetchResult(
                 posts=posts, cursor=progress.encode(), high_water_mark=None, more=True
             )
-        started = when(progress.started) or now
-        return FetchResult(
-            posts=posts,
-            cursor=_later(progress.since, newest),
-            high_water_mark=started - INDEX_DELAY,
-            more=False,
-        )
+        mark = (when(progress.started) or now) - INDEX_DELAY
+        done = ReadProgress(since=_later(progress.since, newest), mark=mark.isoformat())
+        return FetchResult(posts=posts, cursor=done.encode(), high_water_mark=mark, more=False)
 
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int

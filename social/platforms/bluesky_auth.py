@@ -1,7 +1,8 @@
 """The brand account's Bluesky session: app-password login, refreshed under a lock (issue 15).
 
 The account's credentials (``social.credentials``, encrypted) hold its handle or e-mail
-(``identifier``) and an app password (``app_password``), and the session once made:
+(``identifier``; without one, the account's DID logs in, which a renamed handle does not
+break) and an app password (``app_password``), and the session once made:
 ``access_jwt`` (about two hours) and ``refresh_jwt`` (single use: ``refreshSession`` answers
 with a new one and burns the old). A session is made or refreshed once, under the account
 row's lock (``social.platforms.sessions``, as X's tokens are), so two workers never spend one
@@ -85,7 +86,7 @@ def bluesky_session(
         if refresh:
             response = post(REFRESH_SESSION, headers={"Authorization": f"Bearer {refresh}"})
         if response is None or response.status_code != 200:
-            identifier = credentials.get("identifier")
+            identifier = credentials.get("identifier") or did
             password = credentials.get("app_password")
             if not identifier or not password:
                 raise AccountAuthError(

@@ -14,18 +14,24 @@ Three shapes carry a post, and each is read here item by item:
 Identity: a person is their DID (``author.did``), never their handle: handles change, and a
 changed handle must keep the cardholder's link and orders. A post's id is its AT URI
 (``at://<did>/app.bsky.feed.post/<rkey>``); records are not edited in place, so the post is its
-own root.
+own root. The view's author must be the URI's DID (a repost's ``by`` the repost URI's), the URI
+a post's (``app.bsky.feed.post``), and the record of that type: an item that says otherwise is
+``malformed``, as is a record the lexicon would refuse (facets, features, text, embed or reply
+of the wrong type). Each item is read alone: whatever fails in one is that item's ``malformed``
+post, and the rest of the page goes on (DESIGN §4).
 
-Time: ``created_at`` is the AppView's ``indexedAt``, not the record's ``createdAt``: the latter
-is whatever the author's client wrote (a backdated confirmation would slip into a closed window,
-DESIGN §3.3), the former is the service's own clock.
+Time: ``created_at`` is the view's ``indexedAt``, which the AppView sets to the earlier of the
+record's ``createdAt`` (whatever the author's client wrote) and when it indexed the post: a
+backdated post shows an old time. The feed reader (``bluesky._read``) raises it to when the
+post can first have been listed (DESIGN §3.3: no backdated post slips into a closed window).
 
-Hashtags: the record's tag facets (``app.bsky.richtext.facet#tag``), in text order. A record
-with no tag facet (a client that writes no rich text, or only mentions) has its text read with
-the twitter-text rules (``social.hashtags``), skipping its link facets. The record's extra
+Hashtags: the record's tag facets (``app.bsky.richtext.facet#tag``), in text order, each
+believed only where the text shows it: its UTF-8 byte range lies in the text and holds ``#`` and
+the tag (by ``hashtag_key``), and the tag is within the lexicon's 64 graphemes and 640 bytes. A
+record with no such facet (a client that writes no rich text, or only mentions) has its text
+read with the twitter-text rules (``social.hashtags``), skipping its link facets. The record's extra
 ``tags`` (not shown in the text) are not the author's words and are not read. A repost
-(a feed's ``#reasonRepost``, an ``app.bsky.feed.repost`` record, or old-style ``RT @user:``
-text) has no hashtags; a quote
+(a feed's ``#reasonRepost``, or old-style ``RT @user:`` text) has no hashtags; a quote
 (an ``app.bsky.embed.record`` embed, alone or with media) keeps the quoted post's hashtags apart,
 as ``quoted_hashtags``, read from the quoted record when the item or ``quoted`` carries it.
 """
@@ -34,7 +40,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from social.hashtags import MAX_HASHTAGS, extract_hashtags
+import regex
+
+from social.hashtags import MAX_HASHTAGS, extract_hashtags, hashtag_key
 from social.models import PostKind
 from social.platforms.base import MANUAL_REPOST, InboundPost, MalformedPost
 
@@ -49,6 +57,15 @@ EMBED_RECORD_WITH_MEDIA = "app.bsky.embed.recordWithMedia"
 REASONS = ("mention", "reply")
 # Bytes of a record's text read for hashtags: the lexicon's ``maxLength`` of a post's text.
 MAX_TEXT_BYTES = 3000
+# A tag facet's tag: the lexicon's ``maxGraphemes`` and ``maxLength`` (bytes).
+MAX_TAG_GRAPHEMES = 64
+MAX_TAG_BYTES = 640
+HASH_SIGNS = ("#", "\uff03")  # as Bluesky's clients detect tags
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (extended grapheme clusters), as Bluesky counts them."""
+    return len(regex.findall(r"\X", text))
 
 
 def when(value: Any) -> datetime | None:
@@ -62,12 +79,22 @@ def when(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def post_uri(value: Any) -> str:
-    """An AT URI of a post record (``at://<did>/app.bsky.feed.post/<rkey>``), or ""."""
+def post_uri(value: Any, collection: str = POST) -> str:
+    """An AT URI of a record of ``collection`` (by default a post:
+    ``at://<did>/app.bsky.feed.post/<rkey>``), or ""."""
     if not isinstance(value, str) or not value.startswith("at://"):
         return ""
     parts = value[len("at://") :].split("/")
-    return value if len(parts) == 3 and parts[0].startswith("did:") and all(parts) else ""
+    return (
+        value
+        if len(parts) == 3 and parts[0].startswith("did:") and parts[1] == collection and all(parts)
+        else ""
+    )
+
+
+def uri_did(uri: str) -> str:
+    """The DID whose repository holds the record at the AT URI ``uri`` (its authority)."""
+    return uri[len("at://") :].split("/")[0] if uri.startswith("at://") else ""
 
 
 def _did(value: Any) -> str:
@@ -79,48 +106,93 @@ def char_index(text: str, byte_index: int) -> int:
     return len(text.encode("utf-8")[: max(0, byte_index)].decode("utf-8", "ignore"))
 
 
-def _facets(record: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    """``(byteStart, feature)`` of every well-formed facet feature of the record."""
+def _facet_parts(record: Mapping[str, Any]) -> list[tuple[int, int, list[Any]]]:
+    """``(byteStart, byteEnd, features)`` of every facet of the record of a readable shape."""
+    facets = record.get("facets")
     found = []
-    for facet in record.get("facets") or []:
-        if not isinstance(facet, dict):
+    for facet in facets if isinstance(facets, list) else []:
+        index = facet.get("index") if isinstance(facet, dict) else None
+        features = facet.get("features") if isinstance(facet, dict) else None
+        if not isinstance(index, dict) or not isinstance(features, list):
             continue
-        index = facet.get("index")
-        start = index.get("byteStart") if isinstance(index, dict) else None
-        if not isinstance(start, int) or isinstance(start, bool):
-            continue
-        for feature in facet.get("features") or []:
-            if isinstance(feature, dict):
-                found.append((start, feature))
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        if isinstance(start, int) and isinstance(end, int):  # a bool is 0 or 1: harmless
+            found.append((start, end, features))
     return found
+
+
+def _tag_fits(tag: str) -> bool:
+    # Bytes first: a tag of 100,000 characters is refused without counting its graphemes.
+    return len(tag.encode("utf-8")) <= MAX_TAG_BYTES and graphemes(tag) <= MAX_TAG_GRAPHEMES
+
+
+def _shown_tags(record: Mapping[str, Any], text: str) -> list[str]:
+    """The tags of the record's tag facets that its text shows, in text order: each facet's
+    byte range within the text, holding a hash sign and the tag (by ``hashtag_key``)."""
+    encoded = text.encode("utf-8")
+    found = []
+    for start, end, features in _facet_parts(record):
+        if not 0 <= start < end <= len(encoded):
+            continue
+        try:
+            shown = encoded[start:end].decode("utf-8")
+        except UnicodeDecodeError:  # the range cuts a character
+            continue
+        if not shown.startswith(HASH_SIGNS):
+            continue
+        for feature in features:
+            tag = feature.get("tag") if isinstance(feature, dict) else None
+            if (
+                isinstance(feature, dict)
+                and feature.get("$type") == TAG
+                and isinstance(tag, str)
+                and tag
+                and _tag_fits(tag)
+                and hashtag_key(tag) == hashtag_key(shown[1:])
+            ):
+                found.append((start, tag))
+    return [tag for _, tag in sorted(found, key=lambda pair: pair[0])]
+
+
+def record_problem(record: Mapping[str, Any]) -> str:
+    """Why an ``app.bsky.feed.post`` record cannot be read ("" when it can): not of that type,
+    or of a shape its lexicon refuses where it is read (text, facets, embed, reply)."""
+    if record.get("$type") != POST:
+        return "not an app.bsky.feed.post record"
+    if not isinstance(record.get("text"), str):
+        return "a record whose text is not a string"
+    facets = record.get("facets")
+    if facets is not None and not (
+        isinstance(facets, list)
+        and all(
+            isinstance(f, dict)
+            and isinstance(f.get("index"), dict)
+            and isinstance(f.get("features"), list)
+            for f in facets
+        )
+    ):
+        return "unreadable facets"
+    for field in ("embed", "reply"):
+        if record.get(field) is not None and not isinstance(record[field], dict):
+            return f"an unreadable {field}"
+    return ""
 
 
 def record_hashtags(record: Any) -> tuple[str, ...]:
     """The hashtags an ``app.bsky.feed.post`` record's author wrote, in text order: its tag
-    facets, else its text's (outside its link facets)."""
-    if not isinstance(record, dict):
+    facets that the text shows, else its text's (outside its link facets). Parts of a shape
+    that cannot be read are skipped."""
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         return ()
-    facets = sorted(_facets(record), key=lambda pair: pair[0])
-    tags = [
-        f["tag"]
-        for _, f in facets
-        if f.get("$type") == TAG and isinstance(f.get("tag"), str) and f["tag"]
-    ]
+    tags = _shown_tags(record, record["text"])
     if tags:
         return tuple(tags[:MAX_HASHTAGS])
-    text = record.get("text")
-    if not isinstance(text, str):
-        return ()
-    text = text.encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
-    links = []
-    for facet in record.get("facets") or []:
-        if not isinstance(facet, dict) or not isinstance(facet.get("index"), dict):
-            continue
-        features = facet.get("features") or []
-        if any(isinstance(f, dict) and f.get("$type") == LINK for f in features):
-            start, end = facet["index"].get("byteStart"), facet["index"].get("byteEnd")
-            if isinstance(start, int) and isinstance(end, int):
-                links.append((char_index(text, start), char_index(text, end)))
+    text = record["text"].encode("utf-8")[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
+    links = [
+        (char_index(text, start), char_index(text, end))
+        for start, end, features in _facet_parts(record)
+        if any(isinstance(f, dict) and f.get("$type") == LINK for f in features)
+    ]
     return tuple(tag.text for tag in extract_hashtags(text, urls=sorted(links) or None))
 
 
@@ -177,19 +249,23 @@ def inbound_from_item(
         if not uri
         else "no author did"
         if not author_id
+        else "an author other than the post's repository"
+        if uri_did(uri) != author_id
         else "no record"
         if not isinstance(record, dict)
-        else "an unreadable indexedAt"
-        if created_at is None
-        else ""
+        else record_problem(record) or ("an unreadable indexedAt" if created_at is None else "")
     )
     if problem or created_at is None or not isinstance(record, dict):
-        return malformed(problem, post_id=uri, author_id=author_id)
+        # The ids of a post whose author is not its repository's are not to be trusted.
+        trusted = uri_did(uri) == author_id
+        return malformed(
+            problem, post_id=uri if trusted else "", author_id=author_id if trusted else ""
+        )
     handle = author.get("handle") if isinstance(author, dict) else ""
-    text = str(record["text"]) if isinstance(record.get("text"), str) else ""
+    text = str(record["text"])
     hashtags: tuple[str, ...] = ()
     quoted_hashtags: tuple[str, ...] = ()
-    if record.get("$type") == REPOST or MANUAL_REPOST.match(text):
+    if MANUAL_REPOST.match(text):
         kind = PostKind.REPOST
     else:
         hashtags = record_hashtags(record)
@@ -224,7 +300,12 @@ def _repost_in_feed(item: dict[str, Any], malformed: MalformedPost) -> InboundPo
     by = reason.get("by")
     author_id = _did(by.get("did")) if isinstance(by, dict) else ""
     original = post_uri(post.get("uri"))
-    repost_id = reason.get("uri") if isinstance(reason.get("uri"), str) else ""
+    # ``reason.uri`` (the repost record) is optional in the lexicon; when given it must be a
+    # repost in the reposter's own repository.
+    given = reason.get("uri")
+    repost_id = post_uri(given, REPOST) if given is not None else ""
+    if given is not None and (not repost_id or uri_did(repost_id) != author_id):
+        return malformed("a repost uri not of a repost by its reposter")
     repost_id = repost_id or (f"{original}#repost-by-{author_id}" if original else "")
     created_at = when(reason.get("indexedAt"))
     if not repost_id or not author_id or created_at is None:
@@ -263,10 +344,15 @@ def items_of(body: Any) -> list[Any]:
 def inbound_from_items(
     items: list[Any], *, fetched_at: datetime, quoted: Mapping[str, Any] | None = None
 ) -> list[InboundPost]:
-    """The posts among ``items``, oldest first (by ``indexedAt``, then id), each read alone."""
-    posts = [
-        post
-        for item in items
-        if (post := inbound_from_item(item, fetched_at=fetched_at, quoted=quoted)) is not None
-    ]
+    """The posts among ``items``, oldest first (by ``indexedAt``, then id), each read alone:
+    an item whose reading fails in any way is that item's ``malformed`` post (DESIGN §4)."""
+    posts = []
+    for item in items:
+        try:
+            post = inbound_from_item(item, fetched_at=fetched_at, quoted=quoted)
+        except Exception as exc:  # hostile input: one item never stops the page
+            malformed = MalformedPost(platform="bluesky", item=item, fetched_at=fetched_at)
+            post = malformed(f"unreadable: {type(exc).__name__}: {exc}"[:200])
+        if post is not None:
+            posts.append(post)
     return sorted(posts, key=lambda p: (p.created_at, p.post_id))

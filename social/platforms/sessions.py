@@ -4,18 +4,26 @@ X's OAuth refresh tokens and Bluesky's refresh JWTs are single use: two workers 
 once would burn the token and lock the brand account out. So a renewal happens under the
 account row's lock, and the credentials are read again under it: the second caller finds the
 first one's new credentials and uses them.
+
+The renewal talks to the platform under that lock (a refresh, then maybe a login: up to two
+network calls), so its waiters wait a bounded time (``LOCK_TIMEOUT``, on PostgreSQL) and then
+retry later (``TransientError``) instead of piling up behind a slow service.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from social.credentials import credentials_decrypt, credentials_encrypt
 from social.models import PlatformAccount
+from social.platforms.base import TransientError
 
 Credentials = dict[str, Any]
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock timeout
+# How long a renewal waits for another one of the same account to finish.
+LOCK_TIMEOUT = timedelta(seconds=5)
 
 
 def session_credentials(
@@ -31,9 +39,10 @@ def session_credentials(
     them again (another caller may have renewed them meanwhile: then they are returned as
     they are) and calls ``renew`` with them, still under the lock, storing what it returns
     encrypted. ``renew`` talks to the platform under that one row's lock, on purpose: no other
-    work waits on it but the renewal of the same account. Whatever ``renew`` raises (the
-    adapter's ``AccountAuthError``, ``TransientError``…) reaches the caller and nothing is
-    stored.
+    work waits on it but the renewal of the same account, and that at most ``LOCK_TIMEOUT``
+    (the transaction's lock timeout on PostgreSQL): then it raises ``TransientError`` (the
+    account is busy renewing; retry). Whatever ``renew`` raises (the adapter's
+    ``AccountAuthError``, ``TransientError``…) reaches the caller and nothing is stored.
     """
     stored = PlatformAccount.objects.values_list("credentials_encrypted", flat=True).get(
         pk=account_id
@@ -42,7 +51,19 @@ def session_credentials(
     if fresh(credentials, now):
         return credentials
     with transaction.atomic():
-        account = PlatformAccount.objects.select_for_update().get(pk=account_id)
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            milliseconds = int(LOCK_TIMEOUT.total_seconds() * 1000)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
+        try:
+            account = PlatformAccount.objects.select_for_update().get(pk=account_id)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise TransientError(
+                f"account {account_id} is busy renewing its session: retry shortly"
+            ) from exc
         credentials = credentials_decrypt(account.credentials_encrypted)
         if fresh(credentials, now):
             return credentials  # another caller renewed them meanwhile

@@ -19,10 +19,13 @@ from django.db import connection
 from django.utils import timezone
 
 from social.credentials import account_credentials_set, credentials_decrypt
+from social.hashtags import extract_hashtags
 from social.models import FeedCursor, PlatformAccount, Post, PostKind, Reply, ReplyStatus
 from social.platforms.base import DuplicateReply, RateLimited
 from social.platforms.bluesky import (
+    INDEX_DELAY,
     BlueskyAdapter,
+    ReadProgress,
     record_key,
     reply_facets,
     reply_record,
@@ -238,17 +241,23 @@ def test_the_recorded_record_is_a_post_whose_quote_hashtags_are_read_from_it():
 
 # --- Hashtags and facets ------------------------------------------------------------------------
 def test_hashtags_come_from_tag_facets_at_utf8_byte_offsets_after_emoji_and_cyrillic():
-    text = f"Привет 👋🏽 @{BRAND_HANDLE} я хочу #BuyKindleFireHD"
-    record = post_record(text)
-    (post,) = inbound_from_items(
-        [post_view("3kfacet00000a", ALICE_DID, "alice.bsky.social", record)],
+    # Glued to a word, "#BuyKindleFireHD" is no hashtag to the text's reading: only the facet,
+    # read at UTF-8 byte offsets, makes it one.
+    text = f"Привет 👋🏽 @{BRAND_HANDLE} я хочу#BuyKindleFireHD"
+    assert extract_hashtags(text) == []
+    record = post_record(text, tags=("BuyKindleFireHD",))
+    # The same facet with code-point offsets, as a careless client might write them.
+    start = text.index("#BuyKindleFireHD")
+    by_characters = {**record, "facets": [dict(record["facets"][-1])]}
+    by_characters["facets"][0]["index"] = {"byteStart": start, "byteEnd": len(text)}
+    posts = inbound_from_items(
+        [
+            post_view("3kfacet00000a", ALICE_DID, "alice.bsky.social", record),
+            post_view("3kfacet00000b", ALICE_DID, "alice.bsky.social", by_characters),
+        ],
         fetched_at=timezone.now(),
     )
-    assert post.hashtags == ("BuyKindleFireHD",)
-    # The facet's offsets are bytes, not code points: they point at the hashtag only in UTF-8.
-    facet = record["facets"][-1]["index"]
-    assert text.encode()[facet["byteStart"] : facet["byteEnd"]] == b"#BuyKindleFireHD"
-    assert text[facet["byteStart"] : facet["byteEnd"]] != "#BuyKindleFireHD"
+    assert {p.post_id[-1]: p.hashtags for p in posts} == {"a": ("BuyKindleFireHD",), "b": ()}
 
 
 def test_a_record_with_tag_facets_is_not_read_for_other_hashtags_in_its_text():
@@ -392,8 +401,10 @@ def test_notifications_are_read_with_their_reasons_and_quoted_posts_and_committe
     assert "cursor" not in first
     assert parse_qs(urlsplit(responses.calls[-1].request.url).query)["cursor"] == ["page-2"]
     cursor = FeedCursor.objects.get(account=account)
-    assert datetime.fromisoformat(cursor.cursor) == now  # the newest indexedAt read
-    assert cursor.high_water_mark is not None
+    progress = ReadProgress.decode(cursor.cursor)
+    assert datetime.fromisoformat(progress.since) == now  # the newest indexedAt read
+    assert cursor.high_water_mark == now - INDEX_DELAY
+    assert datetime.fromisoformat(progress.mark) == cursor.high_water_mark
 
 
 @responses.activate
@@ -411,7 +422,7 @@ def test_the_next_read_stops_at_the_post_last_read(account):
         account=account, cursor=now.isoformat(), now=later, limit=500
     )
     assert len(responses.calls) == 1  # the page reached the cursor: no older page is read
-    assert datetime.fromisoformat(result.cursor) == later
+    assert datetime.fromisoformat(ReadProgress.decode(result.cursor).since) == later
 
 
 @responses.activate
@@ -452,8 +463,174 @@ def test_the_search_feed_asks_for_each_hashtag_since_the_last_read(account):
     query = parse_qs(urlsplit(responses.calls[0].request.url).query)
     assert query["tag"] == ["BuyKindleFireHD"]
     assert query["sort"] == ["latest"]
-    assert datetime.fromisoformat(query["since"][0]) == now
+    # ``since`` filters on when a post says it was made; one indexed a few seconds after a
+    # newer one was read is still asked for (the inbox ignores the posts read twice).
+    assert datetime.fromisoformat(query["since"][0]) == now - INDEX_DELAY
     assert [p.hashtags for p in result.posts] == [("BuyKindleFireHD",)]
+
+
+@responses.activate
+def test_an_empty_page_that_still_has_a_cursor_is_read_past(account):
+    # listNotifications filtered by ``reasons`` may answer a page with no notification at all
+    # and a cursor: there are more, further down.
+    now = timezone.now()
+    mention = post_view("3kbelow00000a", ALICE_DID, "a.bsky.social", post_record("#BuyX"))
+    url = f"{XRPC}/app.bsky.notification.listNotifications"
+    responses.get(url, json={"notifications": [], "cursor": "p1"})
+    responses.get(url, json={"notifications": [notification(mention, at=now)]})
+    result = BlueskyAdapter().fetch_mentions(
+        account=account, cursor=(now - timedelta(hours=1)).isoformat(), now=now, limit=500
+    )
+    assert [p.post_id for p in result.posts] == [mention["uri"]]
+    assert parse_qs(urlsplit(responses.calls[1].request.url).query)["cursor"] == ["p1"]
+    assert result.more is False
+
+
+@responses.activate
+def test_a_cursor_the_service_repeats_ends_the_read(account):
+    now = timezone.now()
+    view = post_view("3krepeat0000a", ALICE_DID, "a.bsky.social", post_record("hi"))
+    url = f"{XRPC}/app.bsky.notification.listNotifications"
+    responses.get(url, json={"notifications": [notification(view, at=now)], "cursor": "same"})
+    adapter = BlueskyAdapter()
+    result = adapter.fetch_mentions(account=account, cursor="", now=now, limit=100_000)
+    assert len(responses.calls) == 2  # the first page, and the one its cursor names
+    assert (result.more, result.high_water_mark) == (False, now - INDEX_DELAY)
+
+
+@responses.activate
+def test_a_service_that_cycles_its_cursors_ends_the_round_after_its_page_cap(
+    account, monkeypatch, caplog
+):
+    from social.platforms import bluesky
+
+    monkeypatch.setattr(bluesky, "MAX_ROUND_PAGES", 3)
+    now = timezone.now()
+    view = post_view("3kcycle00000a", ALICE_DID, "a.bsky.social", post_record("hi"))
+    url = f"{XRPC}/app.bsky.notification.listNotifications"
+    for cursor in ("a", "b", "a", "b", "a"):
+        responses.get(url, json={"notifications": [notification(view, at=now)], "cursor": cursor})
+    adapter = BlueskyAdapter()
+    first = adapter.fetch_mentions(account=account, cursor="", now=now, limit=200)  # 2 pages
+    second = adapter.fetch_mentions(account=account, cursor=first.cursor, now=now, limit=200)
+    assert (first.more, second.more) == (True, False)
+    assert len(responses.calls) == 3
+    assert second.high_water_mark == now - INDEX_DELAY
+    assert "pages in one round" in caplog.text
+
+
+@responses.activate
+def test_a_backdated_post_read_after_the_campaign_ended_is_decided_closed(account):
+    from catalog.tests.factories import CampaignFactory
+    from orders.pipeline import stage_decide, stage_poll
+
+    now = timezone.now()
+    CampaignFactory(
+        platform="bluesky",
+        hashtag="BuyKindleFireHD",
+        starts_at=now - timedelta(days=1),
+        ends_at=now - timedelta(minutes=10),
+    )
+    _bluesky_buyer("alice.bsky.social", ALICE_DID)
+    url = f"{XRPC}/app.bsky.notification.listNotifications"
+    # Read after the end, nothing new; then a post whose client wrote a time in the window: the
+    # notification's ``indexedAt`` is the earlier of that and when it was indexed.
+    responses.get(url, json={"notifications": []})
+    stage_poll(now=now - timedelta(minutes=2))
+    hour_ago = now - timedelta(hours=1)
+    backdated = post_view(
+        "3kbackdate00a",
+        ALICE_DID,
+        "alice.bsky.social",
+        post_record(f"@{BRAND_HANDLE} #BuyKindleFireHD", at=hour_ago),
+        at=hour_ago,
+    )
+    responses.get(url, json={"notifications": [notification(backdated, at=hour_ago)]})
+    stage_poll(now=now)
+    assert stage_decide(now=now) == {"campaign_closed": 1}
+    stored = Post.objects.get(post_id=backdated["uri"])
+    assert stored.posted_at >= now - timedelta(minutes=2) - INDEX_DELAY
+
+
+@pytest.mark.parametrize(
+    ("header", "hold"),
+    [
+        ("99999999999999999999", timedelta(hours=1)),  # would overflow a datetime
+        ("4102444800", timedelta(hours=1)),  # the year 2100: at most an hour
+        ("\u00b2", timedelta(minutes=5)),  # "²" is a digit to str.isdigit, not to int()
+        ("soon", timedelta(minutes=5)),
+        ("", timedelta(minutes=5)),
+        (None, timedelta(minutes=5)),
+        ("1", timedelta(seconds=1)),  # long past: try again in a second
+    ],
+)
+@responses.activate
+def test_a_bad_or_extreme_ratelimit_reset_holds_between_a_second_and_an_hour(account, header, hold):
+    from social.services import ReplyDraft, replies_queue, replies_send_due
+    from social.tests.factories import PostFactory
+
+    parent = post_view("3kparent0000a", ALICE_DID, "alice.bsky.social", post_record("#BuyX"))
+    post = PostFactory(account=account, platform="bluesky", post_id=parent["uri"])
+    replies_queue(
+        drafts=[ReplyDraft(in_reply_to=post, kind="k", text="@alice.bsky.social hi", priority=0)]
+    )
+    responses.add_callback(
+        responses.GET, f"{XRPC}/app.bsky.feed.getPosts", callback=get_posts_from([parent])
+    )
+    responses.post(
+        f"{XRPC}/com.atproto.repo.createRecord",
+        status=429,
+        headers={} if header is None else {"ratelimit-reset": header},
+        json={"error": "RateLimitExceeded"},
+    )
+    now = timezone.now()
+    result = replies_send_due(account_id=account.pk, now=now)
+    reply = Reply.objects.get()
+    assert (reply.status, reply.attempts) == (ReplyStatus.QUEUED, 0)
+    assert result.wait_until is not None
+    assert abs(result.wait_until - (now + hold)) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("failure", [429, 500, 400])
+@responses.activate
+def test_a_quoted_post_that_cannot_be_looked_up_leaves_the_quote_unknown_and_the_page_read(
+    account, failure
+):
+    now = timezone.now()
+    quoted_uri = f"at://{BOB_DID}/app.bsky.feed.post/3kbought0000a"
+    quote = post_view(
+        "3kquote00000a",
+        ALICE_DID,
+        "alice.bsky.social",
+        post_record(
+            f"@{BRAND_HANDLE} me too? #BuyKindleFireHD",
+            embed={"$type": "app.bsky.embed.record", "record": strong_ref(quoted_uri, "bafyq")},
+        ),
+    )
+    mention = post_view("3kmention000a", BOB_DID, "bob.bsky.social", post_record("#BuyEchoDot"))
+    responses.get(
+        f"{XRPC}/app.bsky.notification.listNotifications",
+        json={"notifications": [notification(quote, at=now), notification(mention, at=now)]},
+    )
+    responses.get(
+        f"{XRPC}/app.bsky.feed.getPosts",
+        status=failure,
+        headers={"ratelimit-reset": str(int((now + timedelta(minutes=9)).timestamp()))},
+        json={"error": "RateLimitExceeded" if failure == 429 else "InternalServerError"},
+    )
+    from social.services import feed_poll
+
+    result = feed_poll(account_id=account.pk, now=now)
+    assert (result.error, result.waiting_until) == ("", None)
+    stored = {p.post_id: p for p in Post.objects.filter(platform="bluesky")}
+    assert set(stored) == {quote["uri"], mention["uri"]}
+    # The quoter's own hashtag is read once; what it quotes is unknown, so nothing in it counts.
+    assert (stored[quote["uri"]].kind, stored[quote["uri"]].hashtags) == (
+        PostKind.QUOTE,
+        ["BuyKindleFireHD"],
+    )
+    assert stored[quote["uri"]].quoted_hashtags == []
+    assert FeedCursor.objects.get(account=account).high_water_mark is not None
 
 
 def test_an_item_that_cannot_be_read_is_malformed_and_the_rest_goes_on():
@@ -461,6 +638,149 @@ def test_an_item_that_cannot_be_read_is_malformed_and_the_rest_goes_on():
     items = [{"uri": "not-a-uri", "author": {"did": ALICE_DID}}, "junk", good]
     posts = inbound_from_items(items, fetched_at=timezone.now())
     assert sorted(bool(p.malformed) for p in posts) == [False, True, True]
+
+
+def _bad(change):
+    """A post view of Alice's made malformed by ``change(view)``."""
+
+    def make() -> dict[str, Any]:
+        view = post_view("3kbad0000000a", ALICE_DID, "alice.bsky.social", post_record("#BuyX"))
+        change(view)
+        return view
+
+    return make
+
+
+def _set(path: str, value: Any):
+    def change(view: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = view
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[last] = value
+
+    return change
+
+
+def _repost(by: str, uri: str) -> dict[str, Any]:
+    post = post_view("3kbought0000a", BOB_DID, "bob.bsky.social", post_record("#BuyX"))
+    reason = {
+        "$type": "app.bsky.feed.defs#reasonRepost",
+        "by": author(by, "someone.bsky.social"),
+        "uri": uri,
+        "indexedAt": iso(timezone.now()),
+    }
+    return {"post": post, "reason": reason}
+
+
+MALFORMED = {
+    # A record the lexicon would refuse (finding 3).
+    "facets not a list": _bad(_set("record.facets", 5)),
+    "features not a list": _bad(_set("record.facets.0.features", 7)),
+    "an index not an object": _bad(_set("record.facets.0.index", "0-5")),
+    "a facet not an object": _bad(_set("record.facets", ["#BuyX"])),
+    "text not a string": _bad(_set("record.text", ["#BuyX"])),
+    "an embed not an object": _bad(_set("record.embed", 3)),
+    "an author not an object": _bad(_set("author", "alice")),
+    # Identity and type (finding 7).
+    "a follow's uri": _bad(_set("uri", f"at://{ALICE_DID}/app.bsky.graph.follow/3kbad0000000a")),
+    "a record of another type": _bad(_set("record.$type", "app.bsky.feed.like")),
+    "a record without a type": _bad(lambda view: view["record"].pop("$type")),
+    "Bob's uri with Alice as author": _bad(
+        _set("uri", f"at://{BOB_DID}/app.bsky.feed.post/3kbad0000000a")
+    ),
+    "a repost whose uri is someone else's": lambda: _repost(
+        ALICE_DID, f"at://{BOB_DID}/app.bsky.feed.repost/3krepost000a"
+    ),
+    "a repost whose uri is no repost": lambda: _repost(
+        ALICE_DID, f"at://{ALICE_DID}/app.bsky.feed.post/3krepost000a"
+    ),
+}
+
+
+@pytest.mark.parametrize("make", MALFORMED.values(), ids=MALFORMED.keys())
+def test_an_item_of_a_bad_shape_or_identity_is_malformed_and_the_rest_goes_on(make):
+    good = post_view("3kgood000000a", BOB_DID, "bob.bsky.social", post_record("#BuyEchoDot"))
+    posts = {p.post_id: p for p in inbound_from_items([make(), good], fetched_at=timezone.now())}
+    assert posts.pop(good["uri"]).hashtags == ("BuyEchoDot",)
+    (bad,) = posts.values()
+    assert bad.malformed
+    assert bad.hashtags == ()
+
+
+@responses.activate
+def test_a_page_of_malformed_records_is_read_and_committed_with_the_rest(account):
+    from social.services import feed_poll
+
+    now = timezone.now()
+    good = post_view("3kgood000000a", BOB_DID, "bob.bsky.social", post_record("#BuyEchoDot"))
+    views = [view for make in MALFORMED.values() if "uri" in (view := make())]
+    items = [notification(view, at=now) for view in views] + [notification(good, at=now)]
+    responses.get(f"{XRPC}/app.bsky.notification.listNotifications", json={"notifications": items})
+    result = feed_poll(account_id=account.pk, now=now)
+    assert result.error == ""
+    assert Post.objects.get(post_id=good["uri"]).hashtags == ["BuyEchoDot"]
+    assert Post.objects.filter(outcome="malformed").count() >= 1
+    assert FeedCursor.objects.get(account=account).high_water_mark is not None
+
+
+TEXT = "Nice one #BuyEchoDot"
+FAMILY = "👨‍👩‍👧‍👦"  # one grapheme, 25 bytes
+BAD_TAG_FACETS = {
+    "a tag not in the text": ("", {"byteStart": 0, "byteEnd": 4}, "BuyX"),
+    "a range past the end": ("", {"byteStart": 9, "byteEnd": 400}, "BuyEchoDot"),
+    "a negative start": ("", {"byteStart": -3, "byteEnd": 4}, "BuyX"),
+    "an empty range": ("", {"byteStart": 9, "byteEnd": 9}, "BuyX"),
+    "a range backwards": ("", {"byteStart": 20, "byteEnd": 9}, "BuyEchoDot"),
+    "a range inside a character": (" #Éa", {"byteStart": 21, "byteEnd": 23}, "É"),
+    "a tag of 65 graphemes": (" #" + "B" * 65, {"byteStart": 21, "byteEnd": 87}, "B" * 65),
+    "a tag of 650 bytes": (" #" + FAMILY * 26, {"byteStart": 21, "byteEnd": 672}, FAMILY * 26),
+    "a tag of 100,000 characters": (
+        " #" + "B" * 100_000,
+        {"byteStart": 21, "byteEnd": 100_022},
+        "B" * 100_000,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "index", "tag"), BAD_TAG_FACETS.values(), ids=BAD_TAG_FACETS.keys()
+)
+def test_a_tag_facet_that_does_not_cover_its_tag_in_the_text_is_not_believed(extra, index, tag):
+    record = post_record(TEXT)  # a true facet over #BuyEchoDot
+    record["text"] += extra
+    record["facets"].append(
+        {"index": index, "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]}
+    )
+    good = post_view("3kgood000000a", BOB_DID, "bob.bsky.social", post_record("#BuyKindleFireHD"))
+    bad = post_view("3kbadtag0000a", ALICE_DID, "alice.bsky.social", record)
+    posts = {p.post_id: p for p in inbound_from_items([bad, good], fetched_at=timezone.now())}
+    assert posts[good["uri"]].hashtags == ("BuyKindleFireHD",)
+    assert posts[bad["uri"]].hashtags == ("BuyEchoDot",)
+
+
+def test_tag_facets_of_long_tags_within_the_lexicons_limits_are_believed():
+    tag = "Б" * 64  # 64 graphemes, 128 bytes
+    text = f"#{tag} and #BuyEchoDot"
+    record = post_record(text)
+    (post,) = inbound_from_items(
+        [post_view("3klong000000a", ALICE_DID, "a.bsky.social", record)], fetched_at=timezone.now()
+    )
+    assert post.hashtags == (tag, "BuyEchoDot")
+
+
+def test_a_tag_facet_in_another_case_than_its_text_is_read_as_the_facet_says():
+    record = post_record("#buykindlefirehd", tags=())
+    record["facets"] = [
+        {
+            "index": {"byteStart": 0, "byteEnd": 16},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "BuyKindleFireHD"}],
+        }
+    ]
+    (post,) = inbound_from_items(
+        [post_view("3kcase000000a", ALICE_DID, "a.bsky.social", record)], fetched_at=timezone.now()
+    )
+    assert post.hashtags == ("BuyKindleFireHD",)
 
 
 # --- A purchase on Bluesky, end to end ---------------------------------------------------------
@@ -577,7 +897,7 @@ def test_an_author_who_changed_handle_still_buys_on_their_did(account):
     stranger = post_view(
         "3kstranger00a",
         BOB_DID,
-        "alice-was-here.bsky.social",
+        "alice.bsky.social",  # Alice's old handle, taken since by someone else
         post_record(f"@{BRAND_HANDLE} #BuyKindleFireHD"),
     )
     renamed = post_view(
@@ -866,6 +1186,109 @@ def test_an_app_password_of_another_account_is_refused(account):
     responses.post(f"{XRPC}/com.atproto.server.createSession", json=other)
     with pytest.raises(AccountAuthError, match="not of the brand account"):
         BlueskyAdapter().fetch_mentions(account=account, cursor="", now=timezone.now(), limit=10)
+
+
+def _expired_session(account: PlatformAccount, **credentials: str) -> None:
+    account_credentials_set(
+        account_id=account.pk,
+        credentials={
+            "access_jwt": jwt(BRAND_DID, expires=timezone.now() - timedelta(minutes=1)),
+            **credentials,
+        },
+    )
+    account.refresh_from_db()
+
+
+@responses.activate
+def test_a_refused_refresh_token_falls_back_to_the_app_password(account):
+    _expired_session(
+        account, identifier=BRAND_HANDLE, app_password="abcd-efgh-ijkl-mnop", refresh_jwt="burnt"
+    )
+    fresh = jwt(BRAND_DID, expires=timezone.now() + timedelta(hours=2), nonce="login")
+    refresh = responses.post(
+        f"{XRPC}/com.atproto.server.refreshSession",
+        status=400,
+        json={"error": "ExpiredToken", "message": "Token has been revoked"},
+    )
+    login = responses.post(
+        f"{XRPC}/com.atproto.server.createSession", json=session_body(fresh, "refresh-b")
+    )
+    responses.get(f"{XRPC}/app.bsky.notification.listNotifications", json={"notifications": []})
+    BlueskyAdapter().fetch_mentions(account=account, cursor="", now=timezone.now(), limit=10)
+    assert refresh.calls[0].request.headers["Authorization"] == "Bearer burnt"
+    assert json.loads(login.calls[0].request.body)["identifier"] == BRAND_HANDLE
+    assert responses.calls[-1].request.headers["Authorization"] == f"Bearer {fresh}"
+    stored = credentials_decrypt(PlatformAccount.objects.get(pk=account.pk).credentials_encrypted)
+    assert stored["refresh_jwt"] == "refresh-b"
+
+
+@responses.activate
+def test_a_wrong_app_password_is_an_authorisation_error_and_nothing_is_stored(account):
+    from social.platforms.base import AccountAuthError
+
+    _expired_session(account, identifier=BRAND_HANDLE, app_password="wrong")
+    before = PlatformAccount.objects.get(pk=account.pk).credentials_encrypted
+    responses.post(
+        f"{XRPC}/com.atproto.server.createSession",
+        status=401,
+        json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+    )
+    with pytest.raises(AccountAuthError, match="refused the app password"):
+        BlueskyAdapter().fetch_mentions(account=account, cursor="", now=timezone.now(), limit=10)
+    assert PlatformAccount.objects.get(pk=account.pk).credentials_encrypted == before
+
+
+@responses.activate
+def test_without_a_stored_identifier_the_app_password_logs_in_on_the_accounts_did(account):
+    # The brand renamed its handle: its DID stays, and the service takes it as the identifier.
+    _expired_session(account, app_password="abcd-efgh-ijkl-mnop")
+    fresh = jwt(BRAND_DID, expires=timezone.now() + timedelta(hours=2), nonce="did")
+    login = responses.post(
+        f"{XRPC}/com.atproto.server.createSession", json=session_body(fresh, "refresh-c")
+    )
+    responses.get(f"{XRPC}/app.bsky.notification.listNotifications", json={"notifications": []})
+    BlueskyAdapter().fetch_mentions(account=account, cursor="", now=timezone.now(), limit=10)
+    assert json.loads(login.calls[0].request.body) == {
+        "identifier": BRAND_DID,
+        "password": "abcd-efgh-ijkl-mnop",
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_waits_a_few_seconds_at_most_for_the_account_row(monkeypatch):
+    from django.db import transaction
+
+    from social.platforms import sessions
+    from social.platforms.base import TransientError
+
+    monkeypatch.setattr(sessions, "LOCK_TIMEOUT", timedelta(seconds=1))
+    acct = PlatformAccount.objects.create(
+        platform="bluesky", platform_user_id=BRAND_DID, handle=BRAND_HANDLE
+    )
+    _expired_session(acct, identifier=BRAND_HANDLE, app_password="p", refresh_jwt="r")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another worker renewing, stuck on a slow service
+        try:
+            with transaction.atomic():
+                PlatformAccount.objects.select_for_update().get(pk=acct.pk)
+                locked.set()
+                release.wait(timeout=8)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        started = timezone.now()
+        with responses.RequestsMock(), pytest.raises(TransientError, match="busy"):
+            BlueskyAdapter().fetch_mentions(account=acct, cursor="", now=timezone.now(), limit=10)
+        assert timezone.now() - started < timedelta(seconds=5)
+    finally:
+        release.set()
+        holder.join(timeout=30)
 
 
 @pytest.mark.postgres
