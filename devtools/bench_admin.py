@@ -47,6 +47,7 @@ _GENERATED = {
     "confirmation_code": "'BENCH'",
     "quantity": "1",
     "unit_price": "149.00",
+    "subtotal": "149.00",
     "total": "149.00",
     "currency": "'USD'",
     "product_name": "'Bench product'",

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from catalog.tests.factories import MerchantFactory
 from orders.models import CreditNote, Receipt, Refund
 from orders.payments.base import GatewayResult
-from orders.pipeline import stage_payments
+from orders.pipeline import stage_payments, stage_send
 from orders.receipt_pdf import receipt_pdf
 from orders.receipts import ReceiptContent
 from orders.services import order_refund
@@ -100,6 +100,7 @@ def test_the_refund_email_names_its_credit_note():
     shop_open()
     order = order_shipped(address=MANHATTAN)
     _refund(order, "50.00")
+    stage_send(now=timezone.now())  # the e-mails
     note = CreditNote.objects.get()
     [email] = [m for m in mail.outbox if m.subject.startswith("Refund of $50.00")]
     assert f"Credit note {note.reference}" in email.body
