@@ -12,6 +12,12 @@ Staff act on an order through its services, each behind its own permission: "Can
 shipping, ``order_cancel``; ``orders.cancel_order``) and "Refund" (a captured order, in full or
 in part, ``order_refund``; ``orders.refund_order``), as buttons on the order's page leading to
 a small confirmation or refund form (POST, CSRF), and as actions of the change list.
+
+Disputes ("Not me" after shipping) have their own list, open cases first by deadline, and a
+notice above the order list while any wait for an answer. Staff resolve one from its page or
+its order's page, each way behind its own permission: a refund without return
+(``orders.refund_dispute``), a refund on return (``orders.refund_dispute_on_return``), or a
+rejection with a reason (``orders.reject_dispute``). An escalated case is the operators' only.
 """
 
 from functools import partial
@@ -21,15 +27,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Case, Q, QuerySet, When
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from catalog.models import Campaign
-from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
+from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdminMixin
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
@@ -38,11 +45,14 @@ from orders.models import (
     CANCELLABLE_STATUSES,
     REFUNDABLE_STATUSES,
     CancelReason,
+    Dispute,
+    DisputeStatus,
     Order,
     OrderEvent,
     Refund,
 )
-from orders.selectors import order_buyer_reference
+from orders.selectors import disputes_open, disputes_visible, order_buyer_reference
+from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
@@ -105,6 +115,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     search_help_text = "Exact order number, confirmation code, or buyer handle."
     inlines = (RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
     actions = ["export_csv", "cancel_orders", "refund_order"]
     readonly_fields = (
         "merchant",
@@ -192,8 +203,17 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             "can_refund": order is not None
             and order.status in REFUNDABLE_STATUSES
             and self.has_refund_permission(request, order),
+            "dispute_actions": _dispute_actions(request, getattr(order, "dispute", None)),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The order list, under a notice of the disputes waiting for an answer."""
+        count, cases = disputes_open(merchant_id=merchant_id_of(request))
+        context = {**(extra_context or {}), "open_disputes": cases, "open_disputes_count": count}
+        return super().changelist_view(request, extra_context=context)
 
     def _order_page(self, order: Order) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
@@ -329,3 +349,165 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
+
+
+# --- Disputes --------------------------------------------------------------------------------
+# How staff may resolve an open case: (service, permission, label, the note is the rejection's
+# required reason).
+DISPUTE_ACTIONS: dict[str, tuple[Any, str, str, bool]] = {
+    "refund": (
+        dispute_services.dispute_refund,
+        "orders.refund_dispute",
+        "Refund without return",
+        False,
+    ),
+    "refund_on_return": (
+        dispute_services.dispute_refund_on_return,
+        "orders.refund_dispute_on_return",
+        "Refund on return",
+        False,
+    ),
+    "reject": (dispute_services.dispute_reject, "orders.reject_dispute", "Reject", True),
+}
+
+
+def _dispute_actions(request: HttpRequest, dispute: Dispute | None) -> list[tuple[str, str]]:
+    """The (url, label) of each way the user may resolve ``dispute`` now: none unless it is
+    open, inside their merchant, and they hold that way's permission."""
+    if (
+        dispute is None
+        or dispute.status != DisputeStatus.OPENED
+        or not has_merchant_scope(request)
+        or not disputes_visible(merchant_id=merchant_id_of(request)).filter(pk=dispute.pk).exists()
+    ):
+        return []
+    return [
+        (reverse("admin:orders_dispute_resolve", args=[dispute.pk, name]), label)
+        for name, (_, permission, label, _) in DISPUTE_ACTIONS.items()
+        if request.user.has_perm(permission)
+    ]
+
+
+class DisputeResolveForm(forms.Form):
+    note = forms.CharField(
+        max_length=dispute_services.NOTE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The buyer reads it. A rejection must say why.",
+    )
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+    """Cases opened by "Not me" after shipping: open ones first, soonest deadline first."""
+
+    list_display = ("id", "order_link", "status", "opened_at", "deadline", "resolved_at")
+    list_filter = ("status",)
+    list_select_related = ("order",)
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    change_form_template = "admin/orders/dispute/change_form.html"
+    change_list_template = "admin/orders/dispute/change_list.html"
+    readonly_fields = (
+        "order_link",
+        "status",
+        "opened_at",
+        "deadline",
+        "note",
+        "resolved_at",
+        "resolved_by",
+        "escalated_at",
+    )
+    exclude = ("order", "merchant")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
+        # Escalated cases are the operators' (``disputes_visible``); open ones come first.
+        return (
+            disputes_visible(merchant_id=merchant_id_of(request))
+            .select_related("order")
+            .order_by(Case(When(status=DisputeStatus.OPENED, then=0), default=1), "deadline", "-id")
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        resolve = path(
+            "<path:object_id>/resolve/<slug:how>/",
+            self.admin_site.admin_view(self.resolve_view),
+            name="orders_dispute_resolve",
+        )
+        return [resolve, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        count, cases = disputes_open(merchant_id=merchant_id_of(request))
+        context = {**(extra_context or {}), "open_disputes": cases, "open_disputes_count": count}
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        dispute = self.get_object(request, object_id)
+        context = {**(extra_context or {}), "dispute_actions": _dispute_actions(request, dispute)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def resolve_view(self, request: HttpRequest, object_id: str, how: str) -> HttpResponse:
+        """GET: the resolution's form (a note; a rejection's reason); POST: resolve the case
+        through its service; a refund runs at once after the commit. A refusal is shown on the
+        form (409)."""
+        if how not in DISPUTE_ACTIONS:
+            raise Http404("No such resolution.")
+        service, permission, label, reason_required = DISPUTE_ACTIONS[how]
+        if not has_merchant_scope(request) or not request.user.has_perm(permission):
+            raise PermissionDenied
+        dispute = self.get_object(request, object_id)  # 404 for another merchant's
+        form = DisputeResolveForm(request.POST or None)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            note = form.cleaned_data["note"]
+            try:
+                resolved = service(
+                    dispute_id=dispute.pk,
+                    now=timezone.now(),
+                    actor_label="admin",
+                    actor_id=request.user.pk,
+                    **({"reason": note} if reason_required else {"note": note}),
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                if resolved.refund is not None:
+                    transaction.on_commit(
+                        partial(refund_run, refund_id=resolved.refund.pk, now=timezone.now())
+                    )
+                self.message_user(
+                    request,
+                    f"The case about order #{dispute.order.confirmation_code}: "
+                    f"{resolved.dispute.get_status_display().lower()}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:orders_dispute_change", args=[dispute.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": dispute,
+            "title": f"{label}: order #{dispute.order.confirmation_code}",
+            "form": form,
+            "label": label,
+            "open": dispute.status == DisputeStatus.OPENED,
+        }
+        return TemplateResponse(
+            request, "admin/orders/dispute/resolve.html", context, status=status
+        )
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, obj: Dispute) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
+        )

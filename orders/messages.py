@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
-from orders.models import CancelReason, Order
+from orders.models import CancelReason, Dispute, Order
 from social.models import Platform
 from social.platforms import reply_fits
 
@@ -391,3 +391,79 @@ def refund_refused_not_positive(*, order: Order) -> str:
 
 def cancel_refused(*, order: Order) -> str:
     return f"Order #{order.confirmation_code} can no longer be cancelled."
+
+
+# --- Disputes: "Not me" after shipping (DESIGN §3.4, §8) ----------------------------------------
+def _orders_page() -> str:
+    """The cardholder's settings page, where their orders, disputes and returns are."""
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+
+
+def email_dispute_opened(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    order = dispute.order
+    return (
+        f"We opened a case: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+You told us you did not place order #{order.confirmation_code} ({order.product_name}), which
+has already shipped. We opened a case with the merchant, who answers by
+{dispute.deadline:%A %B %-d, %Y}: a refund once the goods come back, a refund without them, or
+a refusal with a reason. Buying by post is paused on your account until you resume it.
+
+If someone else used your social account, change its password. Follow the case here:
+{_orders_page()}
+""",
+    )
+
+
+def email_dispute_resolved(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    """The merchant's answer to a case: how the money comes back, or why it does not."""
+    order = dispute.order
+    answers = {
+        "resolved_refund": "The merchant refunds what you paid, without asking for the goods "
+        "back. A separate e-mail confirms the refund once it reaches your card.",
+        "resolved_refund_on_return": "The merchant refunds what you paid once the goods come "
+        "back. We e-mail you a prepaid return label; the refund follows when the carrier "
+        "delivers the parcel back.",
+        "rejected": "The merchant rejected it. If you disagree, ask our team to review it from "
+        "your orders page.",
+    }
+    note = f"\nThe merchant's note: {dispute.note}\n" if dispute.note else ""
+    return (
+        f"Your case about order #{order.confirmation_code}: {dispute.get_status_display().lower()}",
+        f"""{_greeting(cardholder)}
+
+About order #{order.confirmation_code} ({order.product_name}), which you told us you did not
+place: {answers.get(str(dispute.status), "")}
+{note}
+Your orders: {_orders_page()}
+""",
+    )
+
+
+def email_dispute_escalated(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    order = dispute.order
+    return (
+        f"We are reviewing your case about order #{order.confirmation_code}",
+        f"""{_greeting(cardholder)}
+
+You asked us to review the merchant's refusal of your case about order
+#{order.confirmation_code} ({order.product_name}). Our team looks at it and e-mails you.
+""",
+    )
+
+
+# Refusals of a dispute step (the admin, the API and the buyer's page say them as they are).
+def dispute_refused_status(*, dispute: Dispute) -> str:
+    return (
+        f"The case about order #{dispute.order.confirmation_code} is "
+        f"{dispute.get_status_display().lower()}: it cannot be changed that way now."
+    )
+
+
+def dispute_refused_nothing_left(*, order: Order) -> str:
+    return f"Nothing is left to refund on order #{order.confirmation_code}."
+
+
+def dispute_refused_reason(*, max_length: int) -> str:
+    return f"Rejecting a case needs a reason of 1 to {max_length} characters, which the buyer sees."

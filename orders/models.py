@@ -58,6 +58,13 @@ REFUNDABLE_STATUSES = (
 )
 # Statuses staff may cancel from: before shipping (``order_cancel``).
 CANCELLABLE_STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PAID)
+# Statuses in which "Not me" opens a dispute instead of cancelling: the goods left, the payment
+# was captured, and not all of it was given back (``orders.services.disputes``).
+DISPUTABLE_STATUSES = (
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.PARTIALLY_REFUNDED,
+)
 
 
 def holds_stock() -> Q:
@@ -419,3 +426,91 @@ class Notification(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email} ({self.status})"
+
+
+class DisputeStatus(models.TextChoices):
+    OPENED = "opened", "Opened"
+    RESOLVED_REFUND_ON_RETURN = "resolved_refund_on_return", "Refund on return"
+    RESOLVED_REFUND = "resolved_refund", "Refunded without return"
+    REJECTED = "rejected", "Rejected"
+    ESCALATED = "escalated", "Escalated to the operator"
+
+
+class Dispute(ConcurrentTransitionMixin, TimeStampedModel):
+    """A cardholder's "Not me" on an order that has shipped (DESIGN §3.4, §8): a case the
+    merchant's staff answer by ``deadline`` (``HASHCART["DISPUTE_DAYS"]`` after it opened), by a
+    refund on return, a refund without return, or a rejection with a reason; the cardholder may
+    escalate a rejection to the operator. One case per order (the one-to-one key): a second
+    "Not me" finds it. Written by ``orders.services.disputes``.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="dispute")
+    # The order's merchant, copied: the back office lists a merchant's cases by it.
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="disputes"
+    )
+    status = FSMField(
+        max_length=32,
+        choices=DisputeStatus.choices,
+        default=DisputeStatus.OPENED,
+        protected=True,
+    )
+    opened_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    # What staff told the buyer when resolving it: the rejection's reason, or a note.
+    note = models.CharField(max_length=500, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("refund_dispute", "Can resolve disputes by a refund without return"),
+            ("refund_dispute_on_return", "Can resolve disputes by a refund on return"),
+            ("reject_dispute", "Can reject disputes"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in DisputeStatus]),
+                name="dispute_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(deadline__gt=F("opened_at")), name="dispute_deadline_after_opening"
+            ),
+            # A rejection always says why (the buyer sees it, and may escalate it).
+            models.CheckConstraint(
+                condition=~Q(status__in=["rejected", "escalated"]) | ~Q(note=""),
+                name="dispute_rejection_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "status", "deadline"], name="dispute_queue_idx"),
+            models.Index(fields=["status", "deadline"], name="dispute_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute of order {self.order_id} ({self.status})"
+
+    @transition(
+        field=status, source=DisputeStatus.OPENED, target=DisputeStatus.RESOLVED_REFUND_ON_RETURN
+    )
+    def refund_on_return(self) -> None:
+        """Staff will refund once the goods come back: a return is opened, approved."""
+
+    @transition(field=status, source=DisputeStatus.OPENED, target=DisputeStatus.RESOLVED_REFUND)
+    def refund(self) -> None:
+        """Staff refunded what was left to refund, without asking for the goods back."""
+
+    @transition(field=status, source=DisputeStatus.OPENED, target=DisputeStatus.REJECTED)
+    def reject(self) -> None:
+        """Staff rejected the case, with a reason the buyer sees."""
+
+    @transition(field=status, source=DisputeStatus.REJECTED, target=DisputeStatus.ESCALATED)
+    def escalate(self) -> None:
+        """The buyer asked the operator to look at the rejection."""

@@ -1,7 +1,8 @@
 """Pages behind signed links in order e-mails, usable without signing in (§8), and the
 cardholder's cancel from their settings page.
 
-"Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
+"Not me" cancels the order and pauses buying by post (on an order that has shipped it opens a
+dispute instead, ``dispute_open``, and pauses buying too); "Confirm" is the private half of the
 confirmation of an order above the buyer's e-mail threshold. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
 """
@@ -11,16 +12,18 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.exceptions import ApplicationError
 from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import CancelReason, Order, OrderStatus
+from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus
 from orders.services import order_cancel, order_email_confirm
+from orders.services.disputes import dispute_escalate, dispute_open
 
 LINK_DAYS = 30
 
@@ -41,19 +44,31 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
     if order is None:
         return render(request, "orders/not_me.html", {"invalid": True}, status=404)
     cancelled = None
+    dispute = None
+    # Shipped: the goods are gone and the money taken, so "Not me" opens a case instead.
+    disputable = order.status in DISPUTABLE_STATUSES or hasattr(order, "dispute")
     if request.method == "POST":
-        cancelled = order_cancel(
-            order_id=order.pk,
-            now=timezone.now(),
-            actor_label="not-me link",
-            reason=CancelReason.NOT_ME,
-            pause_purchasing=True,
-        )
+        if disputable:
+            dispute = dispute_open(order_id=order.pk, now=timezone.now())
+        else:
+            cancelled = order_cancel(
+                order_id=order.pk,
+                now=timezone.now(),
+                actor_label="not-me link",
+                reason=CancelReason.NOT_ME,
+                pause_purchasing=True,
+            )
         order.refresh_from_db()
     return render(
         request,
         "orders/not_me.html",
-        {"order": order, "cancelled": cancelled, "posted": request.method == "POST"},
+        {
+            "order": order,
+            "cancelled": cancelled,
+            "dispute": dispute,
+            "disputable": disputable,
+            "posted": request.method == "POST",
+        },
     )
 
 
@@ -93,6 +108,27 @@ def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Order #{order.confirmation_code} is cancelled.")
     except (KeyError, ValueError):
         messages.error(request, "That request was incomplete.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
+    """The cardholder asks the operator to review the rejection of their case (the orders
+    section of their settings page); another's case is a 404. Back to the settings page."""
+    try:
+        dispute_escalate(
+            dispute_id=int(request.POST["dispute"]),
+            cardholder_id=request.user.cardholder.pk,  # type: ignore[union-attr]
+            now=timezone.now(),
+        )
+        messages.success(request, "We will review the case and e-mail you.")
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ObjectDoesNotExist as exc:
+        raise Http404("No such case.") from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("accounts:settings")
