@@ -18,6 +18,10 @@ notice above the order list while any wait for an answer. Staff resolve one from
 its order's page, each way behind its own permission: a refund without return
 (``orders.refund_dispute``), a refund on return (``orders.refund_dispute_on_return``), or a
 rejection with a reason (``orders.reject_dispute``). An escalated case is the operators' only.
+
+Returns have their own list, and buttons on their page and their order's page: approve or
+refuse with a note the buyer reads (``orders.approve_return``), mark received
+(``orders.receive_return``), which refunds what is left.
 """
 
 from functools import partial
@@ -50,10 +54,13 @@ from orders.models import (
     Order,
     OrderEvent,
     Refund,
+    Return,
+    ReturnStatus,
 )
 from orders.selectors import disputes_open, disputes_visible, order_buyer_reference
 from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
+from orders.services import returns as return_services
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
@@ -204,6 +211,11 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             and order.status in REFUNDABLE_STATUSES
             and self.has_refund_permission(request, order),
             "dispute_actions": _dispute_actions(request, getattr(order, "dispute", None)),
+            "return_actions": [
+                action
+                for returned in (order.returns.all() if order is not None else [])
+                for action in _return_actions(request, returned)
+            ],
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -395,6 +407,10 @@ class DisputeResolveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="The buyer reads it. A rejection must say why.",
     )
+    restock = forms.BooleanField(
+        required=False,
+        label="When the goods come back, put the unit back in stock (refund on return only)",
+    )
 
 
 @admin.register(Dispute)
@@ -475,6 +491,11 @@ class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
                     actor_label="admin",
                     actor_id=request.user.pk,
                     **({"reason": note} if reason_required else {"note": note}),
+                    **(
+                        {"restock": form.cleaned_data["restock"]}
+                        if how == "refund_on_return"
+                        else {}
+                    ),
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
@@ -507,6 +528,182 @@ class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
 
     @admin.display(description="Order", ordering="order")
     def order_link(self, obj: Dispute) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
+        )
+
+
+# --- Returns ---------------------------------------------------------------------------------
+# The staff steps of a return: (permission, label, from which statuses).
+RETURN_ACTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "approve": ("orders.approve_return", "Approve", (ReturnStatus.REQUESTED,)),
+    "refuse": ("orders.approve_return", "Refuse", (ReturnStatus.REQUESTED,)),
+    "receive": (
+        "orders.receive_return",
+        "Mark received (refunds)",
+        (ReturnStatus.APPROVED, ReturnStatus.LABEL_BOUGHT),
+    ),
+}
+
+
+def _return_actions(request: HttpRequest, returned: Return) -> list[tuple[str, str]]:
+    """The (url, label) of each step the user may take on ``returned`` now."""
+    if not has_merchant_scope(request):
+        return []
+    merchant_id = merchant_id_of(request)
+    if merchant_id is not None and returned.merchant_id != merchant_id:
+        return []
+    return [
+        (reverse("admin:orders_return_act", args=[returned.pk, name]), f"Return: {label}")
+        for name, (permission, label, sources) in RETURN_ACTIONS.items()
+        if returned.status in sources and request.user.has_perm(permission)
+    ]
+
+
+class ReturnActForm(forms.Form):
+    note = forms.CharField(
+        max_length=return_services.TEXT_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The buyer reads it. A refusal must say why.",
+    )
+    restock = forms.BooleanField(
+        required=False,
+        label="When the goods come back, put the unit back in stock (approving only)",
+    )
+
+
+@admin.register(Return)
+class ReturnAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+    """Goods coming back: requested ones first, then the newest."""
+
+    list_display = (
+        "id",
+        "order_link",
+        "status",
+        "requested_at",
+        "reason",
+        "carrier",
+        "tracking_number",
+    )
+    list_filter = ("status",)
+    list_select_related = ("order",)
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    change_form_template = "admin/orders/return/change_form.html"
+    readonly_fields = (
+        "order_link",
+        "status",
+        "reason",
+        "requested_at",
+        "note",
+        "decided_at",
+        "decided_by",
+        "restock",
+        "carrier",
+        "tracking_number",
+        "label_url",
+        "label_bought_at",
+        "received_at",
+        "refund",
+        "dispute",
+    )
+    exclude = ("order", "merchant", "carrier_reference", "label_claimed_until")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Return]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order")
+            .order_by(Case(When(status=ReturnStatus.REQUESTED, then=0), default=1), "-id")
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        act = path(
+            "<path:object_id>/act/<slug:step>/",
+            self.admin_site.admin_view(self.act_view),
+            name="orders_return_act",
+        )
+        return [act, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        returned = self.get_object(request, object_id)
+        context = {**(extra_context or {}), "return_actions": _return_actions(request, returned)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def act_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
+        """GET: the step's form (a note; approving: restock); POST: take the step through its
+        service (receiving runs the refund at once after the commit). A refusal is shown on the
+        form (409)."""
+        if step not in RETURN_ACTIONS:
+            raise Http404("No such step.")
+        permission, label, sources = RETURN_ACTIONS[step]
+        if not has_merchant_scope(request) or not request.user.has_perm(permission):
+            raise PermissionDenied
+        returned = self.get_object(request, object_id)  # 404 for another merchant's
+        form = ReturnActForm(request.POST or None)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            now = timezone.now()
+            note = form.cleaned_data["note"]
+            actor_id = request.user.pk
+            try:
+                if step == "approve":
+                    return_services.return_approve(
+                        return_id=returned.pk,
+                        note=note,
+                        restock=form.cleaned_data["restock"],
+                        now=now,
+                        actor_label="admin",
+                        actor_id=actor_id,
+                    )
+                elif step == "refuse":
+                    return_services.return_refuse(
+                        return_id=returned.pk,
+                        note=note,
+                        now=now,
+                        actor_label="admin",
+                        actor_id=actor_id,
+                    )
+                else:
+                    refund = return_services.return_receive(
+                        return_id=returned.pk, now=now, actor_label="admin", actor_id=actor_id
+                    )
+                    if refund is not None:
+                        transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=now))
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                returned.refresh_from_db()
+                self.message_user(
+                    request,
+                    f"The return of order #{returned.order.confirmation_code}: "
+                    f"{returned.get_status_display().lower()}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:orders_return_change", args=[returned.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": returned,
+            "title": f"{label}: return of order #{returned.order.confirmation_code}",
+            "form": form,
+            "label": label,
+            "possible": returned.status in sources,
+        }
+        return TemplateResponse(request, "admin/orders/return/act.html", context, status=status)
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, obj: Return) -> str:
         url = reverse("admin:orders_order_change", args=[obj.order_id])
         return format_html(
             '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name

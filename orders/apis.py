@@ -23,10 +23,20 @@ from rest_framework.response import Response
 from core.api import IdFilter, MerchantScopedMixin, merchant_scope
 from core.exceptions import ApplicationError
 from orders import messages
-from orders.models import CancelReason, Dispute, DisputeStatus, Order, OrderStatus, Refund
+from orders.models import (
+    CancelReason,
+    Dispute,
+    DisputeStatus,
+    Order,
+    OrderStatus,
+    Refund,
+    Return,
+    ReturnStatus,
+)
 from orders.selectors import disputes_visible, order_buyer_reference
 from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
+from orders.services import returns as return_services
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
@@ -197,6 +207,13 @@ class DisputeNoteSerializer(serializers.Serializer):
     )
 
 
+class DisputeReturnSerializer(DisputeNoteSerializer):
+    """A refund on return: the note, and whether the unit goes back to stock when the goods
+    arrive."""
+
+    restock = serializers.BooleanField(default=False)
+
+
 class DisputeRejectSerializer(serializers.Serializer):
     """Why the case is rejected: the buyer reads it, and may escalate it to the operator."""
 
@@ -257,18 +274,19 @@ class DisputeViewSet(
             )
         )
 
-    @extend_schema(request=DisputeNoteSerializer, responses=DisputeSerializer)
+    @extend_schema(request=DisputeReturnSerializer, responses=DisputeSerializer)
     @action(detail=True, methods=["post"], url_path="refund-on-return")
     def refund_on_return(self, request: Request, pk: str | None = None) -> Response:
         """Resolve an open case by a refund once the goods come back (a return is opened,
-        approved). 409 when the case is not open."""
+        approved). 409 when the case is not open or a return is already under way."""
         dispute = self.get_object()
-        form = DisputeNoteSerializer(data=request.data)
+        form = DisputeReturnSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         return self._resolved(
             dispute_services.dispute_refund_on_return(
                 dispute_id=dispute.pk,
                 note=form.validated_data["note"],
+                restock=form.validated_data["restock"],
                 now=timezone.now(),
                 actor_label="api",
                 actor_id=request.user.pk,
@@ -292,3 +310,122 @@ class DisputeViewSet(
                 actor_id=request.user.pk,
             )
         )
+
+
+class ReturnSerializer(serializers.ModelSerializer):
+    """Goods coming back, and where they are."""
+
+    order_code = serializers.CharField(source="order.confirmation_code", read_only=True)
+
+    class Meta:
+        model = Return
+        fields = (
+            "id",
+            "order",
+            "order_code",
+            "dispute",
+            "status",
+            "reason",
+            "requested_at",
+            "note",
+            "decided_at",
+            "restock",
+            "carrier",
+            "tracking_number",
+            "received_at",
+        )
+        read_only_fields = fields
+
+
+class ReturnApproveSerializer(serializers.Serializer):
+    """A note the buyer reads (optional), and whether the unit goes back to stock when the
+    goods arrive."""
+
+    note = serializers.CharField(
+        max_length=return_services.TEXT_MAX_LENGTH, required=False, default="", allow_blank=True
+    )
+    restock = serializers.BooleanField(default=False)
+
+
+class ReturnRefuseSerializer(serializers.Serializer):
+    """Why the return is refused: the buyer reads it."""
+
+    note = serializers.CharField(max_length=return_services.TEXT_MAX_LENGTH)
+
+
+class ReturnFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=ReturnStatus.choices)
+
+    class Meta:
+        model = Return
+        fields = ("status",)
+
+
+class ReturnViewSet(
+    MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Return.objects.select_related("order")
+    action_permissions = {
+        "list": "orders.view_return",
+        "retrieve": "orders.view_return",
+        "approve": "orders.approve_return",
+        "refuse": "orders.approve_return",
+        "receive": "orders.receive_return",
+    }
+    serializer_class = ReturnSerializer
+    filterset_class = ReturnFilter
+
+    def _answer(self, returned: Return) -> Response:
+        returned.refresh_from_db()
+        return Response(self.get_serializer(returned).data)
+
+    @extend_schema(request=ReturnApproveSerializer, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Accept a requested return: its label is bought and e-mailed to the buyer. 409 when
+        it is not requested."""
+        returned = self.get_object()
+        form = ReturnApproveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._answer(
+            return_services.return_approve(
+                return_id=returned.pk,
+                note=form.validated_data["note"],
+                restock=form.validated_data["restock"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=ReturnRefuseSerializer, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def refuse(self, request: Request, pk: str | None = None) -> Response:
+        """Refuse a requested return, with a note the buyer reads. 409 when it is not
+        requested."""
+        returned = self.get_object()
+        form = ReturnRefuseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._answer(
+            return_services.return_refuse(
+                return_id=returned.pk,
+                note=form.validated_data["note"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=None, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def receive(self, request: Request, pk: str | None = None) -> Response:
+        """The goods arrived: refund all that is left on the order (queued in the payment
+        outbox and tried at once; the unit restocked if approved so). 409 when the return is
+        not approved or on its way back."""
+        returned = self.get_object()
+        refund = return_services.return_receive(
+            return_id=returned.pk, now=timezone.now(), actor_label="api", actor_id=request.user.pk
+        )
+        if refund is not None:
+            transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+        return self._answer(returned)

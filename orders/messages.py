@@ -12,7 +12,7 @@ platform's refusal is recorded on it. E-mail subjects are cut where they are que
 """
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 import regex
 from django.conf import settings
@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
-from orders.models import CancelReason, Dispute, Order
+from orders.models import CancelReason, Dispute, Order, Return
 from social.models import Platform
 from social.platforms import reply_fits
 
@@ -467,3 +467,82 @@ def dispute_refused_nothing_left(*, order: Order) -> str:
 
 def dispute_refused_reason(*, max_length: int) -> str:
     return f"Rejecting a case needs a reason of 1 to {max_length} characters, which the buyer sees."
+
+
+# --- Returns (DESIGN §3.4) ----------------------------------------------------------------------
+def email_return(*, returned: Return, kind: str, cardholder: Cardholder) -> tuple[str, str]:
+    """The buyer's e-mail at each step of a return (``kind``: the step's audit kind)."""
+    order = returned.order
+    what = f"order #{order.confirmation_code} ({order.product_name})"
+    note = f"\nThe merchant's note: {returned.note}\n" if returned.note else ""
+    texts = {
+        "return_requested": (
+            f"Return requested: {order.product_name}",
+            f"We received your request to return {what}. The merchant answers it; we e-mail you "
+            "then.",
+        ),
+        "return_approved": (
+            f"Return approved: {order.product_name}",
+            f"The merchant accepts {what} back. We e-mail you a prepaid return label next; your "
+            "refund follows when the parcel is delivered back.",
+        ),
+        "return_refused": (
+            f"Return refused: {order.product_name}",
+            f"The merchant did not accept the return of {what}.",
+        ),
+        "return_label_bought": (
+            f"Your return label: {order.product_name}",
+            f"Print this label, stick it on the parcel with {what} and hand it to "
+            f"{returned.carrier}:\n{returned.label_url}\nTracking number "
+            f"{returned.tracking_number}. Your refund follows when it is delivered back.",
+        ),
+        "return_received": (
+            f"Return received: {order.product_name}",
+            f"{what[0].upper()}{what[1:]} is back with the merchant. Your refund is on its "
+            "way; a separate e-mail confirms it when it reaches your card.",
+        ),
+    }
+    subject, text = texts[kind]
+    return (
+        subject,
+        f"""{_greeting(cardholder)}
+
+{text}
+{note}
+Your orders: {_orders_page()}
+""",
+    )
+
+
+# Refusals of a return step (the buyer's page, the admin and the API say them as they are).
+def return_refused_reason(*, max_length: int) -> str:
+    return f"Tell us why you are returning it, in 1 to {max_length} characters."
+
+
+def return_refused_status(*, order: Order) -> str:
+    return (
+        f"Order #{order.confirmation_code} is {order.get_status_display().lower()}: only a "
+        "delivered order can be returned."
+    )
+
+
+def return_refused_late(*, order: Order, delivered_at: datetime, days: int) -> str:
+    return (
+        f"Order #{order.confirmation_code} was delivered on {delivered_at:%B %-d, %Y}: returns "
+        f"are accepted within {days} days of delivery, so it can no longer be returned."
+    )
+
+
+def return_refused_open(*, order: Order) -> str:
+    return f"A return of order #{order.confirmation_code} is already under way."
+
+
+def return_refused_note() -> str:
+    return "Refusing a return needs a note, which the buyer reads."
+
+
+def return_refused_step(*, returned: Return) -> str:
+    return (
+        f"The return of order #{returned.order.confirmation_code} is "
+        f"{returned.get_status_display().lower()}: it cannot be changed that way now."
+    )

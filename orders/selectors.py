@@ -4,7 +4,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
@@ -18,6 +18,7 @@ from orders.models import (
     OrderStatus,
     OutboxStatus,
     PaymentOperation,
+    Return,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -89,11 +90,12 @@ def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
-    """The cardholder's latest orders with their shipments and disputes, newest first
-    (settings page)."""
+    """The cardholder's latest orders with their shipments, disputes and returns, newest
+    first (settings page)."""
     return list(
         Order.objects.filter(cardholder_id=cardholder_id)
         .select_related("shipment", "dispute")
+        .prefetch_related(Prefetch("returns", queryset=Return.objects.order_by("-id")))
         .order_by("-id")[:limit]
     )
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("not-me/<str:token>/", views.not_me, name="not_me"),
     path("confirm/<str:token>/", views.email_confirm, name="email_confirm"),
     path("cancel/", views.cardholder_order_cancel, name="cardholder_order_cancel"),
+    path("return/", views.cardholder_return_request, name="cardholder_return_request"),
     path(
         "dispute/escalate/", views.cardholder_dispute_escalate, name="cardholder_dispute_escalate"
     ),

@@ -24,6 +24,7 @@ from orders.messages import EMAIL_CONFIRM_SALT, NOT_ME_SALT
 from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus
 from orders.services import order_cancel, order_email_confirm
 from orders.services.disputes import dispute_escalate, dispute_open
+from orders.services.returns import return_request
 
 LINK_DAYS = 30
 
@@ -129,6 +130,33 @@ def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That request was incomplete.")
     except ObjectDoesNotExist as exc:
         raise Http404("No such case.") from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def cardholder_return_request(request: HttpRequest) -> HttpResponse:
+    """The cardholder asks to return a delivered order, with a reason (the orders section of
+    their settings page); another's order is a 404. A refusal (too late, say) is told as it
+    is. Back to the settings page."""
+    try:
+        returned = return_request(
+            order_id=int(request.POST["order"]),
+            cardholder_id=request.user.cardholder.pk,  # type: ignore[union-attr]
+            reason=request.POST.get("reason", ""),
+            now=timezone.now(),
+        )
+        messages.success(
+            request,
+            f"Your return of order #{returned.order.confirmation_code} is requested: the "
+            "merchant answers it, and we e-mail you.",
+        )
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ObjectDoesNotExist as exc:
+        raise Http404("No such order.") from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("accounts:settings")

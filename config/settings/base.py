@@ -411,6 +411,9 @@ HASHCART = {
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Called after the commit that approves a return, with its id, to buy its label (orders
+    # does not import fulfillment; fulfillment's sweep buys any that this missed).
+    "RETURN_APPROVED_HANDLER": "fulfillment.tasks.return_label_enqueue",
     # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
     # for orders to decide them; and in the transaction that records a reply as posted, with its
     # post's id, kind and time, for orders to open the buyer's window (social does not import

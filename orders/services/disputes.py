@@ -3,10 +3,10 @@
 Before shipping, "Not me" cancels the order (``order_cancel``). After, the goods are gone and
 the payment captured, so it opens a case (``dispute_open``): buying by post is paused as for
 any "Not me", and the merchant's staff answer by the case's deadline, by a refund on return
-(``dispute_refund_on_return``), a refund without return (``dispute_refund``: what is left to
-refund, through ``order_refund`` and the payment outbox, so given back once whatever runs it),
-or a rejection with a reason (``dispute_reject``), which the cardholder may escalate to the
-operator (``dispute_escalate``).
+(``dispute_refund_on_return``: an approved return, ``orders.services.returns``), a refund
+without return (``dispute_refund``: what is left to refund, through ``order_refund`` and the
+payment outbox, so given back once whatever runs it), or a rejection with a reason
+(``dispute_reject``), which the cardholder may escalate to the operator (``dispute_escalate``).
 
 Each step is one transaction under the order's lock (campaign, then order; "Not me" takes the
 cardholder's purchase controls first, as deciders do), moves the case by compare-and-set
@@ -31,6 +31,7 @@ from orders.services.lifecycle import not_me_lock, not_me_pause
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.refunds import order_refund
+from orders.services.returns import return_open_approved
 
 NOTE_MAX_LENGTH = Dispute._meta.get_field("note").max_length or 500
 
@@ -119,16 +120,39 @@ def dispute_refund(
 
 
 def dispute_refund_on_return(
-    *, dispute_id: int, note: str, now: datetime, actor_label: str, actor_id: int | None = None
+    *,
+    dispute_id: int,
+    note: str,
+    now: datetime,
+    actor_label: str,
+    actor_id: int | None = None,
+    restock: bool = False,
 ) -> DisputeResolved:
-    """Resolve an open case by a refund once the goods come back. Raises ``ApplicationError``
-    when the case is not open."""
+    """Resolve an open case by a refund once the goods come back: a return is opened, approved
+    (``return_open_approved``: its label is bought next, and its arrival refunds what is left,
+    restocking the unit if ``restock``). Raises ``ApplicationError`` when the case is not open
+    or a return is already under way."""
     with transaction.atomic():
-        dispute, _ = _locked(dispute_id)
+        dispute, order = _locked(dispute_id)
         _resolve(
             dispute=dispute, transition="refund_on_return", note=note, now=now, actor_id=actor_id
         )
-        _resolved(dispute=dispute, now=now, actor_label=actor_label, actor_id=actor_id)
+        returned = return_open_approved(
+            order=order,
+            dispute=dispute,
+            restock=restock,
+            note=note,
+            now=now,
+            actor_label=actor_label,
+            actor_id=actor_id,
+        )
+        _resolved(
+            dispute=dispute,
+            now=now,
+            actor_label=actor_label,
+            actor_id=actor_id,
+            data={"return": returned.pk},
+        )
     return DisputeResolved(dispute=dispute)
 
 

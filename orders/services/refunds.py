@@ -172,6 +172,10 @@ def refund_apply(*, refund_id: int, result: GatewayResult, now: datetime) -> Non
             "reference": result.reference,
         },
     ).save()
+    # A return waiting for this refund is done. (Imported here: returns ask refunds for money.)
+    from orders.services.returns import return_refunded
+
+    return_refunded(refund=refund, now=now)
     email_queue(
         key=f"refunded:{order.pk}:{refund.number}",
         cardholder=order.cardholder,
