@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -144,6 +144,8 @@ def test_not_me_on_a_delivered_order_opens_a_case_pauses_buying_and_staff_refund
     staff = world.login(world.staff_a)
     orders_page = staff.get(reverse("admin:orders_order_changelist")).content.decode()
     assert "1 dispute waiting for an answer" in orders_page
+    home = staff.get(reverse("admin:index")).content.decode()  # the top of the back office
+    assert "1 dispute waiting for an answer" in home
     assert f"#{world.order.confirmation_code}" in orders_page
     order_page = staff.get(reverse("admin:orders_order_change", args=[world.order.pk]))
     assert _resolve_url(dispute, "refund") in order_page.content.decode()
@@ -195,6 +197,17 @@ def test_a_second_not_me_on_the_same_order_opens_no_second_case(world):
     assert Dispute.objects.count() == 1
     assert _kinds(world.order).count("dispute_opened") == 1
     assert _mails(world.order).count("dispute_opened") == 1
+
+
+def test_the_database_refuses_a_second_case_for_one_order(world):
+    dispute = world.not_me()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Dispute.objects.create(
+            order=world.order,
+            merchant=world.a,
+            opened_at=dispute.opened_at,
+            deadline=dispute.deadline,
+        )
 
 
 def test_not_me_before_shipping_still_cancels_and_opens_no_case():
@@ -314,6 +327,7 @@ def test_merchant_bs_staff_cannot_see_or_resolve_as_disputes(world):
         "waiting for an answer"
         not in staff_b.get(reverse("admin:orders_order_changelist")).content.decode()
     )
+    assert "waiting for an answer" not in staff_b.get(reverse("admin:index")).content.decode()
     assert staff_b.get(reverse("admin:orders_dispute_change", args=[dispute.pk])).status_code == 404
     for how in ("refund", "refund_on_return", "reject"):
         assert staff_b.post(_resolve_url(dispute, how), {"note": "x"}).status_code == 404

@@ -408,3 +408,24 @@ def test_easypost_return_labels_are_return_shipments_at_the_cheapest_rate():
     assert sent["to_address"]["zip"] == "62701"  # EasyPost swaps the addresses for a return
     assert sent["reference"] == "hashcart-return-9"
     assert json.loads(buy.request.body)["rate"] == {"id": "rate_ground"}
+
+
+def test_a_return_received_when_everything_was_refunded_already_refunds_nothing_more(
+    world, django_capture_on_commit_callbacks
+):
+    world.ask()
+    returned = Return.objects.get()
+    api = world.api(world.staff_a)
+    api.post(f"/api/v1/returns/{returned.pk}/approve/", {}, content_type="application/json")
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(
+            f"/api/v1/orders/{world.order.pk}/refunds/",
+            {"amount": "149.00", "reason": "Goodwill"},
+            content_type="application/json",
+        )
+    assert api.post(f"/api/v1/returns/{returned.pk}/receive/").status_code == 200
+    returned.refresh_from_db()
+    assert returned.status == ReturnStatus.REFUNDED
+    assert returned.refund is None
+    assert _ledger_refunds() == [(Decimal("149.00"), 1)]
+    assert "return_refunded" in _kinds(world.order)

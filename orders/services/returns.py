@@ -326,8 +326,16 @@ def return_receive(
                 actor_id=actor_id,
             )
             Return.objects.filter(pk=returned.pk).update(refund=refund)
-        else:
-            transition_save(instance=returned, transition="refund_done", fields={})
+        elif transition_save(instance=returned, transition="refund_done", fields={}):
+            # Everything was refunded already (a dispute's refund, say): nothing more to give.
+            _step(
+                returned=returned,
+                kind="return_refunded",
+                now=now,
+                actor_label=actor_label,
+                actor_id=actor_id,
+                data={"refund": None, "amount": "0.00"},
+            )
     return refund
 
 
