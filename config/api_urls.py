@@ -12,11 +12,13 @@ from rest_framework.routers import DefaultRouter
 from catalog.apis import CampaignViewSet
 from core.api import IsMerchantStaff
 from fulfillment.apis import ShipmentViewSet
-from orders.apis import OrderViewSet
+from orders.apis import DisputeViewSet, OrderViewSet, ReturnViewSet
 
 router = DefaultRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("orders", OrderViewSet, basename="order")
+router.register("disputes", DisputeViewSet, basename="dispute")
+router.register("returns", ReturnViewSet, basename="return")
 router.register("shipments", ShipmentViewSet, basename="shipment")
 
 

@@ -7,7 +7,8 @@ header that is not even ASCII included, or a carrier that is not configured) is 
 and changes nothing. The update goes through the same ``shipment_track`` as polling, so a
 repeated delivery changes nothing twice. It applies only to a label Hashcart bought from that
 carrier, found by the carrier's own reference (the sandbox's ``reference``, EasyPost's tracker
-``shipment_id``); an update about any other shipment is acknowledged and ignored.
+``shipment_id``), or a return's label bought the same way (``return_track``); an update about
+any other shipment is acknowledged and ignored.
 """
 
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +18,9 @@ from django.views.decorators.http import require_POST
 
 from fulfillment.carriers import carrier_for
 from fulfillment.services import shipment_track
+from fulfillment.services.returns import return_track
 from fulfillment.services.tracking import shipment_for_carrier_update
+from orders.services.returns import return_for_carrier_update
 
 
 @csrf_exempt  # the carrier signs the request instead; verified before anything is read
@@ -42,4 +45,11 @@ def carrier_webhook(request: HttpRequest, carrier: str) -> HttpResponse:
         shipment_track(
             shipment_id=shipment_id, now=timezone.now(), updates=pushed.updates, source="webhook"
         )
+        return HttpResponse(status=200)
+    # Or a return on its way back, matched the same way (``orders.services.returns``).
+    return_id = return_for_carrier_update(
+        carrier=carrier, reference=pushed.reference, tracking_number=pushed.tracking_number
+    )
+    if return_id is not None:
+        return_track(return_id=return_id, now=timezone.now(), updates=pushed.updates)
     return HttpResponse(status=200)

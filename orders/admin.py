@@ -12,6 +12,16 @@ Staff act on an order through its services, each behind its own permission: "Can
 shipping, ``order_cancel``; ``orders.cancel_order``) and "Refund" (a captured order, in full or
 in part, ``order_refund``; ``orders.refund_order``), as buttons on the order's page leading to
 a small confirmation or refund form (POST, CSRF), and as actions of the change list.
+
+Disputes ("Not me" after shipping) have their own list, open cases first by deadline, and a
+notice above the order list while any wait for an answer. Staff resolve one from its page or
+its order's page, each way behind its own permission: a refund without return
+(``orders.refund_dispute``), a refund on return (``orders.refund_dispute_on_return``), or a
+rejection with a reason (``orders.reject_dispute``). An escalated case is the operators' only.
+
+Returns have their own list, and buttons on their page and their order's page: approve or
+refuse with a note the buyer reads (``orders.approve_return``), mark received
+(``orders.receive_return``), which refunds what is left.
 """
 
 from functools import partial
@@ -21,7 +31,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -30,7 +40,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from catalog.models import Campaign
-from core.admin import LargeMerchantTableAdmin, ReadOnlyAdminMixin
+from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdminMixin
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
@@ -41,13 +51,25 @@ from orders.models import (
     REFUNDABLE_STATUSES,
     CancelReason,
     CreditNote,
+    Dispute,
+    DisputeStatus,
     Order,
     OrderEvent,
     Refund,
+    Return,
+    ReturnStatus,
 )
 from orders.receipt_pdf import receipt_download
-from orders.selectors import merchant_credit_note, merchant_receipt, order_buyer_reference
+from orders.selectors import (
+    disputes_open,
+    disputes_visible,
+    merchant_credit_note,
+    merchant_receipt,
+    order_buyer_reference,
+)
+from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
+from orders.services import returns as return_services
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
@@ -109,6 +131,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     search_help_text = "Exact order number, confirmation code, or buyer handle."
     inlines = (RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
     actions = ["export_csv", "cancel_orders", "refund_order"]
     readonly_fields = (
         "merchant",
@@ -214,8 +237,22 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             "can_refund": order is not None
             and order.status in REFUNDABLE_STATUSES
             and self.has_refund_permission(request, order),
+            "dispute_actions": _dispute_actions(request, getattr(order, "dispute", None)),
+            "return_actions": [
+                action
+                for returned in (order.returns.all() if order is not None else [])
+                for action in _return_actions(request, returned)
+            ],
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The order list, under a notice of the disputes waiting for an answer."""
+        count, cases = disputes_open(merchant_id=merchant_id_of(request))
+        context = {**(extra_context or {}), "open_disputes": cases, "open_disputes_count": count}
+        return super().changelist_view(request, extra_context=context)
 
     def _order_page(self, order: Order) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
@@ -403,3 +440,350 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
+
+
+# --- Disputes --------------------------------------------------------------------------------
+# How staff may resolve an open case: (service, permission, label, the note is the rejection's
+# required reason).
+DISPUTE_ACTIONS: dict[str, tuple[Any, str, str, bool]] = {
+    "refund": (
+        dispute_services.dispute_refund,
+        "orders.refund_dispute",
+        "Refund without return",
+        False,
+    ),
+    "refund_on_return": (
+        dispute_services.dispute_refund_on_return,
+        "orders.refund_dispute_on_return",
+        "Refund on return",
+        False,
+    ),
+    "reject": (dispute_services.dispute_reject, "orders.reject_dispute", "Reject", True),
+}
+
+
+def _dispute_actions(request: HttpRequest, dispute: Dispute | None) -> list[tuple[str, str]]:
+    """The (url, label) of each way the user may resolve ``dispute`` now: none unless it is
+    open, inside their merchant, and they hold that way's permission."""
+    if (
+        dispute is None
+        or dispute.status != DisputeStatus.OPENED
+        or not has_merchant_scope(request)
+        or not disputes_visible(merchant_id=merchant_id_of(request)).filter(pk=dispute.pk).exists()
+    ):
+        return []
+    return [
+        (reverse("admin:orders_dispute_resolve", args=[dispute.pk, name]), label)
+        for name, (_, permission, label, _) in DISPUTE_ACTIONS.items()
+        if request.user.has_perm(permission)
+    ]
+
+
+class DisputeResolveForm(forms.Form):
+    note = forms.CharField(
+        max_length=dispute_services.NOTE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The buyer reads it. A rejection must say why.",
+    )
+    restock = forms.BooleanField(
+        required=False,
+        label="When the goods come back, put the unit back in stock (refund on return only)",
+    )
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+    """Cases opened by "Not me" after shipping: open ones first, soonest deadline first."""
+
+    list_display = ("id", "order_link", "status", "opened_at", "deadline", "resolved_at")
+    list_filter = ("status",)
+    list_select_related = ("order",)
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    change_form_template = "admin/orders/dispute/change_form.html"
+    change_list_template = "admin/orders/dispute/change_list.html"
+    readonly_fields = (
+        "order_link",
+        "status",
+        "opened_at",
+        "deadline",
+        "note",
+        "resolved_at",
+        "resolved_by",
+        "escalated_at",
+    )
+    exclude = ("order", "merchant")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
+        # Escalated cases are the operators' (``disputes_visible``); open ones come first.
+        return (
+            disputes_visible(merchant_id=merchant_id_of(request))
+            .select_related("order")
+            .order_by(Case(When(status=DisputeStatus.OPENED, then=0), default=1), "deadline", "-id")
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        resolve = path(
+            "<path:object_id>/resolve/<slug:how>/",
+            self.admin_site.admin_view(self.resolve_view),
+            name="orders_dispute_resolve",
+        )
+        return [resolve, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        count, cases = disputes_open(merchant_id=merchant_id_of(request))
+        context = {**(extra_context or {}), "open_disputes": cases, "open_disputes_count": count}
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        dispute = self.get_object(request, object_id)
+        context = {**(extra_context or {}), "dispute_actions": _dispute_actions(request, dispute)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def resolve_view(self, request: HttpRequest, object_id: str, how: str) -> HttpResponse:
+        """GET: the resolution's form (a note; a rejection's reason); POST: resolve the case
+        through its service; a refund runs at once after the commit. A refusal is shown on the
+        form (409)."""
+        if how not in DISPUTE_ACTIONS:
+            raise Http404("No such resolution.")
+        service, permission, label, reason_required = DISPUTE_ACTIONS[how]
+        if not has_merchant_scope(request) or not request.user.has_perm(permission):
+            raise PermissionDenied
+        dispute = self.get_object(request, object_id)  # 404 for another merchant's
+        form = DisputeResolveForm(request.POST or None)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            note = form.cleaned_data["note"]
+            try:
+                resolved = service(
+                    dispute_id=dispute.pk,
+                    now=timezone.now(),
+                    actor_label="admin",
+                    actor_id=request.user.pk,
+                    **({"reason": note} if reason_required else {"note": note}),
+                    **(
+                        {"restock": form.cleaned_data["restock"]}
+                        if how == "refund_on_return"
+                        else {}
+                    ),
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                if resolved.refund is not None:
+                    transaction.on_commit(
+                        partial(refund_run, refund_id=resolved.refund.pk, now=timezone.now())
+                    )
+                self.message_user(
+                    request,
+                    f"The case about order #{dispute.order.confirmation_code}: "
+                    f"{resolved.dispute.get_status_display().lower()}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:orders_dispute_change", args=[dispute.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": dispute,
+            "title": f"{label}: order #{dispute.order.confirmation_code}",
+            "form": form,
+            "label": label,
+            "open": dispute.status == DisputeStatus.OPENED,
+        }
+        return TemplateResponse(
+            request, "admin/orders/dispute/resolve.html", context, status=status
+        )
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, obj: Dispute) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
+        )
+
+
+# --- Returns ---------------------------------------------------------------------------------
+# The staff steps of a return: (permission, label, from which statuses).
+RETURN_ACTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "approve": ("orders.approve_return", "Approve", (ReturnStatus.REQUESTED,)),
+    "refuse": ("orders.approve_return", "Refuse", (ReturnStatus.REQUESTED,)),
+    "receive": (
+        "orders.receive_return",
+        "Mark received (refunds)",
+        (ReturnStatus.APPROVED, ReturnStatus.LABEL_BOUGHT),
+    ),
+}
+
+
+def _return_actions(request: HttpRequest, returned: Return) -> list[tuple[str, str]]:
+    """The (url, label) of each step the user may take on ``returned`` now."""
+    if not has_merchant_scope(request):
+        return []
+    merchant_id = merchant_id_of(request)
+    if merchant_id is not None and returned.merchant_id != merchant_id:
+        return []
+    return [
+        (reverse("admin:orders_return_act", args=[returned.pk, name]), f"Return: {label}")
+        for name, (permission, label, sources) in RETURN_ACTIONS.items()
+        if returned.status in sources and request.user.has_perm(permission)
+    ]
+
+
+class ReturnActForm(forms.Form):
+    note = forms.CharField(
+        max_length=return_services.TEXT_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The buyer reads it. A refusal must say why.",
+    )
+    restock = forms.BooleanField(
+        required=False,
+        label="When the goods come back, put the unit back in stock (approving only)",
+    )
+
+
+@admin.register(Return)
+class ReturnAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+    """Goods coming back: requested ones first, then the newest."""
+
+    list_display = (
+        "id",
+        "order_link",
+        "status",
+        "requested_at",
+        "reason",
+        "carrier",
+        "tracking_number",
+    )
+    list_filter = ("status",)
+    list_select_related = ("order",)
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    change_form_template = "admin/orders/return/change_form.html"
+    readonly_fields = (
+        "order_link",
+        "status",
+        "reason",
+        "requested_at",
+        "note",
+        "decided_at",
+        "decided_by",
+        "restock",
+        "carrier",
+        "tracking_number",
+        "label_url",
+        "label_bought_at",
+        "received_at",
+        "refund",
+        "dispute",
+    )
+    exclude = ("order", "merchant", "carrier_reference", "label_claimed_until")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Return]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order")
+            .order_by(Case(When(status=ReturnStatus.REQUESTED, then=0), default=1), "-id")
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        act = path(
+            "<path:object_id>/act/<slug:step>/",
+            self.admin_site.admin_view(self.act_view),
+            name="orders_return_act",
+        )
+        return [act, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        returned = self.get_object(request, object_id)
+        context = {**(extra_context or {}), "return_actions": _return_actions(request, returned)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def act_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
+        """GET: the step's form (a note; approving: restock); POST: take the step through its
+        service (receiving runs the refund at once after the commit). A refusal is shown on the
+        form (409)."""
+        if step not in RETURN_ACTIONS:
+            raise Http404("No such step.")
+        permission, label, sources = RETURN_ACTIONS[step]
+        if not has_merchant_scope(request) or not request.user.has_perm(permission):
+            raise PermissionDenied
+        returned = self.get_object(request, object_id)  # 404 for another merchant's
+        form = ReturnActForm(request.POST or None)
+        status = 200
+        if request.method == "POST" and form.is_valid():
+            now = timezone.now()
+            note = form.cleaned_data["note"]
+            actor_id = request.user.pk
+            try:
+                if step == "approve":
+                    return_services.return_approve(
+                        return_id=returned.pk,
+                        note=note,
+                        restock=form.cleaned_data["restock"],
+                        now=now,
+                        actor_label="admin",
+                        actor_id=actor_id,
+                    )
+                elif step == "refuse":
+                    return_services.return_refuse(
+                        return_id=returned.pk,
+                        note=note,
+                        now=now,
+                        actor_label="admin",
+                        actor_id=actor_id,
+                    )
+                else:
+                    refund = return_services.return_receive(
+                        return_id=returned.pk, now=now, actor_label="admin", actor_id=actor_id
+                    )
+                    if refund is not None:
+                        transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=now))
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                returned.refresh_from_db()
+                self.message_user(
+                    request,
+                    f"The return of order #{returned.order.confirmation_code}: "
+                    f"{returned.get_status_display().lower()}.",
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:orders_return_change", args=[returned.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": returned,
+            "title": f"{label}: return of order #{returned.order.confirmation_code}",
+            "form": form,
+            "label": label,
+            "possible": returned.status in sources,
+        }
+        return TemplateResponse(request, "admin/orders/return/act.html", context, status=status)
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, obj: Return) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
+        )

@@ -1,6 +1,9 @@
-"""Orders over the API (DESIGN §10.3): list with filters, read, cancel, refund; the token's
-merchant's only. Cancelling goes through ``order_cancel`` (stock released, a paid order voided),
-refunding through ``order_refund`` (run by the payment outbox, at once after the commit)."""
+"""Orders over the API (DESIGN §10.3): list with filters, read, cancel, refund; disputes
+("Not me" after shipping): list, read, resolve by a refund, a refund on return or a rejection;
+the token's merchant's only (an escalated case is the operators' only). Cancelling goes through
+``order_cancel`` (stock released, a paid order voided), refunding through ``order_refund`` (run
+by the payment outbox, at once after the commit); resolving a case through
+``orders.services.disputes``."""
 
 from datetime import UTC, datetime
 from functools import partial
@@ -17,12 +20,23 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import IdFilter, MerchantScopedMixin
+from core.api import IdFilter, MerchantScopedMixin, merchant_scope
 from core.exceptions import ApplicationError
 from orders import messages
-from orders.models import CancelReason, Order, OrderStatus, Refund
-from orders.selectors import order_buyer_reference
+from orders.models import (
+    CancelReason,
+    Dispute,
+    DisputeStatus,
+    Order,
+    OrderStatus,
+    Refund,
+    Return,
+    ReturnStatus,
+)
+from orders.selectors import disputes_visible, order_buyer_reference
+from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
+from orders.services import returns as return_services
 from orders.services.payments import refund_run
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
@@ -176,3 +190,256 @@ class OrderViewSet(
         transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
         refund.refresh_from_db()
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    """A case opened by "Not me" after shipping, and where it is."""
+
+    order_code = serializers.CharField(source="order.confirmation_code", read_only=True)
+
+    class Meta:
+        model = Dispute
+        fields = (
+            "id",
+            "order",
+            "order_code",
+            "status",
+            "opened_at",
+            "deadline",
+            "note",
+            "resolved_at",
+            "escalated_at",
+        )
+        read_only_fields = fields
+
+
+class DisputeNoteSerializer(serializers.Serializer):
+    """What the buyer is told with the answer (optional)."""
+
+    note = serializers.CharField(
+        max_length=dispute_services.NOTE_MAX_LENGTH, required=False, default="", allow_blank=True
+    )
+
+
+class DisputeReturnSerializer(DisputeNoteSerializer):
+    """A refund on return: the note, and whether the unit goes back to stock when the goods
+    arrive."""
+
+    restock = serializers.BooleanField(default=False)
+
+
+class DisputeRejectSerializer(serializers.Serializer):
+    """Why the case is rejected: the buyer reads it, and may escalate it to the operator."""
+
+    reason = serializers.CharField(max_length=dispute_services.NOTE_MAX_LENGTH)
+
+
+class DisputeFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=DisputeStatus.choices)
+
+    class Meta:
+        model = Dispute
+        fields = ("status",)
+
+
+class DisputeViewSet(
+    MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Dispute.objects.select_related("order")
+    action_permissions = {
+        "list": "orders.view_dispute",
+        "retrieve": "orders.view_dispute",
+        "refund": "orders.refund_dispute",
+        "refund_on_return": "orders.refund_dispute_on_return",
+        "reject": "orders.reject_dispute",
+    }
+    serializer_class = DisputeSerializer
+    filterset_class = DisputeFilter
+
+    def get_queryset(self) -> Any:
+        # The merchant's cases (``MerchantScopedMixin``), escalated ones the operators' only.
+        scoped = super().get_queryset()
+        return scoped & disputes_visible(merchant_id=merchant_scope(self.request))
+
+    def _resolved(self, resolved: dispute_services.DisputeResolved) -> Response:
+        if resolved.refund is not None:
+            transaction.on_commit(
+                partial(refund_run, refund_id=resolved.refund.pk, now=timezone.now())
+            )
+        resolved.dispute.refresh_from_db()
+        return Response(self.get_serializer(resolved.dispute).data)
+
+    @extend_schema(request=DisputeNoteSerializer, responses=DisputeSerializer)
+    @action(detail=True, methods=["post"])
+    def refund(self, request: Request, pk: str | None = None) -> Response:
+        """Resolve an open case by refunding all that is left to refund on its order, without
+        asking for the goods back (queued in the payment outbox and tried at once). 409 when
+        the case is not open or nothing is left to refund."""
+        dispute = self.get_object()
+        form = DisputeNoteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._resolved(
+            dispute_services.dispute_refund(
+                dispute_id=dispute.pk,
+                note=form.validated_data["note"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=DisputeReturnSerializer, responses=DisputeSerializer)
+    @action(detail=True, methods=["post"], url_path="refund-on-return")
+    def refund_on_return(self, request: Request, pk: str | None = None) -> Response:
+        """Resolve an open case by a refund once the goods come back (a return is opened,
+        approved). 409 when the case is not open or a return is already under way."""
+        dispute = self.get_object()
+        form = DisputeReturnSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._resolved(
+            dispute_services.dispute_refund_on_return(
+                dispute_id=dispute.pk,
+                note=form.validated_data["note"],
+                restock=form.validated_data["restock"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=DisputeRejectSerializer, responses=DisputeSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        """Reject an open case with a reason the buyer reads (and may escalate to the
+        operator). 409 when the case is not open."""
+        dispute = self.get_object()
+        form = DisputeRejectSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._resolved(
+            dispute_services.dispute_reject(
+                dispute_id=dispute.pk,
+                reason=form.validated_data["reason"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+
+class ReturnSerializer(serializers.ModelSerializer):
+    """Goods coming back, and where they are."""
+
+    order_code = serializers.CharField(source="order.confirmation_code", read_only=True)
+
+    class Meta:
+        model = Return
+        fields = (
+            "id",
+            "order",
+            "order_code",
+            "dispute",
+            "status",
+            "reason",
+            "requested_at",
+            "note",
+            "decided_at",
+            "restock",
+            "carrier",
+            "tracking_number",
+            "received_at",
+        )
+        read_only_fields = fields
+
+
+class ReturnApproveSerializer(serializers.Serializer):
+    """A note the buyer reads (optional), and whether the unit goes back to stock when the
+    goods arrive."""
+
+    note = serializers.CharField(
+        max_length=return_services.TEXT_MAX_LENGTH, required=False, default="", allow_blank=True
+    )
+    restock = serializers.BooleanField(default=False)
+
+
+class ReturnRefuseSerializer(serializers.Serializer):
+    """Why the return is refused: the buyer reads it."""
+
+    note = serializers.CharField(max_length=return_services.TEXT_MAX_LENGTH)
+
+
+class ReturnFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=ReturnStatus.choices)
+
+    class Meta:
+        model = Return
+        fields = ("status",)
+
+
+class ReturnViewSet(
+    MerchantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Return.objects.select_related("order")
+    action_permissions = {
+        "list": "orders.view_return",
+        "retrieve": "orders.view_return",
+        "approve": "orders.approve_return",
+        "refuse": "orders.approve_return",
+        "receive": "orders.receive_return",
+    }
+    serializer_class = ReturnSerializer
+    filterset_class = ReturnFilter
+
+    def _answer(self, returned: Return) -> Response:
+        returned.refresh_from_db()
+        return Response(self.get_serializer(returned).data)
+
+    @extend_schema(request=ReturnApproveSerializer, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Accept a requested return: its label is bought and e-mailed to the buyer. 409 when
+        it is not requested."""
+        returned = self.get_object()
+        form = ReturnApproveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._answer(
+            return_services.return_approve(
+                return_id=returned.pk,
+                note=form.validated_data["note"],
+                restock=form.validated_data["restock"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=ReturnRefuseSerializer, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def refuse(self, request: Request, pk: str | None = None) -> Response:
+        """Refuse a requested return, with a note the buyer reads. 409 when it is not
+        requested."""
+        returned = self.get_object()
+        form = ReturnRefuseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._answer(
+            return_services.return_refuse(
+                return_id=returned.pk,
+                note=form.validated_data["note"],
+                now=timezone.now(),
+                actor_label="api",
+                actor_id=request.user.pk,
+            )
+        )
+
+    @extend_schema(request=None, responses=ReturnSerializer)
+    @action(detail=True, methods=["post"])
+    def receive(self, request: Request, pk: str | None = None) -> Response:
+        """The goods arrived: refund all that is left on the order (queued in the payment
+        outbox and tried at once; the unit restocked if approved so). 409 when the return is
+        not approved or on its way back."""
+        returned = self.get_object()
+        refund = return_services.return_receive(
+            return_id=returned.pk, now=timezone.now(), actor_label="api", actor_id=request.user.pk
+        )
+        if refund is not None:
+            transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+        return self._answer(returned)

@@ -27,7 +27,7 @@ from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
-from orders.models import CancelReason, Order
+from orders.models import CancelReason, Dispute, Order, Return
 from orders.receipts import ReceiptContent
 from social.models import Platform
 from social.platforms import reply_fits
@@ -609,3 +609,158 @@ def refund_refused_not_positive(*, order: Order) -> str:
 
 def cancel_refused(*, order: Order) -> str:
     return f"Order #{order.confirmation_code} can no longer be cancelled."
+
+
+# --- Disputes: "Not me" after shipping (DESIGN §3.4, §8) ----------------------------------------
+def _orders_page() -> str:
+    """The cardholder's settings page, where their orders, disputes and returns are."""
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+
+
+def email_dispute_opened(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    order = dispute.order
+    return (
+        f"We opened a case: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+You told us you did not place order #{order.confirmation_code} ({order.product_name}), which
+has already shipped. We opened a case with the merchant, who answers by
+{dispute.deadline:%A %B %-d, %Y}: a refund once the goods come back, a refund without them, or
+a refusal with a reason. Buying by post is paused on your account until you resume it.
+
+If someone else used your social account, change its password. Follow the case here:
+{_orders_page()}
+""",
+    )
+
+
+def email_dispute_resolved(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    """The merchant's answer to a case: how the money comes back, or why it does not."""
+    order = dispute.order
+    answers = {
+        "resolved_refund": "The merchant refunds what you paid, without asking for the goods "
+        "back. A separate e-mail confirms the refund once it reaches your card.",
+        "resolved_refund_on_return": "The merchant refunds what you paid once the goods come "
+        "back. We e-mail you a prepaid return label; the refund follows when the carrier "
+        "delivers the parcel back.",
+        "rejected": "The merchant rejected it. If you disagree, ask our team to review it from "
+        "your orders page.",
+    }
+    note = f"\nThe merchant's note: {dispute.note}\n" if dispute.note else ""
+    return (
+        f"Your case about order #{order.confirmation_code}: {dispute.get_status_display().lower()}",
+        f"""{_greeting(cardholder)}
+
+About order #{order.confirmation_code} ({order.product_name}), which you told us you did not
+place: {answers.get(str(dispute.status), "")}
+{note}
+Your orders: {_orders_page()}
+""",
+    )
+
+
+def email_dispute_escalated(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:
+    order = dispute.order
+    return (
+        f"We are reviewing your case about order #{order.confirmation_code}",
+        f"""{_greeting(cardholder)}
+
+You asked us to review the merchant's refusal of your case about order
+#{order.confirmation_code} ({order.product_name}). Our team looks at it and e-mails you.
+""",
+    )
+
+
+# Refusals of a dispute step (the admin, the API and the buyer's page say them as they are).
+def dispute_refused_status(*, dispute: Dispute) -> str:
+    return (
+        f"The case about order #{dispute.order.confirmation_code} is "
+        f"{dispute.get_status_display().lower()}: it cannot be changed that way now."
+    )
+
+
+def dispute_refused_nothing_left(*, order: Order) -> str:
+    return f"Nothing is left to refund on order #{order.confirmation_code}."
+
+
+def dispute_refused_reason(*, max_length: int) -> str:
+    return f"Rejecting a case needs a reason of 1 to {max_length} characters, which the buyer sees."
+
+
+# --- Returns (DESIGN §3.4) ----------------------------------------------------------------------
+def email_return(*, returned: Return, kind: str, cardholder: Cardholder) -> tuple[str, str]:
+    """The buyer's e-mail at each step of a return (``kind``: the step's audit kind)."""
+    order = returned.order
+    what = f"order #{order.confirmation_code} ({order.product_name})"
+    note = f"\nThe merchant's note: {returned.note}\n" if returned.note else ""
+    texts = {
+        "return_requested": (
+            f"Return requested: {order.product_name}",
+            f"We received your request to return {what}. The merchant answers it; we e-mail you "
+            "then.",
+        ),
+        "return_approved": (
+            f"Return approved: {order.product_name}",
+            f"The merchant accepts {what} back. We e-mail you a prepaid return label next; your "
+            "refund follows when the parcel is delivered back.",
+        ),
+        "return_refused": (
+            f"Return refused: {order.product_name}",
+            f"The merchant did not accept the return of {what}.",
+        ),
+        "return_label_bought": (
+            f"Your return label: {order.product_name}",
+            f"Print this label, stick it on the parcel with {what} and hand it to "
+            f"{returned.carrier}:\n{returned.label_url}\nTracking number "
+            f"{returned.tracking_number}. Your refund follows when it is delivered back.",
+        ),
+        "return_received": (
+            f"Return received: {order.product_name}",
+            f"{what[0].upper()}{what[1:]} is back with the merchant. Your refund is on its "
+            "way; a separate e-mail confirms it when it reaches your card.",
+        ),
+    }
+    subject, text = texts[kind]
+    return (
+        subject,
+        f"""{_greeting(cardholder)}
+
+{text}
+{note}
+Your orders: {_orders_page()}
+""",
+    )
+
+
+# Refusals of a return step (the buyer's page, the admin and the API say them as they are).
+def return_refused_reason(*, max_length: int) -> str:
+    return f"Tell us why you are returning it, in 1 to {max_length} characters."
+
+
+def return_refused_status(*, order: Order) -> str:
+    return (
+        f"Order #{order.confirmation_code} is {order.get_status_display().lower()}: only a "
+        "delivered order can be returned."
+    )
+
+
+def return_refused_late(*, order: Order, delivered_at: datetime, days: int) -> str:
+    return (
+        f"Order #{order.confirmation_code} was delivered on {delivered_at:%B %-d, %Y}: returns "
+        f"are accepted within {days} days of delivery, so it can no longer be returned."
+    )
+
+
+def return_refused_open(*, order: Order) -> str:
+    return f"A return of order #{order.confirmation_code} is already under way."
+
+
+def return_refused_note() -> str:
+    return "Refusing a return needs a note, which the buyer reads."
+
+
+def return_refused_step(*, returned: Return) -> str:
+    return (
+        f"The return of order #{returned.order.confirmation_code} is "
+        f"{returned.get_status_display().lower()}: it cannot be changed that way now."
+    )

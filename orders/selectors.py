@@ -4,13 +4,15 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
 from core.scoping import scope_to_merchant
 from orders.models import (
     CreditNote,
+    Dispute,
+    DisputeStatus,
     Notification,
     Order,
     OrderEvent,
@@ -20,6 +22,7 @@ from orders.models import (
     PaymentReconciliation,
     Receipt,
     Refund,
+    Return,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -94,13 +97,14 @@ def payment_operations_failed(*, limit: int = 100) -> list[FailedPayment]:
 
 
 def cardholder_orders(*, cardholder_id: int, limit: int = 50) -> list[Order]:
-    """The cardholder's latest orders with their shipments, receipts and refunds' credit notes,
-    newest first (settings page)."""
+    """The cardholder's latest orders with their shipments, receipts, disputes, returns and
+    refunds' credit notes, newest first (settings page)."""
     return list(
         Order.objects.filter(cardholder_id=cardholder_id)
-        .select_related("shipment", "receipt")
+        .select_related("shipment", "receipt", "dispute")
         .prefetch_related(
-            Prefetch("refunds", queryset=Refund.objects.select_related("credit_note"))
+            Prefetch("returns", queryset=Return.objects.order_by("-id")),
+            Prefetch("refunds", queryset=Refund.objects.select_related("credit_note")),
         )
         .order_by("-id")[:limit]
     )
@@ -186,3 +190,26 @@ def order_buyer_reference(*, merchant_id: int, cardholder_id: int) -> str:
         "hashcart.orders.buyer_reference", f"{merchant_id}:{cardholder_id}", algorithm="sha256"
     ).digest()
     return "B-" + base64.b32encode(digest[:10]).decode()
+
+
+def disputes_visible(*, merchant_id: int | None) -> QuerySet[Dispute]:
+    """The cases a back-office user may see: their merchant's (``core.scoping``: ``None`` for
+    operators, who see all). An escalated case is the operator's to review: merchant staff no
+    longer see it (DESIGN §3.4)."""
+    cases = scope_to_merchant(Dispute.objects.all(), "merchant", merchant_id)
+    if merchant_id is not None:
+        cases = cases.exclude(status=DisputeStatus.ESCALATED)
+    return cases
+
+
+def disputes_open(*, merchant_id: int | None, limit: int = 10) -> tuple[int, list[Dispute]]:
+    """The cases waiting for the user's answer, soonest deadline first (the notice at the top
+    of the back office): how many, and the first ``limit`` with their orders. Operators see
+    every merchant's, and the escalated ones waiting for them."""
+    waiting = [DisputeStatus.OPENED] + ([DisputeStatus.ESCALATED] if merchant_id is None else [])
+    cases = disputes_visible(merchant_id=merchant_id).filter(status__in=waiting)
+    # One query on every order list: counted apart only when there are more than it shows.
+    first = list(cases.select_related("order").order_by("deadline", "id")[: limit + 1])
+    if len(first) <= limit:
+        return len(first), first
+    return cases.count(), first[:limit]

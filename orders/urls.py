@@ -16,4 +16,8 @@ urlpatterns = [
         views.cardholder_credit_note_pdf,
         name="cardholder_credit_note_pdf",
     ),
+    path("return/", views.cardholder_return_request, name="cardholder_return_request"),
+    path(
+        "dispute/escalate/", views.cardholder_dispute_escalate, name="cardholder_dispute_escalate"
+    ),
 ]

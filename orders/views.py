@@ -1,7 +1,8 @@
 """Pages behind signed links in order e-mails, usable without signing in (§8), and the
 cardholder's cancel from their settings page.
 
-"Not me" cancels the order and pauses buying by post; "Confirm" is the private half of the
+"Not me" cancels the order and pauses buying by post (on an order that has shipped it opens a
+dispute instead, ``dispute_open``, and pauses buying too); "Confirm" is the private half of the
 confirmation of an order above the buyer's e-mail threshold; "Approve your payment" runs the
 card's bank check (3-D Secure) for an order waiting for it. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
@@ -13,6 +14,7 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.exceptions import ApplicationError
 from orders.messages import AUTHENTICATE_SALT, EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import CancelReason, Order, OrderStatus
+from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus
 from orders.payments import gateway
 from orders.receipt_pdf import receipt_download
 from orders.selectors import cardholder_credit_note, cardholder_receipt
@@ -33,6 +35,8 @@ from orders.services import (
     order_email_confirm,
 )
 from orders.services.authentication import authentication_lapsed
+from orders.services.disputes import dispute_escalate, dispute_open
+from orders.services.returns import return_request
 
 LINK_DAYS = 30
 
@@ -53,19 +57,31 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
     if order is None:
         return render(request, "orders/not_me.html", {"invalid": True}, status=404)
     cancelled = None
+    dispute = None
+    # Shipped: the goods are gone and the money taken, so "Not me" opens a case instead.
+    disputable = order.status in DISPUTABLE_STATUSES or hasattr(order, "dispute")
     if request.method == "POST":
-        cancelled = order_cancel(
-            order_id=order.pk,
-            now=timezone.now(),
-            actor_label="not-me link",
-            reason=CancelReason.NOT_ME,
-            pause_purchasing=True,
-        )
+        if disputable:
+            dispute = dispute_open(order_id=order.pk, now=timezone.now())
+        else:
+            cancelled = order_cancel(
+                order_id=order.pk,
+                now=timezone.now(),
+                actor_label="not-me link",
+                reason=CancelReason.NOT_ME,
+                pause_purchasing=True,
+            )
         order.refresh_from_db()
     return render(
         request,
         "orders/not_me.html",
-        {"order": order, "cancelled": cancelled, "posted": request.method == "POST"},
+        {
+            "order": order,
+            "cancelled": cancelled,
+            "dispute": dispute,
+            "disputable": disputable,
+            "posted": request.method == "POST",
+        },
     )
 
 
@@ -159,3 +175,51 @@ def cardholder_credit_note_pdf(request: HttpRequest, credit_note_id: int) -> Htt
     if note is None:
         raise Http404("No such credit note.")
     return receipt_download(note)
+
+
+@login_required
+@require_POST
+def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
+    """The cardholder asks the operator to review the rejection of their case (the orders
+    section of their settings page); another's case is a 404. Back to the settings page."""
+    try:
+        dispute_escalate(
+            dispute_id=int(request.POST["dispute"]),
+            cardholder_id=request.user.cardholder.pk,  # type: ignore[union-attr]
+            now=timezone.now(),
+        )
+        messages.success(request, "We will review the case and e-mail you.")
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ObjectDoesNotExist as exc:
+        raise Http404("No such case.") from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def cardholder_return_request(request: HttpRequest) -> HttpResponse:
+    """The cardholder asks to return a delivered order, with a reason (the orders section of
+    their settings page); another's order is a 404. A refusal (too late, say) is told as it
+    is. Back to the settings page."""
+    try:
+        returned = return_request(
+            order_id=int(request.POST["order"]),
+            cardholder_id=request.user.cardholder.pk,  # type: ignore[union-attr]
+            reason=request.POST.get("reason", ""),
+            now=timezone.now(),
+        )
+        messages.success(
+            request,
+            f"Your return of order #{returned.order.confirmation_code} is requested: the "
+            "merchant answers it, and we e-mail you.",
+        )
+    except (KeyError, ValueError):
+        messages.error(request, "That request was incomplete.")
+    except ObjectDoesNotExist as exc:
+        raise Http404("No such order.") from exc
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:settings")

@@ -4,7 +4,8 @@ A label bought at time T is scanned in transit at T + 1 hour, out for delivery a
 and delivered at T + 32 hours (``HASHCART["SANDBOX_CARRIER_HOURS"]``). A ship-to address whose
 first line contains "exception" gets an exception instead of the delivery, for trying the
 exception path. The label itself lives in the database (``SandboxLabel``), so tracking survives
-restarts and a repeated purchase for one shipment returns the same label. Its webhook is signed
+restarts and a repeated purchase for one shipment returns the same label. Return labels follow
+the same script, kept apart from the outbound ones (``for_return``). Its webhook is signed
 with HMAC-SHA256 over the raw body under ``HASHCART["CARRIER_WEBHOOK_SECRET"]``.
 """
 
@@ -32,6 +33,9 @@ from sandbox.models import SandboxLabel
 def sandbox_signature(body: bytes, secret: str) -> str:
     """The ``X-Hashcart-Signature`` header of a sandbox webhook carrying ``body``."""
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_RETURN_PREFIX = "sbx_ret_"
 
 
 class SandboxCarrier(Carrier):
@@ -65,12 +69,45 @@ class SandboxCarrier(Carrier):
             reference=f"sbx_{parcel.shipment_id}",
         )
 
+    def buy_return_label(
+        self,
+        *,
+        parcel: Parcel,
+        reference: str = "",
+        remember: Callable[[str], None] | None = None,
+    ) -> Label:
+        """A return label (``parcel.shipment_id`` is the return's id): the same script as an
+        outbound label, delivered back at T + 32 hours; never an exception."""
+        from django.utils import timezone
+
+        tracking = "SBR" + "".join(secrets.choice("0123456789") for _ in range(15))
+        try:
+            with transaction.atomic():
+                label = SandboxLabel.objects.create(
+                    shipment_id=parcel.shipment_id,
+                    for_return=True,
+                    tracking_number=tracking,
+                    bought_at=timezone.now(),
+                )
+        except IntegrityError:  # bought before: the same label again
+            label = SandboxLabel.objects.get(shipment_id=parcel.shipment_id, for_return=True)
+        return Label(
+            carrier=self.name,
+            tracking_number=label.tracking_number,
+            label_url=f"https://sandbox-carrier.invalid/labels/{label.tracking_number}.pdf",
+            reference=f"{_RETURN_PREFIX}{parcel.shipment_id}",
+        )
+
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
-        # By the label's own reference (``sbx_<shipment id>``), as a real carrier's id.
-        shipment_id = reference.removeprefix("sbx_")
+        # By the label's own reference (``sbx_<shipment id>``, a return's ``sbx_ret_<return
+        # id>``), as a real carrier's id.
+        for_return = reference.startswith(_RETURN_PREFIX)
+        shipment_id = reference.removeprefix(_RETURN_PREFIX if for_return else "sbx_")
         label = (
             SandboxLabel.objects.filter(
-                shipment_id=int(shipment_id), tracking_number=tracking_number
+                shipment_id=int(shipment_id),
+                for_return=for_return,
+                tracking_number=tracking_number,
             ).first()
             if reference.startswith("sbx_") and shipment_id.isdigit()
             else None

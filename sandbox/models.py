@@ -85,13 +85,20 @@ class SandboxLedgerEntry(models.Model):
 class SandboxLabel(models.Model):
     """A label of the sandbox carrier: its tracking number and when it was bought."""
 
-    shipment_id = models.BigIntegerField(unique=True)
+    # The shipment's id, or a return's (``for_return``): one label each.
+    shipment_id = models.BigIntegerField()
+    for_return = models.BooleanField(default=False)
     tracking_number = models.CharField(max_length=32, unique=True)
     bought_at = models.DateTimeField()
     ends_in_exception = models.BooleanField(default=False)
 
     class Meta:
         db_table = "fulfillment_sandboxlabel"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment_id", "for_return"], name="sandbox_label_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.tracking_number

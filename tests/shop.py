@@ -12,7 +12,7 @@ from accounts.models import Card, Cardholder, PurchaseControls, SocialIdentity
 from accounts.services import card_add, cardholder_upsert, consent_record, identity_link
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
-from fulfillment.services import label_buy
+from fulfillment.services import label_buy, shipment_track
 from orders.models import Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide, stage_payments, stage_poll, stage_send
 from sandbox.models import SandboxPost, SandboxUser
@@ -158,4 +158,16 @@ def order_shipped(handle: str = "alice", **buyer: Any) -> Order:
     order.refresh_from_db()
     assert order.status == OrderStatus.SHIPPED
     assert PaymentOperation.objects.get(order=order, operation="capture").status == "done"
+    return order
+
+
+def order_delivered(handle: str = "alice", **buyer: Any) -> Order:
+    """A shipped order the sandbox carrier reports delivered: tracked (as the periodic poll
+    does) at the time its script says it arrives."""
+    order = order_shipped(handle, **buyer)
+    arrives = settings.HASHCART["SANDBOX_CARRIER_HOURS"][2]
+    later = timezone.now() + timedelta(hours=arrives, minutes=1)
+    assert shipment_track(shipment_id=order.shipment.pk, now=later) == "delivered"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
     return order

@@ -404,6 +404,10 @@ HASHCART = {
     "LINK_CODE_MINUTES": env.int("HASHCART_LINK_CODE_MINUTES", default=15),
     # Purchase posts are blocked this long after linking an identity or changing address (§8).
     "COOLING_OFF_HOURS": env.int("HASHCART_COOLING_OFF_HOURS", default=24),
+    # Staff answer a dispute ("Not me" after shipping) within this many days (DESIGN §3.4).
+    "DISPUTE_DAYS": env.int("HASHCART_DISPUTE_DAYS", default=7),
+    # A buyer may ask for a return this many days after delivery (DESIGN §3.4).
+    "RETURN_DAYS": env.int("HASHCART_RETURN_DAYS", default=30),
     # Pending orders expire by this much feed lag even if the feed's high-water mark is stuck.
     "MAX_FEED_LAG_MINUTES": env.int("HASHCART_MAX_FEED_LAG_MINUTES", default=30),
     # A campaign lasts at most this long and ends within this long of now (no hashtag squatting).
@@ -435,6 +439,9 @@ HASHCART = {
     "ORDER_PAID_HANDLER": "fulfillment.services.shipment_schedule",
     # Called in the transaction that cancels a paid order, to cancel its shipment.
     "ORDER_CANCELLED_HANDLER": "fulfillment.services.shipment_cancel",
+    # Called after the commit that approves a return, with its id, to buy its label (orders
+    # does not import fulfillment; fulfillment's sweep buys any that this missed).
+    "RETURN_APPROVED_HANDLER": "fulfillment.tasks.return_label_enqueue",
     # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
     # for orders to decide them; and in the transaction that records a reply as posted, with its
     # post's id, kind and time, for orders to open the buyer's window (social does not import

@@ -1,5 +1,5 @@
-"""The contract of a carrier (DESIGN §7): buy a two-day label, report tracking, and verify and
-read the tracking it pushes to its webhook.
+"""The contract of a carrier (DESIGN §7): buy a two-day label (and a return label), report
+tracking, and verify and read the tracking it pushes to its webhook.
 
 ``buy_label`` is called outside any database transaction by the one holder of the shipment's
 label lease; ``reference`` is the carrier's id for the shipment when a previous attempt created
@@ -76,6 +76,20 @@ class Carrier(abc.ABC):
         its own shipment before buying calls ``remember`` with its id first, so that a retry
         after a crash passes it back as ``reference`` and finds the label instead of buying
         a second one."""
+
+    def buy_return_label(
+        self,
+        *,
+        parcel: Parcel,
+        reference: str = "",
+        remember: Callable[[str], None] | None = None,
+    ) -> Label:
+        """Buy a prepaid label for goods coming back (a return, DESIGN §3.4): from
+        ``parcel.ship_to`` (where the order went) to the warehouse parcels leave from;
+        ``parcel.shipment_id`` is the return's id. The same retry rules as ``buy_label``; raises
+        ``CarrierError``. Tracked like any label (``track`` with its tracking number and
+        reference). A carrier that sells no return labels refuses (this default)."""
+        raise CarrierError(f"The {self.name} carrier sells no return labels.")
 
     @abc.abstractmethod
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:

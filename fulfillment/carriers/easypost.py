@@ -2,8 +2,9 @@
 
 EasyPost creates a shipment (addresses and parcel, rated by every carrier account), then buys
 one rate. Its shipment id is remembered before buying, so a retry after a crash retrieves the
-shipment and returns the label it already bought. Tracking reads the shipment's tracker; its
-tracker webhooks are signed with ``EASYPOST_WEBHOOK_SECRET`` (``X-Hmac-Signature``).
+shipment and returns the label it already bought. Return labels are EasyPost return shipments
+(``is_return``), bought the same way at the cheapest rate. Tracking reads the shipment's
+tracker; its tracker webhooks are signed with ``EASYPOST_WEBHOOK_SECRET`` (``X-Hmac-Signature``).
 """
 
 import json
@@ -74,6 +75,43 @@ class EasyPostCarrier(Carrier):
                     remember(shipment.id)
             if not getattr(shipment, "postage_label", None):
                 shipment = self.client.shipment.buy(shipment.id, rate=self._two_day_rate(shipment))
+        except easypost.errors.EasyPostError as exc:
+            raise CarrierError(f"EasyPost: {exc}") from exc
+        return Label(
+            carrier=self.name,
+            tracking_number=shipment.tracking_code,
+            label_url=shipment.postage_label.label_url,
+            reference=shipment.id,
+        )
+
+    def buy_return_label(
+        self,
+        *,
+        parcel: Parcel,
+        reference: str = "",
+        remember: Callable[[str], None] | None = None,
+    ) -> Label:
+        """An EasyPost return shipment (``is_return: true``: EasyPost swaps the addresses, so
+        the label goes from the buyer's address back to ours), at its cheapest rate: a return
+        is not promised in two days."""
+        try:
+            if reference:
+                shipment = self.client.shipment.retrieve(reference)
+            else:
+                shipment = self.client.shipment.create(
+                    to_address=_address(parcel.ship_to),
+                    from_address=settings.HASHCART["SHIP_FROM"],
+                    parcel=settings.HASHCART["DEFAULT_PARCEL"],
+                    is_return=True,
+                    reference=f"hashcart-return-{parcel.shipment_id}",
+                )
+                if remember is not None:
+                    remember(shipment.id)
+            if not getattr(shipment, "postage_label", None):
+                if not shipment.rates:
+                    raise CarrierError("EasyPost offered no rate for the return.")
+                cheapest = min(shipment.rates, key=lambda rate: float(rate["rate"]))
+                shipment = self.client.shipment.buy(shipment.id, rate={"id": cheapest["id"]})
         except easypost.errors.EasyPostError as exc:
             raise CarrierError(f"EasyPost: {exc}") from exc
         return Label(

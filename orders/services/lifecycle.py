@@ -225,25 +225,37 @@ def order_cancel(
             "cardholder_id", "campaign_id", "confirmation_code"
         ).get(pk=order_id)
         if pause_purchasing:
-            cardholder = Cardholder.objects.select_related("user").get(pk=cardholder_id)
-            controls_lock(cardholder=cardholder)
-            campaigns_lock(
-                {campaign_id}
-                | set(
-                    _open_orders(cardholder_id=cardholder_id).values_list("campaign_id", flat=True)
-                )
-            )
+            cardholder = not_me_lock(cardholder_id=cardholder_id, campaign_id=campaign_id)
         order = _order_cancel_locked(
             order_id=order_id, now=now, reason=reason, actor_label=actor_label, actor_id=actor_id
         )
         if pause_purchasing:
-            purchasing_set_paused(
-                cardholder=cardholder, paused=True, now=now, why=f"'Not me' on order #{code}"
-            )
+            not_me_pause(cardholder=cardholder, code=code, now=now)
         if order is None:
             return False
         _cancelled_email(order=order, reason=reason)
     return True
+
+
+def not_me_lock(*, cardholder_id: int, campaign_id: int) -> Cardholder:
+    """The locks a "Not me" takes before reading its order, in the caller's transaction and in
+    the deciders' order: the cardholder's purchase controls, then (sorted) the order's campaign
+    and those of the cardholder's open orders, which pausing cancels. Returns the cardholder."""
+    cardholder = Cardholder.objects.select_related("user").get(pk=cardholder_id)
+    controls_lock(cardholder=cardholder)
+    campaigns_lock(
+        {campaign_id}
+        | set(_open_orders(cardholder_id=cardholder_id).values_list("campaign_id", flat=True))
+    )
+    return cardholder
+
+
+def not_me_pause(*, cardholder: Cardholder, code: str, now: datetime) -> None:
+    """Pause buying by post after a "Not me" on order ``code`` (its other pending and confirmed
+    orders are cancelled with it); the caller holds ``not_me_lock``."""
+    purchasing_set_paused(
+        cardholder=cardholder, paused=True, now=now, why=f"'Not me' on order #{code}"
+    )
 
 
 def cardholder_orders_cancel(

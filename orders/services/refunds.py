@@ -175,6 +175,10 @@ def refund_apply(*, refund_id: int, result: GatewayResult, now: datetime) -> Non
     ).save()
     # Numbered in this transaction, as the receipt was (the sequence's lock is the last taken).
     note = credit_note_issue(refund=refund, order=order, now=now)
+    # A return waiting for this refund is done. (Imported here: returns ask refunds for money.)
+    from orders.services.returns import return_refunded
+
+    return_refunded(refund=refund, now=now)
     email_queue(
         key=f"refunded:{order.pk}:{refund.number}",
         cardholder=order.cardholder,

@@ -1,6 +1,6 @@
 """SIGKILL a worker in the middle of its work: deciding a batch, sending a reply, authorizing a
-card, giving money back. Real Celery worker processes on PostgreSQL and a private Redis (issue 10
-§6)."""
+card, giving money back (asked for by staff, or resolving a hijacked buyer's dispute). Real
+Celery worker processes on PostgreSQL and a private Redis (issue 10 §6)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from fulfillment.services import label_buy
-from orders.models import Order, OrderStatus, PaymentOperation, Refund
+from orders.models import Dispute, DisputeStatus, Order, OrderStatus, PaymentOperation, Refund
 from orders.services import order_refund
+from orders.services.disputes import dispute_open, dispute_refund
 from orders.tasks import payments_run_task
 from sandbox.models import SandboxLedgerEntry
 from social.models import Post, Reply, ReplyStatus
@@ -182,4 +183,47 @@ def test_a_payment_worker_killed_mid_refund_gives_the_money_back_once(fleet):
     assert (entry.amount, entry.calls) == (Decimal("49.00"), 1)  # looked up, never re-sent
     assert Refund.objects.get().status == "succeeded"
     assert Order.objects.get(pk=order.pk).refunded_total == Decimal("49.00")
+    assert_nothing_lost_or_doubled()
+
+
+def test_a_payment_worker_killed_mid_dispute_refund_gives_the_money_back_once(fleet):
+    """The hijack scenario's refund (issue 12): "Not me" after shipping opens a case, staff
+    refund without return; the refund task runs twice and its worker dies mid-call."""
+    shop_open(stock=5)
+    buyer_ready("alice")
+    post("alice", BUY)
+    order = wait_for(
+        lambda: Order.objects.filter(expires_at__isnull=False).first(), "alice's window to open"
+    )
+    post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
+    wait_for(
+        lambda: Order.objects.filter(pk=order.pk, status=OrderStatus.PAID).exists(),
+        "the order to be paid",
+    )
+    assert label_buy(shipment_id=order.shipment.pk).status == "bought"  # ships and captures
+    dispute = dispute_open(order_id=order.pk, now=timezone.now())  # the victim's "Not me"
+    assert dispute is not None
+    fleet.arm("refund")
+    resolved = dispute_refund(
+        dispute_id=dispute.pk, note="", now=timezone.now(), actor_label="staff"
+    )
+    assert resolved.refund is not None
+    payments_run_task.delay()
+    payments_run_task.delay()  # the task twice: one of them claims it, the other finds it held
+    holder = wait_for(lambda: fleet.holder("refund"), "the refund to be in flight")
+    assert SandboxLedgerEntry.objects.filter(operation="refund").count() == 1
+    fleet.kill_process(holder)
+
+    PaymentOperation.objects.filter(status="processing").update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    wait_for(
+        lambda: Order.objects.filter(pk=order.pk, status=OrderStatus.REFUNDED).exists(),
+        "the order to be refunded",
+    )
+    entry = SandboxLedgerEntry.objects.get(operation="refund")
+    assert (entry.amount, entry.calls) == (Decimal("149.00"), 1)  # looked up, never re-sent
+    assert Refund.objects.get().status == "succeeded"
+    assert Dispute.objects.get(pk=dispute.pk).status == DisputeStatus.RESOLVED_REFUND
+    assert Order.objects.get(pk=order.pk).refunded_total == Decimal("149.00")
     assert_nothing_lost_or_doubled()

@@ -1,4 +1,5 @@
-"""Ask the carriers about every shipment on its way and move them on."""
+"""Ask the carriers about every shipment on its way and move them on; then the returns (labels
+still missing bought, those on their way back polled)."""
 
 from collections import Counter
 from typing import Any
@@ -9,6 +10,7 @@ from tqdm import tqdm
 
 from fulfillment.carriers.base import CarrierError
 from fulfillment.services import shipment_track, shipments_to_track
+from fulfillment.services.returns import returns_sweep
 
 
 class Command(BaseCommand):
@@ -30,3 +32,8 @@ class Command(BaseCommand):
                 statuses["carrier error"] += 1
                 self.stderr.write(f"shipment {shipment_id}: {exc}")
         self.stdout.write(f"tracked {len(ids)} shipment(s): {dict(sorted(statuses.items()))}")
+        returns = returns_sweep(now=timezone.now())
+        self.stdout.write(
+            f"returns: {returns['labels']} label(s) bought, {returns['tracked']} tracked, "
+            f"{returns['failed']} carrier error(s)"
+        )
