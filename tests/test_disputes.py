@@ -33,7 +33,16 @@ from orders.tasks import payments_run_task
 from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.mfa import totp_enable
-from tests.shop import BRAND, order_delivered, order_paid, order_shipped, post, shop_open, tick
+from tests.shop import (
+    BRAND,
+    UNTAXED,
+    order_delivered,
+    order_paid,
+    order_shipped,
+    post,
+    shop_open,
+    tick,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +52,7 @@ class World:
 
     def __init__(self) -> None:
         self.shop = shop_open()
-        self.order = order_delivered("alice")
+        self.order = order_delivered("alice", address=UNTAXED)
         self.a = self.shop.campaign.merchant
         self.b = cast(Campaign, CampaignFactory(hashtag="BuyOtherThing")).merchant
         self.staff_a = self._staff("a", self.a.pk)
@@ -212,7 +221,7 @@ def test_the_database_refuses_a_second_case_for_one_order(world):
 
 def test_not_me_before_shipping_still_cancels_and_opens_no_case():
     shop_open()
-    order = order_paid("alice")
+    order = order_paid("alice", address=UNTAXED)
     Client().post(not_me_url(order.pk))
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
@@ -221,7 +230,7 @@ def test_not_me_before_shipping_still_cancels_and_opens_no_case():
 
 def test_a_shipped_order_in_transit_is_disputed_too():
     shop_open()
-    order = order_shipped("alice")
+    order = order_shipped("alice", address=UNTAXED)
     Client().post(not_me_url(order.pk))
     assert Dispute.objects.get(order=order).status == DisputeStatus.OPENED
 
@@ -283,7 +292,7 @@ def test_another_cardholder_cannot_escalate_a_case(world):
         actor_label="test",
         actor_id=world.staff_a.pk,
     )
-    bob = order_shipped("bob")
+    bob = order_shipped("bob", address=UNTAXED)
     intruder = world.login(bob.cardholder.user)
     response = intruder.post(reverse("orders:cardholder_dispute_escalate"), {"dispute": dispute.pk})
     assert response.status_code == 404
@@ -416,7 +425,7 @@ def test_a_refund_without_return_when_nothing_is_left_is_refused(world):
 @pytest.mark.django_db(transaction=True)
 def test_two_not_me_clicks_at_once_open_one_case():
     shop_open()
-    order = order_delivered("alice")
+    order = order_delivered("alice", address=UNTAXED)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 

@@ -27,7 +27,7 @@ from sandbox.carrier import sandbox_signature
 from sandbox.models import SandboxLabel, SandboxLedgerEntry
 from social.models import Post, Reply
 from tests.mfa import totp_enable
-from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open
+from tests.shop import BRAND, UNTAXED, buyer_ready, code_in, post, replies_to, shop_open
 from tests.waiting import someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -172,7 +172,7 @@ def test_a_delivered_order_is_returned_and_refunded_once_with_its_unit_back(work
     e-mails, buys the return label (its carriers' sweep) and runs payments; this process plays
     the buyer, the staff, and the carrier's later reports (its clock is 33 hours on)."""
     shop = shop_open(stock=5)
-    alice = buyer_ready("alice")
+    alice = buyer_ready("alice", address=UNTAXED)
     worker()
 
     post("alice", BUY)

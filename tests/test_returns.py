@@ -34,7 +34,7 @@ from orders.services.returns import order_delivered_at
 from sandbox.carrier import sandbox_signature
 from sandbox.models import SandboxLabel, SandboxLedgerEntry
 from tests.mfa import totp_enable
-from tests.shop import order_delivered, order_shipped, shop_open
+from tests.shop import UNTAXED, order_delivered, order_shipped, shop_open
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ class World:
 
     def __init__(self) -> None:
         self.shop = shop_open()
-        self.order = order_delivered("alice")
+        self.order = order_delivered("alice", address=UNTAXED)
         self.a = self.shop.campaign.merchant
         self.b = cast(Campaign, CampaignFactory(hashtag="BuyOtherThing")).merchant
         self.staff_a = self._staff("a", self.a.pk)
@@ -222,7 +222,7 @@ def test_a_return_asked_for_after_the_window_is_refused_with_a_clear_message(wor
 
 
 def test_an_order_not_delivered_cannot_be_returned_and_a_second_request_is_refused(world):
-    shipped = order_shipped("bob")
+    shipped = order_shipped("bob", address=UNTAXED)
     bob = world.login(shipped.cardholder.user)
     bob.post(reverse("orders:cardholder_return_request"), {"order": shipped.pk, "reason": "x"})
     assert not Return.objects.filter(order=shipped).exists()
