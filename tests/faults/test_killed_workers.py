@@ -25,7 +25,7 @@ from tests.faults.harness import (
     process_of_backend,
     status_now,
 )
-from tests.shop import BRAND, buyer_ready, post, replies_to, shop_open
+from tests.shop import BRAND, UNTAXED, buyer_ready, post, replies_to, shop_open
 from tests.waiting import someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -190,7 +190,7 @@ def test_a_payment_worker_killed_mid_dispute_refund_gives_the_money_back_once(fl
     """The hijack scenario's refund (issue 12): "Not me" after shipping opens a case, staff
     refund without return; the refund task runs twice and its worker dies mid-call."""
     shop_open(stock=5)
-    buyer_ready("alice")
+    buyer_ready("alice", address=UNTAXED)
     post("alice", BUY)
     order = wait_for(
         lambda: Order.objects.filter(expires_at__isnull=False).first(), "alice's window to open"
