@@ -24,7 +24,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Campaign
-from orders.models import Order, OrderStatus, holds_stock
+from orders.models import Order, OrderStatus, PaymentOperation, holds_stock
 from orders.selectors import pipeline_status
 from sandbox.models import SandboxLedgerEntry, SandboxPost, SandboxUser
 from sandbox.services import sandbox_post_create
@@ -424,13 +424,25 @@ def confirm_every_pending_order(*, paid: int) -> None:
             text=f"@{BRAND} #Confirm{order.confirmation_code}",
             now=timezone.now(),
         )
-    wait_for(
-        lambda: (
-            Order.objects.filter(status=OrderStatus.PAID).count() == paid
-            and not Order.objects.filter(status=OrderStatus.CONFIRMED).exists()
-        ),
-        f"{paid} order(s) to be paid",
-    )
+    try:
+        wait_for(
+            lambda: (
+                Order.objects.filter(status=OrderStatus.PAID).count() == paid
+                and not Order.objects.filter(status=OrderStatus.CONFIRMED).exists()
+            ),
+            f"{paid} order(s) to be paid",
+            # A loaded machine (the whole suite on two cores) has taken more than a minute here.
+            timeout=120,
+        )
+    except pytest.fail.Exception as exc:  # say where the orders stand, for the one who reads it
+        orders = list(Order.objects.values_list("pk", "status"))
+        payments = list(
+            PaymentOperation.objects.values_list(
+                "order_id", "operation", "status", "attempts", "last_error"
+            )
+        )
+        posts = list(Post.objects.values_list("author_handle", "text", "outcome"))
+        pytest.fail(f"{exc}; orders {orders}; payments {payments}; posts {posts}")
 
 
 @contextmanager
