@@ -24,13 +24,11 @@ refuse with a note the buyer reads (``orders.approve_return``), mark received
 (``orders.receive_return``), which refunds what is left.
 """
 
-from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Case, Q, QuerySet, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -70,7 +68,7 @@ from orders.selectors import (
 from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
 from orders.services import returns as return_services
-from orders.services.payments import refund_run
+from orders.services.payments import refund_run_on_commit
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
 # Shown to operators only: the cardholder's login (its e-mail) and the card.
@@ -323,7 +321,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
                 form.add_error(None, exc.message)
                 status = 409
             else:
-                transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+                refund_run_on_commit(refund_id=refund.pk, now=timezone.now())
                 self.message_user(
                     request,
                     f"Refund of {texts.money(refund.amount, order.currency)} on order "
@@ -479,6 +477,17 @@ def _dispute_actions(request: HttpRequest, dispute: Dispute | None) -> list[tupl
     ]
 
 
+class OrderLinkMixin:
+    """The "Order" column and field of a row about one order (a case, a return)."""
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, obj: Dispute | Return) -> str:
+        url = reverse("admin:orders_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
+        )
+
+
 class DisputeResolveForm(forms.Form):
     note = forms.CharField(
         max_length=dispute_services.NOTE_MAX_LENGTH,
@@ -493,7 +502,7 @@ class DisputeResolveForm(forms.Form):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+class DisputeAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
     """Cases opened by "Not me" after shipping: open ones first, soonest deadline first."""
 
     list_display = ("id", "order_link", "status", "opened_at", "deadline", "resolved_at")
@@ -581,9 +590,7 @@ class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
                 status = 409
             else:
                 if resolved.refund is not None:
-                    transaction.on_commit(
-                        partial(refund_run, refund_id=resolved.refund.pk, now=timezone.now())
-                    )
+                    refund_run_on_commit(refund_id=resolved.refund.pk, now=timezone.now())
                 self.message_user(
                     request,
                     f"The case about order #{dispute.order.confirmation_code}: "
@@ -603,13 +610,6 @@ class DisputeAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
         }
         return TemplateResponse(
             request, "admin/orders/dispute/resolve.html", context, status=status
-        )
-
-    @admin.display(description="Order", ordering="order")
-    def order_link(self, obj: Dispute) -> str:
-        url = reverse("admin:orders_order_change", args=[obj.order_id])
-        return format_html(
-            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
         )
 
 
@@ -654,7 +654,7 @@ class ReturnActForm(forms.Form):
 
 
 @admin.register(Return)
-class ReturnAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+class ReturnAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
     """Goods coming back: requested ones first, then the newest."""
 
     list_display = (
@@ -756,7 +756,7 @@ class ReturnAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
                         return_id=returned.pk, now=now, actor_label="admin", actor_id=actor_id
                     )
                     if refund is not None:
-                        transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=now))
+                        refund_run_on_commit(refund_id=refund.pk, now=now)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 status = 409
@@ -780,10 +780,3 @@ class ReturnAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
             "possible": returned.status in sources,
         }
         return TemplateResponse(request, "admin/orders/return/act.html", context, status=status)
-
-    @admin.display(description="Order", ordering="order")
-    def order_link(self, obj: Return) -> str:
-        url = reverse("admin:orders_order_change", args=[obj.order_id])
-        return format_html(
-            '<a href="{}">#{} ({})</a>', url, obj.order.confirmation_code, obj.order.product_name
-        )

@@ -6,11 +6,9 @@ by the payment outbox, at once after the commit); resolving a case through
 ``orders.services.disputes``."""
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
@@ -37,7 +35,7 @@ from orders.selectors import disputes_visible, order_buyer_reference
 from orders.services import disputes as dispute_services
 from orders.services import order_cancel, order_refund
 from orders.services import returns as return_services
-from orders.services.payments import refund_run
+from orders.services.payments import refund_run_on_commit
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
 
 
@@ -187,7 +185,7 @@ class OrderViewSet(
             actor_label="api",
             actor_id=request.user.pk,
         )
-        transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+        refund_run_on_commit(refund_id=refund.pk, now=timezone.now())
         refund.refresh_from_db()
         return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
@@ -263,9 +261,7 @@ class DisputeViewSet(
 
     def _resolved(self, resolved: dispute_services.DisputeResolved) -> Response:
         if resolved.refund is not None:
-            transaction.on_commit(
-                partial(refund_run, refund_id=resolved.refund.pk, now=timezone.now())
-            )
+            refund_run_on_commit(refund_id=resolved.refund.pk, now=timezone.now())
         resolved.dispute.refresh_from_db()
         return Response(self.get_serializer(resolved.dispute).data)
 
@@ -441,5 +437,5 @@ class ReturnViewSet(
             return_id=returned.pk, now=timezone.now(), actor_label="api", actor_id=request.user.pk
         )
         if refund is not None:
-            transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=timezone.now()))
+            refund_run_on_commit(refund_id=refund.pk, now=timezone.now())
         return self._answer(returned)

@@ -21,7 +21,7 @@ from fulfillment.carriers import carrier_for, default_carrier
 from fulfillment.carriers.base import Carrier, CarrierError, Parcel, TrackingStatus, TrackingUpdate
 from fulfillment.services.labels import LabelOutcome
 from orders.models import Return, ReturnStatus
-from orders.services.payments import refund_run
+from orders.services.payments import refund_run_on_commit
 from orders.services.returns import (
     return_label_claim,
     return_label_record,
@@ -94,7 +94,7 @@ def return_track(
             with transaction.atomic():
                 refund = return_receive(return_id=return_id, now=now, actor_label="carrier")
                 if refund is not None:
-                    transaction.on_commit(partial(refund_run, refund_id=refund.pk, now=now))
+                    refund_run_on_commit(refund_id=refund.pk, now=now)
         except ApplicationError:
             pass  # received meanwhile (staff said so, or a webhook raced the poll): done once
     return str(Return.objects.values_list("status", flat=True).get(pk=return_id))

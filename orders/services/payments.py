@@ -23,6 +23,7 @@ gives up, or that the gateway refuses, is ``failed``: an ERROR line with its ids
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -519,6 +520,12 @@ def refund_run(*, refund_id: int, now: datetime) -> str:
     ``payment_operation_run`` (``busy`` if a worker has it already: it runs it)."""
     operation_id = PaymentOperation.objects.values_list("pk", flat=True).get(refund_id=refund_id)
     return payment_operation_run(operation_id=operation_id, now=now)
+
+
+def refund_run_on_commit(*, refund_id: int, now: datetime) -> None:
+    """Run the refund's operation (``refund_run``) once the caller's transaction commits, as
+    every staff action, API call and carrier report that asks for a refund does."""
+    transaction.on_commit(partial(refund_run, refund_id=refund_id, now=now))
 
 
 def _authentication_ask(*, order: Order, result: GatewayResult, now: datetime) -> None:

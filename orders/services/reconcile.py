@@ -28,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from orders.models import (
+    REFUNDABLE_STATUSES,
     Order,
     OrderStatus,
     OutboxStatus,
@@ -49,15 +50,9 @@ MISMATCH_KINDS = {
     "refund_missing": "the order records refunds the gateway did not give",
     "unknown_order": "a gateway record that names no order",
 }
-# Orders whose money has been taken (captured when the label was bought).
-_CAPTURED_STATUSES = frozenset(
-    {
-        OrderStatus.SHIPPED,
-        OrderStatus.DELIVERED,
-        OrderStatus.PARTIALLY_REFUNDED,
-        OrderStatus.REFUNDED,
-    }
-)
+# Orders whose money has been taken (captured when the label was bought): those that may be
+# refunded, and those refunded in full.
+_CAPTURED_STATUSES = frozenset({*REFUNDABLE_STATUSES, OrderStatus.REFUNDED})
 _IN_FLIGHT = (OutboxStatus.PENDING, OutboxStatus.PROCESSING)
 
 

@@ -270,18 +270,18 @@ class XAdapter(PlatformAdapter):
             raise TransientError(f"X answered {response.status_code} without JSON") from exc
 
     def _send_spelled(
-        self, account: PlatformAccount, build: Callable[[str], XRequest]
+        self, account: PlatformAccount, build: Callable[..., XRequest]
     ) -> dict[str, Any]:
         """Send the request ``build`` makes in the account's spelling; when X refuses that
         spelling (and none is forced), send it once more in the other and remember that one."""
         spelling = spelling_for(account)
         try:
-            return self._send(account, build(spelling))
+            return self._send(account, build(spelling=spelling))
         except SpellingRefused as exc:
             if settings.X_FIELD_SPELLING in SPELLINGS:
                 raise
             other = _OTHER_SPELLING[spelling]
-            body = self._send(account, build(other))
+            body = self._send(account, build(spelling=other))
             cache.set(_spelling_key(account.pk), other, timeout=None)
             logger.warning(
                 "X account %s: the %r spelling was refused (%s); asking in %r from now on",
@@ -320,7 +320,7 @@ class XAdapter(PlatformAdapter):
         limit: int,
     ) -> FetchResult:
         """Read on in the round ``cursor`` is in (or start one), at most ``limit`` posts' worth
-        of pages: each of ``requests_for`` (``request(spelling, since_id=, until_id=, page=)``,
+        of pages: each of ``requests_for`` (``request(spelling=, since_id=, until_id=, page=)``,
         one per query) newest first down to the round's ``since_id``, one after the other.
 
         The result's cursor is the round's progress while pages are left (``more``, no new
@@ -372,7 +372,7 @@ class XAdapter(PlatformAdapter):
     def fetch_mentions(
         self, *, account: PlatformAccount, cursor: str, now: datetime, limit: int
     ) -> FetchResult:
-        request = partial(_spelled(mentions_request), user_id=account.platform_user_id)
+        request = partial(mentions_request, user_id=account.platform_user_id)
         return self._read(
             account, [request], fingerprint="mentions", cursor=cursor, now=now, limit=limit
         )
@@ -389,7 +389,7 @@ class XAdapter(PlatformAdapter):
         """Every query's pages after ``since_id``; post ids are global and increasing, so one
         cursor (the newest id seen) serves all queries, committed after all were read."""
         queries = search_queries(hashtags)
-        requests_for = [partial(_spelled(search_request), query=q) for q in queries]
+        requests_for = [partial(search_request, query=q) for q in queries]
         fingerprint = hashlib.sha256("\n".join(queries).encode()).hexdigest()[:12]
         return self._read(
             account, requests_for, fingerprint=fingerprint, cursor=cursor, now=now, limit=limit
@@ -435,7 +435,7 @@ class XAdapter(PlatformAdapter):
             body = self._send_spelled(
                 account,
                 partial(
-                    _spelled(timeline_request),
+                    timeline_request,
                     user_id=account.platform_user_id,
                     start_time=since,
                     page=page,
@@ -554,15 +554,6 @@ class ReadProgress:
             index=int(index),
             until=until,
         )
-
-
-def _spelled(build: Callable[..., XRequest]) -> Callable[..., XRequest]:
-    """``build`` taking its spelling first, as ``XAdapter._send_spelled`` hands it."""
-
-    def spelled(spelling: str, /, **kwargs: Any) -> XRequest:
-        return build(spelling=spelling, **kwargs)
-
-    return spelled
 
 
 def _id_key(post_id: str) -> tuple[int, str]:

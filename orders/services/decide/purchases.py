@@ -157,6 +157,8 @@ def _decide_eligible(
         if reason is not None or card is None:
             _block(batch, post, campaign, cardholder_id, reason)
             continue
+        # Selling, a purchase without a quote was blocked above (TAX_UNAVAILABLE), so no quote
+        # here means sold out.
         if not selling or quote is None:
             batch.decide(
                 post,
