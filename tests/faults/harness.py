@@ -358,14 +358,23 @@ def assert_nothing_lost_or_doubled() -> None:
     # A sender posts, then records the reply as sent in its own transaction (a crash between the
     # two is recovered when its claim lapses): the two agree once the senders are done, not at
     # every instant. A paid order's reply can be between the two steps right now.
-    wait_for(
-        lambda: (
-            Reply.objects.filter(status="sent").count()
-            == SandboxPost.objects.filter(author=brand).count()
-        ),
-        "every reply posted on the platform to be recorded as sent",
-        timeout=45,
-    )
+    try:
+        wait_for(
+            lambda: (
+                Reply.objects.filter(status="sent").count()
+                == SandboxPost.objects.filter(author=brand).count()
+            ),
+            "every reply posted on the platform to be recorded as sent",
+            timeout=45,
+        )
+    except pytest.fail.Exception as exc:  # which reply, and where it stands
+        replies = list(
+            Reply.objects.values_list(
+                "in_reply_to__post_id", "kind", "status", "attempts", "claimed_until", "last_error"
+            )
+        )
+        posted = list(sandbox_replies)
+        pytest.fail(f"{exc}; replies {replies}; on the platform {posted}")
 
     # Charges: each hold on a card belongs to an order that is paid (or further), exactly once.
     authorized = Counter(
