@@ -4,13 +4,14 @@ one stock pool to buyers posting on either, through the real decider and reply s
 import itertools
 from datetime import timedelta
 from decimal import Decimal
+from typing import cast
 
 import pytest
 import responses
 from django.utils import timezone
 
 from accounts.services import identity_link
-from catalog.models import Campaign
+from catalog.models import Campaign, Product
 from catalog.services import campaign_save
 from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderStatus
@@ -51,7 +52,7 @@ def campaign_on(*platforms: str, stock: int, **values: object) -> Campaign:
     now = timezone.now()
     return campaign_save(
         campaign=Campaign(
-            product=ProductFactory(name="Kindle Fire HD"),
+            product=cast(Product, ProductFactory(name="Kindle Fire HD")),
             hashtag=TAG,
             price=Decimal("149.00"),
             stock_total=stock,
@@ -124,7 +125,8 @@ def test_one_stock_pool_sells_to_buyers_on_both_networks_and_each_confirms_where
     campaign.refresh_from_db()
     assert campaign.stock_reserved == 2
     [request] = mastodon_replies(bobs)
-    assert request.account_id == mastodon.pk and request.sent_at is not None
+    assert request.account_id == mastodon.pk
+    assert request.sent_at is not None
     assert f"#Confirm{bob.confirmation_code}" in request.text
 
     # The pool is empty for a third buyer, whatever network.
