@@ -14,7 +14,7 @@ from accounts.services import identity_link
 from catalog.models import Campaign, Product
 from catalog.services import campaign_save
 from catalog.tests.factories import ProductFactory
-from orders.models import Order, OrderStatus
+from orders.models import Notification, Order, OrderStatus
 from orders.pipeline import stage_decide
 from social.credentials import account_credentials_set
 from social.models import PlatformAccount, Post, Reply
@@ -164,6 +164,18 @@ def test_the_per_buyer_limit_counts_one_cardholders_orders_on_every_network(mast
     again.refresh_from_db()
     erins.refresh_from_db()
     assert (again.outcome, erins.outcome) == ("duplicate", "order_created")
+    assert Order.objects.filter(cardholder=dana.cardholder).count() == 1
+
+    # Once confirmed, her one unit is the most she may hold: blocked on Mastodon too.
+    post("dana", f"@{BRAND} #Confirm{code_in(replies_to('dana')[-1])}")
+    tick()
+    assert Order.objects.get(cardholder=dana.cardholder).status == OrderStatus.PAID
+    later = on_mastodon(mastodon, "dana_m", f"@hc #{TAG} please")
+    stage_decide(now=timezone.now())
+    later.refresh_from_db()
+    assert later.outcome == "blocked"
+    reason = Notification.objects.get(cardholder=dana.cardholder, kind="blocked").body
+    assert "the most units of this offer allowed per buyer" in reason
     assert Order.objects.filter(cardholder=dana.cardholder).count() == 1
 
 

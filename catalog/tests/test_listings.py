@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from catalog.models import Campaign, CampaignListing
-from catalog.selectors import campaign_networks
+from catalog.selectors import campaign_indexes, campaign_networks, live_hashtags
 from catalog.services import campaign_save
 from catalog.tests.factories import ProductFactory
 
@@ -191,3 +191,17 @@ def test_the_migration_lists_each_existing_campaign_on_its_platform():
     [listing] = CampaignListing.objects.filter(campaign_id=campaign.pk)
     assert (listing.platform, listing.hashtag_key) == ("x", "buykindlefirehd")
     assert (listing.starts_at, listing.ends_at) == (campaign.starts_at, campaign.ends_at)
+
+
+@pytest.mark.django_db
+def test_the_deciders_index_and_the_search_feed_follow_a_change_of_networks():
+    campaign = _campaign("sandbox")
+    now = timezone.now()
+    assert "buykindlefirehd" not in campaign_indexes(platforms=["mastodon"])["mastodon"].by_key
+    assert live_hashtags(platform="mastodon", now=now) == ()
+    campaign_save(campaign=campaign, now=now, platforms=["sandbox", "mastodon"])
+    index = campaign_indexes(platforms=["mastodon", "sandbox"])
+    assert [c.pk for c in index["mastodon"].by_key["buykindlefirehd"]] == [campaign.pk]
+    assert [c.pk for c in index["sandbox"].by_key["buykindlefirehd"]] == [campaign.pk]
+    assert index["mastodon"].prefix_keys(now=now) == ("confirm",)
+    assert live_hashtags(platform="mastodon", now=now) == ("BuyKindleFireHD",)
