@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from catalog.models import Campaign, Merchant, Product
+from catalog.selectors import campaign_networks
 from catalog.services import (
     CampaignTerms,
     campaign_clean_hashtag,
@@ -21,6 +22,7 @@ from catalog.services import (
 from catalog.validators import time_zone_choices
 from core.admin import CappedCountPaginator, MerchantScopedAdmin
 from core.scoping import merchant_id_of
+from social.models import Platform
 
 
 @admin.register(Merchant)
@@ -84,12 +86,29 @@ class CampaignForm(forms.ModelForm):
     and logged for it."""
 
     actor: Any = None
+    # The networks the campaign runs on (issue 13, item 7), with one stock pool: its first
+    # network (``platform``) always, and those ticked here.
+    platforms = forms.MultipleChoiceField(
+        choices=Platform.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Networks",
+        help_text="The campaign also runs, with the same hashtag and stock, on each network "
+        "ticked; always on its first network above.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            networks = campaign_networks(campaign_ids=[self.instance.pk])
+            self.fields["platforms"].initial = list(networks.get(self.instance.pk, ()))
 
     class Meta:
         model = Campaign
         fields = (
             "product",
             "platform",
+            "platforms",
             "hashtag",
             "confirm_prefix",
             "price",
@@ -105,6 +124,10 @@ class CampaignForm(forms.ModelForm):
     def clean_hashtag(self) -> str:
         return campaign_clean_hashtag(self.cleaned_data["hashtag"])
 
+    def networks(self) -> list[str]:
+        """The networks chosen, the first network first."""
+        return [self.cleaned_data["platform"], *self.cleaned_data.get("platforms", ())]
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         needed = ("platform", "hashtag", "confirm_prefix", "starts_at", "ends_at")
@@ -114,6 +137,7 @@ class CampaignForm(forms.ModelForm):
                 terms=CampaignTerms(
                     **{name: cleaned[name] for name in needed},
                     merchant_id=product.merchant_id if product is not None else None,
+                    other_platforms=tuple(cleaned.get("platforms", ())),
                 ),
                 now=timezone.now(),
                 campaign_id=self.instance.pk,
@@ -188,7 +212,9 @@ class CampaignAdmin(MerchantScopedAdmin):
         return type(form.__name__, (form,), {"actor": request.user})
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
-        campaign_save(campaign=obj, now=timezone.now(), actor=request.user)
+        campaign_save(
+            campaign=obj, now=timezone.now(), actor=request.user, platforms=form.networks()
+        )
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

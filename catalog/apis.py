@@ -11,13 +11,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Campaign, Product
+from catalog.selectors import campaign_networks_prefetched
 from catalog.services import campaign_save, campaign_set_paused
 from core.api import MerchantScopedMixin, merchant_scope
+from social.models import Platform
 
 
 class CampaignSerializer(serializers.ModelSerializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.none())
     stock_reserved = serializers.IntegerField(read_only=True)
+    platforms = serializers.ListField(
+        child=serializers.ChoiceField(choices=Platform.choices),
+        min_length=1,
+        max_length=len(Platform.choices),
+        required=False,
+        help_text="Every network the campaign runs on, with one hashtag and one stock pool "
+        "(issue 13, item 7); the first is its `platform`. When writing, it replaces "
+        "`platform` and the campaign's networks; without it, `platform` sets the first "
+        "network and the others stay.",
+    )
 
     class Meta:
         model = Campaign
@@ -25,6 +37,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "id",
             "product",
             "platform",
+            "platforms",
             "hashtag",
             "confirm_prefix",
             "price",
@@ -51,15 +64,27 @@ class CampaignSerializer(serializers.ModelSerializer):
                 products = products.filter(merchant_id=merchant_id)
             self.fields["product"].queryset = products  # type: ignore[attr-defined]
 
+    def to_representation(self, instance: Campaign) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        data["platforms"] = list(campaign_networks_prefetched(instance))
+        return data
+
     def create(self, validated_data: dict[str, Any]) -> Campaign:
+        platforms = validated_data.pop("platforms", None)
         return campaign_save(
-            campaign=Campaign(**validated_data), now=timezone.now(), actor=self._actor()
+            campaign=Campaign(**validated_data),
+            now=timezone.now(),
+            actor=self._actor(),
+            platforms=platforms,
         )
 
     def update(self, instance: Campaign, validated_data: dict[str, Any]) -> Campaign:
+        platforms = validated_data.pop("platforms", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        return campaign_save(campaign=instance, now=timezone.now(), actor=self._actor())
+        return campaign_save(
+            campaign=instance, now=timezone.now(), actor=self._actor(), platforms=platforms
+        )
 
     def _actor(self) -> Any:
         """The token's login: refused hashtags are counted and logged for it."""
@@ -75,7 +100,7 @@ class CampaignViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Campaign.objects.all()
+    queryset = Campaign.objects.prefetch_related("listings")
     action_permissions = {
         "list": "catalog.view_campaign",
         "retrieve": "catalog.view_campaign",

@@ -155,3 +155,39 @@ class Campaign(TimeStampedModel):
     @property
     def stock_available(self) -> int:
         return self.stock_total - self.stock_reserved
+
+
+class CampaignListing(models.Model):
+    """One network a campaign runs on (issue 13, item 7): a campaign has one row per platform,
+    its first network (``Campaign.platform``) included, all selling from the campaign's one
+    stock pool.
+
+    ``hashtag_key``, ``starts_at`` and ``ends_at`` copy the campaign's, written with it by
+    ``catalog.services.campaign_save`` (the only writer), so that the database can refuse two
+    campaigns holding one key on one platform at overlapping times whatever network they list
+    first: an exclusion constraint on PostgreSQL, triggers on SQLite (migration 0008). Matching
+    reads only ``campaign`` and ``platform`` here; dates and key are read from the campaign.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="listings")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    hashtag_key = models.CharField(max_length=100)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "platform"], name="campaignlisting_one_per_platform"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="campaignlisting_ends_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["platform", "hashtag_key"], name="campaignlisting_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.hashtag_key} on {self.platform}"

@@ -8,8 +8,44 @@ from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from catalog.models import Campaign
+from catalog.models import Campaign, CampaignListing
 from social import hashtags
+from social.models import Platform
+
+
+def _on(platform: str) -> Q:
+    """Campaigns running on ``platform``: their first network, or one of their listings
+    (issue 13, item 7). A campaign saved before listings existed, or written around
+    ``catalog.services.campaign_save`` (test factories), runs on its first network alone."""
+    return Q(platform=platform) | Q(
+        pk__in=CampaignListing.objects.filter(platform=platform).values("campaign_id")
+    )
+
+
+def campaign_networks(*, campaign_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """The platforms each campaign runs on (``networks_in_order``)."""
+    ids = set(campaign_ids)
+    firsts = dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "platform"))
+    listed: dict[int, set[str]] = {pk: set() for pk in firsts}
+    rows = CampaignListing.objects.filter(campaign_id__in=list(firsts)).values_list(
+        "campaign_id", "platform"
+    )
+    for pk, platform in rows:
+        listed[pk].add(platform)
+    return {pk: networks_in_order(first, listed[pk]) for pk, first in firsts.items()}
+
+
+def campaign_networks_prefetched(campaign: Campaign) -> tuple[str, ...]:
+    """The platforms ``campaign`` runs on, from its ``listings`` (prefetch them for lists)."""
+    return networks_in_order(campaign.platform, {row.platform for row in campaign.listings.all()})
+
+
+def networks_in_order(first: str, listed: Iterable[str]) -> tuple[str, ...]:
+    """A campaign's networks: its first network, then its other listings in the order of
+    ``Platform``'s choices."""
+    order = {value: n for n, value in enumerate(Platform.values)}
+    others = sorted(set(listed) - {first}, key=lambda p: (order.get(p, len(order)), p))
+    return (first, *others)
 
 
 def campaign_list_live(*, now: datetime | None = None) -> QuerySet[Campaign]:
@@ -32,8 +68,7 @@ def campaign_find_clashing(
 ) -> QuerySet[Campaign]:
     """Campaigns on ``platform`` that hold ``hashtag_key`` at any time in [starts_at, ends_at)."""
     clashing = Campaign.objects.filter(
-        Q(platform=platform, hashtag_key=hashtag_key)
-        & Q(starts_at__lt=ends_at, ends_at__gt=starts_at)
+        _on(platform), Q(hashtag_key=hashtag_key) & Q(starts_at__lt=ends_at, ends_at__gt=starts_at)
     )
     if exclude_id is not None:
         clashing = clashing.exclude(pk=exclude_id)
@@ -46,7 +81,7 @@ def campaign_holding_key(
     """Campaigns on ``platform`` holding ``hashtag_key`` that end after ``ends_after`` (live or
     scheduled), whatever their dates."""
     return _without(
-        Campaign.objects.filter(platform=platform, hashtag_key=hashtag_key, ends_at__gt=ends_after),
+        Campaign.objects.filter(_on(platform), hashtag_key=hashtag_key, ends_at__gt=ends_after),
         exclude_id,
     )
 
@@ -57,7 +92,7 @@ def campaign_keys_starting_with(
     """The hashtag keys starting with ``prefix_key`` of the platform's campaigns that end after
     ``ends_after``."""
     campaigns = Campaign.objects.filter(
-        platform=platform, hashtag_key__startswith=prefix_key, ends_at__gt=ends_after
+        _on(platform), hashtag_key__startswith=prefix_key, ends_at__gt=ends_after
     )
     return set(_without(campaigns, exclude_id).values_list("hashtag_key", flat=True))
 
@@ -67,7 +102,7 @@ def campaign_confirm_prefixes(
 ) -> set[str]:
     """The confirmation prefixes (as written) of the platform's campaigns that end after
     ``ends_after``."""
-    campaigns = Campaign.objects.filter(platform=platform, ends_at__gt=ends_after)
+    campaigns = Campaign.objects.filter(_on(platform), ends_at__gt=ends_after)
     return set(_without(campaigns, exclude_id).values_list("confirm_prefix", flat=True).distinct())
 
 
@@ -78,9 +113,7 @@ def _without(campaigns: QuerySet[Campaign], exclude_id: int | None) -> QuerySet[
 def live_hashtags(*, platform: str, now: datetime) -> tuple[str, ...]:
     """The purchase hashtags of the platform's running, unpaused campaigns (for search feeds)."""
     return tuple(
-        Campaign.objects.filter(
-            platform=platform, paused=False, starts_at__lte=now, ends_at__gt=now
-        )
+        Campaign.objects.filter(_on(platform), paused=False, starts_at__lte=now, ends_at__gt=now)
         .order_by("hashtag")
         .values_list("hashtag", flat=True)
     )
@@ -157,7 +190,7 @@ def campaign_indexes(*, platforms: Iterable[str]) -> dict[str, CampaignIndex]:
 def _index_load(platform: str) -> CampaignIndex:
     by_key: dict[str, list[Campaign]] = {}
     latest: dict[str, datetime] = {}
-    for campaign in Campaign.objects.filter(platform=platform).select_related("product"):
+    for campaign in Campaign.objects.filter(_on(platform)).select_related("product"):
         by_key.setdefault(campaign.hashtag_key, []).append(campaign)
         prefix = hashtags.hashtag_key(campaign.confirm_prefix)
         latest[prefix] = max(latest.get(prefix, campaign.ends_at), campaign.ends_at)

@@ -11,7 +11,7 @@ was refused and why; the message shown names no one and no date. A campaign last
 held far ahead.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +28,7 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from accounts.services.linking import LINK_PREFIX
-from catalog.models import Campaign
+from catalog.models import Campaign, CampaignListing
 from catalog.selectors import (
     PREFIX_GRACE,
     campaign_confirm_prefixes,
@@ -38,6 +38,7 @@ from catalog.selectors import (
 )
 from core.codes import CONFIRMATION_CODE, LINK_CODE
 from social.hashtags import hashtag_key, is_valid_hashtag
+from social.models import Platform
 
 # A confirmation hashtag is the prefix followed by a code like this one (DESIGN §3.3).
 HASHTAG_KEY_MAX_LENGTH = Campaign._meta.get_field("hashtag_key").max_length or 0
@@ -73,6 +74,14 @@ class CampaignTerms:
     ends_at: datetime
     # The campaign's merchant (its product's): clashes with its own campaigns may be explained.
     merchant_id: int | None = None
+    # The campaign's other networks besides ``platform`` (issue 13, item 7): the hashtag must
+    # be available on each of them.
+    other_platforms: tuple[str, ...] = ()
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """Every platform the campaign runs on, ``platform`` first, each once."""
+        return tuple(dict.fromkeys((self.platform, *self.other_platforms)))
 
 
 def campaign_clean_hashtag(value: str) -> str:
@@ -94,11 +103,12 @@ def campaign_validate(
     hashtag is not all digits and its matching key fits its column; the campaign ends after it
     starts and, when new, in the future, lasts at most ``MAX_CAMPAIGN_DAYS`` and ends within
     that many days of ``now``; the hashtag is unavailable while another merchant's campaign on
-    the platform holds its key (live or scheduled, whatever the dates) and the merchant's own
-    campaigns may not hold it at overlapping dates; ``#<prefix><CODE>`` can be confused with no
-    live or scheduled hashtag nor the ``#Link<CODE>`` tag, and the hashtag with no confirmation
-    prefix in use. Refusals of the last two kinds are counted for ``actor`` (throttled past
-    ``HASHTAG_REFUSALS_PER_HOUR``) and written to its audit log (``LogEntry``).
+    any of the campaign's platforms (``terms.networks``) holds its key (live or scheduled,
+    whatever the dates) and the merchant's own campaigns may not hold it at overlapping dates;
+    ``#<prefix><CODE>`` can be confused with no live or scheduled hashtag nor the
+    ``#Link<CODE>`` tag, and the hashtag with no confirmation prefix in use. Refusals of the
+    last two kinds are counted for ``actor`` (throttled past ``HASHTAG_REFUSALS_PER_HOUR``) and
+    written to its audit log (``LogEntry``).
     """
     errors: dict[str, list[str]] = {}
     tag = terms.hashtag
@@ -151,19 +161,32 @@ def _check_availability(
         _audit(actor, terms, campaign_id, "throttled: too many refused hashtags or prefixes")
         return
     reasons: list[str] = []
-    # Held now or later by anyone, or at the asked dates (past ones included, as the database
-    # constraint would refuse those too).
-    live = campaign_holding_key(
-        platform=terms.platform, hashtag_key=key, ends_after=now, exclude_id=campaign_id
-    )
-    overlapping = campaign_find_clashing(
-        platform=terms.platform,
-        hashtag_key=key,
-        starts_at=terms.starts_at,
-        ends_at=terms.ends_at,
-        exclude_id=campaign_id,
-    )
-    holders = set((live | overlapping).values_list("pk", "merchant_id", "starts_at", "ends_at"))
+    # On every network of the campaign (one message whichever clashes, so that it tells no more
+    # than a single-network refusal): held now or later by anyone, or at the asked dates (past
+    # ones included, as the database constraint would refuse those too).
+    holders: set[tuple[int, int, datetime, datetime]] = set()
+    prefixes_in_use: set[str] = set()
+    keys: set[str] = set()
+    for platform in terms.networks:
+        live = campaign_holding_key(
+            platform=platform, hashtag_key=key, ends_after=now, exclude_id=campaign_id
+        )
+        overlapping = campaign_find_clashing(
+            platform=platform,
+            hashtag_key=key,
+            starts_at=terms.starts_at,
+            ends_at=terms.ends_at,
+            exclude_id=campaign_id,
+        )
+        holders |= set(
+            (live | overlapping).values_list("pk", "merchant_id", "starts_at", "ends_at")
+        )
+        prefixes_in_use |= campaign_confirm_prefixes(
+            platform=platform, ends_after=now - PREFIX_GRACE, exclude_id=campaign_id
+        )
+        keys |= campaign_keys_starting_with(
+            platform=platform, prefix_key=prefix_key, ends_after=now, exclude_id=campaign_id
+        )
     others = sorted(pk for pk, merchant_id, _, _ in holders if merchant_id != terms.merchant_id)
     own_overlapping = sorted(
         (starts_at, ends_at)
@@ -171,9 +194,6 @@ def _check_availability(
         if merchant_id == terms.merchant_id
         and starts_at < terms.ends_at
         and ends_at > terms.starts_at
-    )
-    prefixes_in_use = campaign_confirm_prefixes(
-        platform=terms.platform, ends_after=now - PREFIX_GRACE, exclude_id=campaign_id
     )
     if others:
         reasons.append(f"hashtag held by campaign(s) {others}")
@@ -187,9 +207,6 @@ def _check_availability(
             f"#{tag} is held by another of your campaigns from {starts_at:%Y-%m-%d %H:%M} to "
             f"{ends_at:%Y-%m-%d %H:%M} UTC. Choose another hashtag or other dates."
         )
-    keys = campaign_keys_starting_with(
-        platform=terms.platform, prefix_key=prefix_key, ends_after=now, exclude_id=campaign_id
-    )
     link_tag = LINK_PREFIX + "x" * LINK_CODE.length  # its shape: the letters do not matter
     if any(
         _confirmation_looks_like(prefix_key, other) for other in keys
@@ -249,20 +266,34 @@ def _audit(actor: Actor, terms: CampaignTerms, campaign_id: int | None, what: st
         object_repr=f"#{terms.hashtag}"[:200],
         action_flag=CHANGE,
         change_message=(
-            f"Campaign write {what} (platform {terms.platform}, hashtag #{terms.hashtag}, "
+            f"Campaign write {what} (platform {', '.join(terms.networks)}, "
+            f"hashtag #{terms.hashtag}, "
             f"prefix {terms.confirm_prefix}, {terms.starts_at:%Y-%m-%d %H:%M} to "
             f"{terms.ends_at:%Y-%m-%d %H:%M})"
         ),
     )
 
 
-def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> Campaign:
+def campaign_save(
+    *,
+    campaign: Campaign,
+    now: datetime,
+    actor: Actor = None,
+    platforms: Sequence[str] | None = None,
+) -> Campaign:
     """Validate and save a new or changed ``campaign``; its merchant is its product's merchant.
+
+    ``platforms`` are the networks it runs on (issue 13, item 7), the first becoming
+    ``campaign.platform``; without them, a campaign runs on ``campaign.platform`` and the
+    other networks it already had. One ``CampaignListing`` per network is written in the same
+    transaction, with the campaign's key and dates: the database refuses a clash on any of them.
 
     Raises ``ValidationError`` as ``campaign_validate`` does (counting and logging refusals for
     ``actor``), also when a concurrent writer took the hashtag between the check and the write
     (the database constraint decides that race; its message is the same "unavailable").
     """
+    networks = _networks_of(campaign, platforms)
+    campaign.platform = networks[0]
     campaign.hashtag = campaign_clean_hashtag(campaign.hashtag)
     campaign.hashtag_key = hashtag_key(campaign.hashtag)
     campaign.merchant_id = campaign.product.merchant_id
@@ -273,6 +304,7 @@ def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> 
         starts_at=campaign.starts_at,
         ends_at=campaign.ends_at,
         merchant_id=campaign.merchant_id,
+        other_platforms=networks[1:],
     )
     campaign_validate(terms=terms, now=now, campaign_id=campaign.pk, actor=actor)
     if campaign.pk is not None:
@@ -280,9 +312,10 @@ def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> 
         reserved = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
         if campaign.stock_total < reserved.get():
             raise ValidationError({"stock_total": "Orders already hold more units than this."})
+    new = campaign.pk is None
     try:
         with transaction.atomic():
-            if campaign.pk is None:
+            if new:
                 campaign.save()
             else:
                 # stock_reserved moves only by conditional updates elsewhere: never write it here.
@@ -293,7 +326,11 @@ def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> 
                         if not f.primary_key and f.attname not in ("stock_reserved", "created_at")
                     ]
                 )
+            _listings_write(campaign, networks)
     except (IntegrityError, OperationalError) as exc:
+        if new:  # the insert was rolled back with the listings: the campaign is still unsaved
+            campaign.pk = None
+            campaign._state.adding = True
         # Writers inserting the same hashtag at once can deadlock on the exclusion constraint's
         # check (PostgreSQL aborts one of them, SQLSTATE 40P01): that one lost the race too.
         lost_race = isinstance(exc, IntegrityError) or getattr(exc.__cause__, "sqlstate", "") in (
@@ -312,6 +349,56 @@ def campaign_save(*, campaign: Campaign, now: datetime, actor: Actor = None) -> 
         _audit(actor, terms, campaign.pk, "refused: hashtag taken by a concurrent write")
         raise ValidationError({"hashtag": _unavailable(campaign.hashtag)}) from exc
     return campaign
+
+
+def _networks_of(campaign: Campaign, platforms: Sequence[str] | None) -> tuple[str, ...]:
+    """The networks ``campaign`` is to run on, first network first, each once: ``platforms``,
+    or ``campaign.platform`` and the other networks it already lists."""
+    if platforms is None:
+        listed: list[str] = []
+        if campaign.pk is not None:
+            stored = Campaign.objects.filter(pk=campaign.pk).values_list("platform", flat=True)
+            # A changed first network replaces the old one; the others stay.
+            old_first = stored.first()
+            listed = [
+                p
+                for p in CampaignListing.objects.filter(campaign_id=campaign.pk)
+                .order_by("id")
+                .values_list("platform", flat=True)
+                if p != old_first
+            ]
+        platforms = [campaign.platform, *listed]
+    networks = tuple(dict.fromkeys(platforms))
+    if not networks:
+        raise ValidationError({"platforms": "Choose at least one network."})
+    unknown = [p for p in networks if p not in Platform.values]
+    if unknown:
+        raise ValidationError({"platforms": f"Unknown network: {', '.join(unknown)}."})
+    return networks
+
+
+def _listings_write(campaign: Campaign, networks: tuple[str, ...]) -> None:
+    """Make the campaign's listings its ``networks``, each with its key and dates (inside the
+    campaign's save transaction: a clash raises ``IntegrityError`` and undoes both)."""
+    listings = CampaignListing.objects.filter(campaign_id=campaign.pk)
+    listings.exclude(platform__in=networks).delete()
+    listings.update(
+        hashtag_key=campaign.hashtag_key, starts_at=campaign.starts_at, ends_at=campaign.ends_at
+    )
+    have = set(listings.values_list("platform", flat=True))
+    CampaignListing.objects.bulk_create(
+        CampaignListing(
+            campaign_id=campaign.pk,
+            platform=platform,
+            hashtag_key=campaign.hashtag_key,
+            starts_at=campaign.starts_at,
+            ends_at=campaign.ends_at,
+        )
+        for platform in networks
+        if platform not in have
+    )
+    # A caller that prefetched the listings reads the new ones from now on.
+    getattr(campaign, "_prefetched_objects_cache", {}).pop("listings", None)
 
 
 def campaign_set_paused(*, campaign_ids: list[int], paused: bool) -> int:

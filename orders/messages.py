@@ -173,30 +173,34 @@ def reply_confirm_late(*, handle: str, code: str) -> str:
     return f"@{handle} Sorry, the time to confirm #{code} has passed, so it was not ordered."
 
 
-def reply_sold_out(*, handle: str, campaign: Campaign) -> str:
+def reply_sold_out(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
+    """Fitted to ``platform``'s rule, the network of the post answered (default: the
+    campaign's first network; a campaign may run on several, issue 13 item 7)."""
+    on = platform or campaign.platform
+
     def compose(name: str | None) -> str:
         if name is None:
             return _first_fitting(
-                campaign.platform,
+                on,
                 f"@{handle} Sorry, #{campaign.hashtag} is sold out.",
                 f"@{handle} Sorry, this is sold out.",
             )
         return f"@{handle} Sorry, {name} (#{campaign.hashtag}) is sold out."
 
-    return _fitted(campaign.platform, campaign.product.name, compose)
+    return _fitted(on, campaign.product.name, compose)
 
 
-def reply_closed(*, handle: str, campaign: Campaign) -> str:
+def reply_closed(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
     return _first_fitting(
-        campaign.platform,
+        platform or campaign.platform,
         f"@{handle} #{campaign.hashtag} isn't open for orders right now.",
         f"@{handle} This isn't open for orders right now.",
     )
 
 
-def reply_blocked(*, handle: str, campaign: Campaign) -> str:
+def reply_blocked(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
     return _first_fitting(
-        campaign.platform,
+        platform or campaign.platform,
         f"@{handle} We couldn't take this order for #{campaign.hashtag}. Please check your e-mail.",
         f"@{handle} We couldn't take this order. Please check your e-mail.",
     )

@@ -99,6 +99,16 @@ def accounts_to_poll() -> list[PlatformAccount]:
     return list(PlatformAccount.objects.filter(enabled=True).order_by("id"))
 
 
+def brand_handles() -> dict[str, list[str]]:
+    """The handles of the enabled brand accounts by platform, for pages that say where to post
+    (issue 13, item 7)."""
+    handles: dict[str, list[str]] = {}
+    accounts = PlatformAccount.objects.filter(enabled=True).order_by("id")
+    for platform, handle in accounts.values_list("platform", "handle"):
+        handles.setdefault(platform, []).append(handle)
+    return handles
+
+
 def feeds_of(account: PlatformAccount, *, now: datetime) -> list[tuple[str, tuple[str, ...]]]:
     """The feeds to read for ``account``: its mentions, and in feed mode "search" the recent
     posts carrying one of the hashtags that ``HASHCART["SEARCH_HASHTAGS_SOURCE"]`` names for

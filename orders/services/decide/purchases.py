@@ -77,7 +77,9 @@ def decide_purchases(
             batch.decide(
                 post,
                 PostOutcome.CAMPAIGN_CLOSED,
-                reply=messages.reply_closed(handle=post.author_handle, campaign=campaign),
+                reply=messages.reply_closed(
+                    handle=post.author_handle, campaign=campaign, platform=post.platform
+                ),
             )
         else:
             eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
@@ -163,7 +165,9 @@ def _decide_eligible(
             batch.decide(
                 post,
                 PostOutcome.SOLD_OUT,
-                reply=messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
+                reply=messages.reply_sold_out(
+                    handle=post.author_handle, campaign=campaign, platform=post.platform
+                ),
             )
             continue
         remaining[campaign.pk] -= 1
@@ -210,7 +214,9 @@ def _block(
     batch.decide(
         post,
         PostOutcome.BLOCKED,
-        reply=messages.reply_blocked(handle=post.author_handle, campaign=campaign),
+        reply=messages.reply_blocked(
+            handle=post.author_handle, campaign=campaign, platform=post.platform
+        ),
     )
     batch.emails.append(
         (
