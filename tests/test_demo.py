@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.parse
@@ -114,3 +115,20 @@ def test_make_demo_serves_the_admin_with_the_four_campaigns(demo):
         assert tag in page
     landing = opener.open(f"{base}/").read().decode()
     assert "#BuyKindleFireHD" in landing
+
+
+def test_the_demo_database_keeps_the_one_live_campaign_per_key_triggers(demo):
+    """SQLite drops a table's triggers when a migration rebuilds the table (0007 once did so
+    silently): the demo's database, built by every migration there is, must hold them all."""
+    _, log = demo
+    with sqlite3.connect(log.parent / "var" / "hashcart.sqlite3") as database:
+        triggers = {
+            name
+            for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+    assert {
+        "campaign_one_live_per_key_insert",
+        "campaign_one_live_per_key_update",
+        "campaignlisting_one_live_per_key_insert",
+        "campaignlisting_one_live_per_key_update",
+    } <= triggers
