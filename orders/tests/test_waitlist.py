@@ -71,7 +71,8 @@ def test_thirty_buyers_for_ten_units_make_ten_orders_and_twenty_waitlisted_in_po
     ) == {"waitlisted"}
     # Public: "waitlisted", no place; private: the place.
     [reply] = replies_to("buyer12")
-    assert "waitlisted" in reply and "3" not in reply.replace("@buyer12", "")
+    assert "waitlisted" in reply
+    assert "3" not in reply.replace("@buyer12", "")
     email = Notification.objects.get(
         kind="waitlisted", cardholder__user__email="buyer12@example.com"
     )
