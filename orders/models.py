@@ -876,8 +876,14 @@ class WaitlistEntry(TimeStampedModel):
     merchant = models.ForeignKey(
         "catalog.Merchant", on_delete=models.PROTECT, related_name="waitlist_entries"
     )
+    # No foreign key constraint in the database: its check takes FOR KEY SHARE on the campaign's
+    # row, which would queue the sold-out path (joining, decided without locks) behind every
+    # holder of ``campaigns_lock``. Campaigns are never deleted once referenced (PROTECT).
     campaign = models.ForeignKey(
-        "catalog.Campaign", on_delete=models.PROTECT, related_name="waitlist_entries"
+        "catalog.Campaign",
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        db_constraint=False,
     )
     cardholder = models.ForeignKey(
         "accounts.Cardholder", on_delete=models.PROTECT, related_name="waitlist_entries"
