@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Campaign, Product
+from catalog.selectors import campaigns_with_waitlist_length
 from catalog.services import campaign_save, campaign_set_paused
 from core.api import MerchantScopedMixin, merchant_scope
 
@@ -18,6 +19,9 @@ from core.api import MerchantScopedMixin, merchant_scope
 class CampaignSerializer(serializers.ModelSerializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.none())
     stock_reserved = serializers.IntegerField(read_only=True)
+    waitlist_length = serializers.SerializerMethodField(
+        help_text="Buyers waiting for a unit: the demand the stock could not serve."
+    )
 
     class Meta:
         model = Campaign
@@ -32,12 +36,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             "currency",
             "stock_total",
             "stock_reserved",
+            "waitlist_length",
             "per_buyer_limit",
             "starts_at",
             "ends_at",
             "paused",
         )
-        read_only_fields = ("id", "stock_reserved", "paused")
+        read_only_fields = ("id", "stock_reserved", "waitlist_length", "paused")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,6 +55,11 @@ class CampaignSerializer(serializers.ModelSerializer):
             if merchant_id is not None:
                 products = products.filter(merchant_id=merchant_id)
             self.fields["product"].queryset = products  # type: ignore[attr-defined]
+
+    def get_waitlist_length(self, obj: Campaign) -> int:
+        if not hasattr(obj, "waitlist_length"):  # just saved: read it
+            obj = campaigns_with_waitlist_length(Campaign.objects.filter(pk=obj.pk)).get()
+        return int(getattr(obj, "waitlist_length", 0))
 
     def create(self, validated_data: dict[str, Any]) -> Campaign:
         return campaign_save(
@@ -75,7 +85,7 @@ class CampaignViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Campaign.objects.all()
+    queryset = campaigns_with_waitlist_length(Campaign.objects.all())
     action_permissions = {
         "list": "catalog.view_campaign",
         "retrieve": "catalog.view_campaign",

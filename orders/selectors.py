@@ -291,6 +291,19 @@ def waitlist_lengths(*, campaign_ids: Iterable[int]) -> dict[int, int]:
     return dict(rows)
 
 
+def waitlist_length_expression() -> Coalesce:
+    """A campaign's waitlist length as an expression over its row (``OuterRef("pk")``), for
+    ``catalog.selectors.campaigns_with_waitlist_length``: one index-only count per campaign."""
+    waiting = (
+        WaitlistEntry.objects.filter(campaign_id=OuterRef("pk"), status=WaitlistStatus.WAITING)
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(waiting), 0)
+
+
 def waitlist_waiting_pairs(
     *, cardholder_ids: Iterable[int], campaign_ids: Iterable[int]
 ) -> set[tuple[int, int]]:

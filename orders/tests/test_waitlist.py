@@ -7,16 +7,20 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.models import PurchaseControls
+from accounts.services import staff_user_upsert
 from catalog.models import Campaign
 from catalog.services import campaign_save
+from catalog.tests.factories import CampaignFactory
 from orders.models import Notification, Order, OrderStatus, WaitlistEntry, WaitlistStatus
 from orders.pipeline import stage_expire
 from orders.selectors import waitlist_lengths, waitlist_position
 from orders.services import order_cancel, order_expire
 from orders.services.waitlist import waitlist_promote, waitlists_close_due
 from social.models import Post
+from tests.mfa import totp_enable
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +221,31 @@ def test_a_cardholder_leaves_the_waitlist_from_the_settings_page():
     theirs.refresh_from_db()
     assert (mine.status, theirs.status) == (WaitlistStatus.LEFT, WaitlistStatus.WAITING)
     assert waitlist_position(theirs) == 1
+
+
+def test_staff_see_the_waitlist_length_of_their_own_campaigns_only():
+    shop, _ = _sell_out(stock=1, buyers=4)
+    other = CampaignFactory(hashtag="BuyOtherThing")
+    staff = staff_user_upsert(
+        username="a", email="a@example.com", password="pw", merchant_id=shop.campaign.merchant_id
+    )
+    _, token = AuthToken.objects.create(user=staff)
+    api = Client(headers={"Authorization": f"Token {token}"})
+
+    listed = api.get("/api/v1/campaigns/").json()["results"]
+    assert [(c["id"], c["waitlist_length"]) for c in listed] == [(shop.campaign.pk, 3)]
+    assert api.get(f"/api/v1/campaigns/{other.pk}/").status_code == 404
+    changed = api.patch(
+        f"/api/v1/campaigns/{shop.campaign.pk}/",
+        data={"per_buyer_limit": 2},
+        content_type="application/json",
+    )
+    assert changed.json()["waitlist_length"] == 3
+
+    totp_enable(staff)
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get(reverse("admin:catalog_campaign_changelist"))
+    assert page.status_code == 200
+    assert b'<td class="field-waitlist">3</td>' in page.content
+    assert other.hashtag.encode() not in page.content
