@@ -42,7 +42,7 @@ from accounts.selectors import (
 )
 from accounts.services import controls_lock_many
 from catalog.models import Campaign
-from catalog.selectors import campaigns_stock_left
+from catalog.selectors import campaign_list_live, campaigns_stock_left
 from catalog.services import campaigns_lock, stock_reserve
 from orders import messages
 from orders.models import Order, WaitlistEntry, WaitlistStatus
@@ -127,7 +127,7 @@ def _promote_locked(
     batch = Batch(posts=[], now=now, campaigns={})
     promoted: list[tuple[WaitlistEntry, Order]] = []
     skipped: list[tuple[WaitlistEntry, str]] = []
-    again = False
+    again = tax_failed = False
     for entry in entries:
         if len(promoted) >= left:
             break
@@ -146,7 +146,9 @@ def _promote_locked(
             try:
                 quote = tax.quote(tax_request(campaign=campaign, card=card))
             except TaxError:
-                again = True  # asked again by the next run; the entry keeps its place
+                # Not run again at once (the service is down, or the question was not asked
+                # ahead): the next release or the sweep asks again; the entry keeps its place.
+                tax_failed = True
                 break
         total = quote.total if quote is not None else campaign.price
         # The checks of a new purchase, as of now (an address changed since the post counts).
@@ -187,7 +189,9 @@ def _promote_locked(
                     ),
                 )
     # Skipped entries leave units unused: the next entries are read by the next run.
-    again = again or (bool(skipped) and len(promoted) < left and len(entries) == left + _AHEAD)
+    again = not tax_failed and (
+        again or (bool(skipped) and len(promoted) < left and len(entries) == left + _AHEAD)
+    )
     return PromoteResult(promoted=[o.pk for _, o in promoted], skipped=len(skipped), again=again)
 
 
@@ -231,21 +235,17 @@ def _tax_ahead(*, campaign_id: int, cardholder_ids: list[int]) -> TaxCalculator:
 def waitlists_promote_due(*, now: datetime) -> int:
     """The sweep: promote on every running campaign with free units and someone waiting;
     returns how many orders it made. Idempotent (a run with nothing to give does nothing)."""
+    # Running campaigns with a unit free first (few), then those of them someone waits on: the
+    # queues of a sold-out sale (thousands waiting, no unit free) are not read at all.
+    free = [c.pk for c in campaign_list_live(now=now) if c.stock_available > 0]
     campaign_ids = sorted(
-        set(
-            WaitlistEntry.objects.filter(
-                status=WaitlistStatus.WAITING,
-                campaign__paused=False,
-                campaign__starts_at__lte=now,
-                campaign__ends_at__gt=now,
-            ).values_list("campaign_id", flat=True)
-        )
+        WaitlistEntry.objects.filter(campaign_id__in=free, status=WaitlistStatus.WAITING)
+        .values_list("campaign_id", flat=True)
+        .order_by()
+        .distinct()
     )
-    left = campaigns_stock_left(campaign_ids)
     made = 0
     for campaign_id in campaign_ids:
-        if left.get(campaign_id, 0) <= 0:
-            continue
         while True:
             result = waitlist_promote(campaign_id=campaign_id, now=now)
             made += len(result.promoted)
