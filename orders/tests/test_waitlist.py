@@ -17,11 +17,20 @@ from catalog.tests.factories import CampaignFactory
 from orders.models import Notification, Order, OrderStatus, WaitlistEntry, WaitlistStatus
 from orders.pipeline import stage_expire
 from orders.selectors import waitlist_lengths, waitlist_position
-from orders.services import order_cancel, order_expire
+from orders.services import order_cancel, order_expire, order_refund
 from orders.services.waitlist import waitlist_promote, waitlists_close_due
 from social.models import Post
 from tests.mfa import totp_enable
-from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
+from tests.shop import (
+    BRAND,
+    buyer_ready,
+    code_in,
+    order_shipped,
+    post,
+    replies_to,
+    shop_open,
+    tick,
+)
 
 pytestmark = pytest.mark.django_db
 BUY = f"@{BRAND} #BuyKindleFireHD"
@@ -249,3 +258,25 @@ def test_staff_see_the_waitlist_length_of_their_own_campaigns_only():
     assert page.status_code == 200
     assert b'<td class="field-waitlist">3</td>' in page.content
     assert other.hashtag.encode() not in page.content
+
+
+def test_a_refund_with_restock_promotes(promote_now, django_capture_on_commit_callbacks):
+    shop_open(stock=1)
+    order = order_shipped("alice")
+    buyer_ready("bob")
+    post("bob", BUY)
+    tick()
+    assert WaitlistEntry.objects.get().status == WaitlistStatus.WAITING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund(
+            order_id=order.pk,
+            amount=order.total,
+            reason="returned",
+            restock=True,
+            now=timezone.now(),
+            actor_label="staff",
+        )
+
+    assert Order.objects.get(author_handle="bob").status == OrderStatus.PENDING
+    assert WaitlistEntry.objects.get().status == WaitlistStatus.PROMOTED
