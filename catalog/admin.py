@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from catalog.models import Campaign, Merchant, Product
-from catalog.selectors import campaign_networks
+from catalog.selectors import campaign_networks, campaigns_with_waitlist_length
 from catalog.services import (
     CampaignTerms,
     campaign_clean_hashtag,
@@ -157,6 +157,7 @@ class CampaignAdmin(MerchantScopedAdmin):
         "starts_at",
         "ends_at",
         "state",
+        "waitlist",
         "dashboard",
     )
     superuser_list_display = ("merchant",)
@@ -188,6 +189,14 @@ class CampaignAdmin(MerchantScopedAdmin):
     @admin.display(description="Stock (held / total)")
     def stock(self, obj: Campaign) -> str:
         return f"{obj.stock_reserved} / {obj.stock_total}"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        return campaigns_with_waitlist_length(super().get_queryset(request))
+
+    @admin.display(description="Waitlist", ordering="waitlist_length")
+    def waitlist(self, obj: Campaign) -> int:
+        """Buyers waiting for a unit: the demand the stock could not serve."""
+        return int(getattr(obj, "waitlist_length", 0))
 
     @admin.display(description="Dashboard")
     def dashboard(self, obj: Campaign) -> str:

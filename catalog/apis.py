@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Campaign, Product
-from catalog.selectors import campaign_networks_prefetched
+from catalog.selectors import campaign_networks_prefetched, campaigns_with_waitlist_length
 from catalog.services import campaign_save, campaign_set_paused
 from core.api import MerchantScopedMixin, merchant_scope
 from social.models import Platform
@@ -30,6 +30,9 @@ class CampaignSerializer(serializers.ModelSerializer):
         "`platform` and the campaign's networks; without it, `platform` sets the first "
         "network and the others stay.",
     )
+    waitlist_length = serializers.SerializerMethodField(
+        help_text="Buyers waiting for a unit: the demand the stock could not serve."
+    )
 
     class Meta:
         model = Campaign
@@ -45,12 +48,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             "currency",
             "stock_total",
             "stock_reserved",
+            "waitlist_length",
             "per_buyer_limit",
             "starts_at",
             "ends_at",
             "paused",
         )
-        read_only_fields = ("id", "stock_reserved", "paused")
+        read_only_fields = ("id", "stock_reserved", "waitlist_length", "paused")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,6 +72,11 @@ class CampaignSerializer(serializers.ModelSerializer):
         data: dict[str, Any] = super().to_representation(instance)
         data["platforms"] = list(campaign_networks_prefetched(instance))
         return data
+
+    def get_waitlist_length(self, obj: Campaign) -> int:
+        if not hasattr(obj, "waitlist_length"):  # just saved: read it
+            obj = campaigns_with_waitlist_length(Campaign.objects.filter(pk=obj.pk)).get()
+        return int(getattr(obj, "waitlist_length", 0))
 
     def create(self, validated_data: dict[str, Any]) -> Campaign:
         platforms = validated_data.pop("platforms", None)
@@ -100,7 +109,7 @@ class CampaignViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Campaign.objects.prefetch_related("listings")
+    queryset = campaigns_with_waitlist_length(Campaign.objects.prefetch_related("listings"))
     action_permissions = {
         "list": "catalog.view_campaign",
         "retrieve": "catalog.view_campaign",

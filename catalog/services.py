@@ -14,6 +14,7 @@ held far ahead.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -26,6 +27,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.services.linking import LINK_PREFIX
 from catalog.models import Campaign, CampaignListing
@@ -307,6 +309,11 @@ def campaign_save(
         other_platforms=networks[1:],
     )
     campaign_validate(terms=terms, now=now, campaign_id=campaign.pk, actor=actor)
+    stock_before = (
+        Campaign.objects.filter(pk=campaign.pk).values_list("stock_total", flat=True).first()
+        if campaign.pk is not None
+        else None
+    )
     if campaign.pk is not None:
         # Stock may shrink only down to what orders already hold.
         reserved = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
@@ -348,6 +355,8 @@ def campaign_save(
         _count_refusal(actor)
         _audit(actor, terms, campaign.pk, "refused: hashtag taken by a concurrent write")
         raise ValidationError({"hashtag": _unavailable(campaign.hashtag)}) from exc
+    if stock_before is not None and campaign.stock_total > stock_before:
+        _stock_added(campaign_ids=[campaign.pk])
     return campaign
 
 
@@ -401,15 +410,25 @@ def _listings_write(campaign: Campaign, networks: tuple[str, ...]) -> None:
     getattr(campaign, "_prefetched_objects_cache", {}).pop("listings", None)
 
 
+def _stock_added(*, campaign_ids: list[int]) -> None:
+    """Units became free to sell (stock raised, a campaign resumed): tell
+    ``HASHCART["CAMPAIGN_STOCK_ADDED_HANDLER"]`` (orders' waitlist promotion) after the commit."""
+    handler = import_string(settings.HASHCART["CAMPAIGN_STOCK_ADDED_HANDLER"])
+    transaction.on_commit(partial(handler, campaign_ids=campaign_ids))
+
+
 def campaign_set_paused(*, campaign_ids: list[int], paused: bool) -> int:
     """Pause or resume the given campaigns; returns how many changed. Purchases posted while a
     campaign is paused are decided ``campaign_closed`` (DESIGN §3.2)."""
     # ``updated_at`` too: deciders cache campaigns until it moves (``campaign_indexes``).
-    return (
+    changed = (
         Campaign.objects.filter(pk__in=campaign_ids)
         .exclude(paused=paused)
         .update(paused=paused, updated_at=timezone.now())
     )
+    if changed and not paused:
+        _stock_added(campaign_ids=sorted(campaign_ids))  # units freed while paused wait no more
+    return changed
 
 
 def campaigns_lock(campaign_ids: Iterable[int]) -> dict[int, Campaign]:

@@ -56,6 +56,7 @@ from orders.models import (
     Refund,
     Return,
     ReturnStatus,
+    WaitlistEntry,
 )
 from orders.receipt_pdf import receipt_download
 from orders.selectors import (
@@ -780,3 +781,25 @@ class ReturnAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
             "possible": returned.status in sources,
         }
         return TemplateResponse(request, "admin/orders/return/act.html", context, status=status)
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
+    """Waitlist entries of the merchant's campaigns (issue 13), read only: who waits, in what
+    order, and what became of them. The length per campaign is a column of the campaigns'
+    list (``catalog.admin.CampaignAdmin``)."""
+
+    list_display = ("id", "campaign", "author", "status", "posted_at", "order", "ended_at")
+    list_filter = ("status",)
+    list_select_related = ("campaign", "post", "order")
+    superuser_list_display = ("merchant",)
+    superuser_list_filter = ("merchant",)
+    search_fields = ("campaign__hashtag",)
+    ordering = ("campaign_id", "posted_at", "post_id")
+    readonly_fields = ("campaign", "post", "posted_at", "status", "order", "ended_at", "reason")
+    fields = readonly_fields
+    export_fields = ("id", "campaign_id", "status", "posted_at", "order_id", "ended_at", "reason")
+
+    @admin.display(description="Buyer's handle")
+    def author(self, obj: WaitlistEntry) -> str:
+        return f"@{obj.post.author_handle}"

@@ -768,3 +768,59 @@ def return_refused_step(*, returned: Return) -> str:
         f"The return of order #{returned.order.confirmation_code} is "
         f"{returned.get_status_display().lower()}: it cannot be changed that way now."
     )
+
+
+# --- Waitlist (issue 13): the public reply says only "waitlisted"; positions go by e-mail ------
+def reply_waitlisted(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
+    """No position, no count: the queue is the buyer's business (e-mailed). Fitted to
+    ``platform``'s rule (the post's network; default the campaign's first)."""
+    return _first_fitting(
+        platform or campaign.platform,
+        f"@{handle} #{campaign.hashtag} is sold out: you're waitlisted. Please check your e-mail.",
+        f"@{handle} Sold out: you're waitlisted. Please check your e-mail.",
+    )
+
+
+def email_waitlisted(
+    *, cardholder: Cardholder, campaign: Campaign, position: int
+) -> tuple[str, str]:
+    return (
+        f"You're on the waitlist: {campaign.product.name}",
+        f"""{_greeting(cardholder)}
+
+A post from your linked account asked to buy {campaign.product.name} with #{campaign.hashtag},
+which is sold out. You are number {position} on its waitlist.
+
+When a unit comes back and it is your turn, we reply to your post asking you to confirm, as for
+any order, and e-mail you the total. Nothing is charged unless you confirm.
+The waitlist closes when the campaign ends. To leave it, use your settings page:
+{_orders_page()}
+""",
+    )
+
+
+def email_waitlist_skipped(
+    *, cardholder: Cardholder, campaign: Campaign, reason: str
+) -> tuple[str, str]:
+    return (
+        f"Your turn on the waitlist: {campaign.product.name}",
+        f"""{_greeting(cardholder)}
+
+A unit of {campaign.product.name} (#{campaign.hashtag}) came back and it was your turn on the
+waitlist, but we could not take the order: {reason}
+
+You have left the waitlist and nothing was charged. You can review your settings here:
+{_orders_page()}
+""",
+    )
+
+
+def email_waitlist_closed(*, cardholder: Cardholder, campaign: Campaign) -> tuple[str, str]:
+    return (
+        f"Waitlist closed: {campaign.product.name}",
+        f"""{_greeting(cardholder)}
+
+The campaign #{campaign.hashtag} for {campaign.product.name} has ended, and no unit came back
+for you while you waited. Its waitlist is closed and nothing was charged.
+""",
+    )

@@ -833,3 +833,109 @@ class Return(ConcurrentTransitionMixin, TimeStampedModel):
     @transition(field=status, source=ReturnStatus.RECEIVED, target=ReturnStatus.REFUNDED)
     def refund_done(self) -> None:
         """The gateway confirmed the return's refund."""
+
+
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    # Given a pending order (``WaitlistEntry.order``) when a unit came back.
+    PROMOTED = "promoted", "Promoted to an order"
+    LEFT = "left", "Left by the cardholder"
+    # No longer eligible when their turn came (blocked, over a limit, no card): told by e-mail.
+    SKIPPED = "skipped", "Skipped: no longer eligible"
+    # The campaign ended with the entry still waiting: told by e-mail.
+    CLOSED = "closed", "Closed with the campaign"
+
+
+# The only moves an entry makes, all from ``waiting`` (``orders.services.waitlist`` changes the
+# status by compare-and-set on ``waiting``, so each happens once).
+WAITLIST_TRANSITIONS = {
+    WaitlistStatus.WAITING: (
+        WaitlistStatus.PROMOTED,
+        WaitlistStatus.LEFT,
+        WaitlistStatus.SKIPPED,
+        WaitlistStatus.CLOSED,
+    ),
+}
+
+
+class WaitlistEntry(TimeStampedModel):
+    """A purchase post that met a sold-out campaign from an eligible cardholder (issue 13).
+
+    The queue of a campaign is its ``waiting`` entries in post order (``posted_at``, then
+    ``post_id``: the inbox post's row id breaks ties), first in, first out. At most one waiting
+    entry per cardholder and campaign (a constraint): a second post while waiting is a
+    duplicate. An entry asks for one unit (``quantity`` is 1 for now).
+
+    Keyed for variants to come: the queue and the one-waiting constraint are per campaign today;
+    a variant is added as a nullable ``variant`` foreign key, included in the queue's index and
+    the constraint after ``campaign`` (with ``nulls_distinct=False``, so that the campaign-wide
+    queue, variant NULL, stays one queue), and promotion then looks at the stock of the entry's
+    variant. Nothing else keys on the campaign alone.
+    """
+
+    merchant = models.ForeignKey(
+        "catalog.Merchant", on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    # No foreign key constraint in the database: its check takes FOR KEY SHARE on the campaign's
+    # row, which would queue the sold-out path (joining, decided without locks) behind every
+    # holder of ``campaigns_lock``. Campaigns are never deleted once referenced (PROTECT).
+    campaign = models.ForeignKey(
+        "catalog.Campaign",
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        db_constraint=False,
+    )
+    cardholder = models.ForeignKey(
+        "accounts.Cardholder", on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    post = models.OneToOneField(
+        "social.Post", on_delete=models.PROTECT, related_name="waitlist_entry"
+    )
+    # The post's time, copied: the queue's order without a join.
+    posted_at = models.DateTimeField()
+    quantity = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    order = models.OneToOneField(
+        Order,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waitlist_entry",
+    )
+    # When it left ``waiting``, and why (skipped or closed), for the buyer's page and support.
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "cardholder"],
+                condition=Q(status="waiting"),
+                name="waitlist_one_waiting_per_buyer_campaign",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="waitlist_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in WaitlistStatus]),
+                name="waitlist_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="promoted", order__isnull=False)
+                | (~Q(status="promoted") & Q(order__isnull=True)),
+                name="waitlist_order_iff_promoted",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "posted_at", "post"],
+                condition=Q(status="waiting"),
+                name="waitlist_queue_idx",
+            ),
+            models.Index(fields=["cardholder", "-id"], name="waitlist_cardholder_idx"),
+            models.Index(fields=["merchant", "-id"], name="waitlist_merchant_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waitlist entry {self.pk} ({self.status})"

@@ -21,6 +21,8 @@ class PostOutcome(models.TextChoices):
     CAMPAIGN_CLOSED = "campaign_closed", "Campaign closed"
     BLOCKED = "blocked", "Blocked"
     SOLD_OUT = "sold_out", "Sold out"
+    # Sold out, and the eligible cardholder joined its waitlist (``orders.models.WaitlistEntry``).
+    WAITLISTED = "waitlisted", "Waitlisted"
     DUPLICATE = "duplicate", "Duplicate"
     ORDER_CREATED = "order_created", "Order created"
     CONFIRMED = "confirmed", "Confirmed"

@@ -3,7 +3,7 @@
 poll (feeds into the inbox) -> decide (inbox posts into outcomes, orders and outbox rows) ->
 send (replies within the rate budget; then confirmation windows open, payments run, e-mails go)
 -> expire (pending orders whose window closed behind the feed, and orders whose card
-authentication lapsed).
+authentication lapsed; then waitlist promotions and closings).
 
 The management commands run these stages by hand; Celery tasks do the same work on events and
 on the beat schedule (``social.tasks`` poll and send replies, ``orders.tasks`` the rest). Social
@@ -30,6 +30,7 @@ from orders.services import (
     payment_operations_due,
     posts_decide,
 )
+from orders.services.waitlist import waitlists_close_due, waitlists_promote_due
 from social.platforms.base import TransientError
 from social.selectors import accounts_to_poll, accounts_with_due_replies, feeds_of, posts_undecided
 from social.services import feed_poll, replies_reclaim, replies_send_due
@@ -133,12 +134,16 @@ def stage_payments(*, now: datetime) -> Counter[str]:
 
 def stage_expire(*, now: datetime) -> int:
     """Expire pending orders whose window closed behind the feed, and decline orders whose
-    time to authenticate their card ran out; returns how many."""
+    time to authenticate their card ran out; then give the units that came back to the first
+    waitlisters (the sweep behind the promotion tasks) and close the waitlists of campaigns
+    that ended. Returns how many orders and entries changed."""
     order_windows_open()  # a window not yet open for a posted request opens before any expiry
     return (
         orders_expire_due(now=now)
         + orders_expire_unrequested(now=now)
         + orders_authentication_lapse(now=now)
+        + waitlists_promote_due(now=now)
+        + waitlists_close_due(now=now)
     )
 
 

@@ -1,13 +1,16 @@
 """Reads of the orders app."""
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
+from core.lookups import AnyOf
 from core.scoping import scope_to_merchant
 from orders.models import (
     CreditNote,
@@ -23,6 +26,8 @@ from orders.models import (
     Receipt,
     Refund,
     Return,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from social.selectors import FeedState, feed_states, posts_undecided_backlog, replies_backlog
 
@@ -213,3 +218,121 @@ def disputes_open(*, merchant_id: int | None, limit: int = 10) -> tuple[int, lis
     if len(first) <= limit:
         return len(first), first
     return cases.count(), first[:limit]
+
+
+# --- Waitlist (issue 13) ------------------------------------------------------------------------
+def waitlist_queue(*, campaign_id: int) -> QuerySet[WaitlistEntry]:
+    """A campaign's waiting entries, first in first out (the partial index ``waitlist_queue_idx``
+    serves it)."""
+    return WaitlistEntry.objects.filter(
+        campaign_id=campaign_id, status=WaitlistStatus.WAITING
+    ).order_by("posted_at", "post_id")
+
+
+def _ahead_of(outer: str = "") -> Q:
+    """Waiting entries of the same campaign before the outer entry in the queue."""
+    return Q(campaign_id=OuterRef(f"{outer}campaign_id"), status=WaitlistStatus.WAITING) & (
+        Q(posted_at__lt=OuterRef(f"{outer}posted_at"))
+        | Q(posted_at=OuterRef(f"{outer}posted_at"), post_id__lt=OuterRef(f"{outer}post_id"))
+    )
+
+
+def waitlist_positions(*, entry_ids: Iterable[int]) -> dict[int, int]:
+    """The place (1 = next to be served) of each waiting entry among ``entry_ids``, by entry, in
+    one query (an index-only count per entry); entries no longer waiting are absent."""
+    return _places("pk", list(entry_ids))
+
+
+def waitlist_positions_of_posts(*, post_ids: Iterable[int]) -> dict[int, int]:
+    """``waitlist_positions`` of the waiting entries of these inbox posts, by post."""
+    return _places("post_id", list(post_ids))
+
+
+def _places(key: str, values: list[int]) -> dict[int, int]:
+    if not values:
+        return {}
+    ahead = (
+        WaitlistEntry.objects.filter(_ahead_of())
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows = (
+        WaitlistEntry.objects.filter(AnyOf(F(key), values), status=WaitlistStatus.WAITING)
+        .annotate(ahead=Coalesce(Subquery(ahead), 0))
+        .values_list(key, "ahead")
+    )
+    return {value: ahead + 1 for value, ahead in rows}
+
+
+def waitlist_position(entry: WaitlistEntry) -> int | None:
+    """The entry's place in its campaign's queue (1 = next to be served), or None once it no
+    longer waits (promoted, left, skipped or closed). For the cardholder's pages; never shown in
+    a public reply."""
+    if entry.status != WaitlistStatus.WAITING:
+        return None
+    return waitlist_positions(entry_ids=[entry.pk]).get(entry.pk)
+
+
+def waitlist_lengths(*, campaign_ids: Iterable[int]) -> dict[int, int]:
+    """How many wait on each campaign (the demand it could not serve), in one query; a campaign
+    nobody waits on is absent."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    rows = (
+        WaitlistEntry.objects.filter(AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING)
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values_list("campaign_id", "n")
+    )
+    return dict(rows)
+
+
+def waitlist_length_expression() -> Coalesce:
+    """A campaign's waitlist length as an expression over its row (``OuterRef("pk")``), for
+    ``catalog.selectors.campaigns_with_waitlist_length``: one index-only count per campaign."""
+    waiting = (
+        WaitlistEntry.objects.filter(campaign_id=OuterRef("pk"), status=WaitlistStatus.WAITING)
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(waiting), 0)
+
+
+def waitlist_waiting_pairs(
+    *, cardholder_ids: Iterable[int], campaign_ids: Iterable[int]
+) -> set[tuple[int, int]]:
+    """(cardholder, campaign) pairs with a waiting entry among these, in one query."""
+    holders, campaigns = list(cardholder_ids), list(campaign_ids)
+    if not holders or not campaigns:
+        return set()
+    return set(
+        WaitlistEntry.objects.filter(
+            AnyOf(F("cardholder_id"), holders),
+            AnyOf(F("campaign_id"), campaigns),
+            status=WaitlistStatus.WAITING,
+        ).values_list("cardholder_id", "campaign_id")
+    )
+
+
+@dataclass(frozen=True)
+class WaitingPlace:
+    entry: WaitlistEntry
+    position: int | None
+
+
+def cardholder_waitlist(*, cardholder_id: int, limit: int = 50) -> list[WaitingPlace]:
+    """The cardholder's waiting entries, newest first, with their places, for the settings page
+    (two queries)."""
+    entries = list(
+        WaitlistEntry.objects.filter(cardholder_id=cardholder_id, status=WaitlistStatus.WAITING)
+        .select_related("campaign__product")
+        .order_by("-id")[:limit]
+    )
+    positions = waitlist_positions(entry_ids=[e.pk for e in entries])
+    return [WaitingPlace(entry=e, position=positions.get(e.pk)) for e in entries]

@@ -22,6 +22,7 @@ from orders import pipeline
 from orders.payments.base import GatewayError
 from orders.services import notifications_send_due, posts_decide
 from orders.services.reconcile import reconciliation_run
+from orders.services.waitlist import waitlist_promote
 from social.tasks import RETRY, replies_send_all_task
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ _REPLYING = {
     "campaign_closed",
     "confirm_late",
     "confirm_awaiting_email",
+    "waitlisted",
 }
-_MAILING = {"order_created", "blocked", "confirm_late"}
+_MAILING = {"order_created", "blocked", "confirm_late", "waitlisted"}
 KICK_SECONDS = 1.0
 
 
@@ -117,3 +119,28 @@ def recover_task() -> None:
         posts_decide_task.delay(ids)
     if waiting:
         payments_run_task.delay()
+
+
+def waitlist_promote_enqueue(*, campaign_ids: list[int]) -> None:
+    """``HASHCART["WAITLIST_PROMOTE_HANDLER"]`` (and catalog's ``CAMPAIGN_STOCK_ADDED_HANDLER``),
+    called after the commit that freed units or filled a waitlist: a promotion task per
+    campaign. Many calls for one campaign within ``KICK_SECONDS`` ride on one task (it gives
+    every unit free when it runs); the expiry stage's sweep makes good a task lost."""
+    for campaign_id in campaign_ids:
+        if cache.add(f"hashcart:kick:waitlist:{campaign_id}", 1, timeout=KICK_SECONDS):
+            waitlist_promote_task.apply_async((campaign_id,), countdown=KICK_SECONDS)
+
+
+@shared_task(name="orders.waitlist_promote", **RETRY)
+def waitlist_promote_task(campaign_id: int) -> int:
+    now = timezone.now()
+    made = 0
+    while True:
+        result = waitlist_promote(campaign_id=campaign_id, now=now)
+        made += len(result.promoted)
+        if not result.again:
+            break
+    if made:
+        kick(replies_send_all_task)
+        kick(notifications_send_task)
+    return made

@@ -16,6 +16,7 @@ urlpatterns = [
         views.cardholder_credit_note_pdf,
         name="cardholder_credit_note_pdf",
     ),
+    path("waitlist/<int:entry_id>/leave/", views.waitlist_leave_view, name="waitlist_leave"),
     path("return/", views.cardholder_return_request, name="cardholder_return_request"),
     path(
         "dispute/escalate/", views.cardholder_dispute_escalate, name="cardholder_dispute_escalate"

@@ -6,7 +6,7 @@ dispute instead, ``dispute_open``, and pauses buying too); "Confirm" is the priv
 confirmation of an order above the buyer's e-mail threshold; "Approve your payment" runs the
 card's bank check (3-D Secure) for an order waiting for it. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
-The signed-in cardholder also downloads their receipts here.
+The signed-in cardholder also downloads their receipts and leaves a waitlist here.
 """
 
 from typing import Any, cast
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.exceptions import ApplicationError
 from orders.messages import AUTHENTICATE_SALT, EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus
+from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus, WaitlistEntry
 from orders.payments import gateway
 from orders.receipt_pdf import receipt_download
 from orders.selectors import cardholder_credit_note, cardholder_receipt
@@ -37,6 +37,7 @@ from orders.services import (
 from orders.services.authentication import authentication_lapsed
 from orders.services.disputes import dispute_escalate, dispute_open
 from orders.services.returns import return_request
+from orders.services.waitlist import waitlist_leave
 
 LINK_DAYS = 30
 
@@ -152,6 +153,25 @@ def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That request was incomplete.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    return redirect("accounts:settings")
+
+
+@login_required
+@require_POST
+def waitlist_leave_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """The signed-in cardholder leaves one of their waitlists (the settings page's orders
+    section); another's entry is a 404 (the same answer as for none). Back to the settings
+    page, saying whether they left or had been promoted meanwhile."""
+    entry = get_object_or_404(
+        WaitlistEntry.objects.select_related("campaign__product"),
+        pk=entry_id,
+        cardholder__user_id=request.user.pk,
+    )
+    name = entry.campaign.product.name
+    if waitlist_leave(entry_id=entry.pk, cardholder_id=entry.cardholder_id, now=timezone.now()):
+        messages.success(request, f"You have left the waitlist for {name}.")
+    else:
+        messages.error(request, f"You are no longer waiting for {name}: see your orders below.")
     return redirect("accounts:settings")
 
 

@@ -129,10 +129,10 @@ def test_one_stock_pool_sells_to_buyers_on_both_networks_and_each_confirms_where
     assert request.sent_at is not None
     assert f"#Confirm{bob.confirmation_code}" in request.text
 
-    # The pool is empty for a third buyer, whatever network.
+    # The pool is empty for a third buyer, whatever network: she waits for a unit.
     post("carol", f"@{BRAND} #{TAG}")
     tick()
-    assert Post.objects.get(author_handle="carol", platform="sandbox").outcome == "sold_out"
+    assert Post.objects.get(author_handle="carol", platform="sandbox").outcome == "waitlisted"
 
     # The confirmation prefix works on both networks.
     post("alice", f"@{BRAND} #Confirm{code_in(replies_to('alice')[-1])}")

@@ -448,6 +448,12 @@ HASHCART = {
     # orders, DESIGN §2).
     "POSTS_STORED_HANDLER": "orders.tasks.posts_decide_enqueue",
     "REPLY_SENT_HANDLER": "orders.services.order_window_open",
+    # Units came back or someone joined a waitlist: promote its first waitlisters (a task).
+    "WAITLIST_PROMOTE_HANDLER": "orders.tasks.waitlist_promote_enqueue",
+    # catalog: staff raised a campaign's stock or resumed it (the same promotion).
+    "CAMPAIGN_STOCK_ADDED_HANDLER": "orders.tasks.waitlist_promote_enqueue",
+    # catalog's admin and API: the expression of a campaign's waitlist length (its demand).
+    "CAMPAIGN_WAITLIST_LENGTH": "orders.selectors.waitlist_length_expression",
     # Called by social with (platform=, now=) for the hashtags a "search" feed looks for: the
     # live campaigns' (social does not import catalog).
     "SEARCH_HASHTAGS_SOURCE": "catalog.selectors.live_hashtags",

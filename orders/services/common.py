@@ -1,7 +1,12 @@
 """Small writes shared by the order services. Each runs in the caller's transaction."""
 
 from datetime import datetime
+from functools import partial
 from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder
 from catalog.services import stock_release
@@ -100,7 +105,7 @@ def order_release(
     previous = order.status
     if not order_transition(order=order, transition=transition, fields={}):
         return None
-    stock_release(campaign_id=order.campaign_id)
+    unit_released(campaign_id=order.campaign_id)
     return event(
         order=order,
         kind=str(order.status),
@@ -131,3 +136,20 @@ def order_confirm(
         ),
         payment_operation(order=order, operation="authorize"),
     )
+
+
+def unit_released(*, campaign_id: int) -> None:
+    """Give one unit back to the campaign (``catalog.services.stock_release``: the caller won
+    the order's transition out of a stock-holding state, or its restock) and ask for the first
+    waitlister to be promoted once the transaction commits. Every release of orders comes here,
+    so none is missed by the waitlist."""
+    stock_release(campaign_id=campaign_id)
+    waitlist_promote_soon(campaign_ids=[campaign_id])
+
+
+def waitlist_promote_soon(*, campaign_ids: list[int]) -> None:
+    """Ask for a promotion on these campaigns (``WAITLIST_PROMOTE_HANDLER``: a task) once the
+    caller's transaction commits, so that promoting never fails or slows the release itself;
+    a lost request is made good by the expiry stage's sweep (``waitlists_promote_due``)."""
+    handler = import_string(settings.HASHCART["WAITLIST_PROMOTE_HANDLER"])
+    transaction.on_commit(partial(handler, campaign_ids=sorted(set(campaign_ids))))

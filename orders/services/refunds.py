@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog.services import stock_release
 from core.exceptions import ApplicationError
 from orders import messages
 from orders.models import (
@@ -32,7 +31,7 @@ from orders.models import (
     RefundStatus,
 )
 from orders.payments.base import GatewayResult
-from orders.services.common import event, order_transition
+from orders.services.common import event, order_transition, unit_released
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.receipts import credit_note_issue
@@ -120,7 +119,7 @@ def _restock(*, order: Order, now: datetime) -> bool:
     ``restocked_at``); the caller holds the campaign's lock. True if this call gave it back."""
     if not Order.objects.filter(pk=order.pk, restocked_at__isnull=True).update(restocked_at=now):
         return False
-    stock_release(campaign_id=order.campaign_id)
+    unit_released(campaign_id=order.campaign_id)
     return True
 
 

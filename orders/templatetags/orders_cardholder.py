@@ -8,7 +8,7 @@ from django import template
 from django.conf import settings
 
 from orders.models import RETURNABLE_STATUSES, DisputeStatus, OrderStatus
-from orders.selectors import cardholder_orders
+from orders.selectors import cardholder_orders, cardholder_waitlist
 
 register = template.Library()
 
@@ -22,6 +22,8 @@ def cardholder_orders_section(cardholder_id: int) -> dict[str, Any]:
         token is passed on by Django."""
     return {
         "orders": cardholder_orders(cardholder_id=cardholder_id),
+        # Waiting entries with their places and a leave button (``orders:waitlist_leave``).
+        "waiting": cardholder_waitlist(cardholder_id=cardholder_id),
         "cancellable": OrderStatus.PENDING,
         "escalatable": DisputeStatus.REJECTED,
         "returnable": RETURNABLE_STATUSES,

@@ -292,7 +292,7 @@ def test_the_per_buyer_limit_counts_confirmed_orders():
     assert "most units" in Notification.objects.filter(kind="blocked").get().body
 
 
-def test_when_stock_runs_out_the_rest_are_sold_out():
+def test_when_stock_runs_out_the_rest_are_waitlisted():
     shop = shop_open(stock=2)
     handles = ["a1", "a2", "a3", "a4"]
     for handle in handles:
@@ -302,12 +302,14 @@ def test_when_stock_runs_out_the_rest_are_sold_out():
     assert [outcome_of(p) for p in posts] == [
         "order_created",
         "order_created",
-        "sold_out",
-        "sold_out",
+        "waitlisted",
+        "waitlisted",
     ]
     shop.campaign.refresh_from_db()
     assert shop.campaign.stock_reserved == 2
-    assert replies_to("a3") == ["@a3 Sorry, Kindle Fire HD (#BuyKindleFireHD) is sold out."]
+    assert replies_to("a3") == [
+        "@a3 #BuyKindleFireHD is sold out: you're waitlisted. Please check your e-mail."
+    ]
 
 
 # --- Confirmations -----------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_a_batch_of_a_hundred_and_ten_posts_costs_as_many_queries_as_a_batch_of_
             "order_created",
             "duplicate",
             "blocked",
-            "sold_out",
+            "waitlisted",
             "campaign_closed",
             "not_linked",
             "ignored_repost",

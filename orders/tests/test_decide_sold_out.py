@@ -1,8 +1,9 @@
 """Purchases of a sold-out campaign are decided without its lock (issue 11, item 3).
 
-A flash sale sells out in its first batches; every later batch only answers "sold out". Those
-batches read the stock as committed and lock neither the campaign nor the buyers' controls, so
-two deciders run side by side instead of queueing on one row. A campaign with stock left is
+A flash sale sells out in its first batches; every later batch only answers "sold out" (now
+"waitlisted": the waitlist is joined by one bulk insert, issue 13). Those batches read the
+stock as committed and lock neither the campaign nor the buyers' controls, so two deciders
+run side by side instead of queueing on one row. A campaign with stock left is
 still sold from under its lock: the second test shows that the lock held here is one the
 decider would wait for.
 """
@@ -87,7 +88,7 @@ def test_a_sold_out_campaigns_purchases_are_decided_while_its_row_is_locked(
     with _rows_locked_elsewhere(shop.campaign, [b.cardholder.pk for b in late]):
         outcomes = _decide_waiting_at_most_a_second()
 
-    assert outcomes == {"sold_out": 2}
+    assert outcomes == {"waitlisted": 2}
     shop.campaign.refresh_from_db()
     assert shop.campaign.stock_reserved == 1
 

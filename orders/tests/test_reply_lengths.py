@@ -103,6 +103,7 @@ def test_every_reply_builder_fits_its_platform_with_maximal_values(platform, scr
         "email_pending": messages.reply_confirm_email_pending(order=order),
         "late": messages.reply_confirm_late(handle=handle, code="K7Q2M"),
         "sold_out": messages.reply_sold_out(handle=handle, campaign=campaign),
+        "waitlisted": messages.reply_waitlisted(handle=handle, campaign=campaign),
         "closed": messages.reply_closed(handle=handle, campaign=campaign),
         "blocked": messages.reply_blocked(handle=handle, campaign=campaign),
     }

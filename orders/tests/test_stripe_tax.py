@@ -242,9 +242,9 @@ def test_a_purchase_of_a_sold_out_campaign_asks_no_tax(stripe_tax):
     post("carol", f"@{BRAND} #BuyKindleFireHD")
     tick()
 
-    assert len(responses.calls) == 1  # sold out: no question asked
+    assert len(responses.calls) == 1  # sold out: no question asked (they wait for a unit)
     outcomes = dict(Post.objects.exclude(outcome="").values_list("author_handle", "outcome"))
-    assert (outcomes["bob"], outcomes["carol"]) == (PostOutcome.SOLD_OUT, PostOutcome.SOLD_OUT)
+    assert (outcomes["bob"], outcomes["carol"]) == (PostOutcome.WAITLISTED, PostOutcome.WAITLISTED)
 
 
 @pytest.mark.django_db

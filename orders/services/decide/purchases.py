@@ -13,6 +13,11 @@ Sales tax (DESIGN §3.8) is quoted for each purchase by one calculator per batch
 (``orders.tax.calculator``: the rates table is read once for the batch, never per order), before
 the spend caps, which compare the total with tax. A quote that fails (Stripe Tax unreachable)
 blocks that purchase alone, with an e-mail that says so; the buyer may post again.
+
+Waitlist (issue 13, ``orders.services.decide.waitlist``): units that people wait for are not
+for sale to new posts (the campaign's stock left is less its waiting entries), so a unit that
+comes back goes to the first in the queue; a purchase that finds none for sale from a buyer who
+would otherwise get an order is ``waitlisted``, decided without locks as "sold out" was.
 """
 
 import logging
@@ -37,6 +42,7 @@ from catalog.services import campaigns_lock, stock_reserve
 from orders import messages
 from orders.models import Order
 from orders.outcomes import PostOutcome
+from orders.selectors import waitlist_lengths, waitlist_waiting_pairs
 from orders.services.decide import confirmations as confirming
 from orders.services.decide.batch import Batch, Eligible, Purchase
 from orders.services.decide.snapshot import (
@@ -46,6 +52,7 @@ from orders.services.decide.snapshot import (
     order_new,
     tax_request,
 )
+from orders.services.decide.waitlist import Join, waitlist_decide, waitlist_join
 from orders.tax import TaxCalculator, TaxError, TaxQuote
 from social.models import Post
 
@@ -88,7 +95,10 @@ def decide_purchases(
     # controls of buyers who only ask for such campaigns: their posts create nothing, so the
     # decision stands as of that moment (before any later release), and a sold-out flash
     # sale's batches run side by side instead of queueing on its row.
-    left = campaigns_stock_left({p.campaign.pk for p in eligible})
+    asked = {p.campaign.pk for p in eligible}
+    # Units that people wait for are theirs (read unlocked too: it only ever lowers ``left``).
+    queued = waitlist_lengths(campaign_ids=asked) if asked else {}
+    left = {pk: units - queued.get(pk, 0) for pk, units in campaigns_stock_left(asked).items()}
     buying = {p.buyer.cardholder_id for p in eligible if left.get(p.campaign.pk, 0) > 0}
     # Lock order: controls, then campaigns (see the module docstring).
     limits = controls_lock_many(cardholder_ids=buying)
@@ -100,7 +110,9 @@ def decide_purchases(
     confirming.decide_confirmations(batch, confirmations, confirm_orders)
     if eligible:
         remaining = {pk: min(units, 0) for pk, units in left.items()}
-        remaining |= {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
+        remaining |= {
+            pk: c.stock_total - c.stock_reserved - queued.get(pk, 0) for pk, c in locked.items()
+        }
         _decide_eligible(batch, eligible, limits, locked, remaining, tax)
 
 
@@ -125,8 +137,12 @@ def _decide_eligible(
         capped_ids={pk for pk, lim in limits.items() if lim.per_day_cap is not None},
         now=batch.now,
     )
+    waiting = waitlist_waiting_pairs(
+        cardholder_ids=set(limits), campaign_ids={p.campaign.pk for p in eligible}
+    )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
     reserved: Counter[int] = Counter()
+    joins: list[Join] = []
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
         campaign = locked.get(purchase.campaign.pk, purchase.campaign)
@@ -150,7 +166,10 @@ def _decide_eligible(
             limits=lim,
             cooling=cooling,
         )
-        if reason is None and holdings.pending_for(cardholder_id, campaign.pk):
+        if reason is None and (
+            holdings.pending_for(cardholder_id, campaign.pk)
+            or (cardholder_id, campaign.pk) in waiting
+        ):
             batch.decide(post, PostOutcome.DUPLICATE)
             continue
         if reason is None and selling and quote is None and card is not None:
@@ -160,15 +179,11 @@ def _decide_eligible(
             _block(batch, post, campaign, cardholder_id, reason)
             continue
         # Selling, a purchase without a quote was blocked above (TAX_UNAVAILABLE), so no quote
-        # here means sold out.
+        # here means sold out: an eligible buyer joins the waitlist.
         if not selling or quote is None:
-            batch.decide(
-                post,
-                PostOutcome.SOLD_OUT,
-                reply=messages.reply_sold_out(
-                    handle=post.author_handle, campaign=campaign, platform=post.platform
-                ),
-            )
+            waitlist_decide(batch, post, campaign)
+            waiting.add((cardholder_id, campaign.pk))
+            joins.append(Join(post=post, campaign=campaign, cardholder_id=cardholder_id))
             continue
         remaining[campaign.pk] -= 1
         reserved[campaign.pk] += 1
@@ -185,6 +200,7 @@ def _decide_eligible(
     for campaign_id, units in sorted(reserved.items()):
         # Under the row lock; the check constraint backs it should anything else slip.
         stock_reserve(campaign_id=campaign_id, units=units)
+    waitlist_join(batch, joins)
 
 
 def _limit_reason(
