@@ -31,6 +31,7 @@ from orders.messages import (
     EMAIL_CONFIRM_SALT,
     NOT_ME_SALT,
     authenticate_url,
+    not_me_url,
 )
 from orders.models import (
     DISPUTABLE_STATUSES,
@@ -62,6 +63,13 @@ from orders.services.returns import return_request
 from social.models import Platform
 
 LINK_DAYS = 30
+# Orders "Not me" has nothing left to do for: ended, or every penny back.
+NOT_ME_ENDED = (
+    OrderStatus.EXPIRED,
+    OrderStatus.CANCELLED,
+    OrderStatus.DECLINED,
+    OrderStatus.REFUNDED,
+)
 
 
 def _order_of(token: str, *, salt: str, **filters: Any) -> Order | None:
@@ -170,7 +178,8 @@ def cardholder_order(request: HttpRequest, order_id: int) -> HttpResponse:
     confirmed, paid, shipped with the carrier's tracking link, delivered, and any cancel,
     expiry, decline, refund, return or case), the code to post and the time left while it is
     pending (in the page; ``order_countdown.js`` only ticks it), and the actions that apply now
-    (cancel, receipt and credit notes, return, review of a rejected case). Another's order,
+    (cancel, receipt and credit notes, return, review of a rejected case, and "Not me", the
+    e-mails' signed link). Another's order,
     or none, is the same 404: the page never tells whether an id exists."""
     order = cardholder_order_of(user_id=cast(int, request.user.pk), order_id=order_id)
     if order is None:
@@ -207,6 +216,11 @@ def cardholder_order(request: HttpRequest, order_id: int) -> HttpResponse:
             "returnable": order.status in RETURNABLE_STATUSES and dispute is None,
             "escalatable": dispute is not None and dispute.status == DisputeStatus.REJECTED,
             "return_days": settings.HASHCART["RETURN_DAYS"],
+            "disputable": order.status in DISPUTABLE_STATUSES,
+            # "Not me" from the page as from the e-mails: an order not yet ended and not in a case.
+            "not_me_url": not_me_url(order.pk)
+            if dispute is None and order.status not in NOT_ME_ENDED
+            else "",
         },
     )
 

@@ -193,3 +193,23 @@ def test_an_e_mail_about_no_order_has_no_order_link():
     tick()
     (blocked,) = Notification.objects.filter(kind="blocked")
     assert "/orders/" not in blocked.body
+
+
+def test_not_me_is_offered_until_the_order_ends_and_says_what_it_does():
+    order = _pending()
+    html = _page_of(order).content.decode()
+    assert "Not me: cancel it and pause buying by post" in html
+    link = re.search(r'href="(https?://[^"]+/orders/not-me/[^"]+/)"', html)
+    assert link is not None
+    # The e-mails' signed link (its path: the e-mail names the public site): it opens this order.
+    not_me_page = Client().get("/" + link.group(1).split("://", 1)[1].split("/", 1)[1])
+    assert not_me_page.status_code == 200
+    assert order.confirmation_code.encode() in not_me_page.content
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.EXPIRED)
+    assert "/orders/not-me/" not in _page_of(order).content.decode()
+
+
+def test_not_me_after_shipping_opens_a_case():
+    shop_open()
+    order = order_delivered("alice")
+    assert "Not me: open a case and pause buying by post" in _page_of(order).content.decode()
