@@ -60,6 +60,11 @@ class CardForm(forms.Form):
         self.fields["number"].help_text = number_help
         years = range(today.year, today.year + 15)
         self.fields["exp_year"].choices = [(y, str(y)) for y in years]  # type: ignore[attr-defined]
+        # The first choices (January of this year) would be a card already expired: start on
+        # next month, the earliest expiry a card in use can have after this one.
+        year, month = divmod(today.year * 12 + today.month, 12)
+        self.fields["exp_month"].initial = month + 1
+        self.fields["exp_year"].initial = year
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -111,12 +116,36 @@ class ConsentForm(forms.Form):
     )
 
 
+def _cap_errors(label: str, *, least: int) -> dict[str, str]:
+    """Error messages of an amount field that say which field they are about."""
+    return {
+        "invalid": f"{label}: enter an amount in dollars, like 150 or 149.99.",
+        "min_value": f"{label}: enter at least ${least}, or leave it empty.",
+        "max_digits": f"{label}: that amount is too large.",
+        "max_whole_digits": f"{label}: that amount is too large.",
+        "max_decimal_places": f"{label}: use at most two digits for the cents.",
+    }
+
+
 class ControlsForm(forms.Form):
+    """The limits of buying by post. Each error names its field (they are also said at the top
+    of the page), and a per-order cap above the per-day cap is refused: no order could use it."""
+
     per_order_cap = forms.DecimalField(
-        label="Most per order ($)", required=False, min_value=1, max_digits=10, decimal_places=2
+        label="Most per order ($)",
+        required=False,
+        min_value=1,
+        max_digits=10,
+        decimal_places=2,
+        error_messages=_cap_errors("Most per order", least=1),
     )
     per_day_cap = forms.DecimalField(
-        label="Most per day ($)", required=False, min_value=1, max_digits=10, decimal_places=2
+        label="Most per day ($)",
+        required=False,
+        min_value=1,
+        max_digits=10,
+        decimal_places=2,
+        error_messages=_cap_errors("Most per day", least=1),
     )
     email_confirm_above = forms.DecimalField(
         label="Also confirm by e-mail above ($)",
@@ -125,4 +154,16 @@ class ControlsForm(forms.Form):
         max_digits=10,
         decimal_places=2,
         help_text="Orders above this amount also need a click on a private link we e-mail you.",
+        error_messages=_cap_errors("Also confirm by e-mail above", least=0),
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        per_order, per_day = data.get("per_order_cap"), data.get("per_day_cap")
+        if per_order is not None and per_day is not None and per_order > per_day:
+            self.add_error(
+                "per_order_cap",
+                f"Most per order: ${per_order:,.2f} is more than your most per day "
+                f"(${per_day:,.2f}); make it ${per_day:,.2f} or less.",
+            )
+        return data

@@ -216,7 +216,10 @@ def link_address(request: HttpRequest) -> HttpResponse:
     if pending is None and card is None:
         messages.info(request, "Add a card first: the address is the card's billing address.")
         return redirect("accounts:link_card")
-    initial = {name: getattr(card, name) for name in ADDRESS_FIELDS} if card else {}
+    # A new card replacing one (or one removed before) starts from the address on file: the
+    # cardholder confirms it, or changes it, rather than typing it again.
+    saved = services.address_on_file(cardholder)
+    initial = {name: getattr(saved, name) for name in ADDRESS_FIELDS} if saved else {}
     form = AddressForm(_posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
@@ -235,7 +238,12 @@ def link_address(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/link_address.html",
-        {"progress": _progress(request, cardholder), "form": form, "pending": pending},
+        {
+            "progress": _progress(request, cardholder),
+            "form": form,
+            "pending": pending,
+            "reused": bool(initial) and pending is not None,
+        },
     )
 
 
@@ -263,7 +271,16 @@ def link_consent(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def account_settings(request: HttpRequest) -> HttpResponse:
-    cardholder = _cardholder(request)
+    return _settings_page(request, _cardholder(request))
+
+
+def _settings_page(
+    request: HttpRequest,
+    cardholder: Cardholder,
+    *,
+    controls_form: ControlsForm | None = None,
+) -> HttpResponse:
+    """The settings page; ``controls_form``: the limits as the cardholder typed them, refused."""
     controls = cardholder.controls
     history: list[tuple[Any, str, str]] = [
         (e.created_at, e.get_kind_display(), e.summary)
@@ -279,7 +296,8 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             "progress": _progress(request, cardholder),
             "cardholder": cardholder,
             "controls": controls,
-            "controls_form": ControlsForm(
+            "controls_form": controls_form
+            or ControlsForm(
                 initial={
                     "per_order_cap": controls.per_order_cap,
                     "per_day_cap": controls.per_day_cap,
@@ -290,6 +308,25 @@ def account_settings(request: HttpRequest) -> HttpResponse:
                 "-is_default", "-id"
             ),
             "history": history[:50],
+        },
+    )
+
+
+@login_required
+@require_GET
+def card_remove_confirm(request: HttpRequest, card_id: int) -> HttpResponse:
+    """Asks before a card is removed (what it does to orders not yet charged); the button
+    posts to ``settings_action`` ``remove-card``. Another's card, or a removed one, is a 404."""
+    cardholder = _cardholder(request)
+    card = get_object_or_404(cardholder.cards, pk=card_id, removed_at__isnull=True)
+    return render(
+        request,
+        "accounts/card_remove.html",
+        {
+            "card": card,
+            "only_card": not cardholder.cards.filter(removed_at__isnull=True)
+            .exclude(pk=card.pk)
+            .exists(),
         },
     )
 
@@ -323,10 +360,8 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
         elif action == "controls":
             form = ControlsForm(request.POST)
             if not form.is_valid():
-                for errors in form.errors.values():
-                    for error in errors:
-                        messages.error(request, str(error))
-                return redirect("accounts:settings")
+                # The page again, with what was typed and each error by its field.
+                return _settings_page(request, cardholder, controls_form=form)
             services.controls_update(cardholder=cardholder, now=now, **form.cleaned_data)
             messages.success(request, "Your limits are saved.")
         else:

@@ -1,9 +1,10 @@
-"""The landing page: what Hashcart is, and the hashtags on offer right now."""
+"""The landing page: what Hashcart is, how to start, and the hashtags on offer right now."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.selectors import brand_account, link_platforms
 from catalog.models import Campaign
 from catalog.selectors import campaign_list_live, campaign_networks_prefetched
 from social.models import Platform
@@ -11,8 +12,13 @@ from social.selectors import brand_handles
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    """What Hashcart is, and the hashtags on offer right now, each with the brand account to
-    post to on every network it runs on."""
+    """What Hashcart is, how to start (link a card), the brand account to post to on each
+    network, and the hashtags on offer right now, each with where to post it."""
+    brands = [
+        (Platform(platform).label, account.handle)
+        for platform in link_platforms()
+        if (account := brand_account(platform=platform)) is not None
+    ]
     campaigns = list(campaign_list_live().prefetch_related("listings"))
     handles = brand_handles()
     return render(
@@ -21,6 +27,8 @@ def landing(request: HttpRequest) -> HttpResponse:
         {
             "campaigns": campaigns,
             "offers": [(c, _where_to_post(c, handles)) for c in campaigns],
+            "brands": brands,
+            "window": settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"],
             "sandbox": settings.HASHCART["SANDBOX_PAGE"],
         },
     )

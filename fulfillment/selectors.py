@@ -11,11 +11,24 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 
 from catalog.models import Merchant
+from fulfillment.carriers import carrier_for
 from fulfillment.models import Shipment, ShipmentStatus
 
 OPEN = (ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT)
 # (A shipment with a label is still "not left" until the carrier scans it: in_transit.)
 NOT_DELIVERED = (*OPEN, ShipmentStatus.EXCEPTION)
+
+
+def shipment_tracking_url(*, carrier: str, tracking_number: str) -> str:
+    """The public tracking page of a parcel of ``carrier`` (a key of ``HASHCART["CARRIERS"]``),
+    or "" for an unknown carrier, no tracking number, or a carrier without such a page
+    (``HASHCART["TRACKING_URL_SOURCE"]``, read by the buyer's order page)."""
+    if not tracking_number:
+        return ""
+    try:
+        return carrier_for(carrier).tracking_url(tracking_number=tracking_number)
+    except LookupError:
+        return ""
 
 
 def merchant_today(merchant: Merchant, now: datetime) -> date:

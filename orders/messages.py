@@ -229,6 +229,20 @@ def authenticate_url(order_id: int) -> str:
     return _signed_order_url(order_id, salt=AUTHENTICATE_SALT, view="orders:authenticate")
 
 
+def order_page_url(order_id: int) -> str:
+    """The absolute link to the buyer's page of the order (``orders:cardholder_order``), which
+    they see once signed in. Every e-mail about an order carries it
+    (``orders.services.common.notification``)."""
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(
+        "orders:cardholder_order", args=[order_id]
+    )
+
+
+def order_page_line(order_id: int) -> str:
+    """The closing line of an e-mail about an order: where its page is."""
+    return f"\nYour order's page (sign in to see it):\n{order_page_url(order_id)}\n"
+
+
 def _greeting(cardholder: Cardholder) -> str:
     return f"Hello {cardholder.user.first_name or 'there'},"
 
@@ -525,7 +539,7 @@ def email_receipt(*, content: ReceiptContent, cardholder: Cardholder) -> tuple[s
     )
     taxes = "".join(f"\n  {label}: {amount}" for label, amount in text.taxes)
     merchant = "\n".join(f"  {line}" for line in text.merchant)
-    pdf_url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+    pdf_url = order_page_url(content.order_id)
     body = f"""{_greeting(cardholder)}
 
 Thank you for your order. This is your receipt.
@@ -544,7 +558,7 @@ Sold by:
 
 {text.payment} {text.note}
 
-A PDF copy is on your settings page:
+A PDF copy is on your order's page:
 {pdf_url}
 """
     html = render_to_string(
@@ -580,16 +594,16 @@ def email_refunded(
 We refunded {money(amount, order.currency)} for order #{order.confirmation_code}
 ({order.product_name}) to your card ending in {last4}. {rest}
 Your bank may take a few days to show it.
-{_credit_note_line(credit_note)}""",
+{_credit_note_line(credit_note, order_id=order.pk)}""",
     )
 
 
-def _credit_note_line(reference: str) -> str:
-    """Where the refund's credit note is, when it has one."""
+def _credit_note_line(reference: str, *, order_id: int) -> str:
+    """Where the refund's credit note is, when it has one: the order's page."""
     if not reference:
         return ""
-    url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
-    return f"\nCredit note {reference}: a PDF copy is on your settings page,\n{url}\n"
+    url = order_page_url(order_id)
+    return f"\nCredit note {reference}: a PDF copy is on your order's page,\n{url}\n"
 
 
 # Refusals of a refund asked for by staff (the admin and the API say them as they are).
@@ -616,8 +630,13 @@ def cancel_refused(*, order: Order) -> str:
 
 
 # --- Disputes: "Not me" after shipping (DESIGN §3.4, §8) ----------------------------------------
-def _orders_page() -> str:
-    """The cardholder's settings page, where their orders, disputes and returns are."""
+def _orders_page(order: Order) -> str:
+    """The buyer's page of the order, where its case and returns are followed."""
+    return order_page_url(order.pk)
+
+
+def _settings_page() -> str:
+    """The cardholder's settings page, where their orders and waitlists are listed."""
     return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
 
 
@@ -633,7 +652,7 @@ has already shipped. We opened a case with the merchant, who answers by
 a refusal with a reason. Buying by post is paused on your account until you resume it.
 
 If someone else used your social account, change its password. Follow the case here:
-{_orders_page()}
+{_orders_page(order)}
 """,
     )
 
@@ -658,7 +677,7 @@ def email_dispute_resolved(*, dispute: Dispute, cardholder: Cardholder) -> tuple
 About order #{order.confirmation_code} ({order.product_name}), which you told us you did not
 place: {answers.get(str(dispute.status), "")}
 {note}
-Your orders: {_orders_page()}
+Your order's page: {_orders_page(order)}
 """,
     )
 
@@ -731,7 +750,7 @@ def email_return(*, returned: Return, kind: str, cardholder: Cardholder) -> tupl
 
 {text}
 {note}
-Your orders: {_orders_page()}
+Your order's page: {_orders_page(order)}
 """,
     )
 
@@ -794,7 +813,7 @@ which is sold out. You are number {position} on its waitlist.
 When a unit comes back and it is your turn, we reply to your post asking you to confirm, as for
 any order, and e-mail you the total. Nothing is charged unless you confirm.
 The waitlist closes when the campaign ends. To leave it, use your settings page:
-{_orders_page()}
+{_settings_page()}
 """,
     )
 
@@ -810,7 +829,7 @@ A unit of {campaign.product.name} (#{campaign.hashtag}) came back and it was you
 waitlist, but we could not take the order: {reason}
 
 You have left the waitlist and nothing was charged. You can review your settings here:
-{_orders_page()}
+{_settings_page()}
 """,
     )
 

@@ -135,6 +135,90 @@ def cardholder_credit_note(*, user_id: int, credit_note_id: int) -> CreditNote |
     ).first()
 
 
+def cardholder_order(*, user_id: int, order_id: int) -> Order | None:
+    """One order of the cardholder signed in as ``user_id``, with what its page shows (campaign,
+    shipment, receipt, case, returns, refunds' credit notes, events); None when the order is
+    another's or does not exist (the page answers both alike, so ids cannot be probed)."""
+    return (
+        Order.objects.filter(pk=order_id, cardholder__user_id=user_id)
+        .select_related("campaign", "shipment", "receipt", "dispute")
+        .prefetch_related(
+            Prefetch("returns", queryset=Return.objects.order_by("-id")),
+            Prefetch("refunds", queryset=Refund.objects.select_related("credit_note")),
+            Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+        )
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    """One line of an order's timeline: ``done`` with its time ``at``, or still ahead."""
+
+    key: str
+    label: str
+    at: datetime | None = None
+    done: bool = False
+    detail: str = ""
+
+
+# The happy path, in order, and the status that reaches each step.
+_PATH = (
+    ("confirmed", "Confirmed", OrderStatus.CONFIRMED),
+    ("paid", "Paid (card authorized)", OrderStatus.PAID),
+    ("shipped", "Shipped", OrderStatus.SHIPPED),
+    ("delivered", "Delivered", OrderStatus.DELIVERED),
+)
+# Where an order may leave or go past the happy path; each is shown when it happened.
+_SIDE: dict[str, str] = {
+    OrderStatus.AUTHENTICATION_REQUIRED: "Your bank asked you to approve the payment",
+    OrderStatus.EXPIRED: "Expired (not confirmed in time)",
+    OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.DECLINED: "Declined by the card",
+    OrderStatus.PARTIALLY_REFUNDED: "Partly refunded",
+    OrderStatus.REFUNDED: "Refunded",
+}
+_ENDED = (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.DECLINED)
+
+
+def order_timeline(order: Order) -> list[TimelineStep]:
+    """The order's story for its buyer, oldest first: posted, then confirmed, paid, shipped
+    (``detail``: the carrier and tracking number) and delivered, each done when an event took
+    the order there (a shipment's own times win for shipped and delivered); the steps still
+    ahead, unless the order ended (expired, cancelled, declined); and, when they happened, the
+    side steps (bank approval, expiry, cancel, decline, refunds) and its case and returns. Reads
+    the order's prefetched events, shipment, returns and dispute (``cardholder_order``)."""
+    reached: dict[str, datetime] = {}
+    side: list[TimelineStep] = []
+    for e in order.events.all():
+        if e.to_status and e.to_status not in reached:
+            reached[e.to_status] = e.created_at
+            if e.to_status in _SIDE:
+                side.append(TimelineStep(e.to_status, _SIDE[e.to_status], e.created_at, True))
+        elif e.kind.startswith(("return_", "dispute_")):
+            label = e.kind.replace("_", " ").capitalize().replace("Dispute", "Case")
+            side.append(TimelineStep(e.kind, label, e.created_at, True))
+    shipment = getattr(order, "shipment", None)
+    if shipment is not None:
+        if shipment.shipped_at:
+            reached.setdefault(OrderStatus.SHIPPED, shipment.shipped_at)
+        if shipment.delivered_at:
+            reached[OrderStatus.DELIVERED] = shipment.delivered_at
+    steps = [TimelineStep("posted", f"Posted #{order.hashtag}", order.created_at, True)]
+    ended = order.status in _ENDED
+    for key, label, status in _PATH:
+        at = reached.get(status) or (order.confirmed_at if key == "confirmed" else None)
+        if at is None and ended:
+            continue
+        detail = ""
+        if key == "shipped" and shipment is not None and shipment.tracking_number:
+            detail = f"{shipment.carrier}, tracking number {shipment.tracking_number}"
+        steps.append(TimelineStep(key, label, at, at is not None, detail))
+    done = [step for step in steps + side if step.done]
+    done.sort(key=lambda step: step.at or order.created_at)
+    return done + [step for step in steps if not step.done]
+
+
 def merchant_credit_note(*, credit_note_id: int, merchant_id: int | None) -> CreditNote | None:
     """A credit note of merchant ``merchant_id`` (any merchant's for ``None``, an operator);
     None when it is another merchant's."""

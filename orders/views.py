@@ -6,11 +6,14 @@ dispute instead, ``dispute_open``, and pauses buying too); "Confirm" is the priv
 confirmation of an order above the buyer's e-mail threshold; "Approve your payment" runs the
 card's bank check (3-D Secure) for an order waiting for it. GET shows what the link will do
 and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
-The signed-in cardholder also downloads their receipts and leaves a waitlist here.
+The signed-in cardholder also has a page per order here (``cardholder_order``: its timeline,
+its code and time left while pending, and its actions), downloads their receipts and leaves a
+waitlist.
 """
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -19,15 +22,37 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.exceptions import ApplicationError
-from orders.messages import AUTHENTICATE_SALT, EMAIL_CONFIRM_SALT, NOT_ME_SALT
-from orders.models import DISPUTABLE_STATUSES, CancelReason, Order, OrderStatus, WaitlistEntry
+from orders.messages import (
+    AUTHENTICATE_SALT,
+    EMAIL_CONFIRM_SALT,
+    NOT_ME_SALT,
+    authenticate_url,
+    not_me_url,
+)
+from orders.models import (
+    DISPUTABLE_STATUSES,
+    RETURNABLE_STATUSES,
+    CancelReason,
+    DisputeStatus,
+    Order,
+    OrderStatus,
+    WaitlistEntry,
+)
 from orders.payments import gateway
 from orders.receipt_pdf import receipt_download
-from orders.selectors import cardholder_credit_note, cardholder_receipt
+from orders.selectors import (
+    cardholder_credit_note,
+    cardholder_receipt,
+    order_timeline,
+)
+from orders.selectors import (
+    cardholder_order as cardholder_order_of,
+)
 from orders.services import (
     order_authentication_complete,
     order_authentication_status,
@@ -38,8 +63,16 @@ from orders.services.authentication import authentication_lapsed
 from orders.services.disputes import dispute_escalate, dispute_open
 from orders.services.returns import return_request
 from orders.services.waitlist import waitlist_leave
+from social.models import Platform
 
 LINK_DAYS = 30
+# Orders "Not me" has nothing left to do for: ended, or every penny back.
+NOT_ME_ENDED = (
+    OrderStatus.EXPIRED,
+    OrderStatus.CANCELLED,
+    OrderStatus.DECLINED,
+    OrderStatus.REFUNDED,
+)
 
 
 def _order_of(token: str, *, salt: str, **filters: Any) -> Order | None:
@@ -131,11 +164,76 @@ def authenticate(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "orders/authenticate.html", context)
 
 
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back where the form was: the order's page when the form came from there (``back``: the
+    order's id; the page itself answers 404 for another's), else the settings page."""
+    back = request.POST.get("back", "")
+    if back.isascii() and back.isdigit():
+        return redirect("orders:cardholder_order", int(back))
+    return redirect("accounts:settings")
+
+
+@never_cache  # a page of one person's order, with its live time left
+@login_required
+@require_GET
+def cardholder_order(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The signed-in cardholder's page of one of their orders: its timeline (posted,
+    confirmed, paid, shipped with the carrier's tracking link, delivered, and any cancel,
+    expiry, decline, refund, return or case), the code to post and the time left while it is
+    pending (in the page; ``order_countdown.js`` only ticks it), and the actions that apply now
+    (cancel, receipt and credit notes, return, review of a rejected case, and "Not me", the
+    e-mails' signed link). Another's order,
+    or none, is the same 404: the page never tells whether an id exists."""
+    order = cardholder_order_of(user_id=cast(int, request.user.pk), order_id=order_id)
+    if order is None:
+        raise Http404("No such order.")
+    now = timezone.now()
+    seconds_left = None
+    if order.status == OrderStatus.PENDING and order.expires_at is not None:
+        seconds_left = max(0, int((order.expires_at - now).total_seconds()))
+    shipment = getattr(order, "shipment", None)
+    tracking_url = ""
+    if shipment is not None and shipment.tracking_number:
+        tracking_url = import_string(settings.HASHCART["TRACKING_URL_SOURCE"])(
+            carrier=shipment.carrier, tracking_number=shipment.tracking_number
+        )
+    dispute = getattr(order, "dispute", None)
+    return render(
+        request,
+        "orders/cardholder_order.html",
+        {
+            "order": order,
+            "timeline": order_timeline(order),
+            "shipment": shipment,
+            "tracking_url": tracking_url,
+            "dispute": dispute,
+            "platform_label": dict(Platform.choices).get(order.platform, order.platform),
+            "confirm_post": f"#{order.campaign.confirm_prefix}{order.confirmation_code}",
+            "seconds_left": seconds_left,
+            "time_left": f"{seconds_left // 60}:{seconds_left % 60:02d}" if seconds_left else "",
+            "window": settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"],
+            "cancellable": order.status == OrderStatus.PENDING,
+            "authenticate_url": authenticate_url(order.pk)
+            if order.status == OrderStatus.AUTHENTICATION_REQUIRED
+            else "",
+            "returnable": order.status in RETURNABLE_STATUSES and dispute is None,
+            "escalatable": dispute is not None and dispute.status == DisputeStatus.REJECTED,
+            "return_days": settings.HASHCART["RETURN_DAYS"],
+            "disputable": order.status in DISPUTABLE_STATUSES,
+            # "Not me" from the page as from the e-mails: an order not yet ended and not in a case.
+            "not_me_url": not_me_url(order.pk)
+            if dispute is None and order.status not in NOT_ME_ENDED
+            else "",
+        },
+    )
+
+
 @login_required
 @require_POST
 def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
-    """The cardholder cancels one of their pending orders (the settings page's orders section,
-    ``orders_cardholder``); another's order is a 404. Back to the settings page."""
+    """The cardholder cancels one of their pending orders (their order's page, or the settings
+    page's orders section, ``orders_cardholder``); another's order is a 404. Back where the
+    form was (``_back``)."""
     try:
         order = get_object_or_404(
             Order, cardholder__user_id=request.user.pk, pk=int(request.POST["order"])
@@ -153,7 +251,7 @@ def cardholder_order_cancel(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That request was incomplete.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    return redirect("accounts:settings")
+    return _back(request)
 
 
 @login_required
@@ -201,7 +299,8 @@ def cardholder_credit_note_pdf(request: HttpRequest, credit_note_id: int) -> Htt
 @require_POST
 def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
     """The cardholder asks the operator to review the rejection of their case (the orders
-    section of their settings page); another's case is a 404. Back to the settings page."""
+    section of their settings page, or the order's page); another's case is a 404. Back where
+    the form was (``_back``)."""
     try:
         dispute_escalate(
             dispute_id=int(request.POST["dispute"]),
@@ -215,7 +314,7 @@ def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
         raise Http404("No such case.") from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    return redirect("accounts:settings")
+    return _back(request)
 
 
 @login_required
@@ -223,7 +322,7 @@ def cardholder_dispute_escalate(request: HttpRequest) -> HttpResponse:
 def cardholder_return_request(request: HttpRequest) -> HttpResponse:
     """The cardholder asks to return a delivered order, with a reason (the orders section of
     their settings page); another's order is a 404. A refusal (too late, say) is told as it
-    is. Back to the settings page."""
+    is. Back where the form was (``_back``): the settings page or the order's page."""
     try:
         returned = return_request(
             order_id=int(request.POST["order"]),
@@ -242,4 +341,4 @@ def cardholder_return_request(request: HttpRequest) -> HttpResponse:
         raise Http404("No such order.") from exc
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    return redirect("accounts:settings")
+    return _back(request)

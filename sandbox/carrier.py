@@ -69,6 +69,10 @@ class SandboxCarrier(Carrier):
             reference=f"sbx_{parcel.shipment_id}",
         )
 
+    def tracking_url(self, *, tracking_number: str) -> str:
+        """A stand-in address, like the sandbox's label URLs (nothing answers there)."""
+        return f"https://sandbox-carrier.invalid/track/{tracking_number}"
+
     def buy_return_label(
         self,
         *,

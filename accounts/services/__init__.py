@@ -2,6 +2,7 @@
 
 from accounts.services.cards import (
     address_change,
+    address_on_file,
     card_on_file_lock,
     card_remove,
     card_save,
@@ -53,6 +54,7 @@ __all__ = [
     "account_email",
     "account_event",
     "address_change",
+    "address_on_file",
     "card_add",
     "card_on_file_lock",
     "card_remove",

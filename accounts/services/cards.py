@@ -69,6 +69,13 @@ def default_card(cardholder: Cardholder) -> Card | None:
     return cardholder.cards.filter(is_default=True, removed_at__isnull=True).first()
 
 
+def address_on_file(cardholder: Cardholder) -> Card | None:
+    """The card whose billing address is the cardholder's latest: the card for buying by post,
+    else the latest card, even removed (a card replaced by removing it first). None without
+    any card."""
+    return default_card(cardholder) or cardholder.cards.order_by("-id").first()
+
+
 @transaction.atomic
 def card_save(
     *,

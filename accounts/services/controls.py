@@ -42,10 +42,14 @@ def controls_update(
     email_confirm_above: Decimal | None,
     now: datetime,
 ) -> PurchaseControls:
-    """Set the caps and the confirm-by-e-mail threshold (None: no cap, no threshold)."""
+    """Set the caps and the confirm-by-e-mail threshold (None: no cap, no threshold). Raises
+    ``ApplicationError`` for a cap not above zero, a negative threshold, or a per-order cap
+    above the per-day cap (no order could use it)."""
     for value in (per_order_cap, per_day_cap):
         if value is not None and value <= 0:
             raise ApplicationError("A cap must be more than zero, or empty for no cap.")
+    if per_order_cap is not None and per_day_cap is not None and per_order_cap > per_day_cap:
+        raise ApplicationError("The most per order cannot be more than the most per day.")
     if email_confirm_above is not None and email_confirm_above < 0:
         raise ApplicationError("The e-mail threshold cannot be negative.")
     controls, _ = PurchaseControls.objects.select_for_update().get_or_create(cardholder=cardholder)

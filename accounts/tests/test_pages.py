@@ -161,7 +161,7 @@ def test_pause_and_limits_from_the_settings_page():
     bad = client.post(
         reverse("accounts:settings_action", args=["controls"]), {"per_order_cap": "-5"}, follow=True
     )
-    assert b"greater than or equal to 1" in bad.content
+    assert b"Most per order: enter at least $1, or leave it empty." in bad.content
     log = client.get(reverse("accounts:settings")).content
     assert b"Buying by post paused" in log
     assert b"Caps: per order $200.00" in log

@@ -467,6 +467,10 @@ HASHCART = {
     # Lines of the cardholder's account log on their settings page from apps above accounts, each
     # ``(*, cardholder_id) -> [(when, what, detail)]`` (accounts does not import orders).
     "CARDHOLDER_LOG_SOURCES": ["orders.selectors.cardholder_order_log"],
+    # The carrier's public tracking page of a shipment, for the buyer's order page:
+    # ``(*, carrier, tracking_number) -> str`` ("" when the carrier has none; orders does not
+    # import fulfillment).
+    "TRACKING_URL_SOURCE": "fulfillment.selectors.shipment_tracking_url",
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
         "sandbox": "sandbox.carrier.SandboxCarrier",

@@ -95,6 +95,11 @@ class Carrier(abc.ABC):
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:
         """Everything the carrier reports for the shipment, oldest first."""
 
+    def tracking_url(self, *, tracking_number: str) -> str:
+        """The carrier's public page where the buyer follows the parcel, or "" when it has none
+        a tracking number alone can open (this default)."""
+        return ""
+
     def webhook_verify(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
         """True if a request to this carrier's webhook comes from the carrier: its signature in
         ``headers`` (case-insensitive names) matches the raw ``body`` under the shared secret.

@@ -6,12 +6,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.html import escape
 from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder
 from catalog.services import stock_release
 from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
+from orders.messages import order_page_line, order_page_url
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
 
 
@@ -51,8 +53,19 @@ def notification(
     """An unsaved e-mail to the cardholder's address. Queue one with
     ``orders.services.notifications.email_queue``; a batch bulk-creates many with
     ``ignore_conflicts``, so that a repeated decision e-mails once (``key`` is unique). A long
-    subject (it names the product) is cut with an ellipsis. ``html``: an HTML alternative part."""
+    subject (it names the product) is cut with an ellipsis. ``html``: an HTML alternative part.
+
+    An e-mail about an ``order`` always links the buyer's page of it: the link is added at the
+    end of the text (and of the HTML part) unless the message already carries it."""
     subject, body = message
+    if order is not None:
+        url = order_page_url(order.pk)
+        if url not in body:
+            body = body.rstrip("\n") + "\n" + order_page_line(order.pk)
+        if html and url not in html:
+            link = f'<p><a href="{escape(url)}">Your order\'s page</a> (sign in to see it)</p>'
+            at = html.rfind("</body>")
+            html = html[:at] + link + html[at:] if at >= 0 else html + link
     return Notification(
         key=key,
         cardholder=cardholder,
