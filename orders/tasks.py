@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from orders import pipeline
 from orders.payments.base import GatewayError
-from orders.services import notifications_send_due, posts_decide
+from orders.services import notifications_send_due, orders_remind_due, posts_decide
 from orders.services.reconcile import reconciliation_run
 from social.tasks import RETRY, replies_send_all_task
 
@@ -40,10 +40,11 @@ _REPLYING = {
     "sold_out",
     "blocked",
     "campaign_closed",
+    "not_linked",
     "confirm_late",
     "confirm_awaiting_email",
 }
-_MAILING = {"order_created", "blocked", "confirm_late"}
+_MAILING = {"order_created", "blocked", "confirm_late", "near_miss"}
 KICK_SECONDS = 1.0
 
 
@@ -105,6 +106,13 @@ def notifications_send_task() -> None:
 @shared_task(name="orders.orders_expire", **RETRY)
 def orders_expire_task() -> None:
     if pipeline.stage_expire(now=timezone.now()):
+        notifications_send_task.delay()
+
+
+@shared_task(name="orders.orders_remind", **RETRY)
+def orders_remind_task() -> None:
+    """Beat: queue the reminders of windows closing soon (once each), then send them."""
+    if orders_remind_due(now=timezone.now()):
         notifications_send_task.delay()
 
 

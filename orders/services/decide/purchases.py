@@ -73,11 +73,14 @@ def decide_purchases(
         buyer = buyers.get((post.platform, post.author_id))
         if buyer is None:
             batch.decide(post, PostOutcome.NOT_LINKED)
+            batch.invites.append(purchase)  # invited to link, once per campaign (``invites``)
         elif campaign.paused or not campaign.starts_at <= post.posted_at < campaign.ends_at:
             batch.decide(
                 post,
                 PostOutcome.CAMPAIGN_CLOSED,
-                reply=messages.reply_closed(handle=post.author_handle, campaign=campaign),
+                reply=messages.reply_closed(
+                    handle=post.author_handle, campaign=campaign, posted_at=post.posted_at
+                ),
             )
         else:
             eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
