@@ -220,6 +220,7 @@ def reply_invite(*, handle: str, campaign: Campaign) -> str:
         campaign.platform,
         f"@{handle} To buy with #{campaign.hashtag}, first link your account and a card: {url}",
         f"@{handle} To buy by post, first link your account and a card: {url}",
+        f"@{handle} To buy by post, first link your account and a card: {link_page_url()}",
     )
 
 
@@ -419,8 +420,15 @@ def email_reminder(
     """Sent once, a few minutes before the confirmation window of a pending order closes."""
     assert order.expires_at is not None  # noqa: S101 (only orders with an open window)
     left = window_phrase(max(0.0, (order.expires_at - now).total_seconds() / 60))
+    posted = order.post_confirmed_at is not None
+    todo = (
+        "You posted the confirmation; one step is left."
+        if posted
+        else f"To buy it, post #{prefix}{order.confirmation_code} before then."
+    )
     also = (
-        f"\nAlso open this private link and press Confirm:\n{email_confirm_url(order.pk)}"
+        f"\n{'Open' if posted else 'Also open'} this private link and press Confirm:\n"
+        f"{email_confirm_url(order.pk)}"
         if order.email_confirm_required and order.email_confirmed_at is None
         else ""
     )
@@ -429,9 +437,9 @@ def email_reminder(
         f"""{_greeting(cardholder)}
 
 Your order #{order.confirmation_code} for {order.product_name} is waiting for you to confirm it.
-About {left} left: the time to confirm ends at {moment_words(order.expires_at)}.
+About {left} left: the time to confirm ends on {moment_words(order.expires_at)}.
 
-To buy it, post #{prefix}{order.confirmation_code} before then.{also}
+{todo}{also}
 If you do nothing, the order lapses and nothing is charged.
 
 Not you? Cancel this order and pause buying by post, no sign-in needed:
