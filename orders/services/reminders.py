@@ -2,8 +2,9 @@
 
 A periodic sweep (``orders_remind_due``, the beat's ``remind-orders`` and the ``remind_orders``
 command) queues, for each pending order whose window closes within
-``HASHCART["REMINDER_MINUTES"]``, an e-mail with the code and the time left. Never twice: the
-e-mail's key (``reminder:<order id>``) is unique, so sweeps running at once queue it once.
+``HASHCART["REMINDER_MINUTES"]`` (when windows last longer than that), an e-mail with the code and
+the time left. Never twice: the e-mail's key (``reminder:<order id>``) is unique, so sweeps
+running at once queue it once.
 Never for an order that is no longer pending: the sweep reads only pending ones, and the
 sender checks again before sending (``reminder_still_due``), so an order confirmed, cancelled
 or expired after its reminder was queued gets none.
@@ -26,7 +27,10 @@ def orders_remind_due(*, now: datetime, limit: int = 1000) -> int:
     ``REMINDER_MINUTES``, not reminded yet (at most ``limit``, the soonest first); returns how
     many it found (those a concurrent sweep queued meanwhile are not queued again). Locks
     nothing: one INSERT that ignores the keys already queued."""
-    horizon = now + timedelta(minutes=settings.HASHCART["REMINDER_MINUTES"])
+    minutes = settings.HASHCART["REMINDER_MINUTES"]
+    if settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"] <= minutes:
+        return 0  # a window no longer than the reminder's lead: the request is as recent
+    horizon = now + timedelta(minutes=minutes)
     reminded = Notification.objects.filter(order=OuterRef("pk"), kind=REMINDER)
     due = list(
         Order.objects.filter(

@@ -162,3 +162,12 @@ def _wait_for_a_lock_wait(timeout: float = 20) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("the second sweeper never waited for the first one's row")
+
+
+@pytest.mark.django_db
+def test_no_reminder_when_the_window_is_no_longer_than_the_reminders_lead(time_machine, settings):
+    settings.HASHCART = {**settings.HASHCART, "CONFIRMATION_WINDOW_MINUTES": 5}
+    order = _pending_order(time_machine)
+    time_machine.move_to(order.expires_at - timedelta(minutes=4), tick=False)
+    assert stage_remind(now=timezone.now()) == 0
+    assert _reminders() == []

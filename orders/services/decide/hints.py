@@ -63,7 +63,7 @@ class OpenOrder:
 def hints_decide(batch: Batch, posts: list[Post]) -> None:
     """Decide ``posts`` (none matched anything of ours): ``near_miss`` with a private e-mail for
     a linked author's near miss, else ``no_campaign``."""
-    live = {p.platform: _live(batch, p.platform) for p in posts}
+    live = {platform: _live(batch, platform) for platform in {p.platform for p in posts}}
     suspects = [
         p
         for p in posts
