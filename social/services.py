@@ -287,8 +287,9 @@ def low_priority_room(account: PlatformAccount) -> int:
 
 
 def replies_queue(*, drafts: list[ReplyDraft]) -> list[ReplyDraft]:
-    """Queue replies in the caller's transaction (DESIGN §5.3); returns the drafts kept (their
-    rows queued, or already there).
+    """Queue replies in the caller's transaction (DESIGN §5.3); returns the drafts not dropped
+    for lack of room (one that meets a row already there, by post and kind or by text, is
+    among them: it is already answered).
 
     Dropped: a draft whose post already has a reply of its kind, or whose text its account
     already queued or sent; and low-priority drafts beyond ``low_priority_room``, which the rate
