@@ -62,6 +62,19 @@ def test_an_unlinked_author_gets_one_invitation_per_campaign_and_nothing_else():
     assert mail.outbox == []
 
 
+def test_an_unlinked_author_of_a_post_after_the_end_is_told_it_ended_and_not_invited():
+    shop = shop_open()
+    Campaign.objects.filter(pk=shop.campaign.pk).update(
+        starts_at=timezone.now() - timedelta(days=3), ends_at=timezone.now() - timedelta(days=1)
+    )
+    late = post("stranger", BUY)
+    tick()
+    assert outcome_of(late) == "not_linked"
+    assert replies_to("stranger") == ["@stranger Sorry, the #BuyKindleFireHD offer has ended."]
+    assert not Invitation.objects.exists()
+    assert mail.outbox == []
+
+
 def test_the_link_in_an_invitation_names_the_campaign_on_the_linking_page(client: Client):
     alice = buyer_ready("alice", consent=False)
     client.force_login(alice.cardholder.user)
