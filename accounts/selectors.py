@@ -20,6 +20,7 @@ from accounts.models import (
     SocialIdentity,
 )
 from core.lookups import AnyOf
+from core.when import moment_words
 from social.models import PlatformAccount
 
 
@@ -58,6 +59,19 @@ class LinkProgress:
     @property
     def next_step(self) -> Step | None:
         return next((step for step in self.steps if not step.done), None)
+
+
+def buying_opens_at(*, progress: LinkProgress, now: datetime) -> datetime | None:
+    """When the cooling-off (``COOLING_OFF_HOURS`` after linking an account or changing the
+    address, DESIGN §8) lets a purchase post through: for each linked account the later of its
+    link and the card's address change, plus the cooling-off; the earliest of those. None when
+    buying is open already, or when no account and card are there to wait for."""
+    if progress.card is None or not progress.identities:
+        return None
+    cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
+    changed = progress.card.address_changed_at
+    opens = min(max(i.linked_at, changed) for i in progress.identities) + cooling
+    return opens if opens > now else None
 
 
 def link_progress(*, cardholder: Cardholder, card_pending: bool) -> LinkProgress:
@@ -270,9 +284,10 @@ def purchase_blocked_reason(
         return "buying by post is paused for your account."
     if posted_at < buyer.linked_at + cooling or posted_at < card.address_changed_at + cooling:
         hours = int(cooling.total_seconds() // 3600)
+        opens = moment_words(max(buyer.linked_at, card.address_changed_at) + cooling)
         return (
             f"your account was linked or your address changed less than {hours} hours "
-            "ago; buying by post opens after that."
+            f"ago; buying by post opens on {opens}."
         )
     if limits.per_order_cap is not None and total > limits.per_order_cap:
         return "the total with tax is above your per-order limit."

@@ -7,6 +7,7 @@ the cardholder's orders, with a cancel button for a pending one: a section the o
 """
 
 import json
+import re
 from typing import Any
 
 import stripe
@@ -27,6 +28,7 @@ from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
 from accounts.models import ADDRESS_FIELDS, Cardholder, LinkCode, User
 from accounts.vault import card_vault
 from core.exceptions import ApplicationError
+from core.when import moment_words
 from social.models import Platform
 
 
@@ -55,8 +57,37 @@ def _next(request: HttpRequest, cardholder: Cardholder) -> HttpResponse:
 @login_required
 @require_GET
 def link(request: HttpRequest) -> HttpResponse:
+    """``?campaign=<hashtag>``: the offer the visitor came to buy (an invitation's link),
+    named on the page."""
     progress = _progress(request, _cardholder(request))
-    return render(request, "accounts/link.html", {"progress": progress})
+    return render(
+        request,
+        "accounts/link.html",
+        {
+            "progress": progress,
+            "campaign": _campaign_asked(request),
+            **_cooling(progress),
+        },
+    )
+
+
+_HASHTAG_ASKED = re.compile(r"\w{1,100}")
+
+
+def _campaign_asked(request: HttpRequest) -> str:
+    """The ``campaign`` query parameter if it is a hashtag (letters, digits, underscores), else
+    "": the page repeats it, so nothing else is shown."""
+    asked = request.GET.get("campaign", "").lstrip("#")
+    return asked if _HASHTAG_ASKED.fullmatch(asked) else ""
+
+
+def _cooling(progress: selectors.LinkProgress) -> dict[str, Any]:
+    """When buying by post opens (in words), for the pages that say it before it bites."""
+    opens = selectors.buying_opens_at(progress=progress, now=timezone.now())
+    return {
+        "buying_opens": moment_words(opens) if opens is not None else "",
+        "cooling_off": settings.HASHCART["COOLING_OFF_HOURS"],
+    }
 
 
 @login_required
@@ -255,15 +286,16 @@ def link_consent(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         services.consent_give(cardholder=cardholder, now=timezone.now())
         return _next(request, cardholder)
+    progress = _progress(request, cardholder)
     return render(
         request,
         "accounts/link_consent.html",
         {
-            "progress": _progress(request, cardholder),
+            "progress": progress,
             "form": form,
             "terms_version": settings.HASHCART["TERMS_VERSION"],
             "window": settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"],
-            "cooling_off": settings.HASHCART["COOLING_OFF_HOURS"],
+            **_cooling(progress),
         },
     )
 
@@ -289,11 +321,13 @@ def _settings_page(
     for source in settings.HASHCART["CARDHOLDER_LOG_SOURCES"]:
         history += import_string(source)(cardholder_id=cardholder.pk)
     history.sort(key=lambda row: row[0], reverse=True)
+    progress = _progress(request, cardholder)
     return render(
         request,
         "accounts/settings.html",
         {
-            "progress": _progress(request, cardholder),
+            "progress": progress,
+            **_cooling(progress),
             "cardholder": cardholder,
             "controls": controls,
             "controls_form": controls_form

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import regex
@@ -27,6 +28,7 @@ from django.urls import reverse
 
 from accounts.models import Cardholder
 from catalog.models import Campaign
+from core.when import moment_words
 from orders.models import CancelReason, Dispute, Order, Return
 from orders.receipts import ReceiptContent
 from social.models import Platform
@@ -190,12 +192,56 @@ def reply_sold_out(*, handle: str, campaign: Campaign, platform: str | None = No
     return _fitted(on, campaign.product.name, compose)
 
 
-def reply_closed(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
+def reply_closed(
+    *,
+    handle: str,
+    campaign: Campaign,
+    posted_at: datetime | None = None,
+    platform: str | None = None,
+) -> str:
+    """The answer to a purchase of a campaign that is not running at ``posted_at``: before it
+    starts, when it opens; after it ends, that the offer ended; paused (or no time), that it is
+    not open now. Each text is the same for every post of an author, so it goes once. Fitted
+    to ``platform``'s rule (the post's network; default the campaign's first)."""
+    on = platform or campaign.platform
+    if posted_at is not None and posted_at >= campaign.ends_at:
+        return _first_fitting(
+            on,
+            f"@{handle} Sorry, the #{campaign.hashtag} offer has ended.",
+            f"@{handle} Sorry, this offer has ended.",
+        )
+    if posted_at is not None and posted_at < campaign.starts_at and not campaign.paused:
+        opens = moment_words(campaign.starts_at)
+        return _first_fitting(
+            on,
+            f"@{handle} #{campaign.hashtag} opens for orders on {opens}. Post it again then.",
+            f"@{handle} This opens for orders on {opens}. Post it again then.",
+        )
     return _first_fitting(
         platform or campaign.platform,
         f"@{handle} #{campaign.hashtag} isn't open for orders right now.",
         f"@{handle} This isn't open for orders right now.",
     )
+
+
+def reply_invite(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
+    """To the author of a purchase post who has not linked an account: how to start, with the
+    opt-in page's link (the campaign preselected). Nothing about them but their handle. Fitted
+    to ``platform``'s rule (the post's network; default the campaign's first)."""
+    url = link_page_url(hashtag=campaign.hashtag)
+    return _first_fitting(
+        platform or campaign.platform,
+        f"@{handle} To buy with #{campaign.hashtag}, first link your account and a card: {url}",
+        f"@{handle} To buy by post, first link your account and a card: {url}",
+        f"@{handle} To buy by post, first link your account and a card: {link_page_url()}",
+    )
+
+
+def link_page_url(*, hashtag: str = "") -> str:
+    """The opt-in page (``/link/``), with ``?campaign=<hashtag>`` naming the offer to buy (the
+    page shows it: ``accounts.views.link``)."""
+    url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:link")
+    return f"{url}?{urlencode({'campaign': hashtag})}" if hashtag else url
 
 
 def reply_blocked(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
@@ -288,7 +334,8 @@ def email_blocked(*, cardholder: Cardholder, campaign: Campaign, reason: str) ->
 A post from your linked account asked to buy {campaign.product.name} with #{campaign.hashtag},
 but we could not take the order: {reason}
 
-Nothing was charged. You can review your settings on the linking page.
+Nothing was charged. Your settings, and when buying by post opens for you, are here:
+{_settings_page()}
 """,
     )
 
@@ -390,6 +437,62 @@ def email_expired(
 
 Order #{order.confirmation_code} for {order.product_name} {why}.
 Nothing was charged. You can post the hashtag again while the campaign runs.
+""",
+    )
+
+
+def email_reminder(
+    *, order: Order, cardholder: Cardholder, prefix: str, now: datetime
+) -> tuple[str, str]:
+    """Sent once, a few minutes before the confirmation window of a pending order closes."""
+    assert order.expires_at is not None  # noqa: S101 (only orders with an open window)
+    left = window_phrase(max(0.0, (order.expires_at - now).total_seconds() / 60))
+    posted = order.post_confirmed_at is not None
+    todo = (
+        "You posted the confirmation; one step is left."
+        if posted
+        else f"To buy it, post #{prefix}{order.confirmation_code} before then."
+    )
+    also = (
+        f"\n{'Open' if posted else 'Also open'} this private link and press Confirm:\n"
+        f"{email_confirm_url(order.pk)}"
+        if order.email_confirm_required and order.email_confirmed_at is None
+        else ""
+    )
+    return (
+        f"{left} left to confirm: {order.product_name}",
+        f"""{_greeting(cardholder)}
+
+Your order #{order.confirmation_code} for {order.product_name} is waiting for you to confirm it.
+About {left} left: the time to confirm ends on {moment_words(order.expires_at)}.
+
+{todo}{also}
+If you do nothing, the order lapses and nothing is charged.
+
+Not you? Cancel this order and pause buying by post, no sign-in needed:
+{not_me_url(order.pk)}
+""",
+    )
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What a post that almost matched was read as, and what to post instead."""
+
+    understood: str
+    instead: str
+
+
+def email_hint(*, cardholder: Cardholder, hint: Hint) -> tuple[str, str]:
+    """A private hint for a post that almost matched (DESIGN §3.7): nothing was done with it."""
+    return (
+        f"Did you mean {hint.instead}?",
+        f"""{_greeting(cardholder)}
+
+We read a post from your linked account as {hint.understood}, but it did not match exactly,
+so nothing was ordered, confirmed or reserved.
+
+To do that, post {hint.instead} (one word, no spaces, as it is written here).
 """,
     )
 

@@ -9,6 +9,7 @@ Services in ``orders.services`` run the transitions; the methods below only move
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import MD5
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.codes import CONFIRMATION_CODE
@@ -939,3 +940,33 @@ class WaitlistEntry(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Waitlist entry {self.pk} ({self.status})"
+
+
+class Invitation(models.Model):
+    """An invitation to link, answered once to an unlinked author per campaign (DESIGN §3.7).
+
+    Unique per (platform, author, campaign): deciders racing on two posts of one author insert
+    one row, and only the post whose row it is gets the public invitation. A row whose reply the
+    reply budget could not afford is deleted again, so a later post may get one.
+    """
+
+    platform = models.CharField(max_length=16)
+    author_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    # No foreign key constraint in the database, as for ``WaitlistEntry.campaign``: its check
+    # would queue the batch deciding strangers' posts behind every holder of ``campaigns_lock``.
+    campaign = models.ForeignKey(
+        "catalog.Campaign", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    post = models.OneToOneField("social.Post", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # On a digest of the author id, which may be longer than an index entry holds.
+            models.UniqueConstraint(
+                "platform", MD5("author_id"), "campaign", name="invitation_once_per_campaign"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.platform}:{self.author_id} to campaign {self.campaign_id}"

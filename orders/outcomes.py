@@ -17,6 +17,8 @@ class PostOutcome(models.TextChoices):
     IGNORED_OWN = "ignored_own", "Ignored: own post"
     IGNORED_EDIT = "ignored_edit", "Ignored: edit"
     NO_CAMPAIGN = "no_campaign", "No campaign"
+    # Almost a purchase or a confirmation of a linked cardholder: hinted privately by e-mail.
+    NEAR_MISS = "near_miss", "Near miss (hinted by e-mail)"
     NOT_LINKED = "not_linked", "Not linked"
     CAMPAIGN_CLOSED = "campaign_closed", "Campaign closed"
     BLOCKED = "blocked", "Blocked"

@@ -26,6 +26,7 @@ from orders.services import (
     orders_authentication_lapse,
     orders_expire_due,
     orders_expire_unrequested,
+    orders_remind_due,
     payment_operation_run,
     payment_operations_due,
     posts_decide,
@@ -145,6 +146,15 @@ def stage_expire(*, now: datetime) -> int:
         + waitlists_promote_due(now=now)
         + waitlists_close_due(now=now)
     )
+
+
+def stage_remind(*, now: datetime) -> int:
+    """Queue the one reminder of each pending order whose window closes soon, and send due
+    e-mails; returns how many reminders were found due."""
+    reminded = orders_remind_due(now=now)
+    if reminded:
+        notifications_send_due(now=now)
+    return reminded
 
 
 def stale_work(*, now: datetime) -> tuple[list[int], bool]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from orders import pipeline
 from orders.payments.base import GatewayError
-from orders.services import notifications_send_due, posts_decide
+from orders.services import notifications_send_due, orders_remind_due, posts_decide
 from orders.services.reconcile import reconciliation_run
 from orders.services.waitlist import waitlist_promote
 from social.tasks import RETRY, replies_send_all_task
@@ -41,11 +41,12 @@ _REPLYING = {
     "sold_out",
     "blocked",
     "campaign_closed",
+    "not_linked",
     "confirm_late",
     "confirm_awaiting_email",
     "waitlisted",
 }
-_MAILING = {"order_created", "blocked", "confirm_late", "waitlisted"}
+_MAILING = {"order_created", "blocked", "confirm_late", "waitlisted", "near_miss"}
 KICK_SECONDS = 1.0
 
 
@@ -107,6 +108,13 @@ def notifications_send_task() -> None:
 @shared_task(name="orders.orders_expire", **RETRY)
 def orders_expire_task() -> None:
     if pipeline.stage_expire(now=timezone.now()):
+        notifications_send_task.delay()
+
+
+@shared_task(name="orders.orders_remind", **RETRY)
+def orders_remind_task() -> None:
+    """Beat: queue the reminders of windows closing soon (once each), then send them."""
+    if orders_remind_due(now=timezone.now()):
         notifications_send_task.delay()
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Exists, F, Min, OuterRef, QuerySet
+from django.db.models.functions import Left
 from django.utils.module_loading import import_string
 
 from core.lookups import AnyOf
@@ -244,6 +245,15 @@ def posts_with_brands(rows: Iterable[Post]) -> tuple[list[Post], dict[int, str]]
     posts = list(rows)
     # ``brand_user_id`` is the annotation ``posts_undecided_of`` adds.
     return posts, {p.pk: p.brand_user_id for p in posts}  # type: ignore[attr-defined]
+
+
+def posts_texts(*, post_ids: list[int], max_chars: int) -> dict[int, str]:
+    """The first ``max_chars`` characters of each post's text, by id, in one query (a decider
+    reads the words around a hashtag that almost matched; the rest of a long text is not read)."""
+    if not post_ids:
+        return {}
+    rows = Post.objects.filter(AnyOf(F("pk"), post_ids)).annotate(head=Left("text", max_chars))
+    return dict(rows.values_list("pk", "head"))
 
 
 def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tuple[str, str]]:

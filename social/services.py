@@ -286,8 +286,10 @@ def low_priority_room(account: PlatformAccount) -> int:
     return max(0, capacity - waiting)
 
 
-def replies_queue(*, drafts: list[ReplyDraft]) -> None:
-    """Queue replies in the caller's transaction (DESIGN §5.3).
+def replies_queue(*, drafts: list[ReplyDraft]) -> list[ReplyDraft]:
+    """Queue replies in the caller's transaction (DESIGN §5.3); returns the drafts not dropped
+    for lack of room (one that meets a row already there, by post and kind or by text, is
+    among them: it is already answered).
 
     Dropped: a draft whose post already has a reply of its kind, or whose text its account
     already queued or sent; and low-priority drafts beyond ``low_priority_room``, which the rate
@@ -318,6 +320,7 @@ def replies_queue(*, drafts: list[ReplyDraft]) -> None:
         ignore_conflicts=True,
         batch_size=1000,
     )
+    return kept
 
 
 def replies_withdraw(

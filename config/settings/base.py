@@ -308,9 +308,8 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
 # management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
-# replies' recovery), expire_orders, process_posts (the recovery sweep's work), reconcile_payments
-# and pipeline_tick
-# (all of them, once).
+# replies' recovery), expire_orders, remind_orders, process_posts (the recovery sweep's work),
+# reconcile_payments and pipeline_tick (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
     "send-replies": {
@@ -325,6 +324,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "expire-orders": {
         "task": "orders.orders_expire",
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
+    },
+    "remind-orders": {
+        "task": "orders.orders_remind",
+        **_every("HASHCART_REMIND_INTERVAL_SECONDS", 30),
     },
     "recover": {"task": "orders.recover", **_every("HASHCART_RECOVER_INTERVAL_SECONDS", 30)},
     "recover-replies": {
@@ -390,6 +393,8 @@ HASHCART = {
     # Minutes a buyer has to post the confirmation hashtag once the reply is posted (§3.3).
     # (A float, so that end-to-end tests can use a window of seconds.)
     "CONFIRMATION_WINDOW_MINUTES": env.float("HASHCART_CONFIRMATION_WINDOW_MINUTES", default=15),
+    # Minutes before a confirmation window closes when the buyer gets one reminder e-mail.
+    "REMINDER_MINUTES": env.float("HASHCART_REMINDER_MINUTES", default=5),
     # How far back the daily reconciliation compares the gateway's books with the orders.
     "RECONCILE_DAYS": env.int("HASHCART_RECONCILE_DAYS", default=30),
     # Rows at which admin changelists stop counting exactly (they show "N+" beyond it).

@@ -21,6 +21,7 @@ from orders.services.lifecycle import (
 from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
 from orders.services.refunds import order_refund
+from orders.services.reminders import orders_remind_due
 from orders.services.shipping import ShipOutcome, order_capture, order_deliver, order_ship
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "orders_authentication_lapse",
     "orders_expire_due",
     "orders_expire_unrequested",
+    "orders_remind_due",
     "payment_operation_run",
     "payment_operations_due",
     "posts_decide",

@@ -20,6 +20,7 @@ from accounts.models import Cardholder
 from core import outbox
 from orders.models import Notification, Order, OutboxStatus
 from orders.services.common import notification
+from orders.services.reminders import reminder_still_due
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,10 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
     if lease is None:
         return False
     message = rows.get()
+    if not reminder_still_due(message):
+        # Its order was confirmed, cancelled or expired since it was queued: never sent.
+        lease.release(rows, status=OutboxStatus.DONE, last_error="not sent: order not pending")
+        return False
     email = EmailMultiAlternatives(
         message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [message.to_email]
     )

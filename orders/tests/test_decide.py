@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
+from core.when import moment_words
 from orders.models import Notification, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide
 from orders.services import posts_decide
@@ -173,33 +174,49 @@ def test_an_original_and_its_edit_in_one_batch_make_one_decision():
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "outcome"),
     [
-        f"@{BRAND} hello there",
-        f"@{BRAND} #BuyKindleFireHDX",
-        f"@{BRAND} #BuyKindleF\u0456reHD",  # Ukrainian i, a look-alike letter
-        f"@{BRAND} #Buy\u200bKindleFireHD",  # a zero-width space splits the hashtag
-        f"@{BRAND} 😀🛒 #🛒",
-        (f"@{BRAND} " + "x" * 10_000)[:10_000],
+        (f"@{BRAND} hello there", "no_campaign"),
+        (f"@{BRAND} #BuyKindleFireHDXYZ", "no_campaign"),
+        # One letter away from the campaign's hashtag: a private hint, nothing else (issue 13).
+        (f"@{BRAND} #BuyKindleFireHDX", "near_miss"),
+        (f"@{BRAND} #BuyKindleF\u0456reHD", "near_miss"),  # Ukrainian i, a look-alike letter
+        (f"@{BRAND} #Buy\u200bKindleFireHD", "no_campaign"),  # a zero-width space splits it
+        (f"@{BRAND} 😀🛒 #🛒", "no_campaign"),
+        ((f"@{BRAND} " + "x" * 10_000)[:10_000], "no_campaign"),
     ],
-    ids=["no hashtag", "another hashtag", "look-alike", "zero-width", "emoji", "10k chars"],
+    ids=[
+        "no hashtag",
+        "another hashtag",
+        "one letter more",
+        "look-alike",
+        "zero-width",
+        "emoji",
+        "10k chars",
+    ],
 )
-def test_posts_without_a_hashtag_of_ours_are_no_campaign_and_charge_nothing(text):
+def test_posts_without_a_hashtag_of_ours_charge_nothing_and_get_no_public_reply(text, outcome):
     shop_open()
     buyer_ready("alice")
     odd = post("alice", text)
     tick()
-    assert outcome_of(odd) == "no_campaign"
+    assert outcome_of(odd) == outcome
     assert not Order.objects.exists()
     assert replies_to("alice") == []
+    hints = Notification.objects.filter(kind="hint")
+    assert hints.count() == (1 if outcome == "near_miss" else 0)
 
 
-def test_unlinked_authors_are_not_linked_and_get_no_reply():
+def test_unlinked_authors_are_not_linked_and_invited_to_link_once():
     shop_open()
     stranger = post("stranger", BUY)
+    again = post("stranger", f"{BUY} please")
     tick()
-    assert outcome_of(stranger) == "not_linked"
-    assert replies_to("stranger") == []
+    assert (outcome_of(stranger), outcome_of(again)) == ("not_linked", "not_linked")
+    assert replies_to("stranger") == [
+        "@stranger To buy with #BuyKindleFireHD, first link your account and a card: "
+        "http://127.0.0.1:8000/link/?campaign=BuyKindleFireHD"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -218,13 +235,22 @@ def test_unlinked_authors_are_not_linked_and_get_no_reply():
     ids=["paused", "not started", "ended"],
 )
 def test_closed_campaigns_answer_once_per_author(change):
+    answers = {
+        "paused": "@alice #BuyKindleFireHD isn't open for orders right now.",
+        "not started": "@alice #BuyKindleFireHD opens for orders on "
+        f"{moment_words(change.get('starts_at', timezone.now()))}. Post it again then.",
+        "ended": "@alice Sorry, the #BuyKindleFireHD offer has ended.",
+    }
+    case = (
+        "paused" if "paused" in change else "ended" if change["ends_at"] < timezone.now() else ""
+    ) or "not started"
     shop = shop_open()
     Campaign.objects.filter(pk=shop.campaign.pk).update(**change)
     buyer_ready("alice")
     first, second = post("alice", BUY), post("alice", f"{BUY} again")
     tick()
     assert (outcome_of(first), outcome_of(second)) == ("campaign_closed", "campaign_closed")
-    assert replies_to("alice") == ["@alice #BuyKindleFireHD isn't open for orders right now."]
+    assert replies_to("alice") == [answers[case]]
 
 
 @pytest.mark.parametrize(

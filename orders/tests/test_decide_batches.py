@@ -57,9 +57,9 @@ def _pending(shop, buyer: BulkBuyer) -> Order:
 
 
 def _mixed(shop, buyers: list[BulkBuyer], closed: Campaign, empty: Campaign) -> list[int]:
-    """Eleven posts per four buyers, one of each kind: an order, its duplicate, blocked
-    (paused), sold out, closed, not linked, a repost, no campaign, the brand's own post, an
-    edit, and the confirmation of a pending order."""
+    """Fourteen posts per four buyers, one of each kind: an order, its duplicate, blocked
+    (paused), sold out, closed, not linked (invited), a repost, no campaign, the brand's own
+    post, an edit, the confirmation of a pending order, and three near misses."""
     buy = f"@{shop.brand.handle} #{shop.campaign.hashtag}"
     buyer, paused, third, confirming = buyers
     order = _pending(shop, confirming)
@@ -77,6 +77,10 @@ def _mixed(shop, buyers: list[BulkBuyer], closed: Campaign, empty: Campaign) -> 
         _post(shop, shop.account.platform_user_id, buy),
         _post(shop, third, buy + " edited", root_id=first.post_id),
         _post(shop, confirming, f"@{shop.brand.handle} #Confirm{order.confirmation_code}"),
+        # Near misses (private hints): a code with a space, a split hashtag, a close one.
+        _post(shop, confirming, f"@{shop.brand.handle} #Confirm {order.confirmation_code}"),
+        _post(shop, third, f"@{shop.brand.handle} #Buy KindleFireHD"),
+        _post(shop, paused, f"@{shop.brand.handle} #BuyKindelFireHD"),
     ]
     return [p.pk for p in posts]
 
@@ -87,7 +91,7 @@ def _queries(post_ids: list[int]) -> tuple[int, Counter[str]]:
     return len(captured.captured_queries), outcomes
 
 
-def test_a_batch_of_a_hundred_and_ten_posts_costs_as_many_queries_as_a_batch_of_eleven():
+def test_a_batch_of_a_hundred_and_forty_posts_costs_as_many_queries_as_a_batch_of_fourteen():
     from accounts.models import PurchaseControls
 
     shop = shop_open(stock=1000)
@@ -122,9 +126,11 @@ def test_a_batch_of_a_hundred_and_ten_posts_costs_as_many_queries_as_a_batch_of_
             "ignored_own",
             "ignored_edit",
             "confirmed",
+            "near_miss",
         }
     )
-    assert sum(large_outcomes.values()) == 10 * sum(small_outcomes.values()) == 110
+    assert large_outcomes["near_miss"] == 10 * small_outcomes["near_miss"] == 30
+    assert sum(large_outcomes.values()) == 10 * sum(small_outcomes.values()) == 140
     assert small == large
     # Every new order was taxed (Illinois, the bench buyers' state) from rates read once a batch.
     created = Order.objects.exclude(purchase_post=None)

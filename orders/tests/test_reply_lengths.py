@@ -106,6 +106,13 @@ def test_every_reply_builder_fits_its_platform_with_maximal_values(platform, scr
         "waitlisted": messages.reply_waitlisted(handle=handle, campaign=campaign),
         "closed": messages.reply_closed(handle=handle, campaign=campaign),
         "blocked": messages.reply_blocked(handle=handle, campaign=campaign),
+        "invite": messages.reply_invite(handle=handle, campaign=campaign),
+        "not_yet": messages.reply_closed(
+            handle=handle, campaign=campaign, posted_at=campaign.starts_at - timedelta(days=1)
+        ),
+        "ended": messages.reply_closed(
+            handle=handle, campaign=campaign, posted_at=campaign.ends_at
+        ),
     }
     for kind, text in replies.items():
         assert reply_fits(platform=platform, text=text), (kind, text)

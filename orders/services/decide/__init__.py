@@ -11,6 +11,9 @@ The steps, one module each:
   batches, ``catalog.selectors.campaign_indexes``);
 - ``classify``: pure, no database: settle what needs no buyer, sort the rest;
 - ``links``: ``#Link<CODE>`` claims, applied by accounts;
+- ``hints``: posts that matched nothing: a linked cardholder's near miss gets a private hint;
+- ``invites``: unlinked authors of purchases, invited to link once per campaign (written
+  with the batch);
 - ``purchases`` (eligibility, the locks, stock) with ``snapshot`` (what an order holds) and
   ``confirmations`` (``#<prefix><CODE>``), decided under the same campaign locks;
 - ``writes``: a bulk statement per table, the outcomes last;
@@ -38,7 +41,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from orders.services.decide import confirmations, links, purchases
+from orders.services.decide import confirmations, hints, links, purchases
 from orders.services.decide.batch import batch_load
 from orders.services.decide.classify import classify, confirmation_candidates
 from orders.services.decide.taxes import batch_tax
@@ -63,6 +66,7 @@ def posts_decide(*, post_ids: list[int], now: datetime) -> Counter[str]:
         )
         found = classify(batch, candidates, confirm_orders)
         links.links_apply(batch, found.links)
+        hints.hints_decide(batch, found.unmatched)
         purchases.decide_purchases(
             batch, found.purchases, found.confirmations, confirm_orders, tax=tax
         )

@@ -73,6 +73,8 @@ class Batch:
     new_orders: list[tuple[Order, Post]] = field(default_factory=list)
     # The campaign each purchase post asked for, whatever its outcome (the dashboard counts them).
     campaign_of: dict[int, int] = field(default_factory=dict)
+    # Purchases by unlinked authors, who may be invited to link (``invites``).
+    invites: list[Purchase] = field(default_factory=list)
     # E-mails to cardholders not loaded yet: (cardholder id, build from the cardholder).
     emails: list[tuple[int, Callable[["Cardholder"], Notification]]] = field(default_factory=list)
 

@@ -25,6 +25,8 @@ class Classified:
     # Confirmations: each post with the codes of its author's orders it names.
     confirmations: list[tuple[Post, set[str]]] = field(default_factory=list)
     links: list[LinkClaim] = field(default_factory=list)
+    # Posts that matched nothing of ours: ``no_campaign``, or a near miss (``hints``).
+    unmatched: list[Post] = field(default_factory=list)
 
 
 def confirmation_candidates(batch: Batch) -> dict[int, set[str]]:
@@ -103,7 +105,7 @@ def _sort(
         # The purchase hashtag is only in what this post quotes.
         batch.decide(post, PostOutcome.IGNORED_REPOST)
     else:
-        batch.decide(post, PostOutcome.NO_CAMPAIGN)
+        found.unmatched.append(post)
 
 
 def codes_of_own_orders(

@@ -78,14 +78,30 @@ def decide_purchases(
     for purchase in purchases:
         post, campaign = purchase.post, purchase.campaign
         buyer = buyers.get((post.platform, post.author_id))
-        if buyer is None:
+        if buyer is None and post.posted_at >= campaign.ends_at:
+            # Nothing to link for any more: told that the offer ended, as a buyer would be.
+            batch.decide(
+                post,
+                PostOutcome.NOT_LINKED,
+                reply=messages.reply_closed(
+                    handle=post.author_handle,
+                    campaign=campaign,
+                    posted_at=post.posted_at,
+                    platform=post.platform,
+                ),
+            )
+        elif buyer is None:
             batch.decide(post, PostOutcome.NOT_LINKED)
+            batch.invites.append(purchase)  # invited to link, once per campaign (``invites``)
         elif campaign.paused or not campaign.starts_at <= post.posted_at < campaign.ends_at:
             batch.decide(
                 post,
                 PostOutcome.CAMPAIGN_CLOSED,
                 reply=messages.reply_closed(
-                    handle=post.author_handle, campaign=campaign, platform=post.platform
+                    handle=post.author_handle,
+                    campaign=campaign,
+                    posted_at=post.posted_at,
+                    platform=post.platform,
                 ),
             )
         else:

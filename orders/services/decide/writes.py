@@ -18,6 +18,7 @@ from orders.codes import confirmation_codes_new
 from orders.models import Notification, Order, OrderEvent, OrderStatus, PaymentOperation
 from orders.services.common import event
 from orders.services.decide.batch import Batch
+from orders.services.decide.invites import invites_draft, invites_forget
 from orders.services.decide.snapshot import order_created_email
 from orders.services.lifecycle import CONFIRMATION_REQUEST
 from social.models import ReplyPriority
@@ -38,8 +39,10 @@ def batch_write(batch: Batch) -> None:
         Notification.objects.bulk_create(
             batch.notifications, ignore_conflicts=True, batch_size=1000
         )
-    if batch.replies:
-        replies_queue(drafts=batch.replies)
+    invites = invites_draft(batch)
+    if batch.replies or invites:
+        queued = {id(d) for d in replies_queue(drafts=batch.replies + invites)}
+        invites_forget([d for d in invites if id(d) not in queued])
     # ``decided_at`` is when the outcome is written, the last step before the commit (the batch's
     # rules used ``now``, read when it began): inbox-to-decision latency is measured with it.
     posts_record_outcomes(
