@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Exists, F, Min, OuterRef, QuerySet
+from django.db.models.functions import Left
 from django.utils.module_loading import import_string
 
 from core.lookups import AnyOf
@@ -245,3 +246,21 @@ def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tupl
         .exclude(outcome=OUTCOME_UNDECIDED)
         .values_list("platform", "root_id")
     )
+
+
+# Characters of a post's text read to find what a purchase asks for (variant and quantity):
+# the words after its hashtag are few, and a long post costs no more than this.
+PURCHASE_TEXT_READ = 2000
+
+
+def posts_texts(*, post_ids: Iterable[int]) -> dict[int, str]:
+    """The first ``PURCHASE_TEXT_READ`` characters of each post's text, by post id."""
+    ids = set(post_ids)
+    if not ids:
+        return {}
+    rows = (
+        Post.objects.filter(pk__in=ids)
+        .annotate(head=Left("text", PURCHASE_TEXT_READ))
+        .values_list("pk", "head")
+    )
+    return dict(rows)

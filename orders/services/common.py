@@ -91,8 +91,9 @@ def order_release(
     actor_id: int | None = None,
 ) -> OrderEvent | None:
     """Take ``order`` off the stock-holding path by ``transition`` (expire, decline, cancel) and
-    give its unit back: exactly once, because only the call that wins the compare-and-set on the
-    status releases. The caller holds the campaign's row lock (campaign before order).
+    give its units back (its quantity, of its variant): exactly once, because only the call that
+    wins the compare-and-set on the status releases. The caller holds the campaign's row lock
+    (campaign before order).
 
     Returns the audit row to save (unsaved, so batches can bulk-create), or None if the order
     had already left that state.
@@ -100,7 +101,7 @@ def order_release(
     previous = order.status
     if not order_transition(order=order, transition=transition, fields={}):
         return None
-    stock_release(campaign_id=order.campaign_id)
+    stock_release(campaign_id=order.campaign_id, units=order.quantity, variant_id=order.variant_id)
     return event(
         order=order,
         kind=str(order.status),

@@ -34,9 +34,11 @@ from accounts.services import controls_lock_many
 from catalog.models import Campaign
 from catalog.selectors import campaigns_stock_left
 from catalog.services import campaigns_lock, stock_reserve
+from catalog.variant_selectors import variant_stock_left
 from orders import messages
 from orders.models import Order
 from orders.outcomes import PostOutcome
+from orders.services.decide import asking
 from orders.services.decide import confirmations as confirming
 from orders.services.decide.batch import Batch, Eligible, Purchase
 from orders.services.decide.snapshot import (
@@ -81,6 +83,8 @@ def decide_purchases(
             )
         else:
             eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
+    # Variant and quantity (issue 13): posts that cannot be sold as written are decided here.
+    eligible = asking.read_eligible(batch, eligible)
 
     # A campaign sold out in the committed state of the moment is left unlocked, and so are the
     # controls of buyers who only ask for such campaigns: their posts create nothing, so the
@@ -99,7 +103,8 @@ def decide_purchases(
     if eligible:
         remaining = {pk: min(units, 0) for pk, units in left.items()}
         remaining |= {pk: c.stock_total - c.stock_reserved for pk, c in locked.items()}
-        _decide_eligible(batch, eligible, limits, locked, remaining, tax)
+        remaining_variants = variant_stock_left(locked)
+        _decide_eligible(batch, eligible, limits, locked, remaining, remaining_variants, tax)
 
 
 def _decide_eligible(
@@ -108,10 +113,13 @@ def _decide_eligible(
     limits: dict[int, BuyerLimits],
     locked: dict[int, Campaign],
     remaining: dict[int, int],
+    remaining_variants: dict[tuple[int, int], int],
     tax: TaxCalculator,
 ) -> None:
     """Blocked, duplicate, sold out or a new order, in post order; then reserve the units of
-    the ``locked`` campaigns (``remaining``: units left in each campaign asked for).
+    the ``locked`` campaigns (``remaining``: units left in each campaign asked for;
+    ``remaining_variants`` in each (campaign, variant) of theirs). A purchase sells only when
+    both hold its quantity.
 
     Tax is quoted only where a unit may be sold: a campaign with none left answers "sold out"
     (or "blocked", its caps compared with the price) without a quote, so the thousands of late
@@ -124,7 +132,7 @@ def _decide_eligible(
         now=batch.now,
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
-    reserved: Counter[int] = Counter()
+    reserved: Counter[tuple[int, int | None]] = Counter()
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
         campaign = locked.get(purchase.campaign.pk, purchase.campaign)
@@ -132,11 +140,14 @@ def _decide_eligible(
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
         card = snapshot.card if snapshot is not None else None
-        selling = remaining[campaign.pk] > 0
+        units, variant = purchase.quantity, purchase.variant
+        selling = remaining[campaign.pk] >= units and (
+            variant is None or remaining_variants.get((campaign.pk, variant.variant_id), 0) >= units
+        )
         quote: TaxQuote | None = None
         if selling and card is not None and card.address_complete:
             try:
-                quote = tax.quote(tax_request(campaign=campaign, card=card))
+                quote = tax.quote(tax_request(campaign=campaign, card=card, quantity=units))
             except TaxError as exc:
                 logger.warning("sales tax unavailable for post %s: %s", post.pk, exc)
         total = quote.total if quote is not None else campaign.price
@@ -153,7 +164,7 @@ def _decide_eligible(
             continue
         if reason is None and selling and quote is None and card is not None:
             reason = TAX_UNAVAILABLE
-        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total)
+        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total, units)
         if reason is not None or card is None:
             _block(batch, post, campaign, cardholder_id, reason)
             continue
@@ -166,21 +177,30 @@ def _decide_eligible(
                 reply=messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
             )
             continue
-        remaining[campaign.pk] -= 1
-        reserved[campaign.pk] += 1
-        holdings.add(cardholder_id, campaign, quote.total)
+        remaining[campaign.pk] -= units
+        if variant is not None:
+            remaining_variants[(campaign.pk, variant.variant_id)] -= units
+        reserved[(campaign.pk, variant.variant_id if variant else None)] += units
+        holdings.add(cardholder_id, campaign, quote.total, units)
         batch.decide(post, PostOutcome.ORDER_CREATED)
         batch.new_orders.append(
             (
                 order_new(
-                    post=post, campaign=campaign, buyer=buyer, card=card, limits=lim, tax=quote
+                    post=post,
+                    campaign=campaign,
+                    buyer=buyer,
+                    card=card,
+                    limits=lim,
+                    tax=quote,
+                    variant=variant,
+                    quantity=units,
                 ),
                 post,
             )
         )
-    for campaign_id, units in sorted(reserved.items()):
-        # Under the row lock; the check constraint backs it should anything else slip.
-        stock_reserve(campaign_id=campaign_id, units=units)
+    for (campaign_id, variant_id), units in sorted(reserved.items(), key=lambda kv: kv[0][0]):
+        # Under the row lock; the check constraints back it should anything else slip.
+        stock_reserve(campaign_id=campaign_id, units=units, variant_id=variant_id)
 
 
 def _limit_reason(
@@ -189,10 +209,11 @@ def _limit_reason(
     cardholder_id: int,
     limits: BuyerLimits | None,
     total: Decimal,
+    units: int = 1,
 ) -> str | None:
-    """Orders' own limits: units per buyer, and the buyer's rolling daily spend cap (order
-    totals with tax, ``total`` this one's)."""
-    if holdings.held(cardholder_id, campaign.pk) >= campaign.per_buyer_limit:
+    """Orders' own limits: units per buyer (``units`` this one's), and the buyer's rolling
+    daily spend cap (order totals with tax, ``total`` this one's)."""
+    if holdings.held(cardholder_id, campaign.pk) + units > campaign.per_buyer_limit:
         return "you already have the most units of this offer allowed per buyer."
     if (
         limits is not None
