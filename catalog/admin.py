@@ -19,6 +19,12 @@ from catalog.services import (
     campaign_validate,
 )
 from catalog.validators import time_zone_choices
+from catalog.variant_admin import (
+    CampaignVariantStockInline,
+    ProductOptionInline,
+    ProductVariantInline,
+    variant_formset_save,
+)
 from core.admin import CappedCountPaginator, MerchantScopedAdmin
 from core.scoping import merchant_id_of
 
@@ -66,6 +72,10 @@ class ProductAdmin(MerchantScopedAdmin):
     search_fields = ("name", "sku")
     list_select_related = ("merchant",)
     export_fields = ("id", "merchant_id", "name", "sku", "description")
+    inlines = (ProductOptionInline, ProductVariantInline)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        variant_formset_save(formset)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Staff create products for their own merchant only: the field is theirs implicitly.
@@ -141,6 +151,7 @@ class CampaignAdmin(MerchantScopedAdmin):
     search_fields = ("hashtag",)
     list_select_related = ("product", "merchant")
     readonly_fields = ("stock_reserved",)
+    inlines = (CampaignVariantStockInline,)
     paginator = CappedCountPaginator
     show_full_result_count = False
     actions = ["export_csv", "pause", "resume"]
@@ -189,6 +200,10 @@ class CampaignAdmin(MerchantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
         campaign_save(campaign=obj, now=timezone.now(), actor=request.user)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Variant stocks: their sum becomes the campaign's stock (``variant_stock_save``).
+        variant_formset_save(formset)
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

@@ -1,6 +1,7 @@
 """A shop selling a tee in sizes (and optionally colours), for the variant tests (issue 13)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.models import CampaignVariantStock, ProductOption, ProductVariant
 from catalog.variant_services import variant_save, variant_stock_save
@@ -27,7 +28,8 @@ def tee_shop(
     """The tee on offer under #BuyTeeShirt, a stock per variant: ``{"S": 5, "M": 5}`` for one
     option (Size), ``{"M / Blue": 2}`` for two (Size, Colour)."""
     stock = stock if stock is not None else {"S": 5, "M": 5, "L": 5}
-    shop = shop_open(stock=1, hashtag=TEE, per_buyer_limit=per_buyer_limit, **campaign)
+    terms: dict[str, Any] = {"per_buyer_limit": per_buyer_limit, **campaign}
+    shop = shop_open(stock=1, hashtag=TEE, **terms)
     product = shop.campaign.product
     options = max(len(label.split(" / ")) for label in stock)
     for position, name in enumerate(("Size", "Colour", "Fit")[:options], start=1):
