@@ -74,6 +74,11 @@ class ProductAdmin(MerchantScopedAdmin):
     export_fields = ("id", "merchant_id", "name", "sku", "description")
     inlines = (ProductOptionInline, ProductVariantInline)
 
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Options and variants once the product exists (a variant is checked against its
+        # product's saved options).
+        return self.inlines if obj is not None else ()
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         variant_formset_save(formset)
 
@@ -200,6 +205,10 @@ class CampaignAdmin(MerchantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
         campaign_save(campaign=obj, now=timezone.now(), actor=request.user)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Variant stock once the campaign exists (its product's variants to choose from).
+        return self.inlines if obj is not None else ()
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         # Variant stocks: their sum becomes the campaign's stock (``variant_stock_save``).
