@@ -146,3 +146,54 @@ def test_a_product_without_options_sells_one_unit_and_reads_only_the_quantity():
     assert (order.quantity, order.variant) == (2, None)
     shop.campaign.refresh_from_db()
     assert shop.campaign.stock_reserved == 2
+
+
+def _paid_two_of_m() -> tuple[Order, "object"]:
+    tees = tee_shop()
+    buyer_ready("alice", address=UNTAXED)
+    post("alice", f"@{BRAND} #{TEE} 2 M")
+    tick()
+    post("alice", f"@{BRAND} #Confirm{code_in(replies_to('alice')[-1])}")
+    tick()
+    tick()
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PAID
+    assert tees.stock("M").stock_reserved == 2
+    return order, tees
+
+
+def test_cancelling_a_paid_order_gives_both_units_back_to_its_variant():
+    from orders.services.lifecycle import order_cancel
+
+    order, tees = _paid_two_of_m()
+
+    assert order_cancel(order_id=order.pk, now=timezone.now(), actor_label="test", reason="buyer")
+
+    assert tees.stock("M").stock_reserved == 0
+    assert Campaign.objects.get().stock_reserved == 0
+
+
+def test_a_refund_with_restock_gives_both_units_back_to_its_variant():
+    from decimal import Decimal
+
+    from fulfillment.services import label_buy
+    from orders.pipeline import stage_payments
+    from orders.services.refunds import order_refund
+
+    order, tees = _paid_two_of_m()
+    label_buy(shipment_id=order.shipment.pk)
+    stage_payments(now=timezone.now())
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+
+    order_refund(
+        order_id=order.pk,
+        amount=Decimal("1.00"),
+        reason="came back",
+        restock=True,
+        now=timezone.now(),
+        actor_label="test",
+    )
+
+    assert tees.stock("M").stock_reserved == 0
+    assert Campaign.objects.get().stock_reserved == 0
