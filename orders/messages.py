@@ -299,7 +299,7 @@ def email_order_created(
 
 @{order.author_handle} posted #{order.hashtag} on {order.platform}, which orders:
 
-  {order.product_name}, free two-day shipping to your billing address on file
+  {_what(order, order.product_name)}, free two-day shipping to your billing address on file
 {amount_lines(order)}
 
 Your card will be charged {total_phrase(order)}.

@@ -197,3 +197,50 @@ def test_a_refund_with_restock_gives_both_units_back_to_its_variant():
 
     assert tees.stock("M").stock_reserved == 0
     assert Campaign.objects.get().stock_reserved == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stripe_tax_is_asked_ahead_for_the_quantity_posted(settings):
+    from urllib.parse import parse_qs
+
+    import responses
+
+    from orders.tests.test_stripe_tax import API, _calculation
+
+    settings.HASHCART = {**settings.HASHCART, "TAX": "orders.tax.stripe.StripeTax"}
+    settings.STRIPE_SECRET_KEY = "sk_test_hashcart"
+    tee_shop()
+    buyer_ready("alice", address={"state": "NY", "postal_code": "10001"})
+    with responses.RequestsMock() as mocked:
+        mocked.post(API, json=_calculation("exclusive", (596, 671, 56)))
+        post("alice", f"@{BRAND} #{TEE} 2 M")
+        tick()
+        asked = [call.request.body for call in mocked.calls]
+
+    order = Order.objects.get()
+    assert order.quantity == 2
+    assert len(asked) == 1
+    body = asked[0].decode() if isinstance(asked[0], bytes) else asked[0]
+    assert parse_qs(body)["line_items[0][quantity]"] == ["2"]  # asked ahead, for two
+
+
+@pytest.mark.parametrize("platform", ["x", "sandbox", "bluesky"])
+def test_the_list_of_choices_is_cut_to_the_platforms_reply_rule(platform):
+    from orders.messages import reply_variant_needed
+    from social.platforms import reply_fits
+
+    campaign = Campaign(platform=platform, hashtag="BuyTeeShirt")
+    sizes = [f"Size{n}" for n in range(60)]
+    colours = ["Blue", "Red"]
+
+    short = reply_variant_needed(
+        handle="alice", campaign=campaign, choices=[("Size", sizes[:3]), ("Colour", colours)]
+    )
+    long = reply_variant_needed(
+        handle="alice", campaign=campaign, choices=[("Size", sizes), ("Colour", colours)]
+    )
+
+    assert "Size: Size0, Size1, Size2; Colour: Blue, Red" in short
+    assert reply_fits(platform=platform, text=long)
+    assert "Size: Size0" in long
+    assert "…" in long
