@@ -19,7 +19,16 @@ from catalog.models import Campaign
 from orders.models import Order, OrderEvent, OrderStatus
 from social.selectors import posts_count
 
-PURCHASE_OUTCOMES = ("order_created", "sold_out", "blocked", "duplicate", "campaign_closed")
+PURCHASE_OUTCOMES = (
+    "order_created",
+    "sold_out",
+    "blocked",
+    "duplicate",
+    "campaign_closed",
+    # Asked for a variant or quantity that could not be sold as written (issue 13).
+    "variant_needed",
+    "quantity_invalid",
+)
 # Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
 SERIES = (
     # Refunded orders were sold (paid, shipped) before their money went back.
