@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.parsers import JSONParser
 
 from catalog.models import Campaign, CampaignVariantStock, Product, ProductOption, ProductVariant
 from catalog.variant_services import (
@@ -119,6 +120,8 @@ class _Base(
     viewsets.GenericViewSet,
 ):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # JSON bodies only (and so documented): nothing here is a file upload.
+    parser_classes = [JSONParser]
 
 
 def _permissions(model: str) -> dict[str, str]:

@@ -52,13 +52,19 @@ def readings(
     return offers, found
 
 
-def read_eligible(batch: Batch, eligible: list[Eligible]) -> list[Eligible]:
-    """Decide the eligible purchases that cannot be sold as written (see the module docstring);
-    return the others with ``quantity`` and ``variant`` set."""
-    offers, found = readings((e.post, e.campaign, e.buyer.cardholder_id) for e in eligible)
+def read_eligible(batch: Batch, eligible: list[Eligible], *, selling: set[int]) -> list[Eligible]:
+    """Decide the eligible purchases of the ``selling`` campaigns (ids: some stock left) that
+    cannot be sold as written (see the module docstring); return the others, with ``quantity``
+    and ``variant`` set, and the purchases of other campaigns as they are (sold out whatever
+    they ask: not read, so that a sold-out flash sale's posts cost nothing more)."""
+    to_read = [e for e in eligible if e.campaign.pk in selling]
+    offers, found = readings((e.post, e.campaign, e.buyer.cardholder_id) for e in to_read)
     kept: list[Eligible] = []
     for purchase in eligible:
         post, campaign = purchase.post, purchase.campaign
+        if campaign.pk not in selling:
+            kept.append(purchase)
+            continue
         offer, reading = offers[campaign.pk], found[post.pk]
         if offer.options and not offer.variants:
             batch.decide(

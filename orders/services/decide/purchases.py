@@ -83,14 +83,17 @@ def decide_purchases(
             )
         else:
             eligible.append(Eligible(post=post, campaign=campaign, buyer=buyer))
-    # Variant and quantity (issue 13): posts that cannot be sold as written are decided here.
-    eligible = asking.read_eligible(batch, eligible)
 
     # A campaign sold out in the committed state of the moment is left unlocked, and so are the
     # controls of buyers who only ask for such campaigns: their posts create nothing, so the
     # decision stands as of that moment (before any later release), and a sold-out flash
     # sale's batches run side by side instead of queueing on its row.
     left = campaigns_stock_left({p.campaign.pk for p in eligible})
+    # Variant and quantity (issue 13): posts that cannot be sold as written are decided here
+    # (those of a sold-out campaign are not read: they are sold out whatever they ask).
+    eligible = asking.read_eligible(
+        batch, eligible, selling={pk for pk, units in left.items() if units > 0}
+    )
     buying = {p.buyer.cardholder_id for p in eligible if left.get(p.campaign.pk, 0) > 0}
     # Lock order: controls, then campaigns (see the module docstring).
     limits = controls_lock_many(cardholder_ids=buying)

@@ -78,6 +78,7 @@ def _questions(*, post_ids: list[int], now: datetime) -> list[TaxRequest]:
         (p.post, p.campaign, buyer.cardholder_id)
         for p in purchases
         if (buyer := buyers.get((p.post.platform, p.post.author_id))) is not None
+        and left.get(p.campaign.pk, 0) > 0
     )
     questions = []
     for purchase in purchases:
