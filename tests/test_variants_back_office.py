@@ -138,3 +138,45 @@ def test_a_cardholder_saves_their_usual_size_on_the_settings_page(client):
 
     client.post(url, {"name_1": "Size", "value_1": ""})  # half a pair is refused
     assert OptionPreference.objects.get(cardholder=alice.cardholder).value == "M"
+
+
+def test_staff_set_a_campaigns_stock_per_variant_on_its_page(client):
+    from django.utils import timezone
+
+    tees = tee_shop({"S": 1, "M": 1})
+    campaign = tees.shop.campaign
+    client.force_login(_staff(campaign.merchant_id))
+    local = timezone.localtime
+    stocks = list(CampaignVariantStock.objects.filter(campaign=campaign).order_by("id"))
+    data = {
+        "product": campaign.product_id,
+        "platform": campaign.platform,
+        "hashtag": campaign.hashtag,
+        "confirm_prefix": campaign.confirm_prefix,
+        "price": "20.00",
+        "currency": "USD",
+        "stock_total": 999,  # not this: the sum of the variants' stock
+        "per_buyer_limit": 3,
+        "starts_at_0": local(campaign.starts_at).strftime("%Y-%m-%d"),
+        "starts_at_1": local(campaign.starts_at).strftime("%H:%M:%S"),
+        "ends_at_0": local(campaign.ends_at).strftime("%Y-%m-%d"),
+        "ends_at_1": local(campaign.ends_at).strftime("%H:%M:%S"),
+        "variant_stocks-TOTAL_FORMS": 2,
+        "variant_stocks-INITIAL_FORMS": 2,
+        "variant_stocks-MIN_NUM_FORMS": 0,
+        "variant_stocks-MAX_NUM_FORMS": 1000,
+    }
+    for n, (stock, units) in enumerate(zip(stocks, (4, 6), strict=True)):
+        data |= {
+            f"variant_stocks-{n}-id": stock.pk,
+            f"variant_stocks-{n}-campaign": campaign.pk,
+            f"variant_stocks-{n}-variant": stock.variant_id,
+            f"variant_stocks-{n}-stock_total": units,
+        }
+
+    response = client.post(reverse("admin:catalog_campaign_change", args=[campaign.pk]), data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert tees.stock("S").stock_total == 4
+    assert tees.stock("M").stock_total == 6
+    assert Campaign.objects.get(pk=campaign.pk).stock_total == 10
