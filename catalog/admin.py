@@ -80,7 +80,7 @@ class ProductAdmin(MerchantScopedAdmin):
         return self.inlines if obj is not None else ()
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        variant_formset_save(formset)
+        variant_formset_save(request, formset)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Staff create products for their own merchant only: the field is theirs implicitly.
@@ -212,7 +212,7 @@ class CampaignAdmin(MerchantScopedAdmin):
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         # Variant stocks: their sum becomes the campaign's stock (``variant_stock_save``).
-        variant_formset_save(formset)
+        variant_formset_save(request, formset)
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

@@ -7,13 +7,14 @@ in the inline forms' ``clean`` so that a refusal shows next to its row."""
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.http import HttpRequest
 
 from catalog.models import CampaignVariantStock, ProductOption, ProductVariant
 from catalog.variant_services import (
+    option_delete,
     option_validate,
     variant_save,
     variant_stock_delete,
@@ -126,18 +127,21 @@ class CampaignVariantStockInline(_FollowsParent, admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-def variant_formset_save(formset: Any) -> None:
+def variant_formset_save(request: HttpRequest, formset: Any) -> None:
     """Save a variant or variant-stock inline formset through the services (``save_formset``
     of the product and campaign admins)."""
     instances = formset.save(commit=False)
     for obj in formset.deleted_objects:
-        if isinstance(obj, CampaignVariantStock):
-            try:
+        try:
+            if isinstance(obj, CampaignVariantStock):
                 variant_stock_delete(stock=obj)
-            except ValidationError:
-                continue  # held by orders: kept (the message is the service's)
-        else:
-            obj.delete()
+            elif isinstance(obj, ProductOption):
+                option_delete(option=obj)
+            else:
+                obj.delete()
+        except (ValidationError, ProtectedError):
+            # Held by orders or campaigns, or an option of variants: kept.
+            messages.warning(request, f"{obj} was kept: something still uses it.")
     for obj in instances:
         if isinstance(obj, CampaignVariantStock):
             variant_stock_save(stock=obj)

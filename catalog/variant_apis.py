@@ -11,6 +11,7 @@ from rest_framework.parsers import JSONParser
 
 from catalog.models import Campaign, CampaignVariantStock, Product, ProductOption, ProductVariant
 from catalog.variant_services import (
+    option_delete,
     option_validate,
     variant_save,
     variant_stock_delete,
@@ -142,6 +143,9 @@ class ProductOptionViewSet(_Base):
     serializer_class = ProductOptionSerializer
     merchant_lookup = "product__merchant_id"
     action_permissions = _permissions("product")
+
+    def perform_destroy(self, instance: ProductOption) -> None:
+        _checked(lambda: option_delete(option=instance))
 
 
 class ProductVariantViewSet(_Base):

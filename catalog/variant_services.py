@@ -39,6 +39,14 @@ def option_validate(option: ProductOption) -> None:
         raise ValidationError(errors)
 
 
+def option_delete(*, option: ProductOption) -> None:
+    """Remove a product's option, refused while the product has variants (each names a value
+    for it): remove or change those first."""
+    if ProductVariant.objects.filter(product_id=option.product_id).exists():
+        raise ValidationError("Remove the product's variants before its options.")
+    option.delete()
+
+
 def variant_validate(variant: ProductVariant) -> None:
     """Raise ``ValidationError`` unless ``variant`` may be saved: one value for each option of
     its product and none beyond, each value one word (letters, digits, underscores) that does

@@ -121,6 +121,9 @@ def test_the_api_manages_variants_and_stock_within_the_merchant():
         "product-variants", {"product": campaign.product_id, "sku": "TEE-M", "option1": "S"}
     )
     assert duplicate_sku.status_code == 400
+    in_use = api.delete(f"/api/v1/product-options/{option.json()['id']}/")
+    assert in_use.status_code == 400  # the variants name a value for it
+    assert ProductOption.objects.filter(pk=option.json()["id"]).exists()
     assert "/api/v1/campaign-variant-stocks/" in Client().get("/api/schema/").content.decode()
 
 
