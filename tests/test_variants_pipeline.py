@@ -35,6 +35,11 @@ def test_two_units_of_a_size_are_reserved_and_priced_together():
     assert (tees.shop.campaign.stock_total, tees.shop.campaign.stock_reserved) == (15, 2)
     assert "2 x Kindle Fire HD (M)" in replies_to("alice")[-1]
     assert "each" in replies_to("alice")[-1]
+    from django.core import mail
+
+    [email] = [m for m in mail.outbox if m.subject.startswith("Confirm your order")]
+    assert "2 x Kindle Fire HD (M), free two-day shipping" in email.body
+    assert "Price (2 units)" in email.body
 
 
 def test_a_missing_size_is_filled_from_the_saved_preference():
