@@ -167,3 +167,44 @@ class ControlsForm(forms.Form):
                 f"(${per_day:,.2f}); make it ${per_day:,.2f} or less.",
             )
         return data
+
+
+# Saved option values shown on the settings page (a product has at most three options).
+PREFERENCE_ROWS = 3
+
+
+class PreferencesForm(forms.Form):
+    """The cardholder's saved option values: up to ``PREFERENCE_ROWS`` pairs of an option name
+    (``Size``) and a value (``M``); a pair left blank is removed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for n in range(1, PREFERENCE_ROWS + 1):
+            self.fields[f"name_{n}"] = forms.CharField(
+                label=f"Option {n}", required=False, max_length=50
+            )
+            self.fields[f"value_{n}"] = forms.CharField(
+                label=f"Your choice for option {n}", required=False, max_length=50
+            )
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, str]) -> "PreferencesForm":
+        initial = {}
+        for n, (name, value) in enumerate(sorted(saved.items()), start=1):
+            initial[f"name_{n}"], initial[f"value_{n}"] = name, value
+        return cls(initial=initial)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for n in range(1, PREFERENCE_ROWS + 1):
+            name, value = cleaned.get(f"name_{n}", ""), cleaned.get(f"value_{n}", "")
+            if bool(name.strip()) != bool(value.strip()):
+                self.add_error(f"value_{n}", f"Option {n}: give both the option and your choice.")
+        return cleaned
+
+    def preferences(self) -> dict[str, str]:
+        return {
+            self.cleaned_data[f"name_{n}"]: self.cleaned_data[f"value_{n}"]
+            for n in range(1, PREFERENCE_ROWS + 1)
+            if self.cleaned_data[f"name_{n}"].strip()
+        }

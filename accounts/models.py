@@ -276,3 +276,28 @@ class PendingCard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} •••• {self.last4} (pending)"
+
+
+class OptionPreference(models.Model):
+    """A cardholder's saved value for a product option (``Size`` = ``M``), set on the settings
+    page: a purchase post that leaves that option out, or names a value of two options, gets
+    this value when the offer has it (README, "Posting a purchase"). ``name_key`` is the name's
+    ``social.hashtags.hashtag_key`` (one preference per option, whatever its case)."""
+
+    cardholder = models.ForeignKey(
+        Cardholder, on_delete=models.CASCADE, related_name="option_preferences"
+    )
+    name = models.CharField(max_length=50)
+    name_key = models.CharField(max_length=50, editable=False)
+    value = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["cardholder", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cardholder", "name_key"], name="option_preference_one_per_option"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"

@@ -16,6 +16,7 @@ from accounts.models import (
     Cardholder,
     Consent,
     LinkCode,
+    OptionPreference,
     PurchaseControls,
     SocialIdentity,
 )
@@ -341,3 +342,18 @@ def buying_standing(*, cardholder_ids: set[int], card_ids: set[int]) -> BuyingSt
         Card.objects.filter(pk__in=card_ids, removed_at__isnull=True).values_list("pk", flat=True)
     )
     return BuyingStanding(identities=identities, may_buy=unpaused & consenting, cards_on_file=cards)
+
+
+def option_preferences(*, cardholder_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Each cardholder's saved option values (``Size`` -> ``M``), by cardholder id; those
+    without any are left out."""
+    ids = set(cardholder_ids)
+    found: dict[int, dict[str, str]] = {}
+    if not ids:
+        return found
+    rows = OptionPreference.objects.filter(cardholder_id__in=ids).values_list(
+        "cardholder_id", "name", "value"
+    )
+    for cardholder_id, name, value in rows:
+        found.setdefault(cardholder_id, {})[name] = value
+    return found

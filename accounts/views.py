@@ -24,8 +24,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, stripe_vault
-from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm
+from accounts.forms import AddressForm, CardForm, ConsentForm, ControlsForm, PreferencesForm
 from accounts.models import ADDRESS_FIELDS, Cardholder, LinkCode, User
+from accounts.services.preferences import option_preferences_set
 from accounts.vault import card_vault
 from core.exceptions import ApplicationError
 from core.when import moment_words
@@ -338,6 +339,9 @@ def _settings_page(
                     "email_confirm_above": controls.email_confirm_above,
                 }
             ),
+            "preferences_form": PreferencesForm.from_saved(
+                selectors.option_preferences(cardholder_ids=[cardholder.pk]).get(cardholder.pk, {})
+            ),
             "cards": cardholder.cards.filter(removed_at__isnull=True).order_by(
                 "-is_default", "-id"
             ),
@@ -398,6 +402,15 @@ def settings_action(request: HttpRequest, action: str) -> HttpResponse:
                 return _settings_page(request, cardholder, controls_form=form)
             services.controls_update(cardholder=cardholder, now=now, **form.cleaned_data)
             messages.success(request, "Your limits are saved.")
+        elif action == "preferences":
+            prefs = PreferencesForm(request.POST)
+            if not prefs.is_valid():
+                for errors in prefs.errors.values():
+                    for error in errors:
+                        messages.error(request, str(error))
+                return redirect("accounts:settings")
+            option_preferences_set(cardholder=cardholder, preferences=prefs.preferences())
+            messages.success(request, "Your usual choices are saved.")
         else:
             raise Http404("No such action.")
     except (KeyError, ValueError):

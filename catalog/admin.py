@@ -20,6 +20,12 @@ from catalog.services import (
     campaign_validate,
 )
 from catalog.validators import time_zone_choices
+from catalog.variant_admin import (
+    CampaignVariantStockInline,
+    ProductOptionInline,
+    ProductVariantInline,
+    variant_formset_save,
+)
 from core.admin import CappedCountPaginator, MerchantScopedAdmin
 from core.scoping import merchant_id_of
 from social.models import Platform
@@ -68,6 +74,15 @@ class ProductAdmin(MerchantScopedAdmin):
     search_fields = ("name", "sku")
     list_select_related = ("merchant",)
     export_fields = ("id", "merchant_id", "name", "sku", "description")
+    inlines = (ProductOptionInline, ProductVariantInline)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Options and variants once the product exists (a variant is checked against its
+        # product's saved options).
+        return self.inlines if obj is not None else ()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        variant_formset_save(request, formset)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Staff create products for their own merchant only: the field is theirs implicitly.
@@ -166,6 +181,7 @@ class CampaignAdmin(MerchantScopedAdmin):
     search_fields = ("hashtag",)
     list_select_related = ("product", "merchant")
     readonly_fields = ("stock_reserved",)
+    inlines = (CampaignVariantStockInline,)
     paginator = CappedCountPaginator
     show_full_result_count = False
     actions = ["export_csv", "pause", "resume"]
@@ -224,6 +240,14 @@ class CampaignAdmin(MerchantScopedAdmin):
         campaign_save(
             campaign=obj, now=timezone.now(), actor=request.user, platforms=form.networks()
         )
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Variant stock once the campaign exists (its product's variants to choose from).
+        return self.inlines if obj is not None else ()
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Variant stocks: their sum becomes the campaign's stock (``variant_stock_save``).
+        variant_formset_save(request, formset)
 
     @admin.action(description="Pause selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

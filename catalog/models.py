@@ -191,3 +191,115 @@ class CampaignListing(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.hashtag_key} on {self.platform}"
+
+
+# --- Variants (issue 13) ----------------------------------------------------------------------
+# A product has at most this many options (Size, Colour…); a variant names a value for each.
+MAX_OPTIONS = 3
+
+
+class ProductOption(models.Model):
+    """One of a product's options (``Size``), at ``position`` 1 to ``MAX_OPTIONS``.
+
+    Its values are those its product's variants name (``ProductVariant.option1``…), so that a
+    value exists only while something is offered in it. A product without options has one
+    stock per campaign, as before variants existed.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["product", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "position"], name="product_option_unique_position"
+            ),
+            models.UniqueConstraint(fields=["product", "name"], name="product_option_unique_name"),
+            models.CheckConstraint(
+                condition=Q(position__gte=1) & Q(position__lte=MAX_OPTIONS),
+                name="product_option_position_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductVariant(TimeStampedModel):
+    """One combination of option values of a product (``M``, ``Blue``), with its own SKU.
+
+    ``optionN`` is the value of the option at position N, blank when the product has no such
+    option; each value is one word, matched in posts by its ``social.hashtags.hashtag_key``
+    (``catalog.services.variant_save`` checks both, and that the SKU is the merchant's only).
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
+    sku = models.CharField("SKU", max_length=64)
+    option1 = models.CharField(max_length=50, blank=True)
+    option2 = models.CharField(max_length=50, blank=True)
+    option3 = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["product", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "sku"], name="variant_unique_sku"),
+            models.UniqueConstraint(
+                fields=["product", "option1", "option2", "option3"],
+                name="variant_unique_combination",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.sku
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The option values in position order, blanks left out."""
+        return tuple(v for v in (self.option1, self.option2, self.option3) if v)
+
+    def values_padded(self) -> tuple[str, str, str]:
+        return (self.option1, self.option2, self.option3)
+
+    @property
+    def label(self) -> str:
+        """How the variant is shown: ``M / Blue``."""
+        return " / ".join(self.values)
+
+
+class CampaignVariantStock(models.Model):
+    """A campaign's own stock of one variant of its product.
+
+    A campaign whose product has options sells only the variants it has a row for.
+    ``Campaign.stock_total``/``stock_reserved`` are then the sums over its rows (kept so by
+    ``catalog.services``), so the campaign-level sold-out check and the dashboards still hold.
+    ``stock_reserved`` moves like the campaign's: by conditional updates under the campaign's
+    lock, with ``0 <= stock_reserved <= stock_total`` a check constraint.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variant_stocks")
+    variant = models.ForeignKey(
+        ProductVariant, on_delete=models.PROTECT, related_name="campaign_stocks"
+    )
+    stock_total = models.PositiveIntegerField()
+    stock_reserved = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["campaign", "variant"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "variant"], name="campaign_variant_stock_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_reserved__gte=0) & Q(stock_reserved__lte=F("stock_total")),
+                name="campaign_variant_stock_reserved_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant}: {self.stock_reserved} / {self.stock_total}"
+
+    @property
+    def stock_available(self) -> int:
+        return self.stock_total - self.stock_reserved

@@ -24,13 +24,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.services.linking import LINK_PREFIX
-from catalog.models import Campaign, CampaignListing
+from catalog.models import Campaign, CampaignListing, CampaignVariantStock
 from catalog.selectors import (
     PREFIX_GRACE,
     campaign_confirm_prefixes,
@@ -315,6 +315,12 @@ def campaign_save(
         else None
     )
     if campaign.pk is not None:
+        # A campaign selling variants holds the sum of their stocks (``catalog.variant_services``).
+        summed = CampaignVariantStock.objects.filter(campaign_id=campaign.pk).aggregate(
+            total=Sum("stock_total")
+        )["total"]
+        if summed is not None:
+            campaign.stock_total = summed
         # Stock may shrink only down to what orders already hold.
         reserved = Campaign.objects.filter(pk=campaign.pk).values_list("stock_reserved", flat=True)
         if campaign.stock_total < reserved.get():
@@ -452,14 +458,23 @@ def campaigns_lock(campaign_ids: Iterable[int]) -> dict[int, Campaign]:
     return {c.pk: c for c in Campaign.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
-def stock_reserve(*, campaign_id: int, units: int) -> None:
-    """Hold ``units`` more of the campaign's stock. Call under ``campaigns_lock`` after checking
-    what remains; the check constraint backs the check should anything else slip."""
+def stock_reserve(*, campaign_id: int, units: int, variant_id: int | None = None) -> None:
+    """Hold ``units`` more of the campaign's stock, and of its ``variant_id`` stock when given
+    (the campaign's own counts stay the sum of its variants'). Call under ``campaigns_lock``
+    after checking what remains; the check constraints back the check should anything slip."""
+    if variant_id is not None:
+        CampaignVariantStock.objects.filter(campaign_id=campaign_id, variant_id=variant_id).update(
+            stock_reserved=F("stock_reserved") + units
+        )
     Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") + units)
 
 
-def stock_release(*, campaign_id: int, units: int = 1) -> None:
-    """Give ``units`` back to the campaign. Call only after winning the order's transition out of
-    a stock-holding state, so each unit is released exactly once; the check constraint rejects a
-    release below zero."""
+def stock_release(*, campaign_id: int, units: int = 1, variant_id: int | None = None) -> None:
+    """Give ``units`` back to the campaign (and to its ``variant_id`` stock). Call only after
+    winning the order's transition out of a stock-holding state, so each unit is released
+    exactly once; the check constraints reject a release below zero."""
+    if variant_id is not None:
+        CampaignVariantStock.objects.filter(campaign_id=campaign_id, variant_id=variant_id).update(
+            stock_reserved=F("stock_reserved") - units
+        )
     Campaign.objects.filter(pk=campaign_id).update(stock_reserved=F("stock_reserved") - units)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from catalog.apis import CampaignViewSet
+from catalog.variant_apis import ProductOptionViewSet, ProductVariantViewSet, VariantStockViewSet
 from core.api import IsMerchantStaff
 from fulfillment.apis import ShipmentViewSet
 from orders.apis import DisputeViewSet, OrderViewSet, ReturnViewSet
@@ -17,6 +18,9 @@ from orders.apis import DisputeViewSet, OrderViewSet, ReturnViewSet
 router = DefaultRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("orders", OrderViewSet, basename="order")
+router.register("product-options", ProductOptionViewSet, basename="product-option")
+router.register("product-variants", ProductVariantViewSet, basename="product-variant")
+router.register("campaign-variant-stocks", VariantStockViewSet, basename="campaign-variant-stock")
 router.register("disputes", DisputeViewSet, basename="dispute")
 router.register("returns", ReturnViewSet, basename="return")
 router.register("shipments", ShipmentViewSet, basename="shipment")

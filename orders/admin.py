@@ -150,6 +150,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "expires_at",
         "confirmed_at",
         "quantity",
+        "variant_label",
         "unit_price",
         "price_includes_tax",
         "subtotal",

@@ -65,6 +65,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "product_name",
             "product_sku",
             "quantity",
+            "variant_label",
             "unit_price",
             "price_includes_tax",
             "subtotal",

@@ -26,6 +26,9 @@ PURCHASE_OUTCOMES = (
     "blocked",
     "duplicate",
     "campaign_closed",
+    # Asked for a variant or quantity that could not be sold as written (issue 13).
+    "variant_needed",
+    "quantity_invalid",
 )
 # Order outcomes as stacked in the chart, bottom up, with their colours (colour-blind safe).
 SERIES = (

@@ -131,11 +131,21 @@ def _first_fitting(platform: str, *texts: str) -> str:
     return next((t for t in texts if reply_fits(platform=platform, text=t)), texts[-1])
 
 
+def _what(order: Order, name: str | None) -> str:
+    """What an order buys, as a reply says it: ``2 x Tee (M / Blue)``, or ``it``."""
+    what = name or "it"
+    if order.variant_label:
+        what = f"{name} ({order.variant_label})" if name else order.variant_label
+    return f"{order.quantity} x {what}" if order.quantity > 1 else what
+
+
 def reply_confirmation_request(*, order: Order, prefix: str, window_minutes: float) -> str:
+    each = " each" if order.quantity > 1 else ""
+
     def compose(name: str | None) -> str:
         return (
-            f"@{order.author_handle} To buy {name or 'it'} for "
-            f"{money(order.unit_price, order.currency)} ({tax_phrase(order)}, free 2-day "
+            f"@{order.author_handle} To buy {_what(order, name)} for "
+            f"{money(order.unit_price, order.currency)}{each} ({tax_phrase(order)}, free 2-day "
             "shipping) post "
             f"#{prefix}{order.confirmation_code} within {window_phrase(window_minutes)}. "
             "Not you? Ignore this and it lapses."
@@ -252,6 +262,47 @@ def reply_blocked(*, handle: str, campaign: Campaign, platform: str | None = Non
     )
 
 
+def reply_quantity_invalid(*, handle: str, campaign: Campaign, limit: int) -> str:
+    """A purchase whose quantity is 0, two numbers, or above the campaign's per-buyer limit (a
+    public term of the offer): nothing was reserved."""
+    many = f"a quantity from 1 to {limit}" if limit > 1 else "no quantity (one per buyer)"
+    return _first_fitting(
+        campaign.platform,
+        f"@{handle} Nothing reserved yet: post #{campaign.hashtag} again with {many}.",
+        f"@{handle} Nothing reserved yet: post again with {many}.",
+    )
+
+
+def reply_variant_needed(
+    *, handle: str, campaign: Campaign, choices: list[tuple[str, list[str]]]
+) -> str:
+    """A purchase that names no variant, or several, and no saved preference settles it: the
+    reply lists each option's values (``Size: S, M, L; Colour: Blue, Red``), as many values as
+    the platform's length rule allows (the rest as "…"), and nothing was reserved."""
+
+    def compose(listing: str) -> str:
+        return f"@{handle} Which one? Post #{campaign.hashtag} with {listing}."
+
+    def listing(kept: int) -> str:
+        parts = []
+        for name, values in choices:
+            shown = values[:kept] + (["…"] if len(values) > kept else [])
+            parts.append(f"{name}: {', '.join(shown)}")
+        return "; ".join(parts)
+
+    longest = max((len(values) for _, values in choices), default=0)
+    for kept in range(longest, 0, -1):
+        text = compose(listing(kept))
+        if reply_fits(platform=campaign.platform, text=text):
+            return text
+    names = " and ".join(name.lower() for name, _ in choices) or "your choice"
+    return _first_fitting(
+        campaign.platform,
+        f"@{handle} Which one? Post #{campaign.hashtag} again with your {names}.",
+        f"@{handle} Which one? Post again with your {names}.",
+    )
+
+
 # --- Private e-mails --------------------------------------------------------------------------
 def _signed_order_url(order_id: int, *, salt: str, view: str) -> str:
     """An absolute link to ``view`` for one order, signed with ``salt`` (``orders.views``
@@ -312,7 +363,7 @@ def email_order_created(
 
 @{order.author_handle} posted #{order.hashtag} on {order.platform}, which orders:
 
-  {order.product_name}, free two-day shipping to your billing address on file
+  {_what(order, order.product_name)}, free two-day shipping to your billing address on file
 {amount_lines(order)}
 
 Your card will be charged {total_phrase(order)}.

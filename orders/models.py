@@ -144,6 +144,16 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     authentication_expires_at = models.DateTimeField(null=True, blank=True)
 
     quantity = models.PositiveSmallIntegerField(default=1)
+    # The variant bought (issue 13), None for a product without options; ``variant_label``
+    # (``M / Blue``) and ``product_sku`` (the variant's SKU then) are its snapshot.
+    variant = models.ForeignKey(
+        "catalog.ProductVariant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+    )
+    variant_label = models.CharField(max_length=160, blank=True)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     # Sales tax, computed when the order is made (``orders.tax``, DESIGN §3.8): ``subtotal`` is
     # unit price times quantity; ``tax_lines`` the tax by jurisdiction, as strings

@@ -26,6 +26,9 @@ class PostOutcome(models.TextChoices):
     # Sold out, and the eligible cardholder joined its waitlist (``orders.models.WaitlistEntry``).
     WAITLISTED = "waitlisted", "Waitlisted"
     DUPLICATE = "duplicate", "Duplicate"
+    # What the post asks for cannot be sold as written (issue 13): nothing is reserved.
+    VARIANT_NEEDED = "variant_needed", "Variant needed"
+    QUANTITY_INVALID = "quantity_invalid", "Quantity invalid"
     ORDER_CREATED = "order_created", "Order created"
     CONFIRMED = "confirmed", "Confirmed"
     CONFIRM_LATE = "confirm_late", "Confirmation late"

@@ -5,11 +5,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.crypto import salted_hmac
 
 from accounts.selectors import buying_standing
+from catalog.models import CampaignVariantStock
 from core.lookups import AnyOf
 from core.scoping import scope_to_merchant
 from orders.models import (
@@ -367,6 +368,27 @@ def waitlist_lengths(*, campaign_ids: Iterable[int]) -> dict[int, int]:
         return {}
     rows = (
         WaitlistEntry.objects.filter(AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING)
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values_list("campaign_id", "n")
+    )
+    return dict(rows)
+
+
+def waitlist_units_owed(*, campaign_ids: Iterable[int]) -> dict[int, int]:
+    """Units owed to each campaign's waitlist, which new posts may not take: one per waiting
+    entry, for campaigns sold without variants. A campaign sold by variant owes none: a
+    campaign-wide count would keep one size's units from sale while its waiters want another;
+    there a unit that comes back may go to a new post that arrives before the promotion task
+    (run right after the release commits). One query."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    by_variant = CampaignVariantStock.objects.filter(campaign_id=OuterRef("campaign_id"))
+    rows = (
+        WaitlistEntry.objects.filter(AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING)
+        .exclude(Exists(by_variant))
         .order_by()
         .values("campaign_id")
         .annotate(n=Count("pk"))

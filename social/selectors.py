@@ -247,15 +247,6 @@ def posts_with_brands(rows: Iterable[Post]) -> tuple[list[Post], dict[int, str]]
     return posts, {p.pk: p.brand_user_id for p in posts}  # type: ignore[attr-defined]
 
 
-def posts_texts(*, post_ids: list[int], max_chars: int) -> dict[int, str]:
-    """The first ``max_chars`` characters of each post's text, by id, in one query (a decider
-    reads the words around a hashtag that almost matched; the rest of a long text is not read)."""
-    if not post_ids:
-        return {}
-    rows = Post.objects.filter(AnyOf(F("pk"), post_ids)).annotate(head=Left("text", max_chars))
-    return dict(rows.values_list("pk", "head"))
-
-
 def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tuple[str, str]]:
     """The ``(platform, root_id)`` of decided posts among these roots: an undecided post whose
     root is here edits a post already decided. An index scan on the roots named (a subquery per
@@ -265,3 +256,23 @@ def posts_decided_roots(*, platforms: set[str], root_ids: list[str]) -> set[tupl
         .exclude(outcome=OUTCOME_UNDECIDED)
         .values_list("platform", "root_id")
     )
+
+
+# Characters of a post's text read to find what a purchase asks for (variant and quantity):
+# the words after its hashtag are few, and a long post costs no more than this.
+PURCHASE_TEXT_READ = 2000
+
+
+def posts_texts(*, post_ids: Iterable[int], max_chars: int = PURCHASE_TEXT_READ) -> dict[int, str]:
+    """The first ``max_chars`` characters of each post's text, by post id, in one query (the
+    decider reads what a purchase asks for, or the words around a hashtag that almost matched;
+    the rest of a long text is not read)."""
+    ids = list(set(post_ids))
+    if not ids:
+        return {}
+    rows = (
+        Post.objects.filter(AnyOf(F("pk"), ids))
+        .annotate(head=Left("text", max_chars))
+        .values_list("pk", "head")
+    )
+    return dict(rows)

@@ -109,8 +109,9 @@ def order_release(
     actor_id: int | None = None,
 ) -> OrderEvent | None:
     """Take ``order`` off the stock-holding path by ``transition`` (expire, decline, cancel) and
-    give its unit back: exactly once, because only the call that wins the compare-and-set on the
-    status releases. The caller holds the campaign's row lock (campaign before order).
+    give its units back (its quantity, of its variant): exactly once, because only the call that
+    wins the compare-and-set on the status releases. The caller holds the campaign's row lock
+    (campaign before order).
 
     Returns the audit row to save (unsaved, so batches can bulk-create), or None if the order
     had already left that state.
@@ -118,7 +119,7 @@ def order_release(
     previous = order.status
     if not order_transition(order=order, transition=transition, fields={}):
         return None
-    unit_released(campaign_id=order.campaign_id)
+    unit_released(campaign_id=order.campaign_id, units=order.quantity, variant_id=order.variant_id)
     return event(
         order=order,
         kind=str(order.status),
@@ -151,12 +152,13 @@ def order_confirm(
     )
 
 
-def unit_released(*, campaign_id: int) -> None:
-    """Give one unit back to the campaign (``catalog.services.stock_release``: the caller won
-    the order's transition out of a stock-holding state, or its restock) and ask for the first
-    waitlister to be promoted once the transaction commits. Every release of orders comes here,
-    so none is missed by the waitlist."""
-    stock_release(campaign_id=campaign_id)
+def unit_released(*, campaign_id: int, units: int = 1, variant_id: int | None = None) -> None:
+    """Give an order's ``units`` (of its ``variant_id``) back to the campaign
+    (``catalog.services.stock_release``: the caller won the order's transition out of a
+    stock-holding state, or its restock) and ask for the first waitlisters to be promoted once
+    the transaction commits. Every release of orders comes here, so none is missed by the
+    waitlist."""
+    stock_release(campaign_id=campaign_id, units=units, variant_id=variant_id)
     waitlist_promote_soon(campaign_ids=[campaign_id])
 
 

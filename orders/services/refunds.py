@@ -119,7 +119,7 @@ def _restock(*, order: Order, now: datetime) -> bool:
     ``restocked_at``); the caller holds the campaign's lock. True if this call gave it back."""
     if not Order.objects.filter(pk=order.pk, restocked_at__isnull=True).update(restocked_at=now):
         return False
-    unit_released(campaign_id=order.campaign_id)
+    unit_released(campaign_id=order.campaign_id, units=order.quantity, variant_id=order.variant_id)
     return True
 
 

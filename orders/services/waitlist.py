@@ -27,6 +27,7 @@ A network tax calculator (Stripe Tax) is asked before any lock, for the first wa
 run and waits for the next one (its place is kept).
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,13 +42,16 @@ from accounts.selectors import (
     purchase_blocked_reason,
 )
 from accounts.services import controls_lock_many
+from catalog.grammar import Offer, Reading, VariantChoice
 from catalog.models import Campaign
 from catalog.selectors import campaign_list_live, campaigns_stock_left
 from catalog.services import campaigns_lock, stock_reserve
+from catalog.variant_selectors import variant_stock_left
 from orders import messages
 from orders.models import Order, WaitlistEntry, WaitlistStatus
 from orders.selectors import waitlist_queue
 from orders.services.common import waitlist_promote_soon
+from orders.services.decide.asking import readings
 from orders.services.decide.batch import Batch
 from orders.services.decide.purchases import _limit_reason
 from orders.services.decide.snapshot import holdings_read, order_new, tax_request
@@ -128,8 +132,14 @@ def _promote_locked(
     promoted: list[tuple[WaitlistEntry, Order]] = []
     skipped: list[tuple[WaitlistEntry, str]] = []
     again = tax_failed = False
+    # What each waitlisted post asks for, read now (variant and quantity; the buyer's saved
+    # preferences as of now fill a missing option), and the variants' stock under the lock.
+    offers, asked = readings((e.post, campaign, e.cardholder_id) for e in entries)
+    variant_left = variant_stock_left([campaign.pk])
+    free = left
+    reserved: Counter[int | None] = Counter()
     for entry in entries:
-        if len(promoted) >= left:
+        if free <= 0:
             break
         cardholder_id = entry.cardholder_id
         if cardholder_id not in limits:  # joined ahead after the controls were locked
@@ -139,12 +149,22 @@ def _promote_locked(
         if buyer is None or buyer.cardholder_id != cardholder_id:
             skipped.append((entry, "the account that posted is no longer linked to you."))
             continue
+        wanted = _wanted(offers[campaign.pk], asked[entry.post_id])
+        if isinstance(wanted, str):
+            skipped.append((entry, wanted))
+            continue
+        units, variant = wanted
+        variant_id = variant.variant_id if variant is not None else None
+        if units > free or (
+            variant_id is not None and variant_left.get((campaign.pk, variant_id), 0) < units
+        ):
+            continue  # waits for units of its own variant; later entries may use these
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
         card = snapshot.card if snapshot is not None else None
         quote: TaxQuote | None = None
         if card is not None and card.address_complete:
             try:
-                quote = tax.quote(tax_request(campaign=campaign, card=card))
+                quote = tax.quote(tax_request(campaign=campaign, card=card, quantity=units))
             except TaxError:
                 # Not run again at once (the service is down, or the question was not asked
                 # ahead): the next release or the sweep asks again; the entry keeps its place.
@@ -157,18 +177,30 @@ def _promote_locked(
         )
         if reason is None and holdings.pending_for(cardholder_id, campaign.pk):
             reason = "you already have an order of this offer waiting for your confirmation."
-        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total)
+        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total, units)
         if reason is not None or card is None or quote is None:
             skipped.append((entry, reason or "there is no card on file."))
             continue
-        holdings.add(cardholder_id, campaign, quote.total)
+        holdings.add(cardholder_id, campaign, quote.total, units)
         order = order_new(
-            post=entry.post, campaign=campaign, buyer=buyer, card=card, limits=lim, tax=quote
+            post=entry.post,
+            campaign=campaign,
+            buyer=buyer,
+            card=card,
+            limits=lim,
+            tax=quote,
+            variant=variant,
+            quantity=units,
         )
         batch.new_orders.append((order, entry.post))
         promoted.append((entry, order))
+        free -= units
+        reserved[variant_id] += units
+        if variant_id is not None:
+            variant_left[(campaign.pk, variant_id)] -= units
+    for variant_id, units in sorted(reserved.items(), key=lambda kv: kv[0] or 0):
+        stock_reserve(campaign_id=campaign.pk, units=units, variant_id=variant_id)
     if promoted:
-        stock_reserve(campaign_id=campaign.pk, units=len(promoted))
         # The orders, their audit rows, confirmation requests and e-mails, as the decider
         # writes them (no post outcome: the post was decided ``waitlisted``).
         batch_write(batch)
@@ -190,9 +222,22 @@ def _promote_locked(
                 )
     # Skipped entries leave units unused: the next entries are read by the next run.
     again = not tax_failed and (
-        again or (bool(skipped) and len(promoted) < left and len(entries) == left + _AHEAD)
+        again or (bool(skipped) and free > 0 and len(entries) == left + _AHEAD)
     )
     return PromoteResult(promoted=[o.pk for _, o in promoted], skipped=len(skipped), again=again)
+
+
+def _wanted(offer: Offer, reading: Reading) -> tuple[int, VariantChoice | None] | str:
+    """The units and variant a waitlisted post asks for, or why it cannot be sold as written
+    (the post was not read when it joined: a sold-out campaign's posts are decided unread)."""
+    if offer.options and not offer.variants:
+        return "this offer has no variant left to sell."
+    if reading.quantity is None:
+        return f"your post asked for a quantity we cannot sell (1 to {offer.per_buyer_limit})."
+    if reading.variant_needed:
+        return "your post did not say which variant you wanted, and your saved choices do not."
+    variant = next((v for v in offer.variants if v.variant_id == reading.variant_id), None)
+    return reading.quantity, variant
 
 
 def _end(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from accounts.selectors import Buyer
+from catalog.grammar import VariantChoice
 from catalog.models import Campaign
 from catalog.selectors import CampaignIndex, campaign_indexes
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
@@ -53,6 +54,10 @@ class Eligible:
     post: Post
     campaign: Campaign
     buyer: Buyer
+    # What the post asks for (``orders.services.decide.asking``): units, and the variant of a
+    # product with options.
+    quantity: int = 1
+    variant: VariantChoice | None = None
 
 
 @dataclass

@@ -39,10 +39,12 @@ from accounts.services import controls_lock_many
 from catalog.models import Campaign
 from catalog.selectors import campaigns_stock_left
 from catalog.services import campaigns_lock, stock_reserve
+from catalog.variant_selectors import variant_stock_left
 from orders import messages
 from orders.models import Order
 from orders.outcomes import PostOutcome
-from orders.selectors import waitlist_lengths, waitlist_waiting_pairs
+from orders.selectors import waitlist_units_owed, waitlist_waiting_pairs
+from orders.services.decide import asking
 from orders.services.decide import confirmations as confirming
 from orders.services.decide.batch import Batch, Eligible, Purchase
 from orders.services.decide.snapshot import (
@@ -113,8 +115,13 @@ def decide_purchases(
     # sale's batches run side by side instead of queueing on its row.
     asked = {p.campaign.pk for p in eligible}
     # Units that people wait for are theirs (read unlocked too: it only ever lowers ``left``).
-    queued = waitlist_lengths(campaign_ids=asked) if asked else {}
+    queued = waitlist_units_owed(campaign_ids=asked) if asked else {}
     left = {pk: units - queued.get(pk, 0) for pk, units in campaigns_stock_left(asked).items()}
+    # Variant and quantity (issue 13): posts that cannot be sold as written are decided here
+    # (those of a sold-out campaign are not read: they are sold out whatever they ask).
+    eligible = asking.read_eligible(
+        batch, eligible, selling={pk for pk, units in left.items() if units > 0}
+    )
     buying = {p.buyer.cardholder_id for p in eligible if left.get(p.campaign.pk, 0) > 0}
     # Lock order: controls, then campaigns (see the module docstring).
     limits = controls_lock_many(cardholder_ids=buying)
@@ -129,7 +136,8 @@ def decide_purchases(
         remaining |= {
             pk: c.stock_total - c.stock_reserved - queued.get(pk, 0) for pk, c in locked.items()
         }
-        _decide_eligible(batch, eligible, limits, locked, remaining, tax)
+        remaining_variants = variant_stock_left(locked)
+        _decide_eligible(batch, eligible, limits, locked, remaining, remaining_variants, tax)
 
 
 def _decide_eligible(
@@ -138,10 +146,13 @@ def _decide_eligible(
     limits: dict[int, BuyerLimits],
     locked: dict[int, Campaign],
     remaining: dict[int, int],
+    remaining_variants: dict[tuple[int, int], int],
     tax: TaxCalculator,
 ) -> None:
     """Blocked, duplicate, sold out or a new order, in post order; then reserve the units of
-    the ``locked`` campaigns (``remaining``: units left in each campaign asked for).
+    the ``locked`` campaigns (``remaining``: units left in each campaign asked for;
+    ``remaining_variants`` in each (campaign, variant) of theirs). A purchase sells only when
+    both hold its quantity.
 
     Tax is quoted only where a unit may be sold: a campaign with none left answers "sold out"
     (or "blocked", its caps compared with the price) without a quote, so the thousands of late
@@ -157,7 +168,7 @@ def _decide_eligible(
         cardholder_ids=set(limits), campaign_ids={p.campaign.pk for p in eligible}
     )
     cooling = timedelta(hours=settings.HASHCART["COOLING_OFF_HOURS"])
-    reserved: Counter[int] = Counter()
+    reserved: Counter[tuple[int, int | None]] = Counter()
     joins: list[Join] = []
     for purchase in eligible:
         post, buyer = purchase.post, purchase.buyer
@@ -166,11 +177,14 @@ def _decide_eligible(
         cardholder_id = buyer.cardholder_id
         snapshot, lim = snapshots.get(cardholder_id), limits.get(cardholder_id)
         card = snapshot.card if snapshot is not None else None
-        selling = remaining[campaign.pk] > 0
+        units, variant = purchase.quantity, purchase.variant
+        selling = remaining[campaign.pk] >= units and (
+            variant is None or remaining_variants.get((campaign.pk, variant.variant_id), 0) >= units
+        )
         quote: TaxQuote | None = None
         if selling and card is not None and card.address_complete:
             try:
-                quote = tax.quote(tax_request(campaign=campaign, card=card))
+                quote = tax.quote(tax_request(campaign=campaign, card=card, quantity=units))
             except TaxError as exc:
                 logger.warning("sales tax unavailable for post %s: %s", post.pk, exc)
         total = quote.total if quote is not None else campaign.price
@@ -190,7 +204,7 @@ def _decide_eligible(
             continue
         if reason is None and selling and quote is None and card is not None:
             reason = TAX_UNAVAILABLE
-        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total)
+        reason = reason or _limit_reason(holdings, campaign, cardholder_id, lim, total, units)
         if reason is not None or card is None:
             _block(batch, post, campaign, cardholder_id, reason)
             continue
@@ -201,21 +215,30 @@ def _decide_eligible(
             waiting.add((cardholder_id, campaign.pk))
             joins.append(Join(post=post, campaign=campaign, cardholder_id=cardholder_id))
             continue
-        remaining[campaign.pk] -= 1
-        reserved[campaign.pk] += 1
-        holdings.add(cardholder_id, campaign, quote.total)
+        remaining[campaign.pk] -= units
+        if variant is not None:
+            remaining_variants[(campaign.pk, variant.variant_id)] -= units
+        reserved[(campaign.pk, variant.variant_id if variant else None)] += units
+        holdings.add(cardholder_id, campaign, quote.total, units)
         batch.decide(post, PostOutcome.ORDER_CREATED)
         batch.new_orders.append(
             (
                 order_new(
-                    post=post, campaign=campaign, buyer=buyer, card=card, limits=lim, tax=quote
+                    post=post,
+                    campaign=campaign,
+                    buyer=buyer,
+                    card=card,
+                    limits=lim,
+                    tax=quote,
+                    variant=variant,
+                    quantity=units,
                 ),
                 post,
             )
         )
-    for campaign_id, units in sorted(reserved.items()):
-        # Under the row lock; the check constraint backs it should anything else slip.
-        stock_reserve(campaign_id=campaign_id, units=units)
+    for (campaign_id, variant_id), units in sorted(reserved.items(), key=lambda kv: kv[0][0]):
+        # Under the row lock; the check constraints back it should anything else slip.
+        stock_reserve(campaign_id=campaign_id, units=units, variant_id=variant_id)
     waitlist_join(batch, joins)
 
 
@@ -225,10 +248,11 @@ def _limit_reason(
     cardholder_id: int,
     limits: BuyerLimits | None,
     total: Decimal,
+    units: int = 1,
 ) -> str | None:
-    """Orders' own limits: units per buyer, and the buyer's rolling daily spend cap (order
-    totals with tax, ``total`` this one's)."""
-    if holdings.held(cardholder_id, campaign.pk) >= campaign.per_buyer_limit:
+    """Orders' own limits: units per buyer (``units`` this one's), and the buyer's rolling
+    daily spend cap (order totals with tax, ``total`` this one's)."""
+    if holdings.held(cardholder_id, campaign.pk) + units > campaign.per_buyer_limit:
         return "you already have the most units of this offer allowed per buyer."
     if (
         limits is not None

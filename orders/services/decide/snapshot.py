@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.db.models import F, Q
 
 from accounts.selectors import Buyer, BuyerCard, BuyerLimits
+from catalog.grammar import VariantChoice
 from catalog.models import Campaign
 from core.lookups import AnyOf
 from orders import messages
@@ -48,8 +49,8 @@ class Holdings:
     def spent(self, cardholder_id: int) -> Decimal:
         return self.spending.get(cardholder_id, Decimal(0))
 
-    def add(self, cardholder_id: int, campaign: Campaign, total: Decimal) -> None:
-        self.units[(cardholder_id, campaign.pk)] += 1
+    def add(self, cardholder_id: int, campaign: Campaign, total: Decimal, units: int = 1) -> None:
+        self.units[(cardholder_id, campaign.pk)] += units
         self.pending.add((cardholder_id, campaign.pk))
         self.spending[cardholder_id] = self.spent(cardholder_id) + total
 
@@ -68,11 +69,11 @@ def holdings_read(
         | (Q(AnyOf(F("cardholder_id"), capped_ids)) & Q(created_at__gte=day)),
         AnyOf(F("cardholder_id"), cardholder_ids),
         holds_stock(),  # an order whose goods came back (restocked) no longer counts
-    ).values_list("cardholder_id", "campaign_id", "status", "total", "created_at")
-    for cardholder_id, campaign_id, status, total, created_at in rows:
+    ).values_list("cardholder_id", "campaign_id", "status", "total", "created_at", "quantity")
+    for cardholder_id, campaign_id, status, total, created_at, quantity in rows:
         key = (cardholder_id, campaign_id)
         if campaign_id in campaign_ids:
-            holdings.units[key] += 1
+            holdings.units[key] += quantity
             if status == OrderStatus.PENDING:
                 holdings.pending.add(key)
         if cardholder_id in capped_ids and created_at >= day:
@@ -80,13 +81,14 @@ def holdings_read(
     return holdings
 
 
-def tax_request(*, campaign: Campaign, card: BuyerCard) -> TaxRequest:
-    """What the sales tax of one unit of ``campaign`` shipped to ``card``'s address is asked on."""
+def tax_request(*, campaign: Campaign, card: BuyerCard, quantity: int = 1) -> TaxRequest:
+    """What the sales tax of ``quantity`` units of ``campaign`` shipped to ``card``'s address is
+    asked on."""
     return TaxRequest(
         merchant_id=campaign.merchant_id,
         campaign_id=campaign.pk,
         unit_price=campaign.price,
-        quantity=1,
+        quantity=quantity,
         currency=campaign.currency,
         price_includes_tax=campaign.price_includes_tax,
         ship_to=card.ship_to(),
@@ -101,9 +103,12 @@ def order_new(
     card: BuyerCard,
     limits: BuyerLimits | None,
     tax: TaxQuote,
+    variant: VariantChoice | None = None,
+    quantity: int = 1,
 ) -> Order:
     """The unsaved order of a purchase post (its code is drawn when the batch is written), with
-    ``tax``, the quote of ``tax_request`` for it."""
+    ``tax``, the quote of ``tax_request`` for it (its quantity is the order's), and the
+    ``variant`` bought (its SKU is the order's)."""
     return Order(
         merchant_id=campaign.merchant_id,
         campaign=campaign,
@@ -114,7 +119,9 @@ def order_new(
         author_id=post.author_id,
         author_handle=post.author_handle,
         unit_price=campaign.price,
-        quantity=1,
+        quantity=quantity,
+        variant_id=variant.variant_id if variant is not None else None,
+        variant_label=variant.label if variant is not None else "",
         price_includes_tax=tax.price_includes_tax,
         subtotal=tax.subtotal,
         tax_total=tax.tax_total,
@@ -122,7 +129,7 @@ def order_new(
         total=tax.total,
         currency=campaign.currency,
         product_name=campaign.product.name,
-        product_sku=campaign.product.sku,
+        product_sku=variant.sku if variant is not None and variant.sku else campaign.product.sku,
         hashtag=campaign.hashtag,
         email_confirm_required=limits is not None
         and limits.email_confirm_above is not None

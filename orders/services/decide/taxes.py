@@ -15,6 +15,7 @@ from datetime import datetime
 
 from accounts.selectors import buyer_snapshots, buyers_for_identities
 from catalog.selectors import campaign_indexes, campaigns_stock_left
+from orders.services.decide.asking import readings
 from orders.services.decide.batch import POST_FIELDS, Batch
 from orders.services.decide.classify import classify, confirmation_candidates
 from orders.services.decide.snapshot import tax_request
@@ -72,11 +73,25 @@ def _questions(*, post_ids: list[int], now: datetime) -> list[TaxRequest]:
     )
     left = campaigns_stock_left({p.campaign.pk for p in purchases})
     snapshots = buyer_snapshots(cardholder_ids={b.cardholder_id for b in buyers.values()})
+    # The quantity each post asks for, as the batch will read it (issue 13).
+    _, asked = readings(
+        (p.post, p.campaign, buyer.cardholder_id)
+        for p in purchases
+        if (buyer := buyers.get((p.post.platform, p.post.author_id))) is not None
+        and left.get(p.campaign.pk, 0) > 0
+    )
     questions = []
     for purchase in purchases:
         buyer = buyers.get((purchase.post.platform, purchase.post.author_id))
         snapshot = snapshots.get(buyer.cardholder_id) if buyer is not None else None
         card = snapshot.card if snapshot is not None else None
-        if card is not None and card.address_complete and left.get(purchase.campaign.pk, 0) > 0:
-            questions.append(tax_request(campaign=purchase.campaign, card=card))
+        reading = asked.get(purchase.post.pk)
+        quantity = reading.quantity if reading is not None else None
+        if (
+            card is not None
+            and card.address_complete
+            and quantity is not None
+            and left.get(purchase.campaign.pk, 0) >= quantity
+        ):
+            questions.append(tax_request(campaign=purchase.campaign, card=card, quantity=quantity))
     return questions

@@ -1,0 +1,125 @@
+"""Variant and quantity in the post, end to end: PostgreSQL, Redis and a Celery worker process
+with beat, the buyers posting on the sandbox network (issue 13, acceptance)."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+
+from accounts.services.preferences import option_preferences_set
+from catalog.models import Campaign
+from orders.models import Order, OrderStatus
+from social.models import Post
+from tests.shop import BRAND, UNTAXED, buyer_ready, code_in, post, replies_to
+from tests.variants import TEE, tee_shop
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def worker(redis_url, tmp_path) -> Iterator[Callable[[], subprocess.Popen]]:
+    """Start a Celery worker (with beat) on the test database and the test's own Redis db
+    (``REDIS_URL``'s, flushed first)."""
+    redis.Redis.from_url(redis_url).flushdb()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "HASHCART_POLL_INTERVAL_SECONDS": "0.3",
+        "HASHCART_SWEEP_INTERVAL_SECONDS": "0.5",
+        "HASHCART_RECOVER_INTERVAL_SECONDS": "2",
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+    }
+    started: list[subprocess.Popen] = []
+    log = (tmp_path / "worker.log").open("w")
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-B",
+                "-c",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=WARNING",
+                "-s",
+                str(tmp_path / "beat"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=20)
+    log.close()
+    connection.close()
+
+
+def _outcome(handle: str) -> str:
+    return Post.objects.filter(author_handle=handle).latest("id").outcome
+
+
+def test_size_and_quantity_by_post_a_saved_size_and_an_ambiguous_post(worker):
+    tees = tee_shop({"S": 5, "M": 5, "L": 5}, per_buyer_limit=3)
+    buyer_ready("alice", address=UNTAXED)
+    bob = buyer_ready("bob")
+    buyer_ready("carol")
+    option_preferences_set(cardholder=bob.cardholder, preferences={"Size": "L"})
+    worker()
+
+    post("alice", f"@{BRAND} #{TEE} 2 M")
+    post("bob", f"@{BRAND} #{TEE} please")
+    post("carol", f"@{BRAND} #{TEE}")
+    for handle in ("alice", "bob", "carol"):
+        wait_for(lambda h=handle: replies_to(h), f"a reply to @{handle}")
+
+    # `#BuyTeeShirt 2 M` reserves two units of M.
+    alice_order = Order.objects.get(cardholder__user__email="alice@example.com")
+    assert (alice_order.quantity, alice_order.variant) == (2, tees.variants["M"])
+    assert tees.stock("M").stock_reserved == 2
+    # A missing size uses the saved preference.
+    bob_order = Order.objects.get(cardholder=bob.cardholder)
+    assert (bob_order.quantity, bob_order.variant) == (1, tees.variants["L"])
+    assert tees.stock("L").stock_reserved == 1
+    # An ambiguous post gets the choices and reserves nothing.
+    assert _outcome("carol") == "variant_needed"
+    assert not Order.objects.filter(cardholder__user__email="carol@example.com").exists()
+    assert "Size: S, M, L" in replies_to("carol")[0]
+    assert tees.stock("S").stock_reserved == 0
+    assert Campaign.objects.get().stock_reserved == 3
+
+    # Alice confirms and pays for two.
+    post("alice", f"@{BRAND} #Confirm{code_in(replies_to('alice')[0])}")
+    paid = wait_for(
+        lambda: Order.objects.filter(pk=alice_order.pk, status=OrderStatus.PAID).first(),
+        "alice's order paid",
+    )
+    assert paid.total == 2 * paid.unit_price

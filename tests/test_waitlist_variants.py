@@ -1,0 +1,77 @@
+"""The waitlist of a campaign sold by variant (issue 13, items 1 to 3): a waiter waits for units
+of the variant their post asks for, and does not keep other variants from sale."""
+
+import pytest
+from django.utils import timezone
+
+from orders.models import Order, OrderStatus, WaitlistEntry, WaitlistStatus
+from orders.services import order_expire
+from orders.services.waitlist import waitlist_promote
+from social.models import Post
+from tests.shop import BRAND, UNTAXED, buyer_ready, post, tick
+from tests.variants import TEE, tee_shop
+
+pytestmark = pytest.mark.django_db
+
+
+def _outcome(handle: str) -> str:
+    return Post.objects.filter(author_handle=handle).latest("id").outcome
+
+
+def test_a_waiter_for_one_size_gets_that_size_and_others_sell_meanwhile():
+    tees = tee_shop({"M": 1, "L": 2}, per_buyer_limit=2)
+    for handle in ("alice", "bob", "carol", "dave"):
+        buyer_ready(handle, address=UNTAXED)
+
+    post("alice", f"@{BRAND} #{TEE} M")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} m")  # M is gone: bob waits for an M
+    tick()
+    post("carol", f"@{BRAND} #{TEE} 2 L")  # L is still for sale, bob's wait holds none of it
+    tick()
+
+    assert [_outcome(h) for h in ("alice", "bob", "carol")] == [
+        "order_created",
+        "waitlisted",
+        "order_created",
+    ]
+    assert Order.objects.get(author_handle="carol").quantity == 2
+
+    # Alice's M comes back: bob is promoted to an order of one M, as his post asked.
+    alices = Order.objects.get(author_handle="alice")
+    assert order_expire(order_id=alices.pk, now=timezone.now(), reason="window closed")
+    waitlist_promote(campaign_id=tees.shop.campaign.pk, now=timezone.now())
+
+    bobs = Order.objects.get(author_handle="bob")
+    assert (bobs.status, bobs.variant, bobs.quantity) == (
+        OrderStatus.PENDING,
+        tees.variants["M"],
+        1,
+    )
+    assert (tees.stock("M").stock_reserved, tees.stock("L").stock_reserved) == (1, 2)
+    assert not WaitlistEntry.objects.filter(status=WaitlistStatus.WAITING).exists()
+
+
+def test_a_unit_of_another_size_does_not_promote_a_waiter_for_this_one():
+    tees = tee_shop({"M": 1, "L": 1})
+    for handle in ("alice", "bob", "carol"):
+        buyer_ready(handle, address=UNTAXED)
+    post("alice", f"@{BRAND} #{TEE} M")
+    post("carol", f"@{BRAND} #{TEE} L")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} M")
+    tick()
+    assert _outcome("bob") == "waitlisted"
+
+    carols = Order.objects.get(author_handle="carol")
+    assert order_expire(order_id=carols.pk, now=timezone.now(), reason="window closed")
+    result = waitlist_promote(campaign_id=tees.shop.campaign.pk, now=timezone.now())
+
+    assert result.promoted == []
+    assert not Order.objects.filter(author_handle="bob").exists()
+    assert WaitlistEntry.objects.get().status == WaitlistStatus.WAITING
+    # The L that came back is for sale again.
+    buyer_ready("dave", address=UNTAXED)
+    post("dave", f"@{BRAND} #{TEE} L")
+    tick()
+    assert _outcome("dave") == "order_created"
