@@ -1,13 +1,19 @@
 """Small writes shared by the order services. Each runs in the caller's transaction."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 from accounts.models import Cardholder
 from catalog.services import stock_release
 from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
-from orders.models import Notification, Order, OrderEvent, PaymentOperation
+from orders.models import Notification, Order, OrderEvent, OrderStatus, PaymentOperation
+
+# The e-mail kind of a confirmation request sent privately (``orders.services.private``): its
+# sending opens the order's window (``order_private_window_open``).
+PRIVATE_REQUEST = "private_request"
 
 
 def event(
@@ -131,3 +137,22 @@ def order_confirm(
         ),
         payment_operation(order=order, operation="authorize"),
     )
+
+
+def confirmation_window() -> timedelta:
+    return timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+
+
+def order_private_window_open(*, order_id: int, sent_at: datetime) -> int:
+    """The order's confirmation request went out privately at ``sent_at`` (its e-mail was
+    sent): its window runs from then (``expires_at``). Returns 1 if this call opened it.
+
+    Compare-and-set: only a pending order whose request went privately and whose window is not
+    open yet; the public request's posting never opens such an order's window
+    (``orders.services.lifecycle.order_window_open``), so no window opens twice."""
+    return Order.objects.filter(
+        pk=order_id,
+        status=OrderStatus.PENDING,
+        request_private_at__isnull=False,
+        expires_at__isnull=True,
+    ).update(expires_at=sent_at + confirmation_window())
