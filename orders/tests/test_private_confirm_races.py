@@ -29,7 +29,8 @@ def _private_order() -> Order:
     post("bob", f"@{BRAND} #BuyKindleFireHD")
     tick()
     order = Order.objects.get(author_handle="bob")
-    assert order.request_private_at is not None and order.status == OrderStatus.PENDING
+    assert order.request_private_at is not None
+    assert order.status == OrderStatus.PENDING
     return order
 
 

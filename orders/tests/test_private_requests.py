@@ -68,7 +68,8 @@ def test_a_request_the_budget_cannot_post_in_30_s_goes_by_email_and_its_window_s
     # Alice's request took the only token: public, with her code, her window from its posting.
     (request,) = replies_to("alice")
     assert f"#Confirm{alice.confirmation_code}" in request
-    assert alice.request_private_at is None and alice.expires_at == switched_at + _window()
+    assert alice.request_private_at is None
+    assert alice.expires_at == switched_at + _window()
     # Bob's went by e-mail, with the code and the button; his window starts when it was sent.
     assert bob.request_private_at == switched_at
     assert bob.expires_at == switched_at + _window()
@@ -114,7 +115,8 @@ def test_a_request_the_budget_posts_within_30_s_stays_public():
         assert stage_send(now=timezone.now()).private_requests == 0
     carol = _order("carol")
     assert f"#Confirm{carol.confirmation_code}" in replies_to("carol")[0]
-    assert carol.request_private_at is None and carol.expires_at is not None
+    assert carol.request_private_at is None
+    assert carol.expires_at is not None
 
 
 def test_a_request_held_back_by_anything_but_the_budget_stays_public():
@@ -182,7 +184,8 @@ def test_the_button_page_changes_nothing_on_get_and_needs_csrf():
     order = _bob_private()
     path = _link(order)
     page = Client().get(path).content.decode()
-    assert "<form method=\"post\">" in page and "csrfmiddlewaretoken" in page
+    assert '<form method="post">' in page
+    assert "csrfmiddlewaretoken" in page
     assert Client(enforce_csrf_checks=True).post(path).status_code == 403
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
@@ -208,7 +211,8 @@ def test_the_button_refuses_after_the_window():
     assert "has passed" in _press(_link(order), late)
     assert order_private_confirm(order_id=order.pk, now=late) == "late"
     order.refresh_from_db()
-    assert order.status == OrderStatus.PENDING and _authorizations(order) == 0
+    assert order.status == OrderStatus.PENDING
+    assert _authorizations(order) == 0
     stage_expire(now=late + timedelta(hours=1))
     assert order_private_confirm(order_id=order.pk, now=late) == "closed"
 
@@ -224,7 +228,8 @@ def test_the_button_confirms_only_its_own_order():
     assert Client().post(forged).status_code == 404
     assert _press(_link(order), T0 + timedelta(minutes=1))
     alice.refresh_from_db()
-    assert alice.status == OrderStatus.PENDING and _authorizations(alice) == 0
+    assert alice.status == OrderStatus.PENDING
+    assert _authorizations(alice) == 0
 
 
 def test_the_button_after_a_confirmation_by_post_confirms_nothing_more():
@@ -270,7 +275,8 @@ def test_an_order_whose_private_email_failed_for_good_expires(settings, monkeypa
     with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
         stage_send(now=timezone.now())
         bob = _order("bob")
-        assert bob.request_private_at is not None and bob.expires_at is None
+        assert bob.request_private_at is not None
+        assert bob.expires_at is None
         stage_expire(now=timezone.now())
     bob.refresh_from_db()
     assert bob.status == OrderStatus.EXPIRED
