@@ -162,7 +162,7 @@ def _bob_private() -> Order:
 
 
 def _link(order: Order) -> str:
-    found = re.search(r"https?://\S+/orders/confirm-order/\S+/", _private_email("bob").body)
+    found = re.search(r"https?://\S+/orders/confirm-order/\S+/", str(_private_email("bob").body))
     assert found is not None
     return urlsplit(found.group(0)).path
 
