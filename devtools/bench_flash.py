@@ -32,10 +32,17 @@ from django.utils import timezone
 
 from catalog.models import Campaign, Merchant, Product
 from devtools.bench_data import BulkBuyer, buyers_bulk_create, inbox_post
-from orders.models import Order, OrderStatus
+from orders.models import Notification, Order, OrderStatus
 from orders.services import posts_decide
-from orders.tasks import payments_run_task, posts_decide_task
-from sandbox.models import SandboxUser
+from orders.services.common import PRIVATE_REQUEST
+from orders.tasks import (
+    notifications_send_task,
+    payments_run_task,
+    posts_decide_task,
+    replies_send_all_task,
+    requests_private_task,
+)
+from sandbox.models import SandboxPost, SandboxUser
 from sandbox.services import sandbox_user_ensure
 from social.hashtags import hashtag_key
 from social.models import PlatformAccount, Post, PostKind, Reply
@@ -68,6 +75,9 @@ class Report:
     pgbench: dict[str, Any] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
     queries_per_batch: dict[int, int] = field(default_factory=dict)
+    # With ``--reply-budget``: seconds from purchase post to confirmation request (public or
+    # private) of the last buyer and over all buyers, and how many went each way.
+    requests: dict[str, Any] = field(default_factory=dict)
 
 
 # --- The bench database ------------------------------------------------------------------------
@@ -177,12 +187,25 @@ class Sale:
     buyers: list[BulkBuyer]
 
 
-def sale_prepare(*, units: int, buyers: int, say: Say) -> Sale:
+def reply_budget_parse(text: str) -> tuple[int, int]:
+    """``N/SECONDS`` (say ``100/900``, X's 100 replies per 15 minutes) as (N, SECONDS)."""
+    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if found is None or int(found.group(2)) == 0:
+        raise ValueError(f"a reply budget is N/SECONDS, such as 100/900, not {text!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def sale_prepare(
+    *, units: int, buyers: int, say: Say, reply_budget: tuple[int, int] | None = None
+) -> Sale:
     now = timezone.now()
     brand = sandbox_user_ensure(handle=BRAND)
     account = PlatformAccount.objects.create(
         platform="sandbox", platform_user_id=str(brand.pk), handle=BRAND
     )  # X's budget: 100 per 15 minutes
+    if reply_budget is not None:
+        account.reply_budget, account.reply_budget_seconds = reply_budget
+        account.save(update_fields=["reply_budget", "reply_budget_seconds"])
     merchant = Merchant.objects.create(name="Bench", slug="bench")
     product = Product.objects.create(merchant=merchant, name="Kindle Fire HD", sku="KFHD")
     campaign = campaign_make(product=product, hashtag="BuyKindleFireHD", units=units)
@@ -240,10 +263,18 @@ def campaign_make(*, product: Product, hashtag: str, units: int) -> Campaign:
 
 
 def posts_make(
-    *, sale: Sale, hashtag: str, purchases: list[BulkBuyer], noise: int, first_id: int
+    *,
+    sale: Sale,
+    hashtag: str,
+    purchases: list[BulkBuyer],
+    noise: int,
+    first_id: int,
+    on_network: bool = False,
 ) -> list[Post]:
     """Purchase posts (one per buyer) plus ``noise``: retweets of purchase posts, unlinked
-    authors, unrelated hashtags, and posts delivered twice; shuffled."""
+    authors, unrelated hashtags, and posts delivered twice; shuffled. ``on_network``: the
+    purchase posts are made on the sandbox network too, with the same ids, so that replies to
+    them can be posted (the bench sends replies only with ``--reply-budget``)."""
     now = timezone.now()
     next_id = iter(range(first_id, first_id + 10 * (len(purchases) + noise)))
     text = f"@{BRAND} #{hashtag}"
@@ -258,6 +289,16 @@ def posts_make(
         )
         for b in purchases
     ]
+    if on_network:
+        SandboxPost.objects.bulk_create(
+            [
+                SandboxPost(
+                    pk=int(p.post_id), author_id=int(p.author_id), text=p.text, created_at=now
+                )
+                for p in posts
+            ],
+            batch_size=5_000,
+        )
     unlinked = SandboxUser.objects.bulk_create(
         [SandboxUser(handle=f"stranger{first_id}_{n}") for n in range(noise // 4)]
     )
@@ -498,6 +539,55 @@ def report_write(report: Report, directory: Path) -> Path:
     path = directory / f"flash_sale-{timezone.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(asdict(report), indent=2, default=str))
     return path
+
+
+# --- Confirmation requests under the reply budget -----------------------------------------------
+def requests_run(*, sale: Sale, timeout: float = 300) -> dict[str, Any]:
+    """Stand in for the beat (the bench runs none) until every order of the sale has its
+    confirmation request out, publicly or privately (its window open): the reply senders, the
+    switch to the private channel and the e-mails, at the beat's own intervals. Then the time
+    from each purchase post to its request: the last buyer's (the last order made), p50, p99
+    and the slowest, and the invariants of the two channels."""
+    every = float(settings.CELERY_BEAT_SCHEDULE["private-requests"]["schedule"])
+    orders = Order.objects.filter(campaign=sale.campaign)
+    started = time.monotonic()
+    while orders.filter(status=OrderStatus.PENDING, expires_at__isnull=True).exists():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError("confirmation requests were left unsent: are the workers running?")
+        for task in (replies_send_all_task, requests_private_task, notifications_send_task):
+            task.delay()
+        time.sleep(every)
+    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+    rows = list(
+        orders.filter(expires_at__isnull=False)
+        .order_by("created_at", "id")
+        .values_list(
+            "purchase_post__posted_at", "expires_at", "request_private_at", "confirmation_code"
+        )
+    )
+    seconds = [(expires - window - posted).total_seconds() for posted, expires, _, _ in rows]
+    private = [code for _, _, at, code in rows if at is not None]
+    leaked = sum(
+        1
+        for text in Reply.objects.filter(
+            kind="confirmation_request", in_reply_to__order__request_private_at__isnull=False
+        ).values_list("text", flat=True)
+        if any(code in text for code in private)
+    )
+    ordered = sorted(seconds)
+    return {
+        "orders": len(rows),
+        "public": len(rows) - len(private),
+        "private": len(private),
+        "last_buyer_seconds": round(seconds[-1], 1) if seconds else None,
+        "p50_seconds": _pct(ordered, 50) if len(ordered) > 1 else None,
+        "p99_seconds": _pct(ordered, 99) if len(ordered) > 1 else None,
+        "max_seconds": round(ordered[-1], 1) if ordered else None,
+        "public_replies_with_a_private_code": leaked,
+        "private_emails_sent": Notification.objects.filter(
+            kind=PRIVATE_REQUEST, order__campaign=sale.campaign, status="done"
+        ).count(),
+    }
 
 
 def replies_by_kind() -> dict[str, int]:

@@ -37,6 +37,7 @@ from social.platforms import reply_fits
 NOT_ME_SALT = "orders.not-me"
 EMAIL_CONFIRM_SALT = "orders.email-confirm"
 AUTHENTICATE_SALT = "orders.authenticate"
+PRIVATE_CONFIRM_SALT = "orders.private-confirm"
 # The decline code recorded when authorization gave up after its retries (no answer at all).
 GATEWAY_UNAVAILABLE = "gateway_unavailable"
 # The decline code of an order whose buyer did not authenticate their card in time.
@@ -185,6 +186,17 @@ def reply_confirm_late(*, handle: str, code: str) -> str:
     return f"@{handle} Sorry, the time to confirm #{code} has passed, so it was not ordered."
 
 
+def reply_check_email(*, order: Order) -> str:
+    """The public reply of a confirmation request that went privately: no code (DESIGN §3.7)."""
+    return _first_fitting(
+        order.platform,
+        f"@{order.author_handle} Thanks for your order of #{order.hashtag}: we've e-mailed you "
+        "how to confirm it. Please check your e-mail.",
+        f"@{order.author_handle} Thanks for your order: we've e-mailed you how to confirm it. "
+        "Please check your e-mail.",
+    )
+
+
 def reply_sold_out(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
     """Fitted to ``platform``'s rule, the network of the post answered (default: the
     campaign's first network; a campaign may run on several, issue 13 item 7)."""
@@ -321,6 +333,12 @@ def email_confirm_url(order_id: int) -> str:
     return _signed_order_url(order_id, salt=EMAIL_CONFIRM_SALT, view="orders:email_confirm")
 
 
+def private_confirm_url(order_id: int) -> str:
+    """A signed link to the page whose Confirm button confirms an order whose confirmation
+    request went privately (``orders.services.private``), as the post would."""
+    return _signed_order_url(order_id, salt=PRIVATE_CONFIRM_SALT, view="orders:private_confirm")
+
+
 def authenticate_url(order_id: int) -> str:
     """A signed link to the page where the buyer authenticates an order's card payment."""
     return _signed_order_url(order_id, salt=AUTHENTICATE_SALT, view="orders:authenticate")
@@ -375,6 +393,53 @@ Not you? Cancel this order and pause buying by post, no sign-in needed:
 {not_me_url(order.pk)}
 """,
     )
+
+
+def email_private_request(
+    *, order: Order, cardholder: Cardholder, prefix: str, window_minutes: float
+) -> tuple[str, str, str]:
+    """Private: the confirmation request itself, when the public replies are too busy to post
+    it in time. Its code, and a link to a Confirm button that confirms as the post would; the
+    window runs from when this e-mail is sent. Subject, text body and HTML body."""
+    window = window_phrase(window_minutes)
+    post = f"#{prefix}{order.confirmation_code}"
+    confirm = private_confirm_url(order.pk)
+    not_me = not_me_url(order.pk)
+    subject = f"Confirm your order now: {order.product_name}"
+    body = f"""{_greeting(cardholder)}
+
+So many people are buying right now that our public replies are queued. Here is your
+confirmation request privately instead.
+
+@{order.author_handle} posted #{order.hashtag} on {order.platform}, which orders:
+
+  {order.product_name}, free two-day shipping to your billing address on file
+{amount_lines(order)}
+
+Your card will be charged {total_phrase(order)}.
+
+To buy it, within {window} of this e-mail, either open this private link and press Confirm:
+{confirm}
+or post {post} to us from your social account.
+If you do nothing, the order lapses and nothing is charged.
+
+Not you? Cancel this order and pause buying by post, no sign-in needed:
+{not_me}
+"""
+    html = render_to_string(
+        "orders/email/private_request.html",
+        {
+            "order": order,
+            "greeting": _greeting(cardholder),
+            "amounts": amount_lines(order),
+            "total": total_phrase(order),
+            "window": window,
+            "post": post,
+            "confirm_url": confirm,
+            "not_me_url": not_me,
+        },
+    )
+    return subject, body, html
 
 
 def email_blocked(*, cardholder: Cardholder, campaign: Campaign, reason: str) -> tuple[str, str]:

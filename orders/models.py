@@ -131,6 +131,10 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     )
     confirmation_code = models.CharField(max_length=CONFIRMATION_CODE_LENGTH)
     reply_posted_at = models.DateTimeField(null=True, blank=True)
+    # When the confirmation request went to the buyer privately because the public reply budget
+    # could not post it in time (``orders.services.private``): the window then opens when that
+    # e-mail is sent, and the public reply only says "check your e-mail".
+    request_private_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # Above the cardholder's threshold an order also needs a click on a private e-mail link

@@ -27,6 +27,7 @@ from orders.services import (
     orders_expire_due,
     orders_expire_unrequested,
     orders_remind_due,
+    orders_request_privately,
     payment_operation_run,
     payment_operations_due,
     posts_decide,
@@ -92,16 +93,21 @@ def stage_decide(*, now: datetime) -> Counter[str]:
 
 @dataclass
 class SendSummary:
+    """``private_requests``: confirmation requests sent privately (their e-mails are sent as
+    they are switched, and counted in ``emails`` only if a retry sent them)."""
+
     replies: int = 0
     windows_opened: int = 0
     payments: Counter[str] = field(default_factory=Counter)
     emails: int = 0
+    private_requests: int = 0
 
 
 def stage_send(*, now: datetime) -> SendSummary:
     """Run due payment operations (their results queue replies), send due replies of every
-    account within its budget, open the confirmation windows of the requests just posted, and
-    send due e-mails."""
+    account within its budget, open the confirmation windows of the requests just posted, send
+    privately the requests the budget cannot post in time (after the senders, so a budget with
+    room posts them publicly first), and send due e-mails."""
     summary = SendSummary()
     summary.payments = stage_payments(now=now)
     replies_reclaim(now=now)  # every account's, even one that queues nothing else
@@ -118,6 +124,7 @@ def stage_send(*, now: datetime) -> SendSummary:
         Order.objects.filter(purchase_post_id__in=requests, reply_posted_at__isnull=False).count()
         + order_windows_open()
     )
+    summary.private_requests = orders_request_privately(now=now)
     summary.emails = notifications_send_due(now=now)
     return summary
 

@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from orders import pipeline
 from orders.payments.base import GatewayError
-from orders.services import notifications_send_due, orders_remind_due, posts_decide
+from orders.services import (
+    notifications_send_due,
+    orders_remind_due,
+    orders_request_privately,
+    posts_decide,
+)
 from orders.services.reconcile import reconciliation_run
 from orders.services.waitlist import waitlist_promote
 from social.tasks import RETRY, replies_send_all_task
@@ -66,6 +71,8 @@ def posts_decide_task(post_ids: list[int]) -> dict[str, int]:
     outcomes = posts_decide(post_ids=post_ids, now=timezone.now())
     if _REPLYING.intersection(outcomes):
         kick(replies_send_all_task)
+    if outcomes.get("order_created"):
+        kick(requests_private_task)  # a request the budget cannot post goes privately at once
     if _MAILING.intersection(outcomes):
         kick(notifications_send_task)
     if outcomes.get("confirmed"):
@@ -103,6 +110,13 @@ def reconcile_payments_task() -> None:
 @shared_task(name="orders.notifications_send", **RETRY)
 def notifications_send_task() -> None:
     notifications_send_due(now=timezone.now())
+
+
+@shared_task(name="orders.requests_private", **RETRY)
+def requests_private_task() -> None:
+    """Beat, and after new orders: send privately the confirmation requests the public reply
+    budget cannot post in time (``orders.services.private``; their e-mails go as they switch)."""
+    orders_request_privately(now=timezone.now())
 
 
 @shared_task(name="orders.orders_expire", **RETRY)

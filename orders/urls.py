@@ -6,6 +6,7 @@ app_name = "orders"
 urlpatterns = [
     path("not-me/<str:token>/", views.not_me, name="not_me"),
     path("confirm/<str:token>/", views.email_confirm, name="email_confirm"),
+    path("confirm-order/<str:token>/", views.private_confirm, name="private_confirm"),
     path("authenticate/<str:token>/", views.authenticate, name="authenticate"),
     path("<int:order_id>/", views.cardholder_order, name="cardholder_order"),
     path("cancel/", views.cardholder_order_cancel, name="cardholder_order_cancel"),

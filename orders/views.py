@@ -4,8 +4,10 @@ cardholder's cancel from their settings page.
 "Not me" cancels the order and pauses buying by post (on an order that has shipped it opens a
 dispute instead, ``dispute_open``, and pauses buying too); "Confirm" is the private half of the
 confirmation of an order above the buyer's e-mail threshold; "Approve your payment" runs the
-card's bank check (3-D Secure) for an order waiting for it. GET shows what the link will do
-and changes nothing (mail scanners follow links); the POST, protected by CSRF, does it.
+card's bank check (3-D Secure) for an order waiting for it; "Confirm order" confirms an order
+whose confirmation request was sent privately (``orders.services.private``), as its post would.
+GET shows what the link will do and changes nothing (mail scanners follow links); the POST,
+protected by CSRF, does it.
 The signed-in cardholder also has a page per order here (``cardholder_order``: its timeline,
 its code and time left while pending, and its actions), downloads their receipts and leaves a
 waitlist.
@@ -31,6 +33,7 @@ from orders.messages import (
     AUTHENTICATE_SALT,
     EMAIL_CONFIRM_SALT,
     NOT_ME_SALT,
+    PRIVATE_CONFIRM_SALT,
     authenticate_url,
     not_me_url,
 )
@@ -58,6 +61,7 @@ from orders.services import (
     order_authentication_status,
     order_cancel,
     order_email_confirm,
+    order_private_confirm,
 )
 from orders.services.authentication import authentication_lapsed
 from orders.services.disputes import dispute_escalate, dispute_open
@@ -133,6 +137,25 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
             transaction.on_commit(payments_run_task.delay)
         order.refresh_from_db()
     return render(request, "orders/email_confirm.html", {"order": order, "result": result})
+
+
+@require_http_methods(["GET", "POST"])
+def private_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The Confirm button of a confirmation request sent privately. The link names one order
+    (signed, ``PRIVATE_CONFIRM_SALT``), and is of use once: the first POST in the window
+    confirms (``order_private_confirm``), any later one says what became of the order."""
+    order = _order_of(token, salt=PRIVATE_CONFIRM_SALT, request_private_at__isnull=False)
+    if order is None:
+        return render(request, "orders/private_confirm.html", {"invalid": True}, status=404)
+    result = None
+    if request.method == "POST":
+        result = order_private_confirm(order_id=order.pk, now=timezone.now())
+        if result == "confirmed":
+            from orders.tasks import payments_run_task
+
+            transaction.on_commit(payments_run_task.delay)
+        order.refresh_from_db()
+    return render(request, "orders/private_confirm.html", {"order": order, "result": result})
 
 
 @never_cache  # the page may carry the gateway's client secret

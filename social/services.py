@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -345,6 +345,64 @@ def replies_withdraw(
             "in_reply_to_id", flat=True
         )
     )
+
+
+def replies_beyond_budget(*, kind: str, wait: timedelta, now: datetime) -> list[int]:
+    """The inbox posts whose queued reply of ``kind`` the brand account's rate budget cannot
+    post within ``wait`` of its queueing, in id order: the reply is told elsewhere instead
+    (orders sends a confirmation request privately, ``orders.services.private``).
+
+    The sender (``replies_send_due``) posts an account's queued replies in (priority, id)
+    order, a token each. So the n-th queued reply of that order among those of its priority or
+    higher is posted no sooner than when the bucket has given n tokens: the tokens it holds at
+    ``now`` plus its refill from then on (from the platform's reset time after a 429), without
+    the bucket's cap, since a backlog spends each token as it comes. A reply is returned when
+    that moment is after its deadline (queued at + ``wait``), whether the deadline has passed
+    or not: a reply the budget can post in time is never returned, however old it is, so a
+    reply held back by anything but the budget (an outage, a retry) stays public. A read; no
+    lock (a reply claimed meanwhile is simply not rewritten, ``reply_rewrite``).
+    """
+    replies = Reply.objects.filter(status=ReplyStatus.QUEUED)
+    priority = replies.filter(kind=kind).values_list("priority", flat=True).order_by().first()
+    if priority is None:
+        return []
+    beyond: list[int] = []
+    accounts = replies.filter(kind=kind).values_list("account_id", flat=True).distinct()
+    for account in PlatformAccount.objects.filter(pk__in=list(accounts)).order_by("pk"):
+        tokens = _bucket(account, now)
+        rate = account.reply_budget / max(1, account.reply_budget_seconds)
+        refill_from = max(now, account.bucket_updated_at or now)
+        ahead = replies.filter(account=account, priority__lte=priority).order_by("priority", "id")
+        for position, (post_id, reply_kind, queued_at) in enumerate(
+            ahead.values_list("in_reply_to_id", "kind", "created_at"), start=1
+        ):
+            deadline = queued_at + wait
+            given = tokens + rate * max(0.0, (deadline - refill_from).total_seconds())
+            if reply_kind == kind and position > given:
+                beyond.append(post_id)
+    return sorted(beyond)
+
+
+def reply_rewrite(*, post_id: int, kind: str, text: str, priority: int) -> bool:
+    """Replace the text and priority of the reply of ``kind`` to inbox post ``post_id`` while
+    it is still queued; True if this call did. A reply being sent or sent is left as it is
+    (False): compare-and-set on the status, so a sender that claimed it first keeps it, and
+    one that claims it later sends the new text. If another reply of the account already has
+    that text (they must differ, ``Reply``), the reply is skipped instead: it was going to
+    say nothing the buyer needs. Runs in the caller's transaction.
+    """
+    queued = Reply.objects.filter(in_reply_to_id=post_id, kind=kind, status=ReplyStatus.QUEUED)
+    try:
+        with transaction.atomic():
+            return bool(queued.update(text=text, priority=priority, updated_at=timezone.now()))
+    except IntegrityError:
+        return bool(
+            queued.update(
+                status=ReplyStatus.SKIPPED,
+                last_error="rewritten to the text of another reply",
+                updated_at=timezone.now(),
+            )
+        )
 
 
 def replies_recover(*, now: datetime) -> bool:

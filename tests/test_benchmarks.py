@@ -58,10 +58,19 @@ def test_the_flash_sale_benchmark_runs_and_keeps_its_invariants(redis_url, tmp_p
         "1",
         "--pgbench-scale",
         "1",
+        "--reply-budget",
+        "5/900",
         "--report-dir",
         str(tmp_path),
     )
     report = json.loads(Path(out.strip().rsplit("report: ", 1)[1]).read_text())
+    # Five requests fit the reply budget; the other fifteen went privately, and every buyer's
+    # request is out (the figures are printed, not asserted).
+    assert "purchase post to confirmation request" in out
+    requests = report["requests"]
+    assert (requests["orders"], requests["public"], requests["private"]) == (20, 5, 15)
+    assert requests["private_emails_sent"] == 15
+    assert requests["public_replies_with_a_private_code"] == 0
     assert report["invariants"]["orders"] == 20
     assert report["invariants"]["stock_never_negative"] is True
     assert report["invariants"]["undecided_posts"] == 0

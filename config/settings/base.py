@@ -317,6 +317,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "run-payments": {"task": "orders.payments_run", **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5)},
+    "private-requests": {
+        "task": "orders.requests_private",
+        **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
+    },
     "send-emails": {
         "task": "orders.notifications_send",
         **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
@@ -367,7 +371,14 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+
 # --- Hashcart ---------------------------------------------------------------------------------
+def _seconds_or_off(variable: str, default: float) -> float | None:
+    """A number of seconds from the environment, or None when it says "off"."""
+    value = env.str(variable, default=str(default)).strip().lower()
+    return None if value == "off" else float(value)
+
+
 # The card vaults HASHCART_CARD_VAULT may name by a short name.
 CARD_VAULTS = {
     "sandbox": "sandbox.vault.SandboxVault",
@@ -568,6 +579,10 @@ HASHCART = {
     "CONFIRMATION_REQUEST_GIVE_UP_HOURS": env.float(
         "HASHCART_CONFIRMATION_REQUEST_GIVE_UP_HOURS", default=6
     ),
+    # A confirmation request that the brand account's reply budget cannot post within this many
+    # seconds of the purchase goes to the buyer privately, by e-mail with a Confirm button, and
+    # its window opens when that e-mail is sent (``orders.services.private``). "off": never.
+    "PUBLIC_REPLY_WAIT_SECONDS": _seconds_or_off("HASHCART_PUBLIC_REPLY_WAIT_SECONDS", 30),
     # The sandbox network reads posts once they are this old (see sandbox.adapter).
     "SANDBOX_SETTLE_MS": env.int("HASHCART_SANDBOX_SETTLE_MS", default=500),
     # The /sandbox/ page: on in development and the demo, off in production.

@@ -20,6 +20,7 @@ from orders.services.lifecycle import (
 )
 from orders.services.notifications import notifications_send_due
 from orders.services.payments import payment_operation_run, payment_operations_due
+from orders.services.private import order_private_confirm, orders_request_privately
 from orders.services.refunds import order_refund
 from orders.services.reminders import orders_remind_due
 from orders.services.shipping import ShipOutcome, order_capture, order_deliver, order_ship
@@ -37,6 +38,7 @@ __all__ = [
     "order_deliver",
     "order_email_confirm",
     "order_expire",
+    "order_private_confirm",
     "order_refund",
     "order_ship",
     "order_window_open",
@@ -45,6 +47,7 @@ __all__ = [
     "orders_expire_due",
     "orders_expire_unrequested",
     "orders_remind_due",
+    "orders_request_privately",
     "payment_operation_run",
     "payment_operations_due",
     "posts_decide",

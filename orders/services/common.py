@@ -1,6 +1,6 @@
 """Small writes shared by the order services. Each runs in the caller's transaction."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -14,7 +14,11 @@ from catalog.services import stock_release
 from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
 from orders.messages import order_page_line, order_page_url
-from orders.models import Notification, Order, OrderEvent, PaymentOperation
+from orders.models import Notification, Order, OrderEvent, OrderStatus, PaymentOperation
+
+# The e-mail kind of a confirmation request sent privately (``orders.services.private``): its
+# sending opens the order's window (``order_private_window_open``).
+PRIVATE_REQUEST = "private_request"
 
 
 def event(
@@ -168,3 +172,22 @@ def waitlist_promote_soon(*, campaign_ids: list[int]) -> None:
     a lost request is made good by the expiry stage's sweep (``waitlists_promote_due``)."""
     handler = import_string(settings.HASHCART["WAITLIST_PROMOTE_HANDLER"])
     transaction.on_commit(partial(handler, campaign_ids=sorted(set(campaign_ids))))
+
+
+def confirmation_window() -> timedelta:
+    return timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
+
+
+def order_private_window_open(*, order_id: int, sent_at: datetime) -> int:
+    """The order's confirmation request went out privately at ``sent_at`` (its e-mail was
+    sent): its window runs from then (``expires_at``). Returns 1 if this call opened it.
+
+    Compare-and-set: only a pending order whose request went privately and whose window is not
+    open yet; the public request's posting never opens such an order's window
+    (``orders.services.lifecycle.order_window_open``), so no window opens twice."""
+    return Order.objects.filter(
+        pk=order_id,
+        status=OrderStatus.PENDING,
+        request_private_at__isnull=False,
+        expires_at__isnull=True,
+    ).update(expires_at=sent_at + confirmation_window())

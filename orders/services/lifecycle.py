@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from accounts.models import Cardholder
@@ -20,12 +20,16 @@ from accounts.services import controls_lock, purchasing_set_paused
 from catalog.services import campaigns_lock
 from orders import messages
 from orders.models import (
+    Notification,
     Order,
     OrderStatus,
+    OutboxStatus,
     PaymentOperationKind,
 )
 from orders.selectors import orders_still_buyable
 from orders.services.common import (
+    PRIVATE_REQUEST,
+    confirmation_window,
     order_confirm,
     order_release,
     payment_operation,
@@ -52,14 +56,23 @@ def order_window_open(*, post_id: int, kind: str, sent_at: datetime) -> int:
     confirmation request starts the window of the order it asks about: ``expires_at`` =
     ``sent_at`` + the window (DESIGN §3.3). Returns 1 if this call opened it, else 0.
 
-    Compare-and-set: only a pending order whose window is not open yet is changed.
+    Compare-and-set: only a pending order whose window is not open yet is changed, and not one
+    whose request went privately: its public reply says only "check your e-mail", and its
+    window opens when the e-mail is sent (``order_private_window_open``); the posting is
+    still recorded (``reply_posted_at``).
     """
     if kind != CONFIRMATION_REQUEST:
         return 0
-    window = timedelta(minutes=settings.HASHCART["CONFIRMATION_WINDOW_MINUTES"])
-    return Order.objects.filter(
-        purchase_post_id=post_id, status=OrderStatus.PENDING, expires_at__isnull=True
-    ).update(reply_posted_at=sent_at, expires_at=sent_at + window)
+    window = confirmation_window()
+    pending = Order.objects.filter(purchase_post_id=post_id, status=OrderStatus.PENDING)
+    opened = pending.filter(expires_at__isnull=True, request_private_at__isnull=True).update(
+        reply_posted_at=sent_at, expires_at=sent_at + window
+    )
+    if not opened:
+        pending.filter(request_private_at__isnull=False, reply_posted_at__isnull=True).update(
+            reply_posted_at=sent_at
+        )
+    return opened
 
 
 def order_windows_open() -> int:
@@ -138,32 +151,44 @@ def orders_expire_unrequested(*, now: datetime, limit: int = 1000) -> int:
     Returns how many.
 
     An order whose request is being sent right now (a live claim) is left alone: its window is
-    about to open.
+    about to open. An order whose request went privately (``orders.services.private``) waits
+    for its e-mail instead of its reply, which says only "check your e-mail": it expires when
+    that e-mail failed for good, or after the same give-up time, and its public reply is
+    withdrawn if still queued, but never waited for.
     """
     give_up = now - timedelta(hours=settings.HASHCART["CONFIRMATION_REQUEST_GIVE_UP_HOURS"])
     unopened = Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True)
+    public = unopened.filter(request_private_at__isnull=True)
     unrequested = posts_unanswered(
-        post_ids=unopened.values("purchase_post_id"), kind=CONFIRMATION_REQUEST
+        post_ids=public.values("purchase_post_id"), kind=CONFIRMATION_REQUEST
+    )
+    mail_failed = Notification.objects.filter(
+        order_id=OuterRef("pk"), kind=PRIVATE_REQUEST, status=OutboxStatus.FAILED
     )
     due = list(
         unopened.filter(
             Q(created_at__lt=give_up)
             | Q(purchase_post_id__isnull=True)
-            | Q(purchase_post_id__in=unrequested)
+            | Q(request_private_at__isnull=True, purchase_post_id__in=unrequested)
+            | Q(request_private_at__isnull=False) & Exists(mail_failed)
         )
         .order_by("campaign_id", "id")
-        .values_list("pk", "purchase_post_id")[:limit]
+        .values_list("pk", "purchase_post_id", "request_private_at")[:limit]
     )
     expired = 0
-    for order_id, post_id in due:
+    for order_id, post_id, private_at in due:
         with transaction.atomic():
             # Withdraw a request still queued, or stuck with a dead sender's lapsed claim; one that
-            # a sender holds right now is let through.
-            if post_id is not None and replies_withdraw(
-                post_ids=[post_id],
-                kinds=[CONFIRMATION_REQUEST],
-                now=now,
-                reason="order expired: not sent in time",
+            # a sender holds right now is let through (unless it only says "check your e-mail").
+            if (
+                post_id is not None
+                and replies_withdraw(
+                    post_ids=[post_id],
+                    kinds=[CONFIRMATION_REQUEST],
+                    now=now,
+                    reason="order expired: not sent in time",
+                )
+                and private_at is None
             ):
                 continue
             expired += order_expire(

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Cardholder
 from core import outbox
 from orders.models import Notification, Order, OutboxStatus
-from orders.services.common import notification
+from orders.services.common import PRIVATE_REQUEST, notification, order_private_window_open
 from orders.services.reminders import reminder_still_due
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,9 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
     ``HASHCART["OUTBOX"]["emails"]``): False, sending nothing, if it is not pending or another
     sender holds it. An SMTP failure (``OSError``) queues it again after the policy's delay, or
     fails it after its last attempt (an ERROR line with its id). Every outcome is written only
-    while the lease is still this sender's.
+    while the lease is still this sender's. A confirmation request sent privately opens its
+    order's window as it is recorded sent, in the same transaction
+    (``orders.services.common.order_private_window_open``).
     """
     policy = outbox.policy("emails")
     rows = Notification.objects.filter(pk=notification_id)
@@ -145,5 +147,13 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
                 exc,
             )
         return False
-    lease.release(rows, status=OutboxStatus.DONE, sent_at=now)
+    if message.kind != PRIVATE_REQUEST:
+        lease.release(rows, status=OutboxStatus.DONE, sent_at=now)
+        return True
+    # A confirmation request sent privately: the buyer's window runs from now, the moment it
+    # went out (read again: a sweep sends many), recorded with the e-mail or not at all.
+    sent_at = timezone.now()
+    with transaction.atomic():
+        if lease.release(rows, status=OutboxStatus.DONE, sent_at=sent_at) and message.order_id:
+            order_private_window_open(order_id=message.order_id, sent_at=sent_at)
     return True

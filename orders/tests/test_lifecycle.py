@@ -401,6 +401,8 @@ def test_an_order_whose_confirmation_request_failed_for_good_expires(settings):
 
 
 def test_an_order_whose_request_waited_too_long_expires_and_the_request_is_withdrawn(settings):
+    # The private channel off: otherwise the request goes by e-mail (test_private_requests).
+    settings.HASHCART = {**settings.HASHCART, "PUBLIC_REPLY_WAIT_SECONDS": None}
     shop = shop_open(budget=0)  # the budget never lets the request out
     buyer_ready("alice")
     with time_machine.travel(T0, tick=False):

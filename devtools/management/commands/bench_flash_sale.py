@@ -1,5 +1,6 @@
 """``bench_flash_sale``: the flash-sale benchmark on PostgreSQL and Redis with real workers."""
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,13 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from devtools import bench_flash as bench
+
+
+def _budget(text: str) -> tuple[int, int]:
+    try:
+        return bench.reply_budget_parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 class Command(BaseCommand):
@@ -56,6 +64,17 @@ class Command(BaseCommand):
             default=2,
             help="pgbench clients: as many as worker processes by default.",
         )
+        parser.add_argument(
+            "--reply-budget",
+            type=_budget,
+            default=None,
+            metavar="N/SECONDS",
+            help=(
+                "The brand account's reply budget (100/900: X's 100 per 15 minutes). Given, the "
+                "bench also sends the confirmation requests (publicly within the budget, the "
+                "rest privately) and prints the time from purchase post to request."
+            ),
+        )
         parser.add_argument("--report-dir", default=str(Path(settings.VAR_DIR) / "bench"))
         parser.add_argument(
             "--keep-database",
@@ -82,6 +101,7 @@ class Command(BaseCommand):
                 "pgbench_seconds",
                 "pgbench_clients",
                 "pgbench_scale",
+                "reply_budget",
             )
         }
         report = bench.Report(parameters=params)
@@ -96,7 +116,12 @@ class Command(BaseCommand):
 
     def _run(self, report: "bench.Report", db: dict[str, Any], options: dict[str, Any]) -> None:
         say = self.stdout.write
-        sale = bench.sale_prepare(units=options["units"], buyers=options["buyers"], say=say)
+        sale = bench.sale_prepare(
+            units=options["units"],
+            buyers=options["buyers"],
+            say=say,
+            reply_budget=options["reply_budget"],
+        )
         workers = bench.Workers(
             db=db, concurrency=options["workers"], log=Path(options["report_dir"]) / "workers.log"
         )
@@ -111,12 +136,25 @@ class Command(BaseCommand):
                 purchases=sale.buyers,
                 noise=options["noise"],
                 first_id=10_000_000,
+                on_network=options["reply_budget"] is not None,
             )
             flash = bench.phase_run(
                 name="flash sale", posts=posts, chunk=options["chunk"], rate=None
             )
             report.phases.append(flash)
             self._phase(flash)
+            if options["reply_budget"] is not None:
+                budget, seconds = options["reply_budget"]
+                say(f"confirmation requests under a reply budget of {budget} per {seconds} s ...")
+                report.requests = bench.requests_run(sale=sale)
+                say(
+                    "  purchase post to confirmation request (public or private): last buyer "
+                    f"{report.requests['last_buyer_seconds']} s, p50 "
+                    f"{report.requests['p50_seconds']} s, p99 {report.requests['p99_seconds']} s, "
+                    f"max {report.requests['max_seconds']} s; {report.requests['public']} public, "
+                    f"{report.requests['private']} private"
+                )
+                say(f"  requests: {report.requests}")
             report.replies_queued_by_kind = bench.replies_by_kind()
             say(f"  replies queued by kind: {report.replies_queued_by_kind}")
             report.invariants = bench.invariants_check(
@@ -186,6 +224,13 @@ class Command(BaseCommand):
             },
             "orders_equal_units": report.invariants["orders_equal_units"],
         }
+        if report.requests:
+            last = report.requests["last_buyer_seconds"]
+            report.targets["last_buyer_seconds_to_request"] = {
+                "value": last,
+                "target": 60,
+                "met": last is not None and last <= 60,
+            }
         say(
             f"pgbench TPC-B: {report.pgbench['tps']:,.0f} tps "
             f"({report.pgbench['clients']} clients); posts/s over tps = {ratio:.2f}"
