@@ -78,6 +78,11 @@ def _form(product, **overrides):
         "starts_at_1": now.strftime("%H:%M:%S"),
         "ends_at_0": (now + timedelta(days=7)).strftime("%Y-%m-%d"),
         "ends_at_1": "12:00:00",
+        # The change page's variant stock inline (none here).
+        "variant_stocks-TOTAL_FORMS": 0,
+        "variant_stocks-INITIAL_FORMS": 0,
+        "variant_stocks-MIN_NUM_FORMS": 0,
+        "variant_stocks-MAX_NUM_FORMS": 1000,
     }
     data.update(overrides)
     return data

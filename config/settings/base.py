@@ -129,6 +129,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # A campaign's ``platform`` and ``platforms`` share one choice set: one name for it.
+    "ENUM_NAME_OVERRIDES": {"PlatformEnum": "social.models.Platform"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.document_errors",
