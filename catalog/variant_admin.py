@@ -13,6 +13,7 @@ from django.db.models import ProtectedError, QuerySet
 from django.http import HttpRequest
 
 from catalog.models import CampaignVariantStock, ProductOption, ProductVariant
+from catalog.variant_selectors import variant_stocks_with_waitlist_length
 from catalog.variant_services import (
     option_delete,
     option_validate,
@@ -114,8 +115,16 @@ class CampaignVariantStockInline(_FollowsParent, admin.TabularInline):
     model = CampaignVariantStock
     form = VariantStockForm
     parent_permission = "catalog.change_campaign"
-    readonly_fields = ("stock_reserved",)
+    readonly_fields = ("stock_reserved", "waiting")
     extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignVariantStock]:
+        return variant_stocks_with_waitlist_length(super().get_queryset(request))
+
+    @admin.display(description="Waitlist")
+    def waiting(self, obj: CampaignVariantStock) -> int:
+        """Buyers waiting for this variant: the demand its stock could not serve."""
+        return int(getattr(obj, "waitlist_length", 0))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "variant":

@@ -10,6 +10,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.parsers import JSONParser
 
 from catalog.models import Campaign, CampaignVariantStock, Product, ProductOption, ProductVariant
+from catalog.variant_selectors import variant_stocks_with_waitlist_length
 from catalog.variant_services import (
     option_delete,
     option_validate,
@@ -89,10 +90,19 @@ class VariantStockSerializer(serializers.ModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.none())
     variant = serializers.PrimaryKeyRelatedField(queryset=ProductVariant.objects.none())
     stock_reserved = serializers.IntegerField(read_only=True)
+    waitlist_length = serializers.SerializerMethodField(
+        help_text="Buyers waiting for this variant: the demand its stock could not serve."
+    )
 
     class Meta:
         model = CampaignVariantStock
-        fields = ("id", "campaign", "variant", "stock_total", "stock_reserved")
+        fields = ("id", "campaign", "variant", "stock_total", "stock_reserved", "waitlist_length")
+
+    def get_waitlist_length(self, obj: CampaignVariantStock) -> int:
+        if not hasattr(obj, "waitlist_length"):  # just saved: read it
+            rows = CampaignVariantStock.objects.filter(pk=obj.pk)
+            obj = variant_stocks_with_waitlist_length(rows).get()
+        return int(getattr(obj, "waitlist_length", 0))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,7 +179,7 @@ class VariantStockViewSet(_Base):
     """A campaign's stock of each variant it sells; the campaign's stock is their sum.
     Deleting a row is refused while orders hold units of it."""
 
-    queryset = CampaignVariantStock.objects.order_by("id")
+    queryset = variant_stocks_with_waitlist_length(CampaignVariantStock.objects.order_by("id"))
     serializer_class = VariantStockSerializer
     merchant_lookup = "campaign__merchant_id"
     action_permissions = _permissions("campaign")

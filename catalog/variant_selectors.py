@@ -3,6 +3,10 @@
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils.module_loading import import_string
+
 from catalog.grammar import Offer, VariantChoice
 from catalog.models import Campaign, CampaignVariantStock, ProductOption, ProductVariant
 
@@ -66,3 +70,26 @@ def variants_by_id(variant_ids: Iterable[int]) -> dict[int, ProductVariant]:
     if not ids:
         return {}
     return {v.pk: v for v in ProductVariant.objects.filter(pk__in=ids)}
+
+
+def products_with_options(product_ids: Iterable[int]) -> set[int]:
+    """Those of ``product_ids`` that have options (sold by variant), in one query."""
+    ids = set(product_ids)
+    if not ids:
+        return set()
+    return set(
+        ProductOption.objects.filter(product_id__in=ids)
+        .order_by()
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+
+
+def variant_stocks_with_waitlist_length(
+    queryset: QuerySet[CampaignVariantStock],
+) -> QuerySet[CampaignVariantStock]:
+    """``queryset`` with ``waitlist_length`` on each row: how many wait for that variant of that
+    campaign (orders' waitlist, through ``HASHCART["VARIANT_WAITLIST_LENGTH"]``, as catalog
+    does not import orders). A subquery: a page of rows costs no extra query."""
+    expression = import_string(settings.HASHCART["VARIANT_WAITLIST_LENGTH"])()
+    return queryset.annotate(waitlist_length=expression)

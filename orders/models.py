@@ -881,11 +881,9 @@ class WaitlistEntry(TimeStampedModel):
     entry per cardholder and campaign (a constraint): a second post while waiting is a
     duplicate. An entry asks for one unit (``quantity`` is 1 for now).
 
-    Keyed for variants to come: the queue and the one-waiting constraint are per campaign today;
-    a variant is added as a nullable ``variant`` foreign key, included in the queue's index and
-    the constraint after ``campaign`` (with ``nulls_distinct=False``, so that the campaign-wide
-    queue, variant NULL, stays one queue), and promotion then looks at the stock of the entry's
-    variant. Nothing else keys on the campaign alone.
+    One queue per campaign, whatever the variants: promotion reads each waiting post again and
+    passes over an entry whose variant has no unit free (``orders.services.waitlist``).
+    ``variant`` records what the post asked for when it joined, for staff's demand per variant.
     """
 
     merchant = models.ForeignKey(
@@ -908,6 +906,16 @@ class WaitlistEntry(TimeStampedModel):
     )
     # The post's time, copied: the queue's order without a join.
     posted_at = models.DateTimeField()
+    # The variant the post names (or the buyer's saved choices fill) when it joined, for staff's
+    # demand per variant; blank when the product has no options or the post names none.
+    # Promotion reads the post again (``orders.services.waitlist``), so this is not binding.
+    variant = models.ForeignKey(
+        "catalog.ProductVariant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waitlist_entries",
+    )
     quantity = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(
         max_length=16, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING

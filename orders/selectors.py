@@ -410,6 +410,24 @@ def waitlist_length_expression() -> Coalesce:
     return Coalesce(Subquery(waiting), 0)
 
 
+def variant_waitlist_length_expression() -> Coalesce:
+    """How many wait for a campaign's variant, as an expression over a campaign's variant stock
+    row (``OuterRef("campaign_id")``, ``OuterRef("variant_id")``), for the back office and the
+    API (``catalog.variant_selectors.variant_stocks_with_waitlist_length``)."""
+    waiting = (
+        WaitlistEntry.objects.filter(
+            campaign_id=OuterRef("campaign_id"),
+            variant_id=OuterRef("variant_id"),
+            status=WaitlistStatus.WAITING,
+        )
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(waiting), 0)
+
+
 def waitlist_waiting_pairs(
     *, cardholder_ids: Iterable[int], campaign_ids: Iterable[int]
 ) -> set[tuple[int, int]]:

@@ -2,12 +2,17 @@
 of the variant their post asks for, and does not keep other variants from sale."""
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
+from knox.models import AuthToken
 
+from accounts.services import staff_user_upsert
 from orders.models import Order, OrderStatus, WaitlistEntry, WaitlistStatus
 from orders.services import order_expire
 from orders.services.waitlist import waitlist_promote
 from social.models import Post
+from tests.mfa import totp_enable
 from tests.shop import BRAND, UNTAXED, buyer_ready, post, tick
 from tests.variants import TEE, tee_shop
 
@@ -75,3 +80,41 @@ def test_a_unit_of_another_size_does_not_promote_a_waiter_for_this_one():
     post("dave", f"@{BRAND} #{TEE} L")
     tick()
     assert _outcome("dave") == "order_created"
+
+
+def test_staff_see_how_many_wait_for_each_variant_in_the_back_office_and_the_api(client):
+    tees = tee_shop({"M": 1, "L": 1})
+    campaign = tees.shop.campaign
+    for handle in ("alice", "bob", "carol", "dave", "erin"):
+        buyer_ready(handle, address=UNTAXED)
+    post("alice", f"@{BRAND} #{TEE} M")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} M")  # read as it joins: M is gone, L is not
+    tick()
+    post("carol", f"@{BRAND} #{TEE} L")
+    tick()
+    # The campaign is sold out now: these posts join unread, and are read for their variant.
+    post("dave", f"@{BRAND} #{TEE} L")
+    post("erin", f"@{BRAND} #{TEE} l")
+    tick()
+    assert [_outcome(h) for h in ("bob", "dave", "erin")] == ["waitlisted"] * 3
+
+    staff = staff_user_upsert(
+        username="tee-staff",
+        email="staff@example.com",
+        password="pw-staff",
+        merchant_id=campaign.merchant_id,
+    )
+    totp_enable(staff)
+    _, token = AuthToken.objects.create(user=staff)
+    api = Client(headers={"Authorization": f"Token {token}"})
+    rows = api.get("/api/v1/campaign-variant-stocks/").json()
+    rows = rows.get("results", rows) if isinstance(rows, dict) else rows
+    waiting = {r["variant"]: r["waitlist_length"] for r in rows}
+    assert waiting == {tees.variants["M"].pk: 1, tees.variants["L"].pk: 2}
+
+    client.force_login(staff)
+    page = client.get(reverse("admin:catalog_campaign_change", args=[campaign.pk]))
+    inline = page.context["inline_admin_formsets"][0]
+    shown = {f.original.variant_id: f.original.waitlist_length for f in inline if f.original}
+    assert shown == waiting

@@ -472,6 +472,7 @@ HASHCART = {
     "CAMPAIGN_STOCK_ADDED_HANDLER": "orders.tasks.waitlist_promote_enqueue",
     # catalog's admin and API: the expression of a campaign's waitlist length (its demand).
     "CAMPAIGN_WAITLIST_LENGTH": "orders.selectors.waitlist_length_expression",
+    "VARIANT_WAITLIST_LENGTH": "orders.selectors.variant_waitlist_length_expression",
     # Called by social with (platform=, now=) for the hashtags a "search" feed looks for: the
     # live campaigns' (social does not import catalog).
     "SEARCH_HASHTAGS_SOURCE": "catalog.selectors.live_hashtags",

@@ -213,7 +213,14 @@ def _decide_eligible(
         if not selling or quote is None:
             waitlist_decide(batch, post, campaign)
             waiting.add((cardholder_id, campaign.pk))
-            joins.append(Join(post=post, campaign=campaign, cardholder_id=cardholder_id))
+            joins.append(
+                Join(
+                    post=post,
+                    campaign=campaign,
+                    cardholder_id=cardholder_id,
+                    variant_id=variant.variant_id if variant is not None else None,
+                )
+            )
             continue
         remaining[campaign.pk] -= units
         if variant is not None:

@@ -17,11 +17,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from catalog.models import Campaign
+from catalog.variant_selectors import products_with_options
 from orders import messages
 from orders.models import Notification, WaitlistEntry
 from orders.outcomes import PostOutcome
 from orders.selectors import waitlist_positions_of_posts
 from orders.services.common import notification, waitlist_promote_soon
+from orders.services.decide.asking import readings
 from orders.services.decide.batch import Batch
 from social.models import Post
 
@@ -34,6 +36,8 @@ class Join:
     post: Post
     campaign: Campaign
     cardholder_id: int
+    # The variant the post asks for, when it was read (its campaign had stock left).
+    variant_id: int | None = None
 
 
 def waitlist_decide(batch: Batch, post: Post, campaign: Campaign) -> None:
@@ -52,6 +56,7 @@ def waitlist_join(batch: Batch, joins: list[Join]) -> None:
     buyer's e-mail with theirs. Call under the batch's post locks, before ``batch_write``."""
     if not joins:
         return
+    _variants_read(joins)
     WaitlistEntry.objects.bulk_create(
         [
             WaitlistEntry(
@@ -60,6 +65,7 @@ def waitlist_join(batch: Batch, joins: list[Join]) -> None:
                 cardholder_id=j.cardholder_id,
                 post=j.post,
                 posted_at=j.post.posted_at,
+                variant_id=j.variant_id,
             )
             for j in joins
         ],
@@ -83,6 +89,19 @@ def waitlist_join(batch: Batch, joins: list[Join]) -> None:
             )
         )
     waitlist_promote_soon(campaign_ids=[j.campaign.pk for j in joins])
+
+
+def _variants_read(joins: list[Join]) -> None:
+    """Set the variant of the joins whose posts were not read (a sold-out campaign's are decided
+    unread) and whose product has options: one query when none has, four at most otherwise."""
+    unread = [j for j in joins if j.variant_id is None]
+    with_options = products_with_options({j.campaign.product_id for j in unread})
+    to_read = [j for j in unread if j.campaign.product_id in with_options]
+    if not to_read:
+        return
+    _, found = readings((j.post, j.campaign, j.cardholder_id) for j in to_read)
+    for join in to_read:
+        join.variant_id = found[join.post.pk].variant_id
 
 
 def _waitlisted_email(
