@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0009_product_variants'),
-        ('orders', '0020_order_request_private'),
+        ("catalog", "0009_product_variants"),
+        ("orders", "0020_order_request_private"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='waitlistentry',
-            name='variant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='waitlist_entries', to='catalog.productvariant'),
+            model_name="waitlistentry",
+            name="variant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="waitlist_entries",
+                to="catalog.productvariant",
+            ),
         ),
     ]

@@ -280,3 +280,18 @@ def test_a_refund_with_restock_promotes(promote_now, django_capture_on_commit_ca
 
     assert Order.objects.get(author_handle="bob").status == OrderStatus.PENDING
     assert WaitlistEntry.objects.get().status == WaitlistStatus.PROMOTED
+
+
+def test_a_later_batch_is_told_the_places_after_the_queue_before_it():
+    shop, handles = _sell_out(stock=2, buyers=6)  # four waiting
+    late = [buyer_ready(f"late{n}").handle for n in range(3)]
+    for handle in late:
+        post(handle, BUY)
+    tick()
+
+    assert _queue(shop.campaign) == handles[2:] + late
+    for place, handle in enumerate(late, start=5):
+        email = Notification.objects.get(
+            kind="waitlisted", cardholder__user__email=f"{handle}@example.com"
+        )
+        assert f"You are number {place} on its waitlist" in email.body
