@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import (
     ADDRESS_FIELDS,
@@ -357,3 +358,15 @@ def option_preferences(*, cardholder_ids: Iterable[int]) -> dict[int, dict[str, 
     for cardholder_id, name, value in rows:
         found.setdefault(cardholder_id, {})[name] = value
     return found
+
+
+def campaign_link_mark(hashtag: str) -> str:
+    """The mark an invitation's link carries next to ``?campaign=<hashtag>``: the opt-in page
+    names the offer only when the mark is ours, so nobody can make our page say "you came to
+    buy #Anything" with a crafted link. Eight hex digits of an HMAC with the site's secret."""
+    return salted_hmac("hashcart.campaign-link", hashtag).hexdigest()[:8]
+
+
+def campaign_link_marked(hashtag: str, mark: str) -> bool:
+    """Whether ``mark`` is ``campaign_link_mark(hashtag)`` (in constant time)."""
+    return constant_time_compare(campaign_link_mark(hashtag), mark)

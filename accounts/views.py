@@ -76,10 +76,13 @@ _HASHTAG_ASKED = re.compile(r"\w{1,100}")
 
 
 def _campaign_asked(request: HttpRequest) -> str:
-    """The ``campaign`` query parameter if it is a hashtag (letters, digits, underscores), else
-    "": the page repeats it, so nothing else is shown."""
+    """The ``campaign`` query parameter if it is a hashtag (letters, digits, underscores) that
+    came with our mark (``m``: the invitation's link, ``selectors.campaign_link_mark``), else
+    "": the page repeats it, so nobody else can choose what it says."""
     asked = request.GET.get("campaign", "").lstrip("#")
-    return asked if _HASHTAG_ASKED.fullmatch(asked) else ""
+    if not _HASHTAG_ASKED.fullmatch(asked):
+        return ""
+    return asked if selectors.campaign_link_marked(asked, request.GET.get("m", "")) else ""
 
 
 def _cooling(progress: selectors.LinkProgress) -> dict[str, Any]:

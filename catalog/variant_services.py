@@ -28,15 +28,29 @@ _ONE_WORD = regex.compile(r"^[\p{L}\p{M}\p{Nd}_]+$")
 
 def option_validate(option: ProductOption) -> None:
     """Raise ``ValidationError`` unless ``option`` may be saved: a position 1 to
-    ``MAX_OPTIONS`` and a name its product does not already use (in any case)."""
+    ``MAX_OPTIONS``, a name its product does not already use (in any case), and, while the
+    product has variants, no new option and no option moved (variants name values by
+    position)."""
     errors: dict[str, str] = {}
     if not 1 <= (option.position or 0) <= MAX_OPTIONS:
         errors["position"] = f"A product has at most {MAX_OPTIONS} options: position 1 to 3."
     others = ProductOption.objects.filter(product_id=option.product_id).exclude(pk=option.pk)
     if any(hashtag_key(o.name) == hashtag_key(option.name) for o in others):
         errors["name"] = "This product already has an option of that name."
+    if option.pk is not None:
+        before = ProductOption.objects.filter(pk=option.pk).values_list("position", flat=True)
+        if before.get() != option.position and _has_variants(option.product_id):
+            # Each variant names its values by position: moving an option would rename them.
+            errors["position"] = "Remove the product's variants before moving its options."
+    elif _has_variants(option.product_id):
+        # Every variant would lack a value for the new option: nothing could be sold by post.
+        errors["name"] = "Remove the product's variants before giving it another option."
     if errors:
         raise ValidationError(errors)
+
+
+def _has_variants(product_id: int) -> bool:
+    return ProductVariant.objects.filter(product_id=product_id).exists()
 
 
 def option_delete(*, option: ProductOption) -> None:
@@ -95,7 +109,8 @@ def variant_save(*, variant: ProductVariant) -> ProductVariant:
 
 def variant_stock_validate(stock: CampaignVariantStock) -> None:
     """Raise ``ValidationError`` unless ``stock`` may be saved: a variant of the campaign's
-    product, and a total no lower than what orders already hold of it."""
+    product, the same campaign and variant as when it was created, and a total no lower than
+    what orders already hold of it."""
     campaign = Campaign.objects.get(pk=stock.campaign_id)
     if (
         stock.variant_id is None
@@ -105,10 +120,17 @@ def variant_stock_validate(stock: CampaignVariantStock) -> None:
     ):
         raise ValidationError({"variant": "Choose a variant of the campaign's product."})
     if stock.pk is not None:
-        held = CampaignVariantStock.objects.filter(pk=stock.pk).values_list(
-            "stock_reserved", flat=True
+        stored = CampaignVariantStock.objects.filter(pk=stock.pk).values_list(
+            "campaign_id", "variant_id", "stock_reserved"
         )
-        if stock.stock_total < held.get():
+        campaign_id, variant_id, held = stored.get()
+        if (campaign_id, variant_id) != (stock.campaign_id, stock.variant_id):
+            # The units orders hold are of this variant in this campaign: moving the row would
+            # strand them (and a release would then fail its check constraint).
+            raise ValidationError(
+                {"variant": "A stock row keeps its campaign and variant: add a new row instead."}
+            )
+        if stock.stock_total < held:
             raise ValidationError({"stock_total": "Orders already hold more units than this."})
 
 

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import Cardholder
+from accounts.selectors import campaign_link_mark
 from catalog.models import Campaign
 from core.when import moment_words
 from orders.models import CancelReason, Dispute, Order, Return
@@ -260,10 +261,12 @@ def reply_invite(*, handle: str, campaign: Campaign, platform: str | None = None
 
 
 def link_page_url(*, hashtag: str = "") -> str:
-    """The opt-in page (``/link/``), with ``?campaign=<hashtag>`` naming the offer to buy (the
-    page shows it: ``accounts.views.link``)."""
+    """The opt-in page (``/link/``), with ``?campaign=<hashtag>`` naming the offer to buy and
+    our mark on it (the page shows it only with the mark: ``accounts.views.link``)."""
     url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:link")
-    return f"{url}?{urlencode({'campaign': hashtag})}" if hashtag else url
+    if not hashtag:
+        return url
+    return f"{url}?{urlencode({'campaign': hashtag, 'm': campaign_link_mark(hashtag)})}"
 
 
 def reply_blocked(*, handle: str, campaign: Campaign, platform: str | None = None) -> str:
@@ -274,23 +277,32 @@ def reply_blocked(*, handle: str, campaign: Campaign, platform: str | None = Non
     )
 
 
-def reply_quantity_invalid(*, handle: str, campaign: Campaign, limit: int) -> str:
+def reply_quantity_invalid(
+    *, handle: str, campaign: Campaign, limit: int, platform: str | None = None
+) -> str:
     """A purchase whose quantity is 0, two numbers, or above the campaign's per-buyer limit (a
-    public term of the offer): nothing was reserved."""
+    public term of the offer): nothing was reserved. Fitted to ``platform``'s rule (the post's
+    network; default the campaign's first)."""
     many = f"a quantity from 1 to {limit}" if limit > 1 else "no quantity (one per buyer)"
     return _first_fitting(
-        campaign.platform,
+        platform or campaign.platform,
         f"@{handle} Nothing reserved yet: post #{campaign.hashtag} again with {many}.",
         f"@{handle} Nothing reserved yet: post again with {many}.",
     )
 
 
 def reply_variant_needed(
-    *, handle: str, campaign: Campaign, choices: list[tuple[str, list[str]]]
+    *,
+    handle: str,
+    campaign: Campaign,
+    choices: list[tuple[str, list[str]]],
+    platform: str | None = None,
 ) -> str:
     """A purchase that names no variant, or several, and no saved preference settles it: the
     reply lists each option's values (``Size: S, M, L; Colour: Blue, Red``), as many values as
-    the platform's length rule allows (the rest as "…"), and nothing was reserved."""
+    ``platform``'s length rule allows (the post's network; default the campaign's first; the
+    rest as "…"), and nothing was reserved."""
+    on = platform or campaign.platform
 
     def compose(listing: str) -> str:
         return f"@{handle} Which one? Post #{campaign.hashtag} with {listing}."
@@ -305,11 +317,11 @@ def reply_variant_needed(
     longest = max((len(values) for _, values in choices), default=0)
     for kept in range(longest, 0, -1):
         text = compose(listing(kept))
-        if reply_fits(platform=campaign.platform, text=text):
+        if reply_fits(platform=on, text=text):
             return text
     names = " and ".join(name.lower() for name, _ in choices) or "your choice"
     return _first_fitting(
-        campaign.platform,
+        on,
         f"@{handle} Which one? Post #{campaign.hashtag} again with your {names}.",
         f"@{handle} Which one? Post again with your {names}.",
     )

@@ -118,3 +118,76 @@ def test_staff_see_how_many_wait_for_each_variant_in_the_back_office_and_the_api
     inline = page.context["inline_admin_formsets"][0]
     shown = {f.original.variant_id: f.original.waitlist_length for f in inline if f.original}
     assert shown == waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiter_for_two_is_promoted_with_stripe_tax_asked_ahead_for_two(settings):
+    """A remote tax service is asked before promotion takes its locks: for the quantity the
+    waiting post asks, or the question misses and the queue stalls for good."""
+    from urllib.parse import parse_qs
+
+    import responses
+
+    from orders.tests.test_stripe_tax import API, _calculation
+
+    tees = tee_shop({"M": 2}, per_buyer_limit=2)
+    buyer_ready("alice", address=UNTAXED)
+    buyer_ready("bob", address={"state": "NY", "postal_code": "10001"})
+    post("alice", f"@{BRAND} #{TEE} 2 M")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} 2 M")
+    tick()
+    assert _outcome("bob") == "waitlisted"
+
+    settings.HASHCART = {**settings.HASHCART, "TAX": "orders.tax.stripe.StripeTax"}
+    settings.STRIPE_SECRET_KEY = "sk_test_hashcart"
+    alices = Order.objects.get(author_handle="alice")
+    with responses.RequestsMock() as mocked:
+        mocked.post(API, json=_calculation("exclusive", (596, 671, 56)))
+        assert order_expire(order_id=alices.pk, now=timezone.now(), reason="window closed")
+        result = waitlist_promote(campaign_id=tees.shop.campaign.pk, now=timezone.now())
+        asked = [call.request.body for call in mocked.calls]
+
+    assert len(result.promoted) == 1
+    assert Order.objects.get(author_handle="bob").quantity == 2
+    bodies = [b.decode() if isinstance(b, bytes) else b for b in asked]
+    assert {parse_qs(b)["line_items[0][quantity]"][0] for b in bodies} == {"2"}
+
+
+def test_a_waiter_for_one_size_is_not_kept_from_a_unit_of_theirs_by_many_ahead_for_another():
+    tees = tee_shop({"M": 1, "L": 1})
+    buyers = ["alice", "carol", *(f"m{n}" for n in range(7)), "erin"]
+    for handle in buyers:
+        buyer_ready(handle, address=UNTAXED)
+    post("alice", f"@{BRAND} #{TEE} M")
+    post("carol", f"@{BRAND} #{TEE} L")
+    tick()
+    for n in range(7):  # seven wait for an M, more than promotion reads ahead
+        post(f"m{n}", f"@{BRAND} #{TEE} M")
+    tick()
+    post("erin", f"@{BRAND} #{TEE} L")
+    tick()
+
+    carols = Order.objects.get(author_handle="carol")
+    assert order_expire(order_id=carols.pk, now=timezone.now(), reason="window closed")
+    waitlist_promote(campaign_id=tees.shop.campaign.pk, now=timezone.now())
+
+    erins = Order.objects.get(author_handle="erin")
+    assert (erins.variant, erins.status) == (tees.variants["L"], OrderStatus.PENDING)
+    assert WaitlistEntry.objects.filter(status=WaitlistStatus.WAITING).count() == 7
+
+
+def test_a_waiter_who_asks_for_a_size_in_stock_buys_it():
+    tees = tee_shop({"M": 1, "L": 1}, per_buyer_limit=2)
+    for handle in ("alice", "bob"):
+        buyer_ready(handle, address=UNTAXED)
+    post("alice", f"@{BRAND} #{TEE} M")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} M")
+    tick()
+    post("bob", f"@{BRAND} #{TEE} L")
+    tick()
+
+    assert _outcome("bob") == "order_created"
+    assert Order.objects.get(author_handle="bob").variant == tees.variants["L"]
+    assert WaitlistEntry.objects.get().status == WaitlistStatus.WAITING  # still waits for an M

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from accounts.selectors import (
     BuyerLimits,
@@ -83,16 +84,12 @@ def waitlist_promote(*, campaign_id: int, now: datetime) -> PromoteResult:
     left = campaigns_stock_left({campaign_id}).get(campaign_id, 0)
     if left <= 0:
         return PromoteResult(promoted=[], skipped=0, again=False)
-    heads = list(
-        waitlist_queue(campaign_id=campaign_id).values_list("cardholder_id", flat=True)[
-            : left + _AHEAD
-        ]
-    )
+    heads = list(_servable(campaign_id).select_related("post")[: left + _AHEAD])
     if not heads:
         return PromoteResult(promoted=[], skipped=0, again=False)
-    tax = _tax_ahead(campaign_id=campaign_id, cardholder_ids=heads)
+    tax = _tax_ahead(campaign_id=campaign_id, entries=heads)
     with transaction.atomic():
-        limits = controls_lock_many(cardholder_ids=set(heads))
+        limits = controls_lock_many(cardholder_ids={e.cardholder_id for e in heads})
         campaign = campaigns_lock([campaign_id])[campaign_id]
         if campaign.paused or not campaign.starts_at <= now < campaign.ends_at:
             return PromoteResult(promoted=[], skipped=0, again=False)
@@ -100,11 +97,23 @@ def waitlist_promote(*, campaign_id: int, now: datetime) -> PromoteResult:
         if left <= 0:
             return PromoteResult(promoted=[], skipped=0, again=False)
         entries = list(
-            waitlist_queue(campaign_id=campaign_id)
+            _servable(campaign_id)
             .select_related("post")
             .select_for_update(skip_locked=True, of=("self",))[: left + _AHEAD]
         )
         return _promote_locked(campaign, entries, limits, left, tax, now)
+
+
+def _servable(campaign_id: int) -> QuerySet[WaitlistEntry]:
+    """The queue of the campaign, less the entries waiting for a variant with no unit free: a
+    unit of one size is offered to the first who asked for that size (or named none), however
+    many wait for another size ahead of them."""
+    queue = waitlist_queue(campaign_id=campaign_id)
+    stocked = variant_stock_left([campaign_id])
+    if not stocked:  # sold without variants
+        return queue
+    free = [variant_id for (_, variant_id), units in stocked.items() if units > 0]
+    return queue.filter(Q(variant__isnull=True) | Q(variant_id__in=free))
 
 
 def _promote_locked(
@@ -149,7 +158,10 @@ def _promote_locked(
         if buyer is None or buyer.cardholder_id != cardholder_id:
             skipped.append((entry, "the account that posted is no longer linked to you."))
             continue
-        wanted = _wanted(offers[campaign.pk], asked[entry.post_id])
+        offer = offers[campaign.pk]
+        if offer.options and not offer.variants:
+            break  # staff are changing the product's variants: nobody is skipped meanwhile
+        wanted = _wanted(offer, asked[entry.post_id])
         if isinstance(wanted, str):
             skipped.append((entry, wanted))
             continue
@@ -230,8 +242,6 @@ def _promote_locked(
 def _wanted(offer: Offer, reading: Reading) -> tuple[int, VariantChoice | None] | str:
     """The units and variant a waitlisted post asks for, or why it cannot be sold as written
     (the post was not read when it joined: a sold-out campaign's posts are decided unread)."""
-    if offer.options and not offer.variants:
-        return "this offer has no variant left to sell."
     if reading.quantity is None:
         return f"your post asked for a quantity we cannot sell (1 to {offer.per_buyer_limit})."
     if reading.variant_needed:
@@ -256,18 +266,23 @@ def _end(
     )
 
 
-def _tax_ahead(*, campaign_id: int, cardholder_ids: list[int]) -> TaxCalculator:
+def _tax_ahead(*, campaign_id: int, entries: list[WaitlistEntry]) -> TaxCalculator:
     """The calculator promotion quotes with: a local one as it is; a remote one asked now,
-    before any lock, for the first waiting entries (``Prequoted``)."""
+    before any lock, for the first waiting entries (``Prequoted``), each for the quantity its
+    post asks (promotion quotes that quantity: a question asked for another would miss)."""
     tax = calculator()
     if not tax.remote:
         return tax
     campaign = Campaign.objects.get(pk=campaign_id)
+    _, asked = readings((e.post, campaign, e.cardholder_id) for e in entries)
+    units = {e.cardholder_id: asked[e.post_id].quantity or 1 for e in entries}
     answers: dict[tuple[object, ...], TaxQuote | TaxError] = {}
-    for snapshot in buyer_snapshots(cardholder_ids=cardholder_ids).values():
+    for cardholder_id, snapshot in buyer_snapshots(cardholder_ids=list(units)).items():
         if snapshot.card is None or not snapshot.card.address_complete:
             continue
-        request = tax_request(campaign=campaign, card=snapshot.card)
+        request = tax_request(
+            campaign=campaign, card=snapshot.card, quantity=units.get(cardholder_id, 1)
+        )
         key = tax.key(request)
         if key not in answers:
             try:

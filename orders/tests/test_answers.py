@@ -10,9 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import campaign_link_mark
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
 from core.when import moment_words
+from orders.messages import link_page_url
 from orders.models import Invitation, Notification, Order, OrderStatus
 from sandbox.models import SandboxUser
 from social.models import Post, Reply, ReplyStatus
@@ -51,9 +53,9 @@ def test_an_unlinked_author_gets_one_invitation_per_campaign_and_nothing_else():
     assert {outcome_of(p) for p in (first, again, later, xbox)} == {"not_linked"}
     assert [r.text for r in Reply.objects.order_by("id")] == [
         "@stranger To buy with #BuyKindleFireHD, first link your account and a card: "
-        "http://127.0.0.1:8000/link/?campaign=BuyKindleFireHD",
+        f"http://127.0.0.1:8000/link/?campaign=BuyKindleFireHD&m={campaign_link_mark('BuyKindleFireHD')}",
         "@renamed To buy with #BuyXbox360Bundle, first link your account and a card: "
-        "http://127.0.0.1:8000/link/?campaign=BuyXbox360Bundle",
+        f"http://127.0.0.1:8000/link/?campaign=BuyXbox360Bundle&m={campaign_link_mark('BuyXbox360Bundle')}",
     ]
     assert Reply.objects.get(in_reply_to__post_id=str(first.pk)).priority == 2  # low
     assert not Order.objects.exists()
@@ -78,11 +80,16 @@ def test_an_unlinked_author_of_a_post_after_the_end_is_told_it_ended_and_not_inv
 def test_the_link_in_an_invitation_names_the_campaign_on_the_linking_page(client: Client):
     alice = buyer_ready("alice", consent=False)
     client.force_login(alice.cardholder.user)
-    page = client.get(reverse("accounts:link") + "?campaign=BuyKindleFireHD").content.decode()
+    invited = link_page_url(hashtag="BuyKindleFireHD").split("/link/", 1)[1]
+    page = client.get(reverse("accounts:link") + invited).content.decode()
     assert "You came to buy with <strong>#BuyKindleFireHD</strong>" in page
     # Anything but a hashtag is not repeated on the page.
     odd = client.get(reverse("accounts:link") + "?campaign=<b>x</b>").content.decode()
     assert "You came to buy" not in odd
+    # Nor a hashtag without our mark: nobody else chooses what the page says.
+    forged = client.get(reverse("accounts:link") + "?campaign=FreeMoney&m=00000000")
+    assert "You came to buy" not in forged.content.decode()
+    assert "FreeMoney" not in forged.content.decode()
 
 
 @pytest.mark.parametrize("budget", [3, 5])
@@ -297,3 +304,18 @@ def test_near_miss_and_confirmation_in_one_batch_each_get_their_own_answer():
     tick()
     assert (outcome_of(near), outcome_of(right)) == ("near_miss", "confirmed")
     assert len(_hints()) == 1
+
+
+def test_a_burst_of_near_misses_sends_one_hint_an_hour():
+    shop_open()
+    buyer_ready("alice")
+    for n in range(5):
+        post("alice", f"@{BRAND} #BuyKindelFireHD take {n}")
+    tick()
+    post("alice", f"@{BRAND} #BuyKindleFire")
+    tick()
+
+    assert Notification.objects.filter(kind="hint").count() == 1
+    assert set(Post.objects.filter(author_handle="alice").values_list("outcome", flat=True)) == {
+        "near_miss"
+    }

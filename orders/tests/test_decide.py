@@ -11,6 +11,7 @@ from django.utils import timezone
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
 from core.when import moment_words
+from orders.messages import link_page_url
 from orders.models import Notification, Order, OrderStatus, PaymentOperation
 from orders.pipeline import stage_decide
 from orders.services import posts_decide
@@ -215,8 +216,11 @@ def test_unlinked_authors_are_not_linked_and_invited_to_link_once():
     assert (outcome_of(stranger), outcome_of(again)) == ("not_linked", "not_linked")
     assert replies_to("stranger") == [
         "@stranger To buy with #BuyKindleFireHD, first link your account and a card: "
-        "http://127.0.0.1:8000/link/?campaign=BuyKindleFireHD"
+        f"{link_page_url(hashtag='BuyKindleFireHD')}"
     ]
+    assert link_page_url(hashtag="BuyKindleFireHD").startswith(
+        "http://127.0.0.1:8000/link/?campaign=BuyKindleFireHD&m="
+    )
 
 
 @pytest.mark.parametrize(

@@ -70,14 +70,19 @@ def read_eligible(batch: Batch, eligible: list[Eligible], *, selling: set[int]) 
             batch.decide(
                 post,
                 PostOutcome.SOLD_OUT,
-                reply=messages.reply_sold_out(handle=post.author_handle, campaign=campaign),
+                reply=messages.reply_sold_out(
+                    handle=post.author_handle, campaign=campaign, platform=post.platform
+                ),
             )
         elif reading.quantity is None:
             batch.decide(
                 post,
                 PostOutcome.QUANTITY_INVALID,
                 reply=messages.reply_quantity_invalid(
-                    handle=post.author_handle, campaign=campaign, limit=offer.per_buyer_limit
+                    handle=post.author_handle,
+                    campaign=campaign,
+                    limit=offer.per_buyer_limit,
+                    platform=post.platform,
                 ),
             )
         elif reading.variant_needed:
@@ -89,6 +94,7 @@ def read_eligible(batch: Batch, eligible: list[Eligible], *, selling: set[int]) 
                     handle=post.author_handle,
                     campaign=campaign,
                     choices=choices,
+                    platform=post.platform,
                 ),
             )
         else:

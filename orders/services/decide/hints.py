@@ -26,6 +26,8 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from django.utils import timezone
+
 from accounts.selectors import buyers_for_identities
 from catalog.models import Campaign
 from core.codes import CONFIRMATION_CODE
@@ -97,8 +99,12 @@ def hints_decide(batch: Batch, posts: list[Post]) -> None:
 
 
 def hint_email(cardholder: "Cardholder", *, post_id: int, hint: Hint) -> Notification:
+    """At most one hint an hour per cardholder (the key; a second in the hour is dropped by the
+    outbox's unique key): a burst of near misses cannot flood their inbox or the outbox that
+    carries reminders and private confirmation requests."""
+    hour = timezone.now().strftime("%Y%m%d%H")
     return notification(
-        key=f"{HINT}:{post_id}",
+        key=f"{HINT}:{cardholder.pk}:{hour}",
         cardholder=cardholder,
         kind=HINT,
         message=messages.email_hint(cardholder=cardholder, hint=hint),

@@ -196,9 +196,11 @@ def _decide_eligible(
             limits=lim,
             cooling=cooling,
         )
+        # Waiting already: a duplicate unless this post can be sold now (another size in
+        # stock); the per-buyer limit still counts, and promotion checks it again later.
         if reason is None and (
             holdings.pending_for(cardholder_id, campaign.pk)
-            or (cardholder_id, campaign.pk) in waiting
+            or ((cardholder_id, campaign.pk) in waiting and not selling)
         ):
             batch.decide(post, PostOutcome.DUPLICATE)
             continue
