@@ -429,7 +429,12 @@ def everything_decided() -> bool:
 
 def confirm_every_pending_order(*, paid: int) -> None:
     """Each buyer with a pending order posts its confirmation once the request is out; then
-    wait until ``paid`` orders are paid and none is left confirmed."""
+    wait until ``paid`` orders are paid and none is left confirmed.
+
+    The orders are waited for first: a purchase posted just before may not be decided yet, and
+    confirming "every pending order" then missed it (the sender-killed test timed out so, now
+    and then, for a long time)."""
+    wait_for(lambda: Order.objects.count() >= paid, f"{paid} order(s) to be created")
     wait_for(
         lambda: (
             not Order.objects.filter(status=OrderStatus.PENDING, expires_at__isnull=True).exists()
