@@ -20,7 +20,7 @@ from accounts.models import Cardholder
 from core import outbox
 from orders.models import Notification, Order, OutboxStatus
 from orders.services.common import PRIVATE_REQUEST, notification, order_private_window_open
-from orders.services.reminders import reminder_still_due
+from orders.services.reminders import REMINDER, reminder_still_due
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,15 @@ def _send_now(*, key: str) -> None:
         logger.exception("e-mail %s: sending at once failed, left to the e-mail sweep", key)
 
 
+# E-mails whose worth runs out within minutes: a reminder before a window closes, and a
+# confirmation request sent privately (the buyer's window runs from its sending). They go first,
+# so a backlog of others (a sold-out sale's waitlist e-mails) cannot make them late.
+URGENT_KINDS = (REMINDER, PRIVATE_REQUEST)
+
+
 def notifications_send_due(*, now: datetime, limit: int = 200) -> int:
-    """Send due e-mails, oldest first; returns how many were sent.
+    """Send due e-mails, the urgent kinds (``URGENT_KINDS``) first, then the others, each oldest
+    first; returns how many were sent.
 
     First puts back in the queue the e-mails whose sender died while sending them (its lease
     lapsed). Each e-mail is then claimed by compare-and-set before sending, so two senders never
@@ -81,12 +88,11 @@ def notifications_send_due(*, now: datetime, limit: int = 200) -> int:
     for pk in taken_back:
         logger.warning("e-mail %s: its sender's claim lapsed, queued again", pk)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    pending = Notification.objects.filter(due, status=OutboxStatus.PENDING).order_by("id")
+    urgent = list(pending.filter(kind__in=URGENT_KINDS).values_list("pk", flat=True)[:limit])
+    others = pending.exclude(kind__in=URGENT_KINDS).values_list("pk", flat=True)
     sent = 0
-    for pk in list(
-        Notification.objects.filter(due, status=OutboxStatus.PENDING)
-        .order_by("id")
-        .values_list("pk", flat=True)[:limit]
-    ):
+    for pk in urgent + list(others[: limit - len(urgent)]):
         sent += notification_send(notification_id=pk, now=now)
     return sent
 

@@ -111,3 +111,19 @@ def test_an_email_whose_sender_died_is_sent_once_its_claim_lapses():
     assert notifications_send_due(now=now) == 0  # still held
     assert notifications_send_due(now=now + timedelta(seconds=1)) == 1
     assert len(mail.outbox) == 1
+
+
+def test_urgent_emails_go_before_a_backlog_of_others():
+    """A reminder or a privately sent confirmation request is worth something for minutes: a
+    sold-out sale's thousand waitlist e-mails queued before it must not make it late."""
+    cardholder = CardholderFactory()
+    for n in range(3):
+        email_queue(
+            key=f"waitlisted:{n}", cardholder=cardholder, kind="waitlisted", message=(f"W{n}", ".")
+        )
+    email_queue(key="reminder:1", cardholder=cardholder, kind="reminder", message=("R", "."))
+    email_queue(key="private:1", cardholder=cardholder, kind="private_request", message=("P", "."))
+
+    assert notifications_send_due(now=timezone.now(), limit=3) == 3
+
+    assert [m.subject for m in mail.outbox] == ["R", "P", "W0"]
