@@ -1,0 +1,83 @@
+"""Orders' models, one module per concern: the order and its audit trail (``order``), money and
+messages (``money``), after-sale cases (``cases``), the waitlist and invitations (``waitlist``).
+Everything is importable from ``orders.models`` as before."""
+
+from orders.models.cases import (
+    OPEN_RETURN_STATUSES,
+    Dispute,
+    DisputeStatus,
+    Return,
+    ReturnStatus,
+)
+from orders.models.money import (
+    CreditNote,
+    DocumentSequence,
+    DocumentSeries,
+    Notification,
+    OutboxStatus,
+    PaymentOperation,
+    PaymentOperationKind,
+    PaymentReconciliation,
+    Receipt,
+    Refund,
+    RefundStatus,
+    TaxRate,
+)
+from orders.models.order import (
+    CANCELLABLE_STATUSES,
+    CONFIRMATION_ALPHABET,
+    CONFIRMATION_CODE_LENGTH,
+    DISPUTABLE_STATUSES,
+    REFUNDABLE_STATUSES,
+    RETURNABLE_STATUSES,
+    STATUS_MAX_LENGTH,
+    STOCK_HOLDING_STATUSES,
+    CancelReason,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    holds_stock,
+)
+from orders.models.waitlist import (
+    WAITLIST_TRANSITIONS,
+    Invitation,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+
+__all__ = [
+    "CANCELLABLE_STATUSES",
+    "CONFIRMATION_ALPHABET",
+    "CONFIRMATION_CODE_LENGTH",
+    "DISPUTABLE_STATUSES",
+    "OPEN_RETURN_STATUSES",
+    "REFUNDABLE_STATUSES",
+    "RETURNABLE_STATUSES",
+    "STATUS_MAX_LENGTH",
+    "STOCK_HOLDING_STATUSES",
+    "WAITLIST_TRANSITIONS",
+    "CancelReason",
+    "CreditNote",
+    "Dispute",
+    "DisputeStatus",
+    "DocumentSequence",
+    "DocumentSeries",
+    "Invitation",
+    "Notification",
+    "Order",
+    "OrderEvent",
+    "OrderStatus",
+    "OutboxStatus",
+    "PaymentOperation",
+    "PaymentOperationKind",
+    "PaymentReconciliation",
+    "Receipt",
+    "Refund",
+    "RefundStatus",
+    "Return",
+    "ReturnStatus",
+    "TaxRate",
+    "WaitlistEntry",
+    "WaitlistStatus",
+    "holds_stock",
+]
