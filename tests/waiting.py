@@ -1,5 +1,7 @@
-"""Waiting on real processes in tests: poll with a deadline, and see who waits on a row lock."""
+"""Waiting on real processes in tests: poll with a deadline, see who waits on a row lock, and run
+work on another database connection."""
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,3 +33,29 @@ def someone_waits_on_a_lock() -> list[int]:
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+class OtherConnection(threading.Thread):
+    """``work`` on another thread, so on its own database connection; its result, or the error
+    it raised, kept for the test to check after ``join``."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        super().__init__()
+        self.work = work
+        self.result: object = None
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as exc:  # reported by the test after join
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+
+def in_another_connection(work: Callable[[], object]) -> OtherConnection:
+    """Start ``work`` on another connection (``OtherConnection``) and return its thread."""
+    thread = OtherConnection(work)
+    thread.start()
+    return thread

@@ -2,7 +2,6 @@
 invitation, on PostgreSQL (issue 13, item 5)."""
 
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -13,6 +12,7 @@ from orders.models import Invitation
 from orders.services import posts_decide
 from social.models import Post, Reply
 from tests.shop import shop_open
+from tests.waiting import someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +62,11 @@ def test_two_deciders_at_once_invite_an_author_once():
     for thread in threads:
         thread.start()
     inserted.wait(20)
-    _wait_for_a_lock_wait()
+    wait_for(
+        someone_waits_on_a_lock,
+        "the second decider to wait for the first one's invitation",
+        timeout=20,
+    )
     release.set()
     for thread in threads:
         thread.join(30)
@@ -74,14 +78,3 @@ def test_two_deciders_at_once_invite_an_author_once():
         first.pk
     ]
     assert Invitation.objects.get().post_id == first.pk
-
-
-def _wait_for_a_lock_wait(timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the second decider never waited for the first one's invitation")

@@ -6,11 +6,9 @@ confirm. In every case the unit is released once and the gateway is never asked 
 """
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -22,6 +20,7 @@ from orders.services.decide import confirmations
 from sandbox.models import SandboxLedgerEntry
 from social.models import Post
 from tests.shop import BRAND, Buyer, buyer_ready, post, shop_open, tick
+from tests.waiting import OtherConnection, in_another_connection, someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -34,45 +33,10 @@ def _pending(buyer: Buyer, hashtag: str = "BuyKindleFireHD") -> Order:
     return order
 
 
-class _Other(threading.Thread):
-    """``work`` on another thread, so on its own database connection; errors kept for the test."""
-
-    def __init__(self, work: Callable[[], object]) -> None:
-        super().__init__()
-        self.work = work
-        self.errors: list[BaseException] = []
-
-    def run(self) -> None:
-        try:
-            self.work()
-        except BaseException as exc:  # reported by the test after join
-            self.errors.append(exc)
-        finally:
-            connection.close()
-
-
-def _in_another_connection(work: Callable[[], object]) -> _Other:
-    thread = _Other(work)
-    thread.start()
-    return thread
-
-
 def _pause(buyer: Buyer) -> Callable[[], None]:
     return lambda: account_services.purchasing_set_paused(
         cardholder=buyer.cardholder, paused=True, now=timezone.now()
     )
-
-
-def _wait_until_blocked(timeout: float = 20) -> None:
-    """Until another connection waits for a row lock (the one the caller holds)."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the other connection never waited for the lock")
 
 
 def _settled(order: Order, campaign: Campaign) -> None:
@@ -92,12 +56,12 @@ def test_a_pause_that_waits_for_a_confirmation_cancels_the_confirmed_order(monke
     confirmation = post("alice", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
     original = confirmations.decide_confirmations
-    pauses: list[_Other] = []
+    pauses: list[OtherConnection] = []
 
     def pause_while_confirming(batch, confirmations, orders):
         # The decider holds the campaign's lock: the pause takes the controls and waits for it.
-        pauses.append(_in_another_connection(_pause(alice)))
-        _wait_until_blocked()
+        pauses.append(in_another_connection(_pause(alice)))
+        wait_for(someone_waits_on_a_lock, "the other connection to wait for the lock", timeout=20)
         original(batch, confirmations, orders)
 
     monkeypatch.setattr(confirmations, "decide_confirmations", pause_while_confirming)
@@ -121,7 +85,7 @@ def test_a_pause_that_commits_while_the_confirmation_is_read_wins(monkeypatch):
 
     def read_then_pause(confirmations):
         orders = original(confirmations)  # still pending, as this decider read it
-        pause = _in_another_connection(_pause(alice))
+        pause = in_another_connection(_pause(alice))
         pause.join(timeout=30)
         assert pause.errors == []
         return orders
@@ -152,7 +116,7 @@ def test_a_confirmation_and_a_pause_racing_end_cancelled_and_uncharged(round_):
         barrier.wait(timeout=30)
         _pause(alice)()
 
-    threads = [_in_another_connection(confirm), _in_another_connection(pause)]
+    threads = [in_another_connection(confirm), in_another_connection(pause)]
     for thread in threads:
         thread.join(timeout=60)
         assert thread.errors == []

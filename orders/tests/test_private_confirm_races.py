@@ -2,11 +2,9 @@
 whichever order they run in, the order is confirmed once and authorized once (issue 13, 6)."""
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus, PaymentOperation
@@ -16,6 +14,7 @@ from orders.services import private as private_module
 from orders.services.decide import confirmations
 from social.models import Post
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
+from tests.waiting import OtherConnection, someone_waits_on_a_lock, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -34,35 +33,6 @@ def _private_order() -> Order:
     return order
 
 
-class _Other(threading.Thread):
-    """``work`` on another thread, so on its own database connection."""
-
-    def __init__(self, work: Callable[[], object]) -> None:
-        super().__init__()
-        self.work = work
-        self.result: object = None
-        self.errors: list[BaseException] = []
-
-    def run(self) -> None:
-        try:
-            self.result = self.work()
-        except BaseException as exc:  # reported by the test after join
-            self.errors.append(exc)
-        finally:
-            connection.close()
-
-
-def _wait_until_blocked(timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the other connection never waited for the lock")
-
-
 def _press(order: Order) -> Callable[[], str]:
     return lambda: order_private_confirm(order_id=order.pk, now=timezone.now())
 
@@ -79,13 +49,13 @@ def test_a_button_that_waits_for_the_post_finds_the_order_confirmed(monkeypatch)
     confirmation = post("bob", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
     original = confirmations.decide_confirmations
-    buttons: list[_Other] = []
+    buttons: list[OtherConnection] = []
 
     def press_while_confirming(batch, found, orders):
         # The decider holds the campaign's lock: the button waits for it.
-        buttons.append(_Other(_press(order)))
+        buttons.append(OtherConnection(_press(order)))
         buttons[0].start()
-        _wait_until_blocked()
+        wait_for(someone_waits_on_a_lock, "the other connection to wait for the lock", timeout=20)
         original(batch, found, orders)
 
     monkeypatch.setattr(confirmations, "decide_confirmations", press_while_confirming)
@@ -103,13 +73,13 @@ def test_a_post_that_waits_for_the_button_confirms_nothing(monkeypatch):
     confirmation = post("bob", f"@{BRAND} #Confirm{order.confirmation_code}")
     stage_poll(now=timezone.now())
     original = private_module.orders_still_buyable
-    deciders: list[_Other] = []
+    deciders: list[OtherConnection] = []
 
     def decide_while_pressing(*, orders):
         # The button holds the campaign's lock: the decider waits for it.
-        deciders.append(_Other(lambda: stage_decide(now=timezone.now())))
+        deciders.append(OtherConnection(lambda: stage_decide(now=timezone.now())))
         deciders[0].start()
-        _wait_until_blocked()
+        wait_for(someone_waits_on_a_lock, "the other connection to wait for the lock", timeout=20)
         return original(orders=orders)
 
     monkeypatch.setattr(private_module, "orders_still_buyable", decide_while_pressing)
@@ -136,8 +106,8 @@ def test_a_post_and_the_button_racing_confirm_once(round_):
         return run
 
     racers = [
-        _Other(after(_press(order))),
-        _Other(after(lambda: stage_decide(now=timezone.now()))),
+        OtherConnection(after(_press(order))),
+        OtherConnection(after(lambda: stage_decide(now=timezone.now()))),
     ]
     for racer in racers:
         racer.start()

@@ -15,6 +15,7 @@ from orders.pipeline import stage_remind
 from orders.services import order_cancel, orders_remind_due
 from orders.services.notifications import notifications_send_due
 from tests.shop import BRAND, buyer_ready, code_in, post, replies_to, shop_open, tick
+from tests.waiting import someone_waits_on_a_lock, wait_for
 
 BUY = f"@{BRAND} #BuyKindleFireHD"
 
@@ -139,7 +140,11 @@ def test_two_sweepers_at_once_send_one_reminder(time_machine):
     for thread in threads:
         thread.start()
     inserted.wait(20)
-    _wait_for_a_lock_wait()
+    wait_for(
+        someone_waits_on_a_lock,
+        "the second sweeper to wait for the first one's row",
+        timeout=20,
+    )
     release.set()
     for thread in threads:
         thread.join(30)
@@ -148,20 +153,6 @@ def test_two_sweepers_at_once_send_one_reminder(time_machine):
     notifications_send_due(now=now)
     assert Notification.objects.filter(kind="reminder").count() == 1
     assert len(_reminders()) == 1
-
-
-def _wait_for_a_lock_wait(timeout: float = 20) -> None:
-    """Until the second sweeper waits for the first one's uncommitted reminder row."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the second sweeper never waited for the first one's row")
 
 
 @pytest.mark.django_db
