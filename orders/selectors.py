@@ -396,17 +396,7 @@ def waitlist_position(entry: WaitlistEntry) -> int | None:
 def waitlist_lengths(*, campaign_ids: Iterable[int]) -> dict[int, int]:
     """How many wait on each campaign (the demand it could not serve), in one query; a campaign
     nobody waits on is absent."""
-    ids = list(campaign_ids)
-    if not ids:
-        return {}
-    rows = (
-        WaitlistEntry.objects.filter(AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING)
-        .order_by()
-        .values("campaign_id")
-        .annotate(n=Count("pk"))
-        .values_list("campaign_id", "n")
-    )
-    return dict(rows)
+    return _waiting_per_campaign(campaign_ids)
 
 
 def waitlist_units_owed(*, campaign_ids: Iterable[int]) -> dict[int, int]:
@@ -415,14 +405,25 @@ def waitlist_units_owed(*, campaign_ids: Iterable[int]) -> dict[int, int]:
     campaign-wide count would keep one size's units from sale while its waiters want another;
     there a unit that comes back may go to a new post that arrives before the promotion task
     (run right after the release commits). One query."""
+    by_variant = CampaignVariantStock.objects.filter(campaign_id=OuterRef("campaign_id"))
+    return _waiting_per_campaign(campaign_ids, unless=Exists(by_variant))
+
+
+def _waiting_per_campaign(
+    campaign_ids: Iterable[int], *, unless: Exists | None = None
+) -> dict[int, int]:
+    """Waiting entries counted per campaign among ``campaign_ids`` (less those matching
+    ``unless``), in one query; a campaign with none is absent."""
     ids = list(campaign_ids)
     if not ids:
         return {}
-    by_variant = CampaignVariantStock.objects.filter(campaign_id=OuterRef("campaign_id"))
+    waiting = WaitlistEntry.objects.filter(
+        AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING
+    )
+    if unless is not None:
+        waiting = waiting.exclude(unless)
     rows = (
-        WaitlistEntry.objects.filter(AnyOf(F("campaign_id"), ids), status=WaitlistStatus.WAITING)
-        .exclude(Exists(by_variant))
-        .order_by()
+        waiting.order_by()
         .values("campaign_id")
         .annotate(n=Count("pk"))
         .values_list("campaign_id", "n")
@@ -433,26 +434,21 @@ def waitlist_units_owed(*, campaign_ids: Iterable[int]) -> dict[int, int]:
 def waitlist_length_expression() -> Coalesce:
     """A campaign's waitlist length as an expression over its row (``OuterRef("pk")``), for
     ``catalog.selectors.campaigns_with_waitlist_length``: one index-only count per campaign."""
-    waiting = (
-        WaitlistEntry.objects.filter(campaign_id=OuterRef("pk"), status=WaitlistStatus.WAITING)
-        .order_by()
-        .values("campaign_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(waiting), 0)
+    return _waiting_count(campaign_id=OuterRef("pk"))
 
 
 def variant_waitlist_length_expression() -> Coalesce:
     """How many wait for a campaign's variant, as an expression over a campaign's variant stock
     row (``OuterRef("campaign_id")``, ``OuterRef("variant_id")``), for the back office and the
     API (``catalog.variant_selectors.variant_stocks_with_waitlist_length``)."""
+    return _waiting_count(campaign_id=OuterRef("campaign_id"), variant_id=OuterRef("variant_id"))
+
+
+def _waiting_count(**outer: OuterRef) -> Coalesce:
+    """The number of waiting entries matching ``outer`` (fields of the outer row), as a
+    subquery expression; 0 when none."""
     waiting = (
-        WaitlistEntry.objects.filter(
-            campaign_id=OuterRef("campaign_id"),
-            variant_id=OuterRef("variant_id"),
-            status=WaitlistStatus.WAITING,
-        )
+        WaitlistEntry.objects.filter(status=WaitlistStatus.WAITING, **outer)
         .order_by()
         .values("campaign_id")
         .annotate(n=Count("pk"))

@@ -13,6 +13,7 @@ its code and time left while pending, and its actions), downloads their receipts
 waitlist.
 """
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
@@ -125,18 +126,9 @@ def not_me(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mail half of confirming an order above the buyer's confirm-by-e-mail amount."""
     order = _order_of(token, salt=EMAIL_CONFIRM_SALT, email_confirm_required=True)
-    if order is None:
-        return render(request, "orders/email_confirm.html", {"invalid": True}, status=404)
-    result = None
-    if request.method == "POST":
-        result = order_email_confirm(order_id=order.pk, now=timezone.now())
-        if result == "confirmed":
-            from orders.tasks import payments_run_task
-
-            transaction.on_commit(payments_run_task.delay)
-        order.refresh_from_db()
-    return render(request, "orders/email_confirm.html", {"order": order, "result": result})
+    return _confirm_page(request, order, order_email_confirm, "orders/email_confirm.html")
 
 
 @require_http_methods(["GET", "POST"])
@@ -145,17 +137,29 @@ def private_confirm(request: HttpRequest, token: str) -> HttpResponse:
     (signed, ``PRIVATE_CONFIRM_SALT``), and is of use once: the first POST in the window
     confirms (``order_private_confirm``), any later one says what became of the order."""
     order = _order_of(token, salt=PRIVATE_CONFIRM_SALT, request_private_at__isnull=False)
+    return _confirm_page(request, order, order_private_confirm, "orders/private_confirm.html")
+
+
+def _confirm_page(
+    request: HttpRequest,
+    order: Order | None,
+    confirm: Callable[..., str],
+    template: str,
+) -> HttpResponse:
+    """A confirm link's page: 404 for a link that names no order; GET shows the order; the POST
+    runs ``confirm`` (``order_id``, ``now``: its result to the page) and, once the order is
+    confirmed, asks for the card's authorization after the commit."""
     if order is None:
-        return render(request, "orders/private_confirm.html", {"invalid": True}, status=404)
+        return render(request, template, {"invalid": True}, status=404)
     result = None
     if request.method == "POST":
-        result = order_private_confirm(order_id=order.pk, now=timezone.now())
+        result = confirm(order_id=order.pk, now=timezone.now())
         if result == "confirmed":
             from orders.tasks import payments_run_task
 
             transaction.on_commit(payments_run_task.delay)
         order.refresh_from_db()
-    return render(request, "orders/private_confirm.html", {"order": order, "result": result})
+    return render(request, template, {"order": order, "result": result})
 
 
 @never_cache  # the page may carry the gateway's client secret

@@ -56,7 +56,7 @@ from orders.services.decide.asking import readings
 from orders.services.decide.batch import Batch
 from orders.services.decide.purchases import _limit_reason
 from orders.services.decide.snapshot import holdings_read, order_new, tax_request
-from orders.services.decide.taxes import Prequoted
+from orders.services.decide.taxes import prequote
 from orders.services.decide.writes import batch_write
 from orders.services.notifications import email_queue
 from orders.tax import TaxCalculator, TaxError, TaxQuote, calculator
@@ -276,20 +276,15 @@ def _tax_ahead(*, campaign_id: int, entries: list[WaitlistEntry]) -> TaxCalculat
     campaign = Campaign.objects.get(pk=campaign_id)
     _, asked = readings((e.post, campaign, e.cardholder_id) for e in entries)
     units = {e.cardholder_id: asked[e.post_id].quantity or 1 for e in entries}
-    answers: dict[tuple[object, ...], TaxQuote | TaxError] = {}
-    for cardholder_id, snapshot in buyer_snapshots(cardholder_ids=list(units)).items():
-        if snapshot.card is None or not snapshot.card.address_complete:
-            continue
-        request = tax_request(
-            campaign=campaign, card=snapshot.card, quantity=units.get(cardholder_id, 1)
-        )
-        key = tax.key(request)
-        if key not in answers:
-            try:
-                answers[key] = tax.quote(request)
-            except TaxError as exc:
-                answers[key] = exc
-    return Prequoted(answers)
+    snapshots = buyer_snapshots(cardholder_ids=list(units))
+    return prequote(
+        tax,
+        (
+            tax_request(campaign=campaign, card=snapshot.card, quantity=units[cardholder_id])
+            for cardholder_id, snapshot in snapshots.items()
+            if snapshot.card is not None and snapshot.card.address_complete
+        ),
+    )
 
 
 def waitlists_promote_due(*, now: datetime) -> int:

@@ -11,6 +11,7 @@ out) gets ``TaxError``, as when the service fails: that purchase is refused for 
 buyer told to post again.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from accounts.selectors import buyer_snapshots, buyers_for_identities
@@ -38,13 +39,12 @@ class Prequoted(TaxCalculator):
         return answer
 
 
-def batch_tax(*, post_ids: list[int], now: datetime) -> TaxCalculator:
-    """The calculator the batch of ``post_ids`` decides with. Call outside any transaction."""
-    tax = calculator()
-    if not tax.remote:
-        return tax
+def prequote(tax: TaxCalculator, requests: Iterable[TaxRequest]) -> Prequoted:
+    """Ask ``tax`` each distinct question of ``requests`` once, now, and keep the answers (a
+    failure too) for a ``Prequoted`` calculator. Call outside any transaction: it is a remote
+    service."""
     answers: dict[tuple[object, ...], TaxQuote | TaxError] = {}
-    for request in _questions(post_ids=post_ids, now=now):
+    for request in requests:
         key = tax.key(request)
         if key not in answers:
             try:
@@ -52,6 +52,14 @@ def batch_tax(*, post_ids: list[int], now: datetime) -> TaxCalculator:
             except TaxError as exc:
                 answers[key] = exc
     return Prequoted(answers)
+
+
+def batch_tax(*, post_ids: list[int], now: datetime) -> TaxCalculator:
+    """The calculator the batch of ``post_ids`` decides with. Call outside any transaction."""
+    tax = calculator()
+    if not tax.remote:
+        return tax
+    return prequote(tax, _questions(post_ids=post_ids, now=now))
 
 
 def _questions(*, post_ids: list[int], now: datetime) -> list[TaxRequest]:
