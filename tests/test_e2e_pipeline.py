@@ -5,16 +5,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -29,75 +27,25 @@ from social.models import Post, Reply
 from tests.mfa import totp_enable
 from tests.shop import BRAND, UNTAXED, buyer_ready, code_in, post, replies_to, shop_open
 from tests.waiting import someone_waits_on_a_lock, wait_for
+from tests.workers import celery_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 BUY = f"@{BRAND} #BuyKindleFireHD"
 TEST_REDIS_DB = 15
 
 
 @pytest.fixture
-def worker(redis_url, tmp_path) -> Iterator[Callable[[], subprocess.Popen]]:
+def worker(redis_url, tmp_path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Start Celery worker processes (with beat) on the test database and a private Redis db."""
     broker = redis_url.rsplit("/", 1)[0] + f"/{TEST_REDIS_DB}"
     redis.Redis.from_url(broker).flushdb()
-    db = connection.settings_dict
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": broker,
-        "HASHCART_POLL_INTERVAL_SECONDS": "0.3",
-        "HASHCART_SWEEP_INTERVAL_SECONDS": "0.5",
-        "HASHCART_RECOVER_INTERVAL_SECONDS": "2",
         "HASHCART_CONFIRMATION_WINDOW_MINUTES": "0.1",  # six seconds
-        "CELERY_VISIBILITY_TIMEOUT": "5",
         # The carriers' sweep (outbound tracking; return labels and their tracking): often.
         "HASHCART_TRACK_INTERVAL_SECONDS": "1",
     }
-    started: list[subprocess.Popen] = []
-    logs = []
-
-    def start() -> subprocess.Popen:
-        logs.append((tmp_path / f"worker-{len(started)}.log").open("w"))
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-B",
-                "-c",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=WARNING",
-                "-s",
-                str(tmp_path / f"beat-{len(started)}"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=logs[-1],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
-    for log in logs:
-        log.close()
-    connection.close()
+    with celery_workers(broker=broker, tmp_path=tmp_path, env=env) as start:
+        yield start
 
 
 def _reply_code(handle: str) -> str:

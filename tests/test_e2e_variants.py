@@ -1,16 +1,11 @@
 """Variant and quantity in the post, end to end: PostgreSQL, Redis and a Celery worker process
 with beat, the buyers posting on the sandbox network (issue 13, acceptance)."""
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
 
 from accounts.services.preferences import option_preferences_set
 from catalog.models import Campaign
@@ -19,68 +14,18 @@ from social.models import Post
 from tests.shop import BRAND, UNTAXED, buyer_ready, code_in, post, replies_to
 from tests.variants import TEE, tee_shop
 from tests.waiting import wait_for
+from tests.workers import celery_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def worker(redis_url, tmp_path) -> Iterator[Callable[[], subprocess.Popen]]:
+def worker(redis_url, tmp_path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Start a Celery worker (with beat) on the test database and the test's own Redis db
-    (``REDIS_URL``'s, flushed first)."""
+    (``REDIS_URL``'s, flushed first), with the default confirmation window."""
     redis.Redis.from_url(redis_url).flushdb()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "HASHCART_POLL_INTERVAL_SECONDS": "0.3",
-        "HASHCART_SWEEP_INTERVAL_SECONDS": "0.5",
-        "HASHCART_RECOVER_INTERVAL_SECONDS": "2",
-        "CELERY_VISIBILITY_TIMEOUT": "5",
-    }
-    started: list[subprocess.Popen] = []
-    log = (tmp_path / "worker.log").open("w")
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-B",
-                "-c",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=WARNING",
-                "-s",
-                str(tmp_path / "beat"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=20)
-    log.close()
-    connection.close()
+    with celery_workers(broker=redis_url, tmp_path=tmp_path, env={}) as start:
+        yield start
 
 
 def _outcome(handle: str) -> str:
