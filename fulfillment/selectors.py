@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 
 from catalog.models import Merchant
+from fulfillment.business_days import next_business_day
 from fulfillment.carriers import carrier_for
 from fulfillment.models import Shipment, ShipmentStatus
 
@@ -40,12 +41,33 @@ def _merchants(merchant_slug: str | None) -> QuerySet[Merchant]:
     return merchants.filter(slug=merchant_slug) if merchant_slug else merchants
 
 
-def fulfillment_queue(*, now: datetime, merchant_slug: str | None = None) -> list[Shipment]:
-    """Shipments whose label is due by each merchant's today: to pick, pack and ship, the most
-    overdue first."""
+def labels_due_by(merchant: Merchant, now: datetime) -> date:
+    """The default horizon of the label queue: the merchant's next business day. A paid order
+    due tomorrow is work staff can (and should) do today; a queue that showed only today's would
+    say "nothing to ship" while the admin shows the order waiting."""
+    return next_business_day(merchant_today(merchant, now))
+
+
+def labels_due(
+    *,
+    now: datetime,
+    merchant_slug: str | None = None,
+    merchant_id: int | None = None,
+    due_by: date | None = None,
+) -> list[Shipment]:
+    """The one answer to "what should ship, and by when": shipments awaiting a label whose
+    ship-by day is on or before ``due_by`` (default: each merchant's next business day,
+    ``labels_due_by``), the most overdue first, with their order and merchant loaded.
+
+    ``fulfillment_queue``, ``buy_labels``, the shipment admin and the merchant home page all
+    read this, so they agree on the same data set."""
+    merchants = _merchants(merchant_slug)
+    if merchant_id is not None:
+        merchants = merchants.filter(pk=merchant_id)
     due = Q()
-    for merchant in _merchants(merchant_slug):
-        due |= Q(merchant=merchant, ship_by__lte=merchant_today(merchant, now))
+    for merchant in merchants:
+        horizon = due_by if due_by is not None else labels_due_by(merchant, now)
+        due |= Q(merchant=merchant, ship_by__lte=horizon)
     if not due:
         return []
     return list(

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from tqdm import tqdm
 
-from fulfillment.selectors import fulfillment_queue
+from fulfillment.selectors import labels_due
 from fulfillment.services import label_buy
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        queue = fulfillment_queue(now=timezone.now(), merchant_slug=options["merchant"])
+        queue = labels_due(now=timezone.now(), merchant_slug=options["merchant"])
         if options["limit"]:
             queue = queue[: options["limit"]]
         if options["dry_run"]:

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.exports import csv_safe
-from fulfillment.selectors import fulfillment_queue
+from fulfillment.selectors import labels_due
 
 COLUMNS = ("ship_by", "merchant", "order", "product", "sku", "name", "city", "state", "zip")
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 s.order.ship_to.get("state", ""),
                 s.order.ship_to.get("postal_code", ""),
             )
-            for s in fulfillment_queue(now=timezone.now(), merchant_slug=options["merchant"])
+            for s in labels_due(now=timezone.now(), merchant_slug=options["merchant"])
         ]
         if options["csv"]:
             writer = csv.writer(self.stdout)
