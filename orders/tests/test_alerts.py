@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.services.people import staff_user_upsert
@@ -34,6 +35,7 @@ from orders.services.alerts.sweep import alerts_sweep
 from orders.services.notifications import notifications_send_due
 from orders.tests.factories import OrderFactory
 from social.tests.factories import PostFactory
+from tests.waiting import in_another_connection, someone_waits_on_a_lock, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +66,7 @@ def webhook_events(monkeypatch):
     return calls
 
 
-def _merchant_with_staff(name: str):
+def _merchant_with_staff(name):
     merchant = MerchantFactory()
     staff_user_upsert(
         username=f"staff-{name}",
@@ -75,7 +77,7 @@ def _merchant_with_staff(name: str):
     return merchant
 
 
-def _campaign(merchant, **fields) -> Campaign:
+def _campaign(merchant, **fields):
     return CampaignFactory(product=ProductFactory(merchant=merchant), **fields)
 
 
@@ -149,7 +151,8 @@ def test_low_stock_alerts_once_per_crossing_and_again_only_after_stock_rose_abov
     assert "low_stock" not in _sweep()
 
     first, second = _alerts("low_stock")
-    assert first.cleared_at is not None and second.cleared_at is None
+    assert first.cleared_at is not None
+    assert second.cleared_at is None
     assert [first.cause, second.cause] == [f"campaign:{campaign.pk}:1", f"campaign:{campaign.pk}:2"]
     assert len(_emails()) == 2
     assert [e["event_key"] for e in webhook_events] == [first.cause, second.cause]
@@ -167,7 +170,7 @@ def test_low_stock_needs_a_threshold_and_leaves_none_left_to_sold_out(clock):
     assert raised["sold_out"] == 1
 
 
-def _wait(campaign: Campaign, n: int) -> None:
+def _wait(campaign, n):
     for _ in range(n):
         WaitlistEntry.objects.create(
             merchant=campaign.merchant,
@@ -200,7 +203,7 @@ def test_waitlist_demand_above_each_merchants_own_threshold_alerts_once(clock):
 
 
 # --- Payments, disputes, returns --------------------------------------------------------------
-def _failed(order, operation: str) -> PaymentOperation:
+def _failed(order, operation):
     return PaymentOperation.objects.create(
         order=order,
         operation=operation,
@@ -257,7 +260,7 @@ def test_disputes_and_returns_opened_alert_once_each(clock):
 
 
 # --- Shipments ----------------------------------------------------------------------------------
-def _paid_awaiting_label(merchant, *, authorized_days_ago: float, ship_by):
+def _paid_awaiting_label(merchant, *, authorized_days_ago, ship_by):
     order = OrderFactory(campaign=_campaign(merchant), status=OrderStatus.PAID)
     auth = PaymentOperation.objects.create(
         order=order,
@@ -311,7 +314,7 @@ def test_late_shipments_digest_goes_once_per_local_day_at_the_chosen_local_time(
     quiet = _merchant_with_staff("ken")
     quiet.time_zone = "Asia/Tokyo"
     quiet.save()
-    day1 = datetime(2026, 12, 1).date()
+    day1 = datetime(2026, 12, 1, tzinfo=UTC).date()
     late = ShipmentFactory(
         order=OrderFactory(campaign=_campaign(merchant), status=OrderStatus.PAID),
         ship_by=day1 - timedelta(days=1),
@@ -422,8 +425,27 @@ def test_staff_alert_e_mails_are_sent_by_the_outbox_to_staff_addresses_only(cloc
 
 
 def test_a_staff_alert_is_the_only_e_mail_without_a_cardholder():
-    from django.db import IntegrityError, transaction
-
     with pytest.raises(IntegrityError), transaction.atomic():
         Notification.objects.create(key="x", kind="order_created", to_email="a@b.example")
     Notification.objects.create(key="y", kind=STAFF_ALERT, to_email="a@b.example")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_raise_one_alert_and_one_e_mail(clock, webhook_events):
+    """The first sweep's alert is inserted, not yet committed, when the second sweep inserts the
+    same cause: the second waits on the unique key, then raises nothing."""
+    merchant = _merchant_with_staff("rex")
+    campaign = _campaign(merchant, stock_total=1)
+    _hold(campaign, 1)
+    now = timezone.now()
+    with transaction.atomic():
+        assert alerts_sweep(now=now)["sold_out"] == 1
+        other = in_another_connection(lambda: alerts_sweep(now=now))
+        wait_for(someone_waits_on_a_lock, "the second sweep to wait on the first one's alert")
+    other.join(30)
+    assert not other.errors
+    assert "sold_out" not in other.result
+    assert Alert.objects.filter(kind="sold_out").count() == 1
+    assert len(_emails()) == 1
+    assert len(webhook_events) == 1
