@@ -5,11 +5,14 @@ digest once per local day from the merchant's chosen local time; one merchant's 
 change another's alerts. The clock is frozen (``time_machine``) and passed to the sweep."""
 
 from datetime import UTC, datetime, time, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from django.db import IntegrityError, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services.people import staff_user_upsert
@@ -449,3 +452,53 @@ def test_two_sweeps_at_once_raise_one_alert_and_one_e_mail(clock, webhook_events
     assert Alert.objects.filter(kind="sold_out").count() == 1
     assert len(_emails()) == 1
     assert len(webhook_events) == 1
+
+
+def _world_of(n: int) -> None:
+    """``n`` merchants, each with a sold-out campaign, a low one, a failed capture, a dispute,
+    a lapsing authorization and a late shipment."""
+    today = timezone.now().astimezone(NEW_YORK).date()
+    for i in range(n):
+        merchant = _merchant_with_staff(f"m{n}-{i}")
+        sold = _campaign(merchant, stock_total=1)
+        _hold(sold, 1)
+        low = _campaign(merchant, stock_total=5, low_stock_threshold=2)
+        _hold(low, 4)
+        order = OrderFactory(campaign=low, status=OrderStatus.SHIPPED)
+        _failed(order, "capture")
+        Dispute.objects.create(
+            order=order,
+            merchant=merchant,
+            opened_at=timezone.now(),
+            deadline=timezone.now() + timedelta(days=7),
+        )
+        _paid_awaiting_label(merchant, authorized_days_ago=5.5, ship_by=today - timedelta(1))
+
+
+def test_a_sweep_with_nothing_new_costs_the_same_queries_however_many_causes_it_raised_before(
+    clock,
+):
+    def queries_of_a_quiet_sweep() -> int:
+        assert len(_sweep()) >= 5  # everything raised once
+        with CaptureQueriesContext(connection) as quiet:
+            assert _sweep() == {}
+        return len(quiet.captured_queries)
+
+    _world_of(2)
+    few = queries_of_a_quiet_sweep()
+    _world_of(10)
+    many = queries_of_a_quiet_sweep()
+    print(f"queries of a quiet sweep: {few} (2 merchants), {many} (12 merchants)")
+    assert many == few
+    assert few <= 15
+
+
+def test_the_alerts_sweep_command_raises_and_says_what(clock):
+    merchant = _merchant_with_staff("sam")
+    _hold(_campaign(merchant, stock_total=1), 1)
+    out = StringIO()
+    call_command("alerts_sweep", stdout=out)
+    assert "sold_out 1" in out.getvalue()
+    out = StringIO()
+    call_command("alerts_sweep", stdout=out)
+    assert out.getvalue().strip() == "alerts raised: none"

@@ -49,6 +49,7 @@ from orders.services.alerts import (
     WAITLIST_DEMAND,
     Cause,
     admin_url,
+    alert_kind_on,
     alert_record,
     alerts_raise,
 )
@@ -367,7 +368,12 @@ def late_shipments_digest(*, now: datetime) -> list[Alert]:
         cause_key = f"digest:{day.isoformat()}"
         if (merchant.pk, cause_key) in done:
             continue
-        rows = [r for r in late_rows(now=now, merchant_slug=merchant.slug) if r.state == "late"]
+        on = alert_kind_on(chosen[merchant.pk], LATE_SHIPMENTS)
+        rows = (
+            [r for r in late_rows(now=now, merchant_slug=merchant.slug) if r.state == "late"]
+            if on
+            else []  # turned off: the day is recorded, its shipments not read
+        )
         cause = Cause(
             merchant_id=merchant.pk,
             kind=LATE_SHIPMENTS,
