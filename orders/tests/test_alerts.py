@@ -502,3 +502,38 @@ def test_the_alerts_sweep_command_raises_and_says_what(clock):
     out = StringIO()
     call_command("alerts_sweep", stdout=out)
     assert out.getvalue().strip() == "alerts raised: none"
+
+
+def test_a_failing_webhook_event_rolls_back_its_alert_alone_and_the_next_sweep_raises_it(
+    clock, monkeypatch, caplog
+):
+    a, b = _merchant_with_staff("tia"), _merchant_with_staff("uma")
+    _hold(_campaign(a, stock_total=1), 1)
+    _hold(_campaign(b, stock_total=1), 1)
+    recorded: list[int] = []
+
+    def webhook(**kw):
+        if kw["merchant_id"] == a.pk and not recorded:
+            recorded.append(a.pk)
+            raise RuntimeError("webhook outbox unavailable")
+
+    monkeypatch.setattr("orders.services.alerts.sweep.webhook_event_record", webhook)
+    assert _sweep()["sold_out"] == 1
+    assert [x.merchant_id for x in _alerts("sold_out")] == [b.pk]
+    assert "raising sold_out for merchant" in caplog.text
+    assert [e.to_email for e in _emails()] == ["uma@merchant.example"]
+
+    assert _sweep()["sold_out"] == 1
+    assert {x.merchant_id for x in _alerts("sold_out")} == {a.pk, b.pk}
+    assert len(_emails()) == 2
+
+
+def test_a_campaign_that_ended_while_low_stops_standing(clock):
+    merchant = _merchant_with_staff("val")
+    campaign = _campaign(merchant, stock_total=10, low_stock_threshold=3)
+    _hold(campaign, 8)
+    assert _sweep()["low_stock"] == 1
+    clock(campaign.ends_at + timedelta(minutes=1))
+    assert "low_stock" not in _sweep()
+    [alert] = _alerts("low_stock")
+    assert alert.cleared_at is not None

@@ -88,13 +88,16 @@ def _campaign_data(campaign: Campaign) -> dict[str, Any]:
 # --- Campaigns --------------------------------------------------------------------------------
 def low_stock_rearm(*, now: datetime) -> int:
     """Clear the standing low-stock alerts whose campaign's stock is back above its threshold
-    (or has none now): the next crossing below it is a new cause. Returns how many."""
+    (or has none now): the next crossing below it is a new cause. A campaign that ended has its
+    alert cleared too (it alerts no more), so the standing ones stay those of live campaigns.
+    Returns how many were cleared."""
     standing = Alert.objects.filter(kind=LOW_STOCK, cleared_at__isnull=True)
     ids = {a.subject_id: a.pk for a in standing.only("pk", "subject_id")}
     if not ids:
         return 0
     back = Campaign.objects.filter(pk__in=list(ids)).filter(
         Q(low_stock_threshold__isnull=True)
+        | Q(ends_at__lte=now)
         | Q(stock_total__gt=F("stock_reserved") + F("low_stock_threshold"))
     )
     done = [ids[pk] for pk in back.values_list("pk", flat=True)]
@@ -423,17 +426,23 @@ def causes_raise(causes: Iterable[Cause], *, now: datetime) -> list[Alert]:
     raised: list[Alert] = []
     for (merchant_id, kind), group in groups.items():
         data = {c.cause: c.event_data for c in group}
-        with transaction.atomic():
-            new = alerts_raise(group, now=now)
-            if kind in WEBHOOK_EVENTS:
-                for alert in new:
-                    webhook_event_record(
-                        merchant_id=merchant_id,
-                        event_type=WEBHOOK_EVENTS[kind],
-                        data=dict(data[alert.cause] or {}),
-                        event_key=alert.cause,
-                        now=now,
-                    )
+        try:
+            with transaction.atomic():
+                new = alerts_raise(group, now=now)
+                if kind in WEBHOOK_EVENTS:
+                    for alert in new:
+                        webhook_event_record(
+                            merchant_id=merchant_id,
+                            event_type=WEBHOOK_EVENTS[kind],
+                            data=dict(data[alert.cause] or {}),
+                            event_key=alert.cause,
+                            now=now,
+                        )
+        except Exception:
+            # One merchant's group failing (its webhook events, say) rolls back alone and is
+            # found again by the next sweep; the other merchants' alerts go on.
+            logger.exception("alerts: raising %s for merchant %s failed", kind, merchant_id)
+            continue
         raised.extend(new)
     return raised
 
