@@ -400,6 +400,11 @@ def test_alert_raise_once_per_cause_and_false_when_the_kind_is_off(clock):
     assert alert_raise(merchant_id=b.pk, **kw) is False
     assert Alert.objects.count() == 2
     assert [e.to_email for e in _emails()] == ["ned@merchant.example"]
+    # A caller's key longer than the column is kept whole in meaning: once, and apart.
+    long = {**kw, "cause": "endpoint:" + "x" * 500}
+    assert alert_raise(merchant_id=a.pk, **long) is True
+    assert alert_raise(merchant_id=a.pk, **long) is False
+    assert alert_raise(merchant_id=a.pk, **{**long, "cause": long["cause"] + "y"}) is True
 
 
 def test_many_causes_of_one_kind_in_one_sweep_send_one_e_mail_listing_them(clock):

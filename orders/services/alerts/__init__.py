@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from accounts.models import User
-from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
+from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit, fit_key
 from orders.models import STAFF_ALERT, Alert, AlertSettings, Notification
 
 logger = logging.getLogger(__name__)
@@ -128,8 +128,9 @@ def alert_record(cause: Cause, *, now: datetime) -> Alert | None:
         with transaction.atomic():
             return Alert.objects.create(
                 merchant_id=cause.merchant_id,
-                kind=cause.kind,
-                cause=cause.cause,
+                kind=fit_key(cause.kind, Alert._meta.get_field("kind").max_length or 32),
+                # A caller's long key is kept apart from others by its hash (``fit_key``).
+                cause=fit_key(cause.cause, Alert._meta.get_field("cause").max_length or 200),
                 subject_id=cause.subject_id,
                 subject=fit(cause.subject, EMAIL_SUBJECT_MAX_LENGTH),
                 body=cause.body,
