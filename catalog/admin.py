@@ -130,6 +130,7 @@ class CampaignForm(forms.ModelForm):
             "price_includes_tax",
             "currency",
             "stock_total",
+            "low_stock_threshold",
             "per_buyer_limit",
             "starts_at",
             "ends_at",

@@ -124,6 +124,13 @@ class Campaign(TimeStampedModel):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     paused = models.BooleanField(default=False)
+    # Staff are alerted (once per crossing) when the units left fall to this or below; None: no
+    # low-stock alert. Read by orders' alert sweep (``orders.services.alerts``).
+    low_stock_threshold = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Alert staff when the units left fall to this number (empty: no alert).",
+    )
 
     class Meta:
         ordering = ["-starts_at"]

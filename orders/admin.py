@@ -804,3 +804,6 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     @admin.display(description="Buyer's handle")
     def author(self, obj: WaitlistEntry) -> str:
         return f"@{obj.post.author_handle}"
+
+
+from orders import alert_admin  # noqa: E402, F401  (merchant alerts: settings and list)

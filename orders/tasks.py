@@ -26,6 +26,7 @@ from orders.services import (
     orders_request_privately,
     posts_decide,
 )
+from orders.services.alerts.sweep import alerts_sweep
 from orders.services.reconcile import reconciliation_run
 from orders.services.waitlist import waitlist_promote
 from social.tasks import RETRY, replies_send_all_task
@@ -166,3 +167,11 @@ def waitlist_promote_task(campaign_id: int) -> int:
         kick(replies_send_all_task)
         kick(notifications_send_task)
     return made
+
+
+@shared_task(name="orders.alerts_sweep", **RETRY)
+def alerts_sweep_task() -> None:
+    """Beat: raise the merchant alerts found since the last sweep (each once), then send their
+    e-mails."""
+    if alerts_sweep(now=timezone.now()):
+        notifications_send_task.delay()

@@ -30,6 +30,10 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("orders", "approve_return"),
     ("orders", "receive_return"),
     ("orders", "view_orderevent"),
+    ("orders", "view_alert"),
+    ("orders", "view_alertsettings"),
+    ("orders", "add_alertsettings"),
+    ("orders", "change_alertsettings"),
     ("fulfillment", "view_shipment"),
     ("fulfillment", "ship_shipment"),
 )

@@ -311,7 +311,7 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
 # management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
 # replies' recovery), expire_orders, remind_orders, process_posts (the recovery sweep's work),
-# reconcile_payments and pipeline_tick (all of them, once).
+# reconcile_payments, alerts_sweep and pipeline_tick (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
     "send-replies": {
@@ -347,6 +347,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "track-shipments": {
         "task": "fulfillment.track_shipments",
         **_every("HASHCART_TRACK_INTERVAL_SECONDS", 900),
+    },
+    # Merchant alerts (orders.services.alerts.sweep): also when a late-shipment digest is due,
+    # so the interval is how late after its chosen time a digest may go.
+    "sweep-alerts": {
+        "task": "orders.alerts_sweep",
+        **_every("HASHCART_ALERTS_INTERVAL_SECONDS", 300),
     },
 }
 
@@ -490,6 +496,14 @@ HASHCART = {
     # ``(*, carrier, tracking_number) -> str`` ("" when the carrier has none; orders does not
     # import fulfillment).
     "TRACKING_URL_SOURCE": "fulfillment.selectors.shipment_tracking_url",
+    # Merchant alerts (orders.services.alerts): a paid order is alerted when its card
+    # authorization will be older than this many days before its ship-by day ends.
+    "AUTH_LAPSE_DAYS": env.float("HASHCART_AUTH_LAPSE_DAYS", default=6),
+    # The alert sweep's reads of fulfillment (orders does not import fulfillment, DESIGN §2):
+    # the label queue (``(*, now, due_by) -> shipments``) and the late and at-risk shipments
+    # (``(*, now, merchant_slug) -> rows`` with ``shipment``, ``state`` and ``reason``).
+    "ALERT_LABELS_DUE_SOURCE": "fulfillment.selectors.labels_due",
+    "ALERT_LATE_SHIPMENTS_SOURCE": "fulfillment.selectors.sla_rows",
     # Carriers by name, and the one labels are bought from (DESIGN §7).
     "CARRIERS": {
         "sandbox": "sandbox.carrier.SandboxCarrier",

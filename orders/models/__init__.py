@@ -1,7 +1,9 @@
 """Orders' models, one module per concern: the order and its audit trail (``order``), money and
-messages (``money``), after-sale cases (``cases``), the waitlist and invitations (``waitlist``).
+messages (``money``), after-sale cases (``cases``), the waitlist and invitations (``waitlist``),
+merchant alerts and their settings (``alerts``).
 Everything is importable from ``orders.models`` as before."""
 
+from orders.models.alerts import Alert, AlertSettings
 from orders.models.cases import (
     OPEN_RETURN_STATUSES,
     Dispute,
@@ -10,6 +12,7 @@ from orders.models.cases import (
     ReturnStatus,
 )
 from orders.models.money import (
+    STAFF_ALERT,
     CreditNote,
     DocumentSequence,
     DocumentSeries,
@@ -53,9 +56,12 @@ __all__ = [
     "OPEN_RETURN_STATUSES",
     "REFUNDABLE_STATUSES",
     "RETURNABLE_STATUSES",
+    "STAFF_ALERT",
     "STATUS_MAX_LENGTH",
     "STOCK_HOLDING_STATUSES",
     "WAITLIST_TRANSITIONS",
+    "Alert",
+    "AlertSettings",
     "CancelReason",
     "CreditNote",
     "Dispute",

@@ -126,17 +126,28 @@ class PaymentOperation(TimeStampedModel):
         return f"{self.operation} order {self.order_id} ({self.status})"
 
 
+# The kind of the e-mails that alert a merchant's staff (``Notification`` with no cardholder).
+STAFF_ALERT = "staff_alert"
+
+
 class Notification(TimeStampedModel):
     """The e-mail outbox: one message to a cardholder, sent after the transaction commits.
 
     ``key`` is unique (for example ``order_created:42``), so a decision made twice e-mails once.
     Orders' e-mails name their order; accounts' (link, card and address changes) have none.
     Queued by ``orders.services.notifications.email_queue``.
+
+    Staff alerts (``STAFF_ALERT``, ``orders.services.alerts``) ride the same retried outbox to a
+    merchant's alert recipients: they alone have no cardholder (a check constraint).
     """
 
     key = models.CharField(max_length=100, unique=True)
     cardholder = models.ForeignKey(
-        "accounts.Cardholder", on_delete=models.CASCADE, related_name="notifications"
+        "accounts.Cardholder",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
     )
     order = models.ForeignKey(
         Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
@@ -159,6 +170,12 @@ class Notification(TimeStampedModel):
     last_error = models.TextField(blank=True)
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cardholder__isnull=False) | Q(kind=STAFF_ALERT),
+                name="notification_to_cardholder_or_staff_alert",
+            ),
+        ]
         indexes = [
             models.Index(fields=["id"], condition=Q(status="pending"), name="notification_due_idx"),
         ]
