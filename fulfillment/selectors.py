@@ -48,6 +48,49 @@ def labels_due_by(merchant: Merchant, now: datetime) -> date:
     return next_business_day(merchant_today(merchant, now))
 
 
+def labels_due_horizons(
+    *,
+    now: datetime,
+    merchant_slug: str | None = None,
+    merchant_id: int | None = None,
+    due_by: date | None = None,
+) -> dict[Merchant, date]:
+    """Each merchant in scope with the ship-by day ``labels_due`` reaches for it: ``due_by``
+    when given, else its next business day (``labels_due_by``). What "due" meant, for saying
+    so ("Nothing to ship by Mon 30 Nov.")."""
+    merchants = _merchants(merchant_slug)
+    if merchant_id is not None:
+        merchants = merchants.filter(pk=merchant_id)
+    return {
+        merchant: due_by if due_by is not None else labels_due_by(merchant, now)
+        for merchant in merchants
+    }
+
+
+def labels_due_queryset(
+    *,
+    now: datetime,
+    merchant_slug: str | None = None,
+    merchant_id: int | None = None,
+    due_by: date | None = None,
+) -> QuerySet[Shipment]:
+    """``labels_due`` as a query not yet run, for the shipment admin's "Labels due" filter to
+    narrow its own (scoped, paginated) list with: the same rows by construction."""
+    horizons = labels_due_horizons(
+        now=now, merchant_slug=merchant_slug, merchant_id=merchant_id, due_by=due_by
+    )
+    due = Q()
+    for merchant, horizon in horizons.items():
+        due |= Q(merchant=merchant, ship_by__lte=horizon)
+    if not due:
+        return Shipment.objects.none()
+    return (
+        Shipment.objects.filter(due, status=ShipmentStatus.AWAITING_LABEL)
+        .select_related("order", "merchant")
+        .order_by("ship_by", "id")
+    )
+
+
 def labels_due(
     *,
     now: datetime,
@@ -61,20 +104,26 @@ def labels_due(
 
     ``fulfillment_queue``, ``buy_labels``, the shipment admin and the merchant home page all
     read this, so they agree on the same data set."""
-    merchants = _merchants(merchant_slug)
-    if merchant_id is not None:
-        merchants = merchants.filter(pk=merchant_id)
-    due = Q()
-    for merchant in merchants:
-        horizon = due_by if due_by is not None else labels_due_by(merchant, now)
-        due |= Q(merchant=merchant, ship_by__lte=horizon)
-    if not due:
-        return []
     return list(
-        Shipment.objects.filter(due, status=ShipmentStatus.AWAITING_LABEL)
-        .select_related("order", "merchant")
-        .order_by("ship_by", "id")
+        labels_due_queryset(
+            now=now, merchant_slug=merchant_slug, merchant_id=merchant_id, due_by=due_by
+        )
     )
+
+
+def horizon_phrase(horizons: dict[Merchant, date]) -> str:
+    """ "Mon 30 Nov", or "Mon 30 Nov to Tue 1 Dec" when merchants' horizons differ (their
+    zones or calendars), or "" when there is no merchant in scope."""
+    days = sorted(set(horizons.values()))
+    if not days:
+        return ""
+    first, last = day_phrase(days[0]), day_phrase(days[-1])
+    return first if first == last else f"{first} to {last}"
+
+
+def day_phrase(day: date) -> str:
+    """ "Mon 30 Nov": a ship-by day as staff read it."""
+    return f"{day:%a} {day.day} {day:%b}"
 
 
 @dataclass(frozen=True)
