@@ -6,6 +6,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
@@ -13,7 +14,9 @@ from django.db.models import Q, QuerySet
 from catalog.models import Merchant
 from fulfillment.business_days import next_business_day
 from fulfillment.carriers import carrier_for
+from fulfillment.carriers.base import Carrier, Parcel, Quote
 from fulfillment.models import Shipment, ShipmentStatus
+from orders.models import OrderStatus
 
 OPEN = (ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT)
 # (A shipment with a label is still "not left" until the carrier scans it: in_transit.)
@@ -30,6 +33,83 @@ def shipment_tracking_url(*, carrier: str, tracking_number: str) -> str:
         return carrier_for(carrier).tracking_url(tracking_number=tracking_number)
     except LookupError:
         return ""
+
+
+def parcel_of(shipment: Shipment) -> Parcel:
+    """What the carrier is told about ``shipment`` (its order loaded): to quote or buy its
+    label."""
+    order = shipment.order
+    return Parcel(
+        shipment_id=shipment.pk,
+        order_code=order.confirmation_code,
+        product_name=order.product_name,
+        ship_to={k: str(v) for k, v in order.ship_to.items()},
+        ship_from_name=str(order.merchant_id),
+    )
+
+
+@dataclass(frozen=True)
+class LabelToBuy:
+    """One line of the buy-labels confirmation: ``buys`` (awaiting a label and its order paid)
+    or why not (``skip_reason``); the label's price if the carrier quoted it; the amount its
+    order's capture takes (the authorized total)."""
+
+    shipment: Shipment
+    buys: bool
+    skip_reason: str
+    label_price: Quote | None
+    capture: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class LabelPurchase:
+    """What "Buy labels" will do: its lines, and the totals of what it buys, per currency.
+    ``labels_total`` is None when some label's price is known only once bought."""
+
+    lines: list[LabelToBuy]
+    captures_total: dict[str, Decimal]
+    labels_total: dict[str, Decimal] | None
+
+    @property
+    def buying(self) -> list[LabelToBuy]:
+        return [line for line in self.lines if line.buys]
+
+
+def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> LabelPurchase:
+    """What buying the labels of ``shipments`` (their order and merchant loaded) would buy from
+    ``carrier`` and capture, read without writing anything: the page staff confirm."""
+    lines = []
+    for shipment in shipments:
+        order = shipment.order
+        if shipment.status != ShipmentStatus.AWAITING_LABEL:
+            reason = f"skipped: {shipment.get_status_display().lower()} already"
+        elif order.status != OrderStatus.PAID:
+            reason = f"skipped: the order is {order.get_status_display().lower()}"
+        else:
+            reason = ""
+        lines.append(
+            LabelToBuy(
+                shipment=shipment,
+                buys=not reason,
+                skip_reason=reason,
+                label_price=carrier.label_quote(parcel=parcel_of(shipment)) if not reason else None,
+                capture=order.total,
+                currency=order.currency,
+            )
+        )
+    captures: dict[str, Decimal] = {}
+    labels: dict[str, Decimal] | None = {}
+    for line in lines:
+        if not line.buys:
+            continue
+        captures[line.currency] = captures.get(line.currency, Decimal(0)) + line.capture
+        if line.label_price is None or labels is None:
+            labels = None
+        else:
+            price = line.label_price
+            labels[price.currency] = labels.get(price.currency, Decimal(0)) + price.amount
+    return LabelPurchase(lines=lines, captures_total=captures, labels_total=labels)
 
 
 def merchant_today(merchant: Merchant, now: datetime) -> date:
