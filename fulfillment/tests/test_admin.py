@@ -68,12 +68,17 @@ def test_staff_buy_labels_from_the_change_list_and_see_sla_badges():
     client = _staff_of(shop.campaign.merchant_id)
     listing = client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
     assert 'class="sla sla-late" title="not handed to the carrier' in listing
-    response = client.post(
+    confirm = client.post(
         reverse("admin:fulfillment_shipment_changelist"),
         {"action": "buy_labels", ACTION_CHECKBOX_NAME: [order.shipment.pk]},
         follow=True,
     )
-    assert "Labels: 1 bought" in response.content.decode()
+    assert f"Buy 1 label and capture {order.total} USD" in confirm.content.decode()
+    assert not SandboxLedgerEntry.objects.filter(operation="capture").exists()
+    response = client.post(
+        reverse("admin:fulfillment_shipment_buy_labels"), {"ids": order.shipment.pk}, follow=True
+    )
+    assert f"#{order.confirmation_code}: label bought" in response.content.decode()
     order.refresh_from_db()
     assert order.status == OrderStatus.SHIPPED
     assert SandboxLedgerEntry.objects.filter(operation="capture").count() == 1

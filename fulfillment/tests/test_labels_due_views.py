@@ -6,6 +6,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 import pytest
 import time_machine
@@ -45,25 +46,30 @@ class DataSet:
 
 def _shipment(merchant: Merchant, ship_by: date, **fields: object) -> Shipment:
     order = OrderFactory(campaign__product__merchant=merchant, status="paid")
-    return ShipmentFactory(
+    shipment = ShipmentFactory(
         order=order, ship_by=ship_by, promised_delivery=ship_by + timedelta(days=3), **fields
     )
+    return cast(Shipment, shipment)
+
+
+def merchant(slug: str) -> Merchant:
+    return cast(Merchant, MerchantFactory(slug=slug))
 
 
 def labels_due_data_set() -> DataSet:
     """One merchant's shipments due today, on the next business day and later, one already
     labelled, and another merchant's due today (the set every view of the queue must agree on;
     the merchant home page's test reads it too)."""
-    merchant, other = MerchantFactory(slug="acme"), MerchantFactory(slug="other")
+    ours, other = merchant("acme"), merchant("other")
     return DataSet(
-        merchant=merchant,
+        merchant=ours,
         other=other,
-        due_today=_shipment(merchant, FRI),
-        due_next_business_day=_shipment(merchant, MON),
-        due_later=_shipment(merchant, TUE),
+        due_today=_shipment(ours, FRI),
+        due_next_business_day=_shipment(ours, MON),
+        due_later=_shipment(ours, TUE),
         of_another_merchant=_shipment(other, FRI),
         labelled=_shipment(
-            merchant,
+            ours,
             FRI,
             status=ShipmentStatus.LABEL_BOUGHT,
             carrier="sandbox",
