@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core.admin import LargeMerchantTableAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from core.scoping import merchant_id_of
@@ -140,7 +141,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             return "-"
         return format_html(
             "<address>{}</address>",
-            format_html_join(format_html("<br>"), "{}", ((line,) for line in lines)),
+            format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)),
         )
 
     @admin.display(description="Label")
