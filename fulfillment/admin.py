@@ -1,7 +1,9 @@
-"""Shipments in the back office: merchant-scoped, fast at a million rows, with SLA badges and
-the two actions staff take on them, each through a service: buy labels (which captures the
-payments) and mark shipped with a tracking number from elsewhere. Operators keep the closure
-dates of the business-day calendar."""
+"""Shipments in the back office: merchant-scoped, fast at a million rows, with SLA badges, a
+"Labels due" filter that is ``labels_due`` (as the commands and the merchant home page), the
+ship-to address and the label on each shipment's page, and the two actions staff take, each
+through a service: buy labels (a page that shows what it buys and charges and asks to confirm:
+``admin:fulfillment_shipment_buy_labels``, ``?ids=1,2,3``) and mark shipped with a tracking
+number from elsewhere. Operators keep the closure dates of the business-day calendar."""
 
 from datetime import date
 from typing import Any
@@ -95,6 +97,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     # The order too: its code and city are on every row (one join by primary key per page).
     list_select_related = ("merchant", "order")  # type: ignore[assignment]
     list_filter = (LabelsDueFilter, "status")
+    change_list_template = "admin/fulfillment/shipment/change_list.html"
     actions = ["export_csv", "buy_labels"]
 
     class Media:
@@ -102,6 +105,14 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
 
     def has_ship_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("fulfillment.ship_shipment")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # A link to the buy-labels page (the labels due) only for those who may buy: no link
+        # staff can see leads to a 403.
+        context = {**(extra_context or {}), "can_buy_labels": self.has_ship_permission(request)}
+        return super().changelist_view(request, context)
 
     @admin.display(description="SLA")
     def sla(self, obj: Shipment) -> str:

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from catalog.models import Merchant
 from fulfillment.business_days import next_business_day
 from fulfillment.carriers import carrier_for
-from fulfillment.carriers.base import Carrier, Parcel, Quote
+from fulfillment.carriers.base import Carrier, CarrierError, Parcel, Quote
 from fulfillment.models import Shipment, ShipmentStatus
 from orders.models import OrderStatus
 
@@ -93,7 +93,7 @@ def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> La
                 shipment=shipment,
                 buys=not reason,
                 skip_reason=reason,
-                label_price=carrier.label_quote(parcel=parcel_of(shipment)) if not reason else None,
+                label_price=None if reason else _quote(carrier, shipment),
                 capture=order.total,
                 currency=order.currency,
             )
@@ -110,6 +110,13 @@ def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> La
             price = line.label_price
             labels[price.currency] = labels.get(price.currency, Decimal(0)) + price.amount
     return LabelPurchase(lines=lines, captures_total=captures, labels_total=labels)
+
+
+def _quote(carrier: Carrier, shipment: Shipment) -> Quote | None:
+    try:
+        return carrier.label_quote(parcel=parcel_of(shipment))
+    except CarrierError:  # the contract says never; a page that fails to show is worse
+        return None
 
 
 def merchant_today(merchant: Merchant, now: datetime) -> date:

@@ -157,3 +157,15 @@ def test_a_shipment_no_longer_waiting_is_shown_as_skipped_and_not_charged():
     row = html.split(f'data-shipment="{alice.shipment.pk}"', 1)[1].split("</tr>", 1)[0]
     assert "skipped: label bought already" in row
     assert f"Buy 1 label and capture {bob.total} USD" in html
+
+
+def test_the_change_list_links_to_the_labels_due_only_for_those_who_may_buy():
+    alice, _ = _two_paid()
+    client = staff_of(alice.merchant)
+    link = f'href="{reverse(URL)}"'
+    assert link in client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
+    user = get_user_model().objects.get(username=f"staff-{alice.merchant.slug}")
+    for group in user.groups.all():
+        group.permissions.remove(Permission.objects.get(codename="ship_shipment"))
+    listing = client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
+    assert link not in listing

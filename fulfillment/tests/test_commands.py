@@ -102,6 +102,14 @@ def test_due_by_widens_or_narrows_the_queue_and_a_bad_date_is_refused():
         for bad in ("tomorrow", "2026-02-30", "20261130", "2026-W48-1"):
             with pytest.raises(CommandError, match="is not a date like 2026-11-30"):
                 call_command(command, "--due-by", bad, stdout=io.StringIO())
+        with pytest.raises(CommandError, match="No merchant has the slug 'nope'"):
+            call_command(
+                command,
+                "--merchant",
+                "nope",
+                "--csv" if command == "fulfillment_queue" else "--dry-run",
+                stdout=io.StringIO(),
+            )
     assert Shipment.objects.get(order=order).status == ShipmentStatus.AWAITING_LABEL
 
 

@@ -6,6 +6,8 @@ from argparse import ArgumentTypeError
 from datetime import date, datetime
 from typing import Any
 
+from django.core.management.base import CommandError
+
 from fulfillment.selectors import horizon_phrase, labels_due_horizons
 
 
@@ -32,9 +34,13 @@ def add_due_options(parser: Any) -> None:
 
 
 def horizon_words(*, now: datetime, options: dict[str, Any]) -> str:
-    """ "by Mon 30 Nov" (or a range, when merchants' next business days differ)."""
+    """ "by Mon 30 Nov" (or a range, when merchants' next business days differ). Raises
+    ``CommandError`` for a ``--merchant`` that names none: an empty queue must not be
+    mistaken for nothing to do."""
     horizons = labels_due_horizons(
         now=now, merchant_slug=options["merchant"], due_by=options["due_by"]
     )
+    if options["merchant"] and not horizons:
+        raise CommandError(f"No merchant has the slug {options['merchant']!r}.")
     phrase = horizon_phrase(horizons)
-    return f"by {phrase}" if phrase else "(no such merchant)"
+    return f"by {phrase}" if phrase else "(there is no merchant)"

@@ -29,10 +29,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
+        horizon = horizon_words(now=now, options=options)  # refuses an unknown --merchant
         queue = labels_due(now=now, merchant_slug=options["merchant"], due_by=options["due_by"])
         if options["limit"]:
             queue = queue[: options["limit"]]
-        horizon = horizon_words(now=now, options=options)
         if options["dry_run"]:
             for shipment in queue:
                 self.stdout.write(

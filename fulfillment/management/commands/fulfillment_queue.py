@@ -71,6 +71,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
+        horizon = horizon_words(now=now, options=options)  # refuses an unknown --merchant
         queue = labels_due(now=now, merchant_slug=options["merchant"], due_by=options["due_by"])
         if options["csv"]:
             writer = csv.writer(self.stdout)
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             writer.writerows([csv_safe(value) for value in csv_row(s)] for s in queue)
             return
         if not queue:
-            self.stdout.write(f"Nothing to ship {horizon_words(now=now, options=options)}.")
+            self.stdout.write(f"Nothing to ship {horizon}.")
             return
         rows = [
             (
@@ -97,6 +98,4 @@ class Command(BaseCommand):
         widths = [max(len(str(v)) for v in column) for column in zip(TABLE, *rows, strict=False)]
         for row in [TABLE, *rows]:
             self.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-        self.stdout.write(
-            f"{len(rows)} shipment(s) to ship {horizon_words(now=now, options=options)}."
-        )
+        self.stdout.write(f"{len(rows)} shipment(s) to ship {horizon}.")
