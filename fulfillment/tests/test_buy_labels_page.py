@@ -145,7 +145,7 @@ def test_a_carrier_that_quotes_shows_each_price_and_the_total():
     with override_settings(HASHCART=hashcart):
         html = _page(staff_of(alice.merchant), alice, bob).content.decode()
     assert html.count("<td>4.20 USD</td>") == 2
-    assert "<td>8.40 USD</td>" in html
+    assert "<td><strong>8.40 USD</strong></td>" in html
     assert "price known when bought" not in html
 
 

@@ -149,3 +149,11 @@ def test_the_queue_buy_labels_and_the_admin_agree_on_one_data_set():
         assert admin_codes(staff_of(data.other), labels_due="next") == data.codes(
             data.of_another_merchant
         )
+
+
+def test_staff_find_a_shipment_by_its_order_code_within_their_merchant():
+    with time_machine.travel(NOW, tick=False):
+        data = labels_due_data_set()
+        code = data.due_later.order.confirmation_code
+        assert admin_codes(staff_of(data.merchant), q=f"#{code.lower()}") == {code}
+        assert admin_codes(staff_of(data.other), q=f"#{code}") == set()
