@@ -120,6 +120,12 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         context = {**(extra_context or {}), "can_buy_labels": self.has_ship_permission(request)}
         return super().changelist_view(request, context)
 
+    def get_ordering(self, request: HttpRequest) -> Any:
+        # The labels due in ``labels_due``'s order, the most overdue first (the queue's order).
+        if request.GET.get(LabelsDueFilter.parameter_name):
+            return ("ship_by", "id")
+        return super().get_ordering(request)
+
     @admin.display(description="SLA")
     def sla(self, obj: Shipment) -> str:
         """Late, at risk or on time, against the merchant's today (``sla_state``, as the

@@ -114,10 +114,14 @@ def dry_run_codes(*args: str) -> set[str]:
     return codes
 
 
-def admin_codes(client: Client, **query: str) -> set[str]:
+def admin_rows(client: Client, **query: str) -> list[Shipment]:
     response = client.get(reverse("admin:fulfillment_shipment_changelist"), query)
     assert response.status_code == 200
-    return {s.order.confirmation_code for s in response.context["cl"].result_list}
+    return list(response.context["cl"].result_list)
+
+
+def admin_codes(client: Client, **query: str) -> set[str]:
+    return {s.order.confirmation_code for s in admin_rows(client, **query)}
 
 
 def buy_page_codes(client: Client) -> set[str]:
@@ -136,6 +140,11 @@ def test_the_queue_buy_labels_and_the_admin_agree_on_one_data_set():
         assert dry_run_codes("--merchant", "acme") == ours
         staff = staff_of(data.merchant)
         assert admin_codes(staff, labels_due="next") == ours
+        # In the queue's order too: the most overdue first.
+        assert admin_rows(staff, labels_due="next") == [
+            data.due_today,
+            data.due_next_business_day,
+        ]
         assert buy_page_codes(staff) == ours
         # Every merchant: the operators' view and the commands without --merchant.
         assert queue_codes() == dry_run_codes() == everyone
