@@ -76,10 +76,17 @@ class LabelPurchase:
         return [line for line in self.lines if line.buys]
 
 
+# The carrier is asked for at most this many quotes per page (one call each, while staff wait);
+# beyond, prices are known when bought.
+QUOTES_MAX = 25
+
+
 def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> LabelPurchase:
     """What buying the labels of ``shipments`` (their order and merchant loaded) would buy from
-    ``carrier`` and capture, read without writing anything: the page staff confirm."""
+    ``carrier`` and capture, read without writing anything: the page staff confirm. The first
+    ``QUOTES_MAX`` labels bought are quoted, if the carrier can."""
     lines = []
+    quotes = QUOTES_MAX
     for shipment in shipments:
         order = shipment.order
         if shipment.status != ShipmentStatus.AWAITING_LABEL:
@@ -88,12 +95,13 @@ def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> La
             reason = f"skipped: the order is {order.get_status_display().lower()}"
         else:
             reason = ""
+            quotes -= 1
         lines.append(
             LabelToBuy(
                 shipment=shipment,
                 buys=not reason,
                 skip_reason=reason,
-                label_price=None if reason else _quote(carrier, shipment),
+                label_price=None if reason or quotes <= 0 else _quote(carrier, shipment),
                 capture=order.total,
                 currency=order.currency,
             )
