@@ -34,8 +34,10 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from fulfillment.selectors import (
+    horizon_phrase,
     label_purchase_preview,
     labels_due,
+    labels_due_horizons,
     labels_due_queryset,
     merchant_today,
     shipment_tracking_url,
@@ -237,18 +239,23 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         outcome of each."""
         if not self.has_ship_permission(request):
             raise PermissionDenied
-        source = request.POST if request.method == "POST" else request.GET
-        shipments = self._shipments_to_buy(request, source.get("ids", "").strip())
         if request.method == "POST":
-            self._buy(request, shipments)
+            # Only what the page listed (its ids): never "whatever is due now", unseen.
+            ids = request.POST.get("ids", "").strip()
+            self._buy(request, self._shipments_to_buy(request, ids) if ids else [])
             return redirect("admin:fulfillment_shipment_changelist")
+        ids = request.GET.get("ids", "").strip()
+        shipments = self._shipments_to_buy(request, ids)
         purchase = label_purchase_preview(shipments=shipments, carrier=default_carrier())
+        horizons = labels_due_horizons(now=timezone.now(), merchant_id=merchant_id_of(request))
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "title": "Buy labels",
             "opts": self.opts,
             "purchase": purchase,
             "ids": ",".join(str(line.shipment.pk) for line in purchase.buying),
+            # What "due" meant, when the page shows the labels due (no ids).
+            "horizon": "" if ids else horizon_phrase(horizons),
         }
         return TemplateResponse(request, "admin/fulfillment/buy_labels.html", context)
 

@@ -166,3 +166,17 @@ def test_staff_find_a_shipment_by_its_order_code_within_their_merchant():
         code = data.due_later.order.confirmation_code
         assert admin_codes(staff_of(data.merchant), q=f"#{code.lower()}") == {code}
         assert admin_codes(staff_of(data.other), q=f"#{code}") == set()
+
+
+def test_the_buy_page_says_what_due_means_and_a_bare_post_buys_nothing():
+    with time_machine.travel(NOW, tick=False):
+        data = labels_due_data_set()
+        staff = staff_of(data.merchant)
+        page = staff.get(reverse("admin:fulfillment_shipment_buy_labels")).content.decode()
+        assert "The labels due by Mon 7 Dec" in page
+        response = staff.post(reverse("admin:fulfillment_shipment_buy_labels"), {}, follow=True)
+        assert [str(m) for m in response.context["messages"]] == ["No label to buy."]
+        assert Shipment.objects.filter(status=ShipmentStatus.AWAITING_LABEL).count() == 4
+        Shipment.objects.filter(merchant=data.merchant).delete()
+        page = staff.get(reverse("admin:fulfillment_shipment_buy_labels")).content.decode()
+        assert "Nothing to ship by Mon 7 Dec: no label is due." in page
