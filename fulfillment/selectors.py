@@ -1,4 +1,6 @@
-"""Reads for ops: what to ship today, and what is at risk or late (DESIGN §7, §10.4).
+"""Reads for ops: what to ship by the next business day (``labels_due``, the one list every
+view of it reads), what buying those labels will cost and capture, and what is at risk or late
+(DESIGN §7, §10.4).
 
 "Today" is each merchant's own date (its time zone), as ship-by dates are.
 """
