@@ -80,6 +80,24 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
     def __str__(self) -> str:
         return f"Shipment of order {self.order_id} ({self.status})"
 
+    @property
+    def progress(self) -> str:
+        """Where the parcel is, in the words every view prints for it (the shipment admin, the
+        order's pages for staff and buyer): its order says "Shipped" from the moment the label
+        is bought (that is when the payment is captured), but the parcel leaves only when the
+        carrier scans it, so a shipped order shows these words rather than "Shipped" alone."""
+        match self.status:
+            case ShipmentStatus.AWAITING_LABEL:
+                day = self.ship_by
+                return f"Awaiting label, ships by {day:%a} {day.day} {day:%b}"
+            case ShipmentStatus.LABEL_BOUGHT:
+                return "Label bought, awaiting the carrier's scan"
+            case ShipmentStatus.IN_TRANSIT:
+                return "In transit with the carrier"
+            case ShipmentStatus.EXCEPTION:
+                return f"Delivery problem: {self.exception_reason or 'reported by the carrier'}"
+        return str(self.get_status_display())  # delivered, cancelled
+
     @transition(
         field=status, source=ShipmentStatus.AWAITING_LABEL, target=ShipmentStatus.LABEL_BOUGHT
     )

@@ -1,4 +1,6 @@
-"""Reads for ops: what to ship today, and what is at risk or late (DESIGN §7, §10.4).
+"""Reads for ops: what to ship by the next business day (``labels_due``, the one list every
+view of it reads), what buying those labels will cost and capture, and what is at risk or late
+(DESIGN §7, §10.4).
 
 "Today" is each merchant's own date (its time zone), as ship-by dates are.
 """
@@ -6,6 +8,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
@@ -13,7 +16,9 @@ from django.db.models import Q, QuerySet
 from catalog.models import Merchant
 from fulfillment.business_days import next_business_day
 from fulfillment.carriers import carrier_for
+from fulfillment.carriers.base import Carrier, CarrierError, Parcel, Quote
 from fulfillment.models import Shipment, ShipmentStatus
+from orders.models import OrderStatus
 
 OPEN = (ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT, ShipmentStatus.IN_TRANSIT)
 # (A shipment with a label is still "not left" until the carrier scans it: in_transit.)
@@ -32,6 +37,98 @@ def shipment_tracking_url(*, carrier: str, tracking_number: str) -> str:
         return ""
 
 
+def parcel_of(shipment: Shipment) -> Parcel:
+    """What the carrier is told about ``shipment`` (its order loaded): to quote or buy its
+    label."""
+    order = shipment.order
+    return Parcel(
+        shipment_id=shipment.pk,
+        order_code=order.confirmation_code,
+        product_name=order.product_name,
+        ship_to={k: str(v) for k, v in order.ship_to.items()},
+        ship_from_name=str(order.merchant_id),
+    )
+
+
+@dataclass(frozen=True)
+class LabelToBuy:
+    """One line of the buy-labels confirmation: ``buys`` (awaiting a label and its order paid)
+    or why not (``skip_reason``); the label's price if the carrier quoted it; the amount its
+    order's capture takes (the authorized total)."""
+
+    shipment: Shipment
+    buys: bool
+    skip_reason: str
+    label_price: Quote | None
+    capture: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class LabelPurchase:
+    """What "Buy labels" will do: its lines, and the totals of what it buys, per currency.
+    ``labels_total`` is None when some label's price is known only once bought."""
+
+    lines: list[LabelToBuy]
+    captures_total: dict[str, Decimal]
+    labels_total: dict[str, Decimal] | None
+
+    @property
+    def buying(self) -> list[LabelToBuy]:
+        return [line for line in self.lines if line.buys]
+
+
+# The carrier is asked for at most this many quotes per page (one call each, while staff wait);
+# beyond, prices are known when bought.
+QUOTES_MAX = 25
+
+
+def label_purchase_preview(*, shipments: list[Shipment], carrier: Carrier) -> LabelPurchase:
+    """What buying the labels of ``shipments`` (their order and merchant loaded) would buy from
+    ``carrier`` and capture, read without writing anything: the page staff confirm. The first
+    ``QUOTES_MAX`` labels bought are quoted, if the carrier can."""
+    lines = []
+    quotes = QUOTES_MAX
+    for shipment in shipments:
+        order = shipment.order
+        if shipment.status != ShipmentStatus.AWAITING_LABEL:
+            reason = f"skipped: {shipment.get_status_display().lower()} already"
+        elif order.status != OrderStatus.PAID:
+            reason = f"skipped: the order is {order.get_status_display().lower()}"
+        else:
+            reason = ""
+            quotes -= 1
+        lines.append(
+            LabelToBuy(
+                shipment=shipment,
+                buys=not reason,
+                skip_reason=reason,
+                label_price=None if reason or quotes <= 0 else _quote(carrier, shipment),
+                capture=order.total,
+                currency=order.currency,
+            )
+        )
+    captures: dict[str, Decimal] = {}
+    labels: dict[str, Decimal] | None = {}
+    for line in lines:
+        if not line.buys:
+            continue
+        captures[line.currency] = captures.get(line.currency, Decimal(0)) + line.capture
+        if line.label_price is None or labels is None:
+            labels = None
+        else:
+            price = line.label_price
+            labels[price.currency] = labels.get(price.currency, Decimal(0)) + price.amount
+    return LabelPurchase(lines=lines, captures_total=captures, labels_total=labels)
+
+
+def _quote(carrier: Carrier, shipment: Shipment) -> Quote | None:
+    try:
+        return carrier.label_quote(parcel=parcel_of(shipment))
+    except CarrierError:  # the contract says never; a page that fails to show is worse
+        return None
+
+
 def merchant_today(merchant: Merchant, now: datetime) -> date:
     return now.astimezone(ZoneInfo(merchant.time_zone)).date()
 
@@ -48,6 +145,49 @@ def labels_due_by(merchant: Merchant, now: datetime) -> date:
     return next_business_day(merchant_today(merchant, now))
 
 
+def labels_due_horizons(
+    *,
+    now: datetime,
+    merchant_slug: str | None = None,
+    merchant_id: int | None = None,
+    due_by: date | None = None,
+) -> dict[Merchant, date]:
+    """Each merchant in scope with the ship-by day ``labels_due`` reaches for it: ``due_by``
+    when given, else its next business day (``labels_due_by``). What "due" meant, for saying
+    so ("Nothing to ship by Mon 30 Nov.")."""
+    merchants = _merchants(merchant_slug)
+    if merchant_id is not None:
+        merchants = merchants.filter(pk=merchant_id)
+    return {
+        merchant: due_by if due_by is not None else labels_due_by(merchant, now)
+        for merchant in merchants
+    }
+
+
+def labels_due_queryset(
+    *,
+    now: datetime,
+    merchant_slug: str | None = None,
+    merchant_id: int | None = None,
+    due_by: date | None = None,
+) -> QuerySet[Shipment]:
+    """``labels_due`` as a query not yet run, for the shipment admin's "Labels due" filter to
+    narrow its own (scoped, paginated) list with: the same rows by construction."""
+    horizons = labels_due_horizons(
+        now=now, merchant_slug=merchant_slug, merchant_id=merchant_id, due_by=due_by
+    )
+    due = Q()
+    for merchant, horizon in horizons.items():
+        due |= Q(merchant=merchant, ship_by__lte=horizon)
+    if not due:
+        return Shipment.objects.none()
+    return (
+        Shipment.objects.filter(due, status=ShipmentStatus.AWAITING_LABEL)
+        .select_related("order", "merchant")
+        .order_by("ship_by", "id")
+    )
+
+
 def labels_due(
     *,
     now: datetime,
@@ -61,20 +201,26 @@ def labels_due(
 
     ``fulfillment_queue``, ``buy_labels``, the shipment admin and the merchant home page all
     read this, so they agree on the same data set."""
-    merchants = _merchants(merchant_slug)
-    if merchant_id is not None:
-        merchants = merchants.filter(pk=merchant_id)
-    due = Q()
-    for merchant in merchants:
-        horizon = due_by if due_by is not None else labels_due_by(merchant, now)
-        due |= Q(merchant=merchant, ship_by__lte=horizon)
-    if not due:
-        return []
     return list(
-        Shipment.objects.filter(due, status=ShipmentStatus.AWAITING_LABEL)
-        .select_related("order", "merchant")
-        .order_by("ship_by", "id")
+        labels_due_queryset(
+            now=now, merchant_slug=merchant_slug, merchant_id=merchant_id, due_by=due_by
+        )
     )
+
+
+def horizon_phrase(horizons: dict[Merchant, date]) -> str:
+    """ "Mon 30 Nov", or "Mon 30 Nov to Tue 1 Dec" when merchants' horizons differ (their
+    zones or calendars), or "" when there is no merchant in scope."""
+    days = sorted(set(horizons.values()))
+    if not days:
+        return ""
+    first, last = day_phrase(days[0]), day_phrase(days[-1])
+    return first if first == last else f"{first} to {last}"
+
+
+def day_phrase(day: date) -> str:
+    """ "Mon 30 Nov": a ship-by day as staff read it."""
+    return f"{day:%a} {day.day} {day:%b}"
 
 
 @dataclass(frozen=True)

@@ -685,14 +685,18 @@ charged. {_cancelled_by(order=order, reason=reason)}
 def email_shipped(
     *, order: Order, cardholder: Cardholder, carrier: str, tracking: str
 ) -> tuple[str, str]:
+    # Sent when the label is bought, before the carrier has scanned the parcel: it says so,
+    # as the order's pages do (``orders.progress``), rather than "on its way".
     return (
-        f"On its way: {order.product_name}",
+        f"Ready to ship: {order.product_name}",
         f"""{_greeting(cardholder)}
 
-Order #{order.confirmation_code} ({order.product_name}) has shipped with two-day delivery.
+The shipping label of order #{order.confirmation_code} ({order.product_name}) is bought:
+the carrier picks the parcel up next, for two-day delivery.
 Your card was charged {total_phrase(order)}.
 
 Carrier: {carrier}, tracking number {tracking}
+(tracking shows the parcel from the carrier's first scan)
 """,
     )
 

@@ -185,8 +185,9 @@ _ENDED = (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.DECLINED)
 
 
 def order_timeline(order: Order) -> list[TimelineStep]:
-    """The order's story for its buyer, oldest first: posted, then confirmed, paid, shipped
-    (``detail``: the carrier and tracking number) and delivered, each done when an event took
+    """The order's story for its buyer, oldest first: posted, then confirmed, paid, label
+    bought (a label Hashcart bought), shipped (the carrier's first scan; ``detail``: the
+    carrier and tracking number) and delivered, each done when an event took
     the order there (a shipment's own times win for shipped and delivered); the steps still
     ahead, unless the order ended (expired, cancelled, declined); and, when they happened, the
     side steps (bank approval, expiry, cancel, decline, refunds) and its case and returns. Reads
@@ -202,6 +203,12 @@ def order_timeline(order: Order) -> list[TimelineStep]:
             label = e.kind.replace("_", " ").capitalize().replace("Dispute", "Case")
             side.append(TimelineStep(e.kind, label, e.created_at, True))
     shipment = getattr(order, "shipment", None)
+    if shipment is not None and shipment.carrier_reference and OrderStatus.SHIPPED in reached:
+        # A label Hashcart bought ships the order (and charges it) before the carrier has the
+        # parcel: the label is a step of its own, and "Shipped" is the carrier's first scan
+        # (``orders.progress``). A label staff recorded by hand is shipped when they say so.
+        label_at = reached.pop(OrderStatus.SHIPPED)
+        side.append(TimelineStep("label_bought", "Label bought", label_at, True))
     if shipment is not None:
         if shipment.shipped_at:
             reached.setdefault(OrderStatus.SHIPPED, shipment.shipped_at)

@@ -10,6 +10,7 @@ import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,14 @@ class Parcel:
     product_name: str
     ship_to: dict[str, str]
     ship_from_name: str
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a label costs, as the carrier quoted it before buying."""
+
+    amount: Decimal
+    currency: str = "USD"
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,13 @@ class Carrier(abc.ABC):
         ``CarrierError``. Tracked like any label (``track`` with its tracking number and
         reference). A carrier that sells no return labels refuses (this default)."""
         raise CarrierError(f"The {self.name} carrier sells no return labels.")
+
+    def label_quote(self, *, parcel: Parcel) -> Quote | None:
+        """The price of ``parcel``'s two-day label, if the carrier can tell it before buying
+        without buying or creating anything (the buy-labels page asks it on every view); None
+        when the price is known only once bought (this default). Never raises: a carrier that
+        cannot answer now says None."""
+        return None
 
     @abc.abstractmethod
     def track(self, *, tracking_number: str, reference: str, now: datetime) -> list[TrackingUpdate]:

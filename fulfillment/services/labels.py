@@ -17,13 +17,14 @@ from core import outbox
 from core.exceptions import ApplicationError
 from core.outbox import Lease
 from fulfillment.carriers import carrier_for, default_carrier
-from fulfillment.carriers.base import Carrier, CarrierError, Label, Parcel
+from fulfillment.carriers.base import Carrier, CarrierError, Label
 from fulfillment.models import (
     CARRIER_MAX_LENGTH,
     TRACKING_NUMBER_MAX_LENGTH,
     Shipment,
     ShipmentStatus,
 )
+from fulfillment.selectors import parcel_of
 from fulfillment.services.schedule import shipment_transition
 from orders.models import Order, OrderStatus
 from orders.services import order_capture, order_ship
@@ -49,13 +50,7 @@ def label_buy(*, shipment_id: int, carrier: Carrier | None = None) -> LabelOutco
         lease.release(Shipment.objects.filter(pk=shipment_id))
         return LabelOutcome("skipped", f"order is {order.status}")
     carrier = carrier or default_carrier()
-    parcel = Parcel(
-        shipment_id=shipment.pk,
-        order_code=order.confirmation_code,
-        product_name=order.product_name,
-        ship_to={k: str(v) for k, v in order.ship_to.items()},
-        ship_from_name=str(order.merchant_id),
-    )
+    parcel = parcel_of(shipment)
     try:
         label = carrier.buy_label(
             parcel=parcel,

@@ -12,8 +12,9 @@ from accounts.services import operator_upsert, staff_user_upsert
 from catalog.tests.factories import MerchantFactory
 from fulfillment.models import Shipment
 from fulfillment.selectors import merchant_today
+from fulfillment.services import label_buy
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from orders.models import OrderStatus
+from orders.models import Order, OrderStatus
 from sandbox.models import SandboxLedgerEntry
 from tests.mfa import totp_enable
 from tests.shop import BRAND, buyer_ready, post, shop_open, tick
@@ -68,12 +69,17 @@ def test_staff_buy_labels_from_the_change_list_and_see_sla_badges():
     client = _staff_of(shop.campaign.merchant_id)
     listing = client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
     assert 'class="sla sla-late" title="not handed to the carrier' in listing
-    response = client.post(
+    confirm = client.post(
         reverse("admin:fulfillment_shipment_changelist"),
         {"action": "buy_labels", ACTION_CHECKBOX_NAME: [order.shipment.pk]},
         follow=True,
     )
-    assert "Labels: 1 bought" in response.content.decode()
+    assert f"Buy 1 label and capture {order.total} USD" in confirm.content.decode()
+    assert not SandboxLedgerEntry.objects.filter(operation="capture").exists()
+    response = client.post(
+        reverse("admin:fulfillment_shipment_buy_labels"), {"ids": order.shipment.pk}, follow=True
+    )
+    assert f"#{order.confirmation_code}: label bought" in response.content.decode()
     order.refresh_from_db()
     assert order.status == OrderStatus.SHIPPED
     assert SandboxLedgerEntry.objects.filter(operation="capture").count() == 1
@@ -101,3 +107,24 @@ def test_closure_dates_are_for_operators():
     client = Client()
     client.force_login(operator)
     assert client.get(reverse("admin:fulfillment_closuredate_add")).status_code == 200
+
+
+def test_the_shipment_page_shows_the_address_as_an_address_and_the_label():
+    shop_open()
+    order = paid_order()
+    Order.objects.filter(pk=order.pk).update(ship_to={**order.ship_to, "line2": "Apt <4>"})
+    client = _staff_of(order.merchant_id)
+    url = reverse("admin:fulfillment_shipment_change", args=[order.shipment.pk])
+    html = client.get(url).content.decode()
+    assert "1 Main Street<br>Apt &lt;4&gt;<br>Springfield, IL 62701</address>" in html
+    assert '"line1"' not in html  # not the JSON snapshot
+    assert "No label yet" in html
+    assert "Awaiting label, ships by" in html
+    label_buy(shipment_id=order.shipment.pk)
+    shipment = Shipment.objects.get(pk=order.shipment.pk)
+    html = client.get(url).content.decode()
+    assert f"sandbox, tracking number {shipment.tracking_number}" in html
+    assert f'href="{shipment.label_url}" rel="noopener">Label file</a>' in html
+    tracking = f"https://sandbox-carrier.invalid/track/{shipment.tracking_number}"
+    assert f'href="{tracking}" rel="noopener">Track the parcel</a>' in html
+    assert "Label bought, awaiting the carrier&#x27;s scan" in html

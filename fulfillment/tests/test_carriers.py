@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import easypost
 import pytest
@@ -288,3 +289,15 @@ def test_a_carrier_that_pushes_nothing_refuses_every_webhook():
     assert Quiet().webhook_verify(body=b"{}", headers={"X-Hashcart-Signature": "x"}) is False
     with pytest.raises(ValueError, match="pushes no tracking"):
         Quiet().webhook_tracking(body=b"{}")
+
+
+@responses.activate
+def test_easypost_quotes_the_two_day_rate_it_would_buy_without_creating_anything():
+    responses.post("https://api.easypost.com/beta/rates", json={"rates": RATES})
+    quote = _carrier().label_quote(parcel=PARCEL)
+    assert quote is not None
+    assert (quote.amount, quote.currency) == (Decimal("14.20"), "USD")
+    (call,) = responses.calls
+    assert json.loads(call.request.body)["shipment"]["to_address"]["zip"] == "62701"
+    responses.post("https://api.easypost.com/beta/rates", status=500, json={"error": {}})
+    assert _carrier().label_quote(parcel=PARCEL) is None  # price known when bought

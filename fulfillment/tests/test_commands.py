@@ -10,10 +10,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from fulfillment.business_days import next_business_day
 from fulfillment.models import Shipment, ShipmentStatus
-from fulfillment.selectors import merchant_today
+from fulfillment.selectors import day_phrase, merchant_today
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from orders.models import OrderStatus
+from orders.models import Order, OrderStatus
 from sandbox.models import SandboxLedgerEntry
 from tests.shop import shop_open
 
@@ -43,11 +44,73 @@ def test_fulfillment_queue_as_a_table_and_as_csv():
     _due_today(order)
     table, _ = run("fulfillment_queue")
     assert f"{order.confirmation_code}" in table
-    assert "1 shipment(s) to ship." in table
+    assert "1 Main Street, Springfield, IL 62701" in table
+    assert f"1 shipment(s) to ship by {day_phrase(next_business_day(_today(order)))}." in table
     rows = list(csv.DictReader(io.StringIO(run("fulfillment_queue", "--csv")[0])))
     assert [(r["order"], r["product"], r["state"]) for r in rows] == [
         (order.confirmation_code, "Kindle Fire HD", "IL")
     ]
+
+
+def test_the_queue_csv_has_the_whole_address_and_the_documented_columns():
+    from fulfillment.management.commands.fulfillment_queue import COLUMNS, Command
+
+    shop_open()
+    order = paid_order()
+    _due_today(order)
+    Order.objects.filter(pk=order.pk).update(
+        ship_to={**order.ship_to, "name": "=HYPERLINK(1)", "line2": "Apt 4", "country": "US"}
+    )
+    out = run("fulfillment_queue", "--csv")[0]
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert list(row) == list(COLUMNS)
+    assert all(column in Command.help for column in COLUMNS)
+    shipment = Shipment.objects.get(order=order)
+    assert {k: row[k] for k in ("name", "line1", "line2", "city", "state", "zip", "country")} == {
+        "name": "'=HYPERLINK(1)",  # csv_safe: a cardholder's text is never a formula
+        "line1": "1 Main Street",
+        "line2": "Apt 4",
+        "city": "Springfield",
+        "state": "IL",
+        "zip": "62701",
+        "country": "US",
+    }
+    assert (row["ship_by"], row["promised_delivery"], row["quantity"]) == (
+        f"{shipment.ship_by:%Y-%m-%d}",
+        f"{shipment.promised_delivery:%Y-%m-%d}",
+        "1",
+    )
+
+
+def test_due_by_widens_or_narrows_the_queue_and_a_bad_date_is_refused():
+    shop_open()
+    order = paid_order()
+    later = next_business_day(next_business_day(next_business_day(_today(order))))
+    Shipment.objects.filter(order=order).update(
+        ship_by=later, promised_delivery=later + timedelta(days=2)
+    )
+    empty, _ = run("fulfillment_queue")
+    assert empty == f"Nothing to ship by {day_phrase(next_business_day(_today(order)))}.\n"
+    assert "0 label(s) would be bought" in run("buy_labels", "--dry-run")[0]
+    wide = f"{later:%Y-%m-%d}"
+    assert order.confirmation_code in run("fulfillment_queue", "--due-by", wide)[0]
+    out = run("buy_labels", "--dry-run", "--due-by", wide)[0]
+    assert f"1 label(s) would be bought, due by {day_phrase(later)} (dry run)." in out
+    narrow = f"{later - timedelta(days=1):%Y-%m-%d}"
+    assert run("fulfillment_queue", "--due-by", narrow)[0].startswith("Nothing to ship by ")
+    for command in ("fulfillment_queue", "buy_labels"):
+        for bad in ("tomorrow", "2026-02-30", "20261130", "2026-W48-1"):
+            with pytest.raises(CommandError, match="is not a date like 2026-11-30"):
+                call_command(command, "--due-by", bad, stdout=io.StringIO())
+        with pytest.raises(CommandError, match="No merchant has the slug 'nope'"):
+            call_command(
+                command,
+                "--merchant",
+                "nope",
+                "--csv" if command == "fulfillment_queue" else "--dry-run",
+                stdout=io.StringIO(),
+            )
+    assert Shipment.objects.get(order=order).status == ShipmentStatus.AWAITING_LABEL
 
 
 def test_buy_labels_dry_run_buys_nothing_and_the_real_run_captures():
@@ -55,7 +118,7 @@ def test_buy_labels_dry_run_buys_nothing_and_the_real_run_captures():
     order = paid_order()
     _due_today(order)
     out, code = run("buy_labels", "--dry-run")
-    assert (code, "1 label(s) would be bought (dry run)." in out) == (0, True)
+    assert (code, "1 label(s) would be bought, due by " in out) == (0, True)
     assert Shipment.objects.get(order=order).status == ShipmentStatus.AWAITING_LABEL
     out, code = run("buy_labels")
     assert code == 0

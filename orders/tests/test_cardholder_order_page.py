@@ -126,6 +126,7 @@ def test_a_delivered_order_tells_its_whole_story_with_tracking_and_a_receipt():
         "Posted",
         "Confirmed",
         "Paid",
+        "Label",  # bought: the order is charged; the carrier's scan ships it (issue 14)
         "Shipped",
         "Delivered",
     ]
