@@ -43,7 +43,7 @@ from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdm
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
-from orders.admin_filters import CreatedDateRangeFilter
+from orders.admin_filters import CreatedDateRangeFilter, date_range_ordering
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
 from orders.models import (
@@ -439,6 +439,9 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         if not search_term.strip():
             return queryset, False
         return order_search(queryset, search_term, operator=request.user.is_superuser), False
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        return date_range_ordering(request) or super().get_ordering(request)
 
 
 # --- Disputes --------------------------------------------------------------------------------

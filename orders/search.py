@@ -38,6 +38,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Upper
 
 from core.codes import CONFIRMATION_CODE
+from core.lookups import AnyOfSubquery
 from orders.models import Order
 from social.models import HANDLE_MAX_LENGTH, Platform
 
@@ -220,11 +221,15 @@ def order_search(queryset: QuerySet[Order], term: str, *, operator: bool) -> Que
     if keys.handles:
         arms.append(handles.filter(handle_key__in=keys.handles))
     if keys.posts:
-        match = Q()
+        # One condition per id, on (platform, post_id): the unique index's two columns.
+        platforms: dict[str, list[str]] = {}
         for platform, post_id in keys.posts:
-            match |= Q(purchase_post__platform=platform, purchase_post__post_id=post_id)
-            if platform == Platform.X:  # an edited post: its link may show its first id
-                match |= Q(purchase_post__platform=platform, purchase_post__root_id=post_id)
+            platforms.setdefault(post_id, []).append(platform)
+        match = Q()
+        for post_id, on in platforms.items():
+            match |= Q(purchase_post__platform__in=on, purchase_post__post_id=post_id)
+            if Platform.X in on:  # an edited post: its link may show its first id
+                match |= Q(purchase_post__platform=Platform.X, purchase_post__root_id=post_id)
         arms.append(orders.filter(match))
     for handle, rkey in keys.bluesky_links:
         # The link names the author's handle; the post is stored under their DID, which the
@@ -245,7 +250,8 @@ def order_search(queryset: QuerySet[Order], term: str, *, operator: bool) -> Que
         return queryset.none()
     ids = [arm.values("pk") for arm in arms]
     found = ids[0].union(*ids[1:]) if len(ids) > 1 else ids[0]
-    return queryset.filter(pk__in=found)
+    # Found first, then fetched by primary key: never a walk of the list's order.
+    return queryset.filter(AnyOfSubquery(F("pk"), found))
 
 
 def day_bounds(

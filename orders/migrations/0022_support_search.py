@@ -27,11 +27,11 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="order",
             index=models.Index(
-                fields=["merchant", "created_at"], name="order_merchant_created_idx"
+                fields=["merchant", "-created_at", "-id"], name="order_merchant_created_idx"
             ),
         ),
         migrations.AddIndex(
             model_name="order",
-            index=models.Index(fields=["created_at"], name="order_created_idx"),
+            index=models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
         ),
     ]

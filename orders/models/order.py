@@ -235,10 +235,13 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
             models.Index(fields=["confirmation_code"], name="order_code_idx"),
             # Support search (``orders.search``): a handle in any case, and a date range per
-            # merchant (staff) or across merchants (operators).
+            # merchant (staff) or across merchants (operators), listed newest first in the
+            # indexes' order (``orders.admin_filters.date_range_ordering``).
             models.Index(Upper("author_handle"), name="order_author_handle_upper_idx"),
-            models.Index(fields=["merchant", "created_at"], name="order_merchant_created_idx"),
-            models.Index(fields=["created_at"], name="order_created_idx"),
+            models.Index(
+                fields=["merchant", "-created_at", "-id"], name="order_merchant_created_idx"
+            ),
+            models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),
