@@ -67,7 +67,6 @@ _DIGITS = re.compile(r"[0-9]{1,32}")
 _LAST4 = re.compile(r"[0-9]{4}")
 # A handle: no space, no slash (a link is read as a link); Mastodon's ``user@domain`` included.
 _HANDLE = re.compile(r"[^\s/#@][^\s/#]*")
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 # A Mastodon status id (digits; a ULID on some servers), a Bluesky record key.
 _POST_KEY = re.compile(r"[0-9A-Za-z]{1,64}")
 _RKEY = re.compile(r"[A-Za-z0-9._:~-]{1,512}")
@@ -143,10 +142,16 @@ def search_term_parse(term: str) -> SearchKeys:
         codes=(code,) if CONFIRMATION_CODE.matches(code) else (),
         handles=(term.upper(),),
         posts=tuple((platform, term) for platform in _BARE_ID_PLATFORMS) if digits else (),
-        email=lowered if _EMAIL.fullmatch(term) else None,
+        email=lowered if _is_email(term) else None,
         last4=term if _LAST4.fullmatch(term) else None,
         reading="word",
     )
+
+
+def _is_email(word: str) -> bool:
+    """``local@domain.tld`` (a word without spaces): one '@', a dot inside the domain."""
+    local, at, domain = word.partition("@")
+    return bool(local and at) and "@" not in domain and "." in domain[1:-1]
 
 
 def _bluesky_post(author: str, rkey: str) -> SearchKeys:
