@@ -25,11 +25,16 @@ FROM_PARAM = "created_from"
 TO_PARAM = "created_to"
 
 
+# Days a person may mean; beyond them a bound is ignored (and never overflows a datetime).
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def _day(value: object) -> date | None:
     try:
-        return date.fromisoformat(value) if isinstance(value, str) and value else None
+        day = date.fromisoformat(value) if isinstance(value, str) and value else None
     except ValueError:
         return None
+    return day if day is not None and _FIRST_DAY <= day <= _LAST_DAY else None
 
 
 def request_time_zone(request: HttpRequest) -> tzinfo:
