@@ -127,6 +127,8 @@ class Card(TimeStampedModel):
             ),
             models.CheckConstraint(condition=Q(country="US"), name="card_country_us"),
         ]
+        # Operators find a cardholder's orders by the card's last four (``orders.search``).
+        indexes = [models.Index(fields=["last4"], name="card_last4_idx")]
 
     def __str__(self) -> str:
         return f"{self.brand} •••• {self.last4}"

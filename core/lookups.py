@@ -37,3 +37,27 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         db_type = self.lhs.output_field.cast_db_type(connection)
         return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, self._values())
+
+
+class AnyOfSubquery(Lookup):
+    """A column against the values a subquery returns, fetched once on PostgreSQL.
+
+    ``column IN (subquery)`` leaves the planner free to join, and with ``ORDER BY … LIMIT`` it
+    may walk the whole primary key looking for the subquery's rows when it misjudges how many
+    there are. ``column = ANY(ARRAY(subquery))`` runs the subquery first, once, and then looks
+    its values up in the column's index. Elsewhere it is ``IN``. Used as a filter expression:
+    ``Order.objects.filter(AnyOfSubquery(F("pk"), ids_queryset))``.
+    """
+
+    lookup_name = "any_of_subquery"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = compiler.compile(self.rhs)
+        return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
+
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = compiler.compile(self.rhs)
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)

@@ -2,7 +2,8 @@
 
 The change list never counts the whole table (``CappedCountPaginator``), orders by the primary
 key (indexed together with the merchant), joins only the merchant, and searches by exact
-confirmation code, buyer handle or order number, each an index lookup.
+keys (code, handle, post id or link; operators also e-mail and last four: ``orders.search``),
+each an index lookup.
 
 Merchant staff never see cardholder data (DESIGN §10.2): an order shows the buyer's handle and
 an opaque buyer reference (``order_buyer_reference``), never the cardholder (their e-mail) or
@@ -29,7 +30,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Q, QuerySet, When
+from django.db.models import Case, QuerySet, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -42,6 +43,7 @@ from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdm
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
+from orders.admin_filters import CreatedDateRangeFilter, date_range_ordering
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
 from orders.models import (
@@ -59,6 +61,7 @@ from orders.models import (
     WaitlistEntry,
 )
 from orders.receipt_pdf import receipt_download
+from orders.search import SEARCH_HELP, order_search
 from orders.selectors import (
     disputes_open,
     disputes_visible,
@@ -125,9 +128,9 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "buyer_reference",
         "platform",
     )
-    list_filter = ("status", "campaign")
-    search_fields = ("confirmation_code",)
-    search_help_text = "Exact order number, confirmation code, or buyer handle."
+    list_filter = ("status", "campaign", CreatedDateRangeFilter)
+    search_fields = ("confirmation_code",)  # shows the search box; ``order_search`` searches
+    search_help_text = SEARCH_HELP
     inlines = (RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
@@ -433,13 +436,12 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
     ) -> tuple[QuerySet[Order], bool]:
-        term = search_term.strip().lstrip("@")
-        if not term:
+        if not search_term.strip():
             return queryset, False
-        match = Q(confirmation_code=term.upper()) | Q(author_handle=term)
-        if term.isdigit():
-            match |= Q(pk=int(term))
-        return queryset.filter(match), False
+        return order_search(queryset, search_term, operator=request.user.is_superuser), False
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        return date_range_ordering(request) or super().get_ordering(request)
 
 
 # --- Disputes --------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ def test_the_admin_changelist_benchmark_loads_its_orders_and_prints_every_view()
     out = _run("bench_admin_changelist", "--orders", "60", "--repeat", "1")
 
     assert "orders in the bench merchants: 60" in out
-    rows = {line[:28].strip(): line.split() for line in out.splitlines()[-6:]}
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("view"))
+    rows = {line[:28].strip(): line.split() for line in lines[header + 1 :]}
     assert set(rows) == {
         "staff, all orders",
         "staff, status=delivered",
@@ -33,10 +35,27 @@ def test_the_admin_changelist_benchmark_loads_its_orders_and_prints_every_view()
         "staff, page 20",
         "operator, all orders",
         "operator, status=paid",
+        "staff, code",
+        "staff, #code in lower case",
+        "staff, @HANDLE in capitals",
+        "staff, post id",
+        "staff, X link",
+        "staff, one day a year ago",
+        "staff, 30 days a year ago",
+        "staff, e-mail (finds none)",
+        "operator, code",
+        "operator, e-mail",
+        "operator, card last four",
+        "operator, one day",
     }
     page = OrderAdmin.list_per_page
     assert rows["staff, all orders"][-1] == str(min(30, page))  # one of the two bench merchants
     assert rows["operator, all orders"][-1] == str(min(60, page))  # both
+    # Each search finds the sampled order (a code, a post: one), staff never by e-mail.
+    for label in ("staff, code", "staff, #code in lower case", "staff, X link", "operator, code"):
+        assert rows[label][-1] == "1", label
+    assert rows["staff, e-mail (finds none)"][-1] == "0"
+    assert int(rows["operator, e-mail"][-1]) >= 1
 
 
 @pytest.mark.django_db(transaction=True)

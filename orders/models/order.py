@@ -9,6 +9,7 @@ Services in ``orders.services`` run the transitions; the methods below only move
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.codes import CONFIRMATION_CODE
@@ -233,7 +234,14 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["campaign", "status"], name="order_campaign_status_idx"),
             models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
             models.Index(fields=["confirmation_code"], name="order_code_idx"),
-            models.Index(fields=["author_handle"], name="order_author_handle_idx"),
+            # Support search (``orders.search``): a handle in any case, and a date range per
+            # merchant (staff) or across merchants (operators), listed newest first in the
+            # indexes' order (``orders.admin_filters.date_range_ordering``).
+            models.Index(Upper("author_handle"), name="order_author_handle_upper_idx"),
+            models.Index(
+                fields=["merchant", "-created_at", "-id"], name="order_merchant_created_idx"
+            ),
+            models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),
