@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0007_option_preferences"),
         ("catalog", "0009_product_variants"),
-        ("orders", "0021_waitlist_entry_variant"),
+        ("orders", "0022_alerts"),
         ("social", "0013_bluesky_platform"),
     ]
 
