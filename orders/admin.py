@@ -804,3 +804,7 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     @admin.display(description="Buyer's handle")
     def author(self, obj: WaitlistEntry) -> str:
         return f"@{obj.post.author_handle}"
+
+
+# The webhooks' back office (endpoints, deliveries): registered on import.
+import orders.webhook_admin  # noqa: E402, F401

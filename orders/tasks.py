@@ -28,6 +28,7 @@ from orders.services import (
 )
 from orders.services.reconcile import reconciliation_run
 from orders.services.waitlist import waitlist_promote
+from orders.services.webhooks import webhooks_send_all
 from social.tasks import RETRY, replies_send_all_task
 
 logger = logging.getLogger(__name__)
@@ -166,3 +167,14 @@ def waitlist_promote_task(campaign_id: int) -> int:
         kick(replies_send_all_task)
         kick(notifications_send_task)
     return made
+
+
+# A webhook sweep task stops taking new batches after this long (the beat sends the next).
+WEBHOOK_SWEEP_SECONDS = 50
+
+
+@shared_task(name="orders.webhooks_send", **RETRY, soft_time_limit=110, time_limit=120)
+def webhooks_send_task() -> int:
+    """Beat: send due webhook deliveries, batch after batch while full ones come, for at most
+    ``WEBHOOK_SWEEP_SECONDS`` (``orders.services.webhooks``). Returns the attempts made."""
+    return webhooks_send_all(seconds=WEBHOOK_SWEEP_SECONDS)

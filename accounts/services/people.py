@@ -30,6 +30,13 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("orders", "approve_return"),
     ("orders", "receive_return"),
     ("orders", "view_orderevent"),
+    ("orders", "view_webhookendpoint"),
+    ("orders", "add_webhookendpoint"),
+    ("orders", "change_webhookendpoint"),
+    ("orders", "delete_webhookendpoint"),
+    ("orders", "view_webhookdelivery"),
+    ("orders", "resend_webhookdelivery"),
+    ("orders", "view_webhookattempt"),
     ("fulfillment", "view_shipment"),
     ("fulfillment", "ship_shipment"),
 )
