@@ -72,7 +72,7 @@ def receiver() -> Iterator[Receiver]:
     r.server.server_close()
 
 
-def _endpoint(receiver: Receiver, events: list[str] | None = None, merchant=None):
+def _endpoint(receiver, events=None, merchant=None):
     return webhook_endpoint_create(
         merchant_id=(merchant or MerchantFactory()).pk,
         url=receiver.url,

@@ -1,0 +1,115 @@
+"""Webhook events from the order's life (issue 14): each change makes one event, in the change's
+transaction, with a payload that never carries the buyer's e-mail, card or address."""
+
+import json
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from fulfillment.services import label_buy
+from fulfillment.tests.test_labels_and_tracking import paid_order
+from orders.models import Order, OrderEvent, WebhookDelivery, WebhookEvent
+from orders.pipeline import stage_payments
+from orders.services import order_ship
+from orders.services.webhooks import webhook_endpoint_create
+from tests.shop import shop_open, tick
+
+pytestmark = pytest.mark.django_db
+
+EVERYTHING = ["order.created", "order.confirmed", "order.paid", "order.shipped", "return.*"]
+
+
+def _types() -> list[str]:
+    return sorted(WebhookEvent.objects.values_list("type", flat=True))
+
+
+def test_each_step_of_an_order_is_one_event_however_often_the_pipeline_runs():
+    shop = shop_open()
+    endpoint = webhook_endpoint_create(
+        merchant_id=shop.campaign.merchant_id, url="https://example.com/h", events=EVERYTHING
+    )
+    order = paid_order()
+    assert _types() == ["order.confirmed", "order.created", "order.paid"]
+    assert label_buy(shipment_id=order.shipment.pk).status == "bought"
+    label_buy(shipment_id=order.shipment.pk)
+    stage_payments(now=timezone.now())
+    tick()
+    tick()
+    assert _types() == ["order.confirmed", "order.created", "order.paid", "order.shipped"]
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 4
+    # Each event is keyed by its audit row: one row, one event.
+    keys = set(WebhookEvent.objects.values_list("event_key", flat=True))
+    rows = OrderEvent.objects.filter(
+        order=order, kind__in=["created", "confirmed", "paid", "shipped"]
+    )
+    assert keys == {f"order-event:{pk}" for pk in rows.values_list("pk", flat=True)}
+
+
+def test_the_payload_names_the_order_and_its_tracking_but_no_email_card_or_address():
+    shop = shop_open()
+    webhook_endpoint_create(
+        merchant_id=shop.campaign.merchant_id, url="https://example.com/h", events=EVERYTHING
+    )
+    order = paid_order()
+    label_buy(shipment_id=order.shipment.pk)
+    order = Order.objects.select_related("card", "cardholder__user", "shipment").get(pk=order.pk)
+    body = WebhookEvent.objects.get(type="order.shipped").body
+    payload = json.loads(body)
+    data = payload["data"]
+    assert payload["type"] == "order.shipped"
+    assert data["order"]["code"] == order.confirmation_code
+    assert data["order"]["status"] == "shipped"
+    assert data["order"]["campaign"]["hashtag"] == shop.campaign.hashtag
+    assert data["order"]["total"] == str(order.total)
+    assert data["shipment"]["tracking_number"] == order.shipment.tracking_number
+    for secret in (
+        order.cardholder.user.email,
+        order.card.last4,
+        order.card.address_line1,
+        order.ship_to.get("line1", order.card.address_line1),
+    ):
+        assert secret
+        assert secret not in body
+
+
+def test_no_endpoint_means_no_event_rows_on_the_order_path():
+    shop_open()
+    paid_order()
+    assert not WebhookEvent.objects.exists()
+
+
+def test_an_event_rolls_back_with_its_change():
+    shop = shop_open()
+    webhook_endpoint_create(
+        merchant_id=shop.campaign.merchant_id, url="https://example.com/h", events=EVERYTHING
+    )
+    order = paid_order()
+    before = _types()
+
+    def ship_then_fail():
+        with transaction.atomic():
+            order_ship(
+                order_id=order.pk,
+                carrier="sandbox",
+                tracking_number="T1",
+                actor="t",
+                now=timezone.now(),
+            )
+            assert "order.shipped" in _types()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        ship_then_fail()
+    assert _types() == before
+
+
+def test_an_endpoint_of_another_merchant_gets_nothing():
+    shop = shop_open()
+    other = shop_open(hashtag="BuyOtherThing")
+    webhook_endpoint_create(
+        merchant_id=other.campaign.merchant_id, url="https://example.com/h", events=EVERYTHING
+    )
+    assert shop.campaign.merchant_id != other.campaign.merchant_id
+    paid_order()
+    assert not WebhookEvent.objects.exists()
