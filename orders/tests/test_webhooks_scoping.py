@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self):
         self.a, self.b = MerchantFactory(), MerchantFactory()
         self.a_endpoint, self.a_delivery = self._hooked(self.a)
         self.b_endpoint, self.b_delivery = self._hooked(self.b)
