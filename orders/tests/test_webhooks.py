@@ -360,3 +360,29 @@ def test_the_payload_schema_is_in_the_openapi_document():
     assert not {"email", "ship_to", "card", "address"} & set(order)
     body = json.dumps(schema["webhooks"])
     assert "WebhookOrderEvent" in body
+
+
+def test_in_production_a_host_resolving_inside_our_network_is_not_sent_to(settings):
+    endpoint = webhook_endpoint_create(
+        merchant_id=MerchantFactory().pk, url="https://hooks.example.com/h", events=["order.paid"]
+    )
+    webhook_event_record(
+        merchant_id=endpoint.merchant_id,
+        event_type="order.paid",
+        data={},
+        event_key="k",
+        now=timezone.now(),
+    )
+    settings.HASHCART = {
+        **settings.HASHCART,
+        "WEBHOOKS": {**settings.HASHCART["WEBHOOKS"], "REQUIRE_HTTPS": True},
+    }
+    internal = [(2, 1, 6, "", ("169.254.169.254", 0))]
+    with (
+        mock.patch("socket.getaddrinfo", return_value=internal),
+        mock.patch("urllib3.PoolManager.request") as request,
+    ):
+        summary = webhook_deliveries_send_due(now=timezone.now())
+    request.assert_not_called()
+    assert summary.retrying == 1
+    assert "public address" in WebhookDelivery.objects.get().last_error

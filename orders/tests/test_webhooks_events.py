@@ -113,3 +113,44 @@ def test_an_endpoint_of_another_merchant_gets_nothing():
     assert shop.campaign.merchant_id != other.campaign.merchant_id
     paid_order()
     assert not WebhookEvent.objects.exists()
+
+
+def _decide_queries(handles: list[str]) -> list[str]:
+    """The SQL of deciding one batch of purchase posts from ``handles``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.pipeline import stage_decide, stage_poll
+    from tests.shop import BRAND, buyer_ready, post
+
+    for handle in handles:
+        buyer_ready(handle)
+        post(handle, f"@{BRAND} #BuyKindleFireHD")
+    now = timezone.now()
+    stage_poll(now=now)
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = stage_decide(now=now)
+    assert outcomes["order_created"] == len(handles)
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_with_no_endpoint_a_decided_batch_pays_one_query_whatever_its_size():
+    """The flash-sale path: one indexed look-up of the merchants' endpoints per batch, no event
+    row, no payload built."""
+    shop_open()
+    sql = _decide_queries(["ann", "bob", "cat", "dan"])
+    webhook_sql = [q for q in sql if "webhook" in q]
+    assert len(webhook_sql) == 1
+    assert "orders_webhookendpoint" in webhook_sql[0]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_with_an_endpoint_a_decided_batch_records_its_events_in_a_few_statements():
+    shop = shop_open()
+    webhook_endpoint_create(
+        merchant_id=shop.campaign.merchant_id, url="https://example.com/h", events=EVERYTHING
+    )
+    sql = _decide_queries(["ann", "bob", "cat", "dan"])
+    assert _types() == ["order.created"] * 4
+    # Endpoints, events already there, insert events, their ids, insert deliveries.
+    assert len([q for q in sql if "webhook" in q]) == 5

@@ -154,3 +154,26 @@ def test_the_api_lists_creates_and_rotates_within_the_tokens_merchant(world):
     rotated = api.post(f"/api/v1/webhook-endpoints/{world.a_endpoint.pk}/rotate-secret/")
     assert rotated.status_code == 200
     assert rotated.json()["secret"] != world.a_endpoint.secret
+
+
+def test_operators_see_every_merchants_endpoints_and_add_one_for_a_merchant(client, world):
+    from accounts.services import operator_upsert
+
+    operator = operator_upsert(username="op", email="op@example.com", password="pw")
+    totp_enable(operator)
+    client.force_login(operator)
+    listed = client.get("/admin/orders/webhookendpoint/").content.decode()
+    for endpoint in (world.a_endpoint, world.b_endpoint):
+        assert f"/admin/orders/webhookendpoint/{endpoint.pk}/change/" in listed
+    response = client.post(
+        "/admin/orders/webhookendpoint/add/",
+        {
+            "merchant": world.b.pk,
+            "url": "https://hooks.example.com/op",
+            "description": "",
+            "events": ["campaign.low_stock"],
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert WebhookEndpoint.objects.get(url="https://hooks.example.com/op").merchant_id == world.b.pk

@@ -9,6 +9,7 @@ receiver verifies with either secret and may switch whenever it likes within the
 import base64
 import ipaddress
 import secrets
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +66,21 @@ def webhook_url_validate(url: str) -> None:
         return
     if not address.is_global:
         raise ValidationError({"url": "The URL must be a public address."})
+
+
+def webhook_host_public(host: str) -> bool:
+    """Whether every address ``host`` resolves to now is public (not loopback, private,
+    link-local like a cloud's metadata service, or reserved). Checked before each request where
+    ``REQUIRE_HTTPS`` holds, as a name that passed ``webhook_url_validate`` may later resolve
+    inside our network. False when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(address).split("%", 1)[0]).is_global for address in addresses
+    )
 
 
 def webhook_events_validate(events: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
@@ -41,7 +42,7 @@ from orders.models import (
 )
 from orders.models.webhooks import ERROR_MAX_LENGTH
 from orders.services.alerts import alert_raise
-from orders.services.webhooks.endpoints import webhook_endpoint_secrets
+from orders.services.webhooks.endpoints import webhook_endpoint_secrets, webhook_host_public
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ def _post(delivery: WebhookDelivery, now: datetime) -> _Outcome:
         connect=config["CONNECT_TIMEOUT_SECONDS"], read=config["TIMEOUT_SECONDS"]
     )
     outcome = _Outcome(delivery=delivery)
+    if config["REQUIRE_HTTPS"] and not webhook_host_public(urlsplit(endpoint.url).hostname or ""):
+        outcome.error = "Not sent: the host does not resolve to a public address."
+        return outcome
     started = time.monotonic()
     try:
         response = _pool(config["SENDERS"]).request(
