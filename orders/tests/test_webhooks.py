@@ -386,3 +386,20 @@ def test_in_production_a_host_resolving_inside_our_network_is_not_sent_to(settin
     request.assert_not_called()
     assert summary.retrying == 1
     assert "public address" in WebhookDelivery.objects.get().last_error
+
+
+def test_a_failing_alert_leaves_the_attempts_recorded_and_the_endpoint_to_the_next_sweep(receiver):
+    endpoint = _endpoint(receiver)
+    receiver.answer = lambda: 500
+    start = timezone.now()
+    _record(endpoint, now=start)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=start - timedelta(days=4))
+    with mock.patch(
+        "orders.services.webhooks.sending.alert_raise", side_effect=RuntimeError("mail down")
+    ):
+        summary = webhook_deliveries_send_due(now=start)
+    assert summary.disabled == []
+    assert WebhookAttempt.objects.count() == 1
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+    assert WebhookDelivery.objects.get().status == WebhookDeliveryStatus.QUEUED

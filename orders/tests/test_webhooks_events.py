@@ -154,3 +154,31 @@ def test_with_an_endpoint_a_decided_batch_records_its_events_in_a_few_statements
     assert _types() == ["order.created"] * 4
     # Endpoints, events already there, insert events, their ids, insert deliveries.
     assert len([q for q in sql if "webhook" in q]) == 5
+
+
+def test_delivery_returns_and_disputes_make_their_events_once():
+    from orders.services.disputes import dispute_open
+    from orders.services.returns import return_request
+    from tests.shop import order_delivered
+
+    shop = shop_open()
+    webhook_endpoint_create(
+        merchant_id=shop.campaign.merchant_id,
+        url="https://example.com/h",
+        events=["order.delivered", "return.*", "dispute.*"],
+    )
+    order = order_delivered()
+    now = timezone.now()
+    returned = return_request(
+        order_id=order.pk, cardholder_id=order.cardholder_id, reason="Too small", now=now
+    )
+    dispute_open(order_id=order.pk, now=now)
+    dispute_open(order_id=order.pk, now=now)  # "Not me" twice: one case, one event
+    assert _types() == ["dispute.opened", "order.delivered", "return.requested"]
+    delivered = json.loads(WebhookEvent.objects.get(type="order.delivered").body)["data"]
+    assert delivered["order"]["status"] == "delivered"
+    assert delivered["shipment"]["tracking_number"]
+    requested = json.loads(WebhookEvent.objects.get(type="return.requested").body)["data"]
+    assert requested["return"] == {"id": returned.pk, "status": "requested"}
+    opened = json.loads(WebhookEvent.objects.get(type="dispute.opened").body)["data"]
+    assert opened["dispute"]["status"] == "opened"

@@ -276,7 +276,15 @@ def _endpoints_health(*, outcomes: list[_Outcome], now: datetime, summary: SendS
     for endpoint in WebhookEndpoint.objects.filter(
         pk__in=failed, enabled=True, failing_since__lte=limit
     ):
-        if webhook_endpoint_disable(endpoint=endpoint, now=now):
+        # In a savepoint: should disabling or alerting fail, the attempts are still recorded
+        # (else they would be sent again at once) and the next failing sweep tries again.
+        try:
+            with transaction.atomic():
+                disabled = webhook_endpoint_disable(endpoint=endpoint, now=now)
+        except Exception:
+            logger.exception("webhook endpoint %s: disabling it failed", endpoint.pk)
+            continue
+        if disabled:
             summary.disabled.append(endpoint.pk)
 
 
