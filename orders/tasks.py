@@ -173,6 +173,12 @@ def waitlist_promote_task(campaign_id: int) -> int:
 WEBHOOK_SWEEP_SECONDS = 50
 
 
+def webhooks_send_soon() -> None:
+    """``HASHCART["WEBHOOKS_QUEUED_HANDLER"]``: deliveries were queued and committed; a sweep
+    task soon, one for all the kicks within ``KICK_SECONDS`` (a flash sale queues many)."""
+    kick(webhooks_send_task)
+
+
 @shared_task(name="orders.webhooks_send", **RETRY, soft_time_limit=110, time_limit=120)
 def webhooks_send_task() -> int:
     """Beat: send due webhook deliveries, batch after batch while full ones come, for at most

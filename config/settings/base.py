@@ -471,6 +471,8 @@ HASHCART = {
     # Called after the commit that approves a return, with its id, to buy its label (orders
     # does not import fulfillment; fulfillment's sweep buys any that this missed).
     "RETURN_APPROVED_HANDLER": "fulfillment.tasks.return_label_enqueue",
+    # Called after the commit that queued webhook deliveries: send them soon (a task).
+    "WEBHOOKS_QUEUED_HANDLER": "orders.tasks.webhooks_send_soon",
     # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
     # for orders to decide them; and in the transaction that records a reply as posted, with its
     # post's id, kind and time, for orders to open the buyer's window (social does not import

@@ -403,3 +403,23 @@ def test_a_failing_alert_leaves_the_attempts_recorded_and_the_endpoint_to_the_ne
     endpoint.refresh_from_db()
     assert endpoint.enabled
     assert WebhookDelivery.objects.get().status == WebhookDeliveryStatus.QUEUED
+
+
+def test_queued_deliveries_ask_for_a_sweep_once_committed(
+    receiver, django_capture_on_commit_callbacks
+):
+    endpoint = _endpoint(receiver)
+    with (
+        mock.patch("orders.tasks.webhooks_send_soon") as soon,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        _record(endpoint, key="a")
+        assert not soon.called  # not before the commit
+    assert len(callbacks) == 1
+    soon.assert_called_once_with()
+    with (
+        mock.patch("orders.tasks.webhooks_send_soon") as soon,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        _record(endpoint, key="a")  # recorded already: nothing queued, nothing asked
+    soon.assert_not_called()

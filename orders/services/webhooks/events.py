@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 from core import outbox
@@ -178,6 +179,10 @@ def webhook_events_record(*, drafts: Sequence[EventDraft], now: datetime) -> int
         ignore_conflicts=True,
         batch_size=1000,
     )
+    # Sent within a second of the commit rather than at the next sweep; a lost call only waits
+    # for the sweep (robust: a broker down never fails the change that was just committed).
+    handler = import_string(settings.HASHCART["WEBHOOKS_QUEUED_HANDLER"])
+    transaction.on_commit(handler, robust=True)
     return len(wanted)
 
 
