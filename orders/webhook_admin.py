@@ -57,6 +57,7 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     change_form_template = "admin/orders/webhookendpoint/change_form.html"
     readonly_fields = (
         "signing_secret",
+        "deliveries_link",
         "previous_secret_expires_at",
         "failing_since",
         "disabled_at",
@@ -74,6 +75,11 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     @admin.display(description="Events")
     def subscribed_to(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.events)
+
+    @admin.display(description="Deliveries")
+    def deliveries_link(self, obj: WebhookEndpoint) -> str:
+        url = reverse("admin:orders_webhookdelivery_changelist")
+        return format_html('<a href="{}?endpoint__id__exact={}">Its deliveries</a>', url, obj.pk)
 
     @admin.display(description="Signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:

@@ -177,3 +177,11 @@ def test_operators_see_every_merchants_endpoints_and_add_one_for_a_merchant(clie
     )
     assert response.status_code == 302, response.content
     assert WebhookEndpoint.objects.get(url="https://hooks.example.com/op").merchant_id == world.b.pk
+
+
+def test_an_endpoints_page_links_to_its_deliveries(staff, world):
+    page = staff.get(f"/admin/orders/webhookendpoint/{world.a_endpoint.pk}/change/")
+    link = f"/admin/orders/webhookdelivery/?endpoint__id__exact={world.a_endpoint.pk}"
+    assert link in page.content.decode()
+    listed = staff.get(link).content.decode()
+    assert f"/admin/orders/webhookdelivery/{world.a_delivery.pk}/change/" in listed
