@@ -14,6 +14,7 @@ from catalog.variant_apis import ProductOptionViewSet, ProductVariantViewSet, Va
 from core.api import IsMerchantStaff
 from fulfillment.apis import ShipmentViewSet
 from orders.apis import DisputeViewSet, OrderViewSet, ReturnViewSet
+from orders.webhook_apis import WebhookEndpointViewSet
 
 router = DefaultRouter()
 router.register("campaigns", CampaignViewSet, basename="campaign")
@@ -24,6 +25,7 @@ router.register("campaign-variant-stocks", VariantStockViewSet, basename="campai
 router.register("disputes", DisputeViewSet, basename="dispute")
 router.register("returns", ReturnViewSet, basename="return")
 router.register("shipments", ShipmentViewSet, basename="shipment")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 
 @extend_schema(exclude=True)

@@ -808,4 +808,6 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
         return f"@{obj.post.author_handle}"
 
 
+# The webhooks' back office (endpoints, deliveries): registered on import.
+import orders.webhook_admin  # noqa: E402, F401
 from orders import alert_admin  # noqa: E402, F401  (merchant alerts: settings and list)

@@ -29,6 +29,7 @@ from orders.services import (
 from orders.services.alerts.sweep import alerts_sweep
 from orders.services.reconcile import reconciliation_run
 from orders.services.waitlist import waitlist_promote
+from orders.services.webhooks import webhooks_send_all
 from social.tasks import RETRY, replies_send_all_task
 
 logger = logging.getLogger(__name__)
@@ -175,3 +176,20 @@ def alerts_sweep_task() -> None:
     e-mails."""
     if alerts_sweep(now=timezone.now()):
         notifications_send_task.delay()
+
+
+# A webhook sweep task stops taking new batches after this long (the beat sends the next).
+WEBHOOK_SWEEP_SECONDS = 50
+
+
+def webhooks_send_soon() -> None:
+    """``HASHCART["WEBHOOKS_QUEUED_HANDLER"]``: deliveries were queued and committed; a sweep
+    task soon, one for all the kicks within ``KICK_SECONDS`` (a flash sale queues many)."""
+    kick(webhooks_send_task)
+
+
+@shared_task(name="orders.webhooks_send", **RETRY, soft_time_limit=110, time_limit=120)
+def webhooks_send_task() -> int:
+    """Beat: send due webhook deliveries, batch after batch while full ones come, for at most
+    ``WEBHOOK_SWEEP_SECONDS`` (``orders.services.webhooks``). Returns the attempts made."""
+    return webhooks_send_all(seconds=WEBHOOK_SWEEP_SECONDS)

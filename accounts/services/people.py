@@ -34,6 +34,13 @@ MERCHANT_STAFF_PERMISSIONS = (
     ("orders", "view_alertsettings"),
     ("orders", "add_alertsettings"),
     ("orders", "change_alertsettings"),
+    ("orders", "view_webhookendpoint"),
+    ("orders", "add_webhookendpoint"),
+    ("orders", "change_webhookendpoint"),
+    ("orders", "delete_webhookendpoint"),
+    ("orders", "view_webhookdelivery"),
+    ("orders", "resend_webhookdelivery"),
+    ("orders", "view_webhookattempt"),
     ("fulfillment", "view_shipment"),
     ("fulfillment", "ship_shipment"),
 )

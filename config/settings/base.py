@@ -131,6 +131,13 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # A campaign's ``platform`` and ``platforms`` share one choice set: one name for it.
     "ENUM_NAME_OVERRIDES": {"PlatformEnum": "social.models.Platform"},
+    # OpenAPI 3.1: its ``webhooks`` section documents the payloads sent to merchants' endpoints
+    # (orders.webhook_apis.WEBHOOKS).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        f"orders.webhook_apis.{family}_WEBHOOK"
+        for family in ("ORDER", "RETURN", "DISPUTE", "CAMPAIGN")
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.document_errors",
@@ -311,7 +318,7 @@ def _every(variable: str, default: float) -> dict[str, Any]:
 # The beat schedule: every periodic job, defined here and nowhere else. Each is also a
 # management command: poll_feeds, send_replies (which also takes back lapsed reply claims, the
 # replies' recovery), expire_orders, remind_orders, process_posts (the recovery sweep's work),
-# reconcile_payments, alerts_sweep and pipeline_tick (all of them, once).
+# reconcile_payments, alerts_sweep, send_webhooks and pipeline_tick (all of them, once).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "poll-feeds": {"task": "social.feeds_poll", **_every("HASHCART_POLL_INTERVAL_SECONDS", 2)},
     "send-replies": {
@@ -343,6 +350,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "reconcile-payments": {
         "task": "orders.reconcile_payments",
         **_every("HASHCART_RECONCILE_INTERVAL_SECONDS", 86_400),
+    },
+    "send-webhooks": {
+        "task": "orders.webhooks_send",
+        **_every("HASHCART_SWEEP_INTERVAL_SECONDS", 5),
     },
     "track-shipments": {
         "task": "fulfillment.track_shipments",
@@ -466,6 +477,8 @@ HASHCART = {
     # Called after the commit that approves a return, with its id, to buy its label (orders
     # does not import fulfillment; fulfillment's sweep buys any that this missed).
     "RETURN_APPROVED_HANDLER": "fulfillment.tasks.return_label_enqueue",
+    # Called after the commit that queued webhook deliveries: send them soon (a task).
+    "WEBHOOKS_QUEUED_HANDLER": "orders.tasks.webhooks_send_soon",
     # Called by social's poller with the ids of the inbox posts a feed read stored (committed),
     # for orders to decide them; and in the transaction that records a reply as posted, with its
     # post's id, kind and time, for orders to open the buyer's window (social does not import
@@ -585,6 +598,32 @@ HASHCART = {
         "feeds": {"lease_seconds": env.int("HASHCART_POLL_LEASE_SECONDS", default=60)},
         # One label buyer per shipment (fulfillment): its lease lasts two minutes.
         "labels": {"lease_seconds": 120},
+        # Outbound webhooks (orders.services.webhooks): a sweep's claim lasts a minute (its
+        # requests time out well before); a failed delivery waits
+        # HASHCART_WEBHOOK_RETRY_FIRST_SECONDS, doubling up to HASHCART_WEBHOOK_RETRY_MAX_HOURS,
+        # and fails for good HASHCART_WEBHOOK_RETRY_DAYS after it was queued (or sent again).
+        # With the defaults: about 24 attempts over three days.
+        "webhooks": {
+            "lease_seconds": 60,
+            "first_delay_seconds": env.float("HASHCART_WEBHOOK_RETRY_FIRST_SECONDS", default=5),
+            "max_delay_seconds": env.float("HASHCART_WEBHOOK_RETRY_MAX_HOURS", default=6) * 3600,
+            "max_attempts": None,
+            "give_up_after_seconds": env.float("HASHCART_WEBHOOK_RETRY_DAYS", default=3) * 86400,
+        },
+    },
+    # Outbound webhooks (orders.services.webhooks): ``SENDERS`` requests at once per sweep;
+    # each waits ``CONNECT_TIMEOUT_SECONDS`` to connect and ``TIMEOUT_SECONDS`` for the answer;
+    # an endpoint whose every attempt fails for ``DISABLE_AFTER_HOURS`` is disabled (and its
+    # merchant alerted); after a secret's rotation the old one still signs for
+    # ``SECRET_OVERLAP_HOURS``; ``REQUIRE_HTTPS`` (production) refuses http:// and non-public
+    # addresses.
+    "WEBHOOKS": {
+        "SENDERS": env.int("HASHCART_WEBHOOK_SENDERS", default=16),
+        "CONNECT_TIMEOUT_SECONDS": 5,
+        "TIMEOUT_SECONDS": env.float("HASHCART_WEBHOOK_TIMEOUT_SECONDS", default=10),
+        "DISABLE_AFTER_HOURS": env.float("HASHCART_WEBHOOK_DISABLE_AFTER_HOURS", default=72),
+        "SECRET_OVERLAP_HOURS": env.float("HASHCART_WEBHOOK_SECRET_OVERLAP_HOURS", default=24),
+        "REQUIRE_HTTPS": env.bool("HASHCART_WEBHOOK_REQUIRE_HTTPS", default=False),
     },
     # Queues an e-mail in the caller's transaction: accounts hands its e-mails to the one
     # e-mail outbox (orders' ``Notification``, retried) through it, as accounts does not

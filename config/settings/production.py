@@ -40,6 +40,8 @@ HASHCART = {
     "SANDBOX_PAGE": False,
     "STAFF_MFA_REQUIRED": True,
     "SITE_URL": SITE_URL,
+    # Merchants' webhook endpoints: https and public addresses only.
+    "WEBHOOKS": {**HASHCART["WEBHOOKS"], "REQUIRE_HTTPS": True},  # noqa: F405
 }
 
 # --- Real implementations only ------------------------------------------------------------------

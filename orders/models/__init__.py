@@ -1,6 +1,6 @@
 """Orders' models, one module per concern: the order and its audit trail (``order``), money and
 messages (``money``), after-sale cases (``cases``), the waitlist and invitations (``waitlist``),
-merchant alerts and their settings (``alerts``).
+merchant alerts and their settings (``alerts``), outbound webhooks (``webhooks``).
 Everything is importable from ``orders.models`` as before."""
 
 from orders.models.alerts import Alert, AlertSettings
@@ -47,18 +47,29 @@ from orders.models.waitlist import (
     WaitlistEntry,
     WaitlistStatus,
 )
+from orders.models.webhooks import (
+    EVENT_TYPES,
+    SUBSCRIPTIONS,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "CANCELLABLE_STATUSES",
     "CONFIRMATION_ALPHABET",
     "CONFIRMATION_CODE_LENGTH",
     "DISPUTABLE_STATUSES",
+    "EVENT_TYPES",
     "OPEN_RETURN_STATUSES",
     "REFUNDABLE_STATUSES",
     "RETURNABLE_STATUSES",
     "STAFF_ALERT",
     "STATUS_MAX_LENGTH",
     "STOCK_HOLDING_STATUSES",
+    "SUBSCRIPTIONS",
     "WAITLIST_TRANSITIONS",
     "Alert",
     "AlertSettings",
@@ -85,5 +96,10 @@ __all__ = [
     "TaxRate",
     "WaitlistEntry",
     "WaitlistStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "holds_stock",
 ]

@@ -15,6 +15,7 @@ from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
 from orders.messages import order_page_line, order_page_url
 from orders.models import Notification, Order, OrderEvent, OrderStatus, PaymentOperation
+from orders.services.webhooks.events import order_events_record
 
 # The e-mail kind of a confirmation request sent privately (``orders.services.private``): its
 # sending opens the order's window (``order_private_window_open``).
@@ -43,6 +44,19 @@ def event(
         actor_id=actor_id,
         data=data or {},
     )
+
+
+def events_save(*, events: list[OrderEvent], now: datetime) -> None:
+    """Save audit rows and record the webhook events they are (``orders.services.webhooks``:
+    order, return and dispute events), in the caller's transaction: the change, its audit row
+    and its webhook commit or roll back together. Every writer of an audit row of a kind that
+    is a webhook event (``ORDER_EVENT_KINDS``) saves it here, or, for a batch's bulk insert,
+    hands the saved rows to ``order_events_record``."""
+    if len(events) == 1:
+        events[0].save()
+    else:
+        OrderEvent.objects.bulk_create(events)
+    order_events_record(events=events, now=now)
 
 
 def notification(

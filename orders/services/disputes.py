@@ -26,7 +26,7 @@ from core.exceptions import ApplicationError
 from core.fsm import transition_save
 from orders import messages
 from orders.models import DISPUTABLE_STATUSES, Dispute, Order, Refund
-from orders.services.common import event
+from orders.services.common import event, events_save
 from orders.services.lifecycle import not_me_lock, not_me_pause
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
@@ -262,17 +262,22 @@ def _step(
 ) -> None:
     """The order's audit row for a step of its case: the case's states, not the order's, in
     ``data`` (the order's status does not change with them)."""
-    event(
-        order=dispute.order,
-        kind=kind,
+    events_save(
+        events=[
+            event(
+                order=dispute.order,
+                kind=kind,
+                now=now,
+                actor_label=actor_label,
+                actor_id=actor_id,
+                data={
+                    "dispute": dispute.pk,
+                    "from": from_status,
+                    "to": str(dispute.status),
+                    "deadline": dispute.deadline.isoformat(),
+                    **(data or {}),
+                },
+            )
+        ],
         now=now,
-        actor_label=actor_label,
-        actor_id=actor_id,
-        data={
-            "dispute": dispute.pk,
-            "from": from_status,
-            "to": str(dispute.status),
-            "deadline": dispute.deadline.isoformat(),
-            **(data or {}),
-        },
-    ).save()
+    )

@@ -30,6 +30,7 @@ from orders.selectors import orders_still_buyable
 from orders.services.common import (
     PRIVATE_REQUEST,
     confirmation_window,
+    events_save,
     order_confirm,
     order_release,
     payment_operation,
@@ -365,7 +366,7 @@ def _order_cancel_locked(
     )
     if released is None:
         return None
-    released.save()
+    events_save(events=[released], now=now)
     if released.from_status == OrderStatus.PAID:
         payment_operation(order=order, operation=PaymentOperationKind.VOID).save()
         import_string(settings.HASHCART["ORDER_CANCELLED_HANDLER"])(order=order)
@@ -428,6 +429,6 @@ def order_email_confirm(*, order_id: int, now: datetime) -> str:
         if confirmed is None:
             return "closed"
         audit, authorization = confirmed
-        audit.save()
+        events_save(events=[audit], now=now)
         authorization.save()
     return "confirmed"

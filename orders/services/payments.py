@@ -48,6 +48,7 @@ from orders.payments import gateway
 from orders.payments.base import GatewayError, GatewayResult
 from orders.services.common import (
     event,
+    events_save,
     order_release,
     order_transition,
     payment_operation,
@@ -467,17 +468,22 @@ def _apply_authorization(*, order_id: int, result: GatewayResult, now: datetime)
             return
         schedule = import_string(settings.HASHCART["ORDER_PAID_HANDLER"])
         shipment = schedule(order=order, now=now)
-        event(
-            order=order,
-            kind="paid",
+        events_save(
+            events=[
+                event(
+                    order=order,
+                    kind="paid",
+                    now=now,
+                    from_status=previous,
+                    to_status=OrderStatus.PAID,
+                    data={
+                        "ship_by": shipment.ship_by.isoformat(),
+                        "promised_delivery": shipment.promised_delivery.isoformat(),
+                    },
+                )
+            ],
             now=now,
-            from_status=previous,
-            to_status=OrderStatus.PAID,
-            data={
-                "ship_by": shipment.ship_by.isoformat(),
-                "promised_delivery": shipment.promised_delivery.isoformat(),
-            },
-        ).save()
+        )
         # Numbered in this transaction: a payment that rolls back takes no number (§3.8).
         receipt_issue(order=order, now=now)
         reply_text = messages.reply_paid(order=order)

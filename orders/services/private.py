@@ -36,6 +36,7 @@ from orders.selectors import orders_still_buyable
 from orders.services.common import (
     PRIVATE_REQUEST,
     event,
+    events_save,
     order_confirm,
 )
 from orders.services.lifecycle import CONFIRMATION_REQUEST
@@ -153,7 +154,7 @@ def order_private_confirm(*, order_id: int, now: datetime) -> str:
         if confirmed is None:
             return "already"
         audit, authorization = confirmed
-        audit.save()
+        events_save(events=[audit], now=now)
         authorization.save()
         if order.email_confirm_required:
             Order.objects.filter(pk=order.pk, email_confirmed_at__isnull=True).update(

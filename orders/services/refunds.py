@@ -31,7 +31,7 @@ from orders.models import (
     RefundStatus,
 )
 from orders.payments.base import GatewayResult
-from orders.services.common import event, order_transition, unit_released
+from orders.services.common import event, events_save, order_transition, unit_released
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.receipts import credit_note_issue
@@ -159,19 +159,24 @@ def refund_apply(*, refund_id: int, result: GatewayResult, now: datetime) -> Non
     for _ in range(2):
         if order_transition(order=order, transition=transition, fields={}):
             break
-    event(
-        order=order,
-        kind="refunded" if transition == "refund_fully" else "partially_refunded",
+    events_save(
+        events=[
+            event(
+                order=order,
+                kind="refunded" if transition == "refund_fully" else "partially_refunded",
+                now=now,
+                from_status=previous,
+                to_status=str(order.status),
+                data={
+                    "refund": refund.number,
+                    "amount": str(refund.amount),
+                    "refunded_total": str(order.refunded_total),
+                    "reference": result.reference,
+                },
+            )
+        ],
         now=now,
-        from_status=previous,
-        to_status=str(order.status),
-        data={
-            "refund": refund.number,
-            "amount": str(refund.amount),
-            "refunded_total": str(order.refunded_total),
-            "reference": result.reference,
-        },
-    ).save()
+    )
     # Numbered in this transaction, as the receipt was (the sequence's lock is the last taken).
     note = credit_note_issue(refund=refund, order=order, now=now)
     # A return waiting for this refund is done. (Imported here: returns ask refunds for money.)

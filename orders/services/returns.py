@@ -39,7 +39,7 @@ from orders.models import (
     Return,
     ReturnStatus,
 )
-from orders.services.common import event
+from orders.services.common import event, events_save
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.refunds import order_refund
@@ -394,14 +394,19 @@ def _step(
     data: dict[str, object] | None = None,
 ) -> None:
     """The order's audit row of a step of its return (the return's state in ``data``)."""
-    event(
-        order=returned.order,
-        kind=kind,
+    events_save(
+        events=[
+            event(
+                order=returned.order,
+                kind=kind,
+                now=now,
+                actor_label=actor_label,
+                actor_id=actor_id,
+                data={"return": returned.pk, "to": str(returned.status), **(data or {})},
+            )
+        ],
         now=now,
-        actor_label=actor_label,
-        actor_id=actor_id,
-        data={"return": returned.pk, "to": str(returned.status), **(data or {})},
-    ).save()
+    )
 
 
 def _email(*, returned: Return, kind: str) -> None:

@@ -16,7 +16,12 @@ from orders.models import (
     PaymentOperation,
     PaymentOperationKind,
 )
-from orders.services.common import event, order_transition, payment_operation_queue
+from orders.services.common import (
+    event,
+    events_save,
+    order_transition,
+    payment_operation_queue,
+)
 from orders.services.locks import order_lock
 from orders.services.notifications import email_queue
 from orders.services.payments import payment_operation_run
@@ -48,15 +53,20 @@ def order_ship(
         return ShipOutcome("not_paid", str(order.status))
     if not order_transition(order=order, transition="ship", fields={}):
         return ShipOutcome("lost", str(order.status))
-    event(
-        order=order,
-        kind="shipped",
+    events_save(
+        events=[
+            event(
+                order=order,
+                kind="shipped",
+                now=now,
+                from_status=OrderStatus.PAID,
+                to_status=OrderStatus.SHIPPED,
+                actor_label=actor,
+                data={"carrier": carrier, "tracking": tracking_number},
+            )
+        ],
         now=now,
-        from_status=OrderStatus.PAID,
-        to_status=OrderStatus.SHIPPED,
-        actor_label=actor,
-        data={"carrier": carrier, "tracking": tracking_number},
-    ).save()
+    )
     payment_operation_queue(order=order, operation=PaymentOperationKind.CAPTURE)
     email_queue(
         key=f"shipped:{order.pk}",
@@ -99,21 +109,31 @@ def order_deliver(*, order_id: int, delivered_at: datetime, actor: str = "carrie
         if order.status in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
             # Refunded on its way: the status keeps saying what happened to the money, and the
             # delivery is in the audit trail all the same (the shipment's delivery is once).
+            events_save(
+                events=[
+                    event(
+                        order=order,
+                        kind="delivered",
+                        now=delivered_at,
+                        from_status=order.status,
+                        to_status=order.status,
+                        actor_label=actor,
+                    )
+                ],
+                now=delivered_at,
+            )
+        return False
+    events_save(
+        events=[
             event(
                 order=order,
                 kind="delivered",
                 now=delivered_at,
-                from_status=order.status,
-                to_status=order.status,
+                from_status=OrderStatus.SHIPPED,
+                to_status=OrderStatus.DELIVERED,
                 actor_label=actor,
-            ).save()
-        return False
-    event(
-        order=order,
-        kind="delivered",
+            )
+        ],
         now=delivered_at,
-        from_status=OrderStatus.SHIPPED,
-        to_status=OrderStatus.DELIVERED,
-        actor_label=actor,
-    ).save()
+    )
     return True

@@ -130,7 +130,7 @@ def test_sold_out_alerts_once_per_campaign_across_sweeps_and_records_one_webhook
         ("campaign.sold_out", alert.cause)
     ]
     assert webhook_events[0]["merchant_id"] == merchant.pk
-    assert webhook_events[0]["data"]["campaign_id"] == campaign.pk
+    assert webhook_events[0]["data"]["campaign"]["id"] == campaign.pk
 
 
 def test_low_stock_alerts_once_per_crossing_and_again_only_after_stock_rose_above(

@@ -76,8 +76,9 @@ def _not_alerted(kind: str, **extra: Any) -> Exists:
 
 
 def _campaign_data(campaign: Campaign) -> dict[str, Any]:
+    """The webhook payload's ``campaign`` object (the shape the OpenAPI document gives)."""
     return {
-        "campaign_id": campaign.pk,
+        "id": campaign.pk,
         "hashtag": campaign.hashtag,
         "stock_total": campaign.stock_total,
         "stock_available": campaign.stock_available,
@@ -434,7 +435,7 @@ def causes_raise(causes: Iterable[Cause], *, now: datetime) -> list[Alert]:
                         webhook_event_record(
                             merchant_id=merchant_id,
                             event_type=WEBHOOK_EVENTS[kind],
-                            data=dict(data[alert.cause] or {}),
+                            data={"campaign": dict(data[alert.cause] or {})},
                             event_key=alert.cause,
                             now=now,
                         )

@@ -21,6 +21,7 @@ from orders.services.decide.batch import Batch
 from orders.services.decide.invites import invites_draft, invites_forget
 from orders.services.decide.snapshot import order_created_email
 from orders.services.lifecycle import CONFIRMATION_REQUEST
+from orders.services.webhooks.events import order_events_record
 from social.models import ReplyPriority
 from social.services import posts_record_outcomes, replies_queue
 
@@ -33,6 +34,8 @@ def batch_write(batch: Batch) -> None:
         batch.notifications.extend(build(cardholders[cid]) for cid, build in batch.emails)
     if batch.events:
         OrderEvent.objects.bulk_create(batch.events, batch_size=1000)
+        # Their webhooks, in this transaction: one query when no endpoint listens.
+        order_events_record(events=batch.events, now=batch.now)
     if batch.payments:
         PaymentOperation.objects.bulk_create(batch.payments, ignore_conflicts=True)
     if batch.notifications:
