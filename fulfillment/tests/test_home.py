@@ -1,9 +1,13 @@
 """The merchant home page: the back office's index shows the merchant's work (issue 14)."""
 
+import csv
+import io
+import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -73,6 +77,36 @@ def test_staff_see_the_labels_due_by_the_next_business_day_and_a_button_to_buy_t
     assert reverse("admin:fulfillment_shipment_change", args=[due.pk]) in page
     assert "Buy labels (1)" in page
     assert page.count("Order #") == 1  # not the other merchant's
+
+
+def test_the_home_page_the_queue_and_buy_labels_agree_on_what_to_ship(client):
+    campaign = CampaignFactory()
+    merchant = campaign.merchant
+    today = merchant_today(merchant, timezone.now())
+    tomorrow = next_business_day(today)
+    later = next_business_day(tomorrow)
+    due = [
+        ShipmentFactory(
+            order__campaign=campaign, ship_by=day, promised_delivery=later + timedelta(3)
+        )
+        for day in (today - timedelta(days=3), today, tomorrow)
+    ]
+    ShipmentFactory(order__campaign=campaign, ship_by=later, promised_delivery=later + timedelta(3))
+    _due_tomorrow(CampaignFactory())  # another merchant's
+    _staff(client, merchant.pk)
+
+    labels = _home(client).split('id="home-labels-title"', 1)[1].split("</section>", 1)[0]
+    on_home = set(re.findall(r"Order #(\w+)", labels))
+    queue = io.StringIO()
+    call_command("fulfillment_queue", "--csv", "--merchant", merchant.slug, stdout=queue)
+    in_queue = {row["order"] for row in csv.DictReader(io.StringIO(queue.getvalue()))}
+    dry_run = io.StringIO()
+    call_command("buy_labels", "--dry-run", "--merchant", merchant.slug, stdout=dry_run)
+
+    expected = {s.order.confirmation_code for s in due}
+    assert on_home == in_queue == expected
+    assert f"{len(expected)} label(s) would be bought" in dry_run.getvalue()
+    assert f"Buy labels ({len(expected)})" in labels
 
 
 def test_the_buy_labels_button_leads_to_a_page_staff_may_open(client):
