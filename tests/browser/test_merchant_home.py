@@ -206,6 +206,7 @@ def step_lists_show_every_action(bo: Backoffice) -> None:
         bo.visit(reverse(name))
         expect(bo.page.locator("#result_list tbody tr").first).to_be_visible()
         bo.no_sideways_scroll()
+        bo.shot(bo.page, f"{name.split(':')[1]}-{bo.width}")
     bo.visit(reverse("admin:catalog_campaign_changelist"))
     chart = bo.page.get_by_role("link", name="Chart and funnel")
     expect(chart).to_be_in_viewport()
