@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts.services import staff_user_upsert
+from accounts.services import operator_upsert, staff_user_upsert
 from fulfillment.business_days import add_business_days, next_business_day
 from fulfillment.models import Shipment
 from fulfillment.selectors import merchant_today
@@ -118,7 +118,7 @@ def _due_day(shop: Shop) -> date:
 
 
 @pytest.fixture
-def backoffice(page, shot, live_server) -> Callable[[int], Backoffice]:
+def backoffice(page, shot, live_server) -> Callable[..., Backoffice]:
     """The data set (a merchant, its staff login with TOTP, a live campaign, and a paid order
     whose shipment is due on the merchant's next business day) and a function opening the back
     office at a screen width, signed in as that staff member."""
@@ -137,26 +137,28 @@ def backoffice(page, shot, live_server) -> Callable[[int], Backoffice]:
         merchant_id=shop.campaign.merchant_id,
     )
     totp_enable(staff)
-    client = Client()
-    client.force_login(staff)
-    page.context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
-    def open_at(width: int) -> Backoffice:
+    def open_at(width: int, user: Any = None) -> Backoffice:
+        """The back office at ``width`` pixels, signed in as ``user`` (the staff member)."""
+        client = Client()
+        client.force_login(user or staff)
+        page.context.clear_cookies()
+        page.context.add_cookies(
+            [
+                {
+                    "name": django_settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
         page.set_viewport_size({"width": width, "height": 900})
         return Backoffice(
             page=page,
             shot=shot,
             live_server_url=live_server.url,
             shop=shop,
-            staff=staff,
+            staff=user or staff,
             order=order,
             shipment=Shipment.objects.get(order=order),
             width=width,
@@ -232,3 +234,21 @@ def test_merchant_staff_work_from_the_home_page(backoffice, width):
 def test_the_order_page_from_the_home_page(backoffice, width):
     bo = backoffice(width)
     step_order_page(bo)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_operators_lists_show_every_action_too(backoffice, width):
+    """Operators see one more column on each list (the merchant) and pick the merchant whose
+    home page they see."""
+    operator = operator_upsert(username="op", email="op@example.com", password="pw-op")
+    totp_enable(operator)
+    bo = backoffice(width, operator)
+    bo.visit(reverse("admin:index"))
+    bo.page.get_by_label("Merchant's work to show").select_option(
+        label=bo.shop.campaign.merchant.name
+    )
+    bo.page.get_by_role("button", name="Show").click()
+    labels = bo.page.locator("section.home-labels")
+    expect(labels.get_by_role("link", name=f"Order #{bo.order.confirmation_code}")).to_be_visible()
+    bo.check_page("operator-home")
+    step_lists_show_every_action(bo)
