@@ -60,12 +60,18 @@ class AlertSettingsAdmin(MerchantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         merchant_id = merchant_id_of(request)
-        if (
-            merchant_id is not None
-            and AlertSettings.objects.filter(merchant_id=merchant_id).exists()
-        ):
+        if merchant_id is not None and self._settings_exist(request, merchant_id):
             return False  # one row per merchant: theirs exists
         return super().has_add_permission(request)
+
+    @staticmethod
+    def _settings_exist(request: HttpRequest, merchant_id: int) -> bool:
+        # Asked by the app list and the sidebar of every admin page: once per request.
+        known: bool | None = getattr(request, "_hashcart_alert_settings_exist", None)
+        if known is None:
+            known = AlertSettings.objects.filter(merchant_id=merchant_id).exists()
+            request._hashcart_alert_settings_exist = known  # type: ignore[attr-defined]
+        return known
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """Staff have one settings page: the list takes them to it (or to creating it)."""
