@@ -24,9 +24,11 @@ refuse with a note the buyer reads (``orders.approve_return``), mark received
 (``orders.receive_return``), which refunds what is left.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, QuerySet, When
@@ -36,12 +38,14 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdminMixin
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
+from orders.addresses import ship_to_lines
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
 from orders.models import (
@@ -52,8 +56,6 @@ from orders.models import (
     Dispute,
     DisputeStatus,
     Order,
-    OrderEvent,
-    Refund,
     Return,
     ReturnStatus,
     WaitlistEntry,
@@ -71,38 +73,12 @@ from orders.services import order_cancel, order_refund
 from orders.services import returns as return_services
 from orders.services.payments import refund_run_on_commit
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
+from orders.timeline import TimelineEntry, order_timeline
+from social.models import Platform
+from social.platforms import post_url
 
 # Shown to operators only: the cardholder's login (its e-mail) and the card.
 _CARDHOLDER_FIELDS = ("cardholder", "card")
-
-
-class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = OrderEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor_label", "data")
-    readonly_fields = fields
-    ordering = ("id",)
-    extra = 0
-
-
-class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = Refund
-    fields = (
-        "number",
-        "created_at",
-        "amount",
-        "reason",
-        "restock",
-        "status",
-        "actor_label",
-        "succeeded_at",
-    )
-    readonly_fields = fields
-    ordering = ("number",)
-    extra = 0
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Part of the order's page: whoever may see the order sees its refunds.
-        return request.user.has_perm("orders.view_order")
 
 
 class RefundForm(forms.Form):
@@ -116,7 +92,7 @@ class RefundForm(forms.Form):
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
-        "id",
+        "number",
         "created_at",
         "status",
         "product_name",
@@ -125,10 +101,10 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "buyer_reference",
         "platform",
     )
+    list_display_links = ("number",)
     list_filter = ("status", "campaign")
     search_fields = ("confirmation_code",)
     search_help_text = "Exact order number, confirmation code, or buyer handle."
-    inlines = (RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     actions = ["export_csv", "cancel_orders", "refund_order"]
@@ -137,7 +113,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "campaign",
         "cardholder",
         "card",
-        "purchase_post",
+        "purchase_post_link",
         "platform",
         "author_id",
         "author_handle",
@@ -162,7 +138,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "product_name",
         "product_sku",
         "hashtag",
-        "ship_to",
+        "ship_to_address",
         "created_at",
         "updated_at",
     )
@@ -227,24 +203,73 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """The order's page, with the buttons of the actions that apply now and are allowed."""
-        order = self.get_object(request, object_id)
-        context = {
-            **(extra_context or {}),
-            "can_cancel": order is not None
-            and order.status in CANCELLABLE_STATUSES
-            and self.has_cancel_permission(request, order),
-            "can_refund": order is not None
-            and order.status in REFUNDABLE_STATUSES
-            and self.has_refund_permission(request, order),
-            "dispute_actions": _dispute_actions(request, getattr(order, "dispute", None)),
-            "return_actions": [
-                action
-                for returned in (order.returns.all() if order is not None else [])
-                for action in _return_actions(request, returned)
-            ],
+        """The order's page as a support view: the item, the buyer (handle and platform; the
+        cardholder and card for operators only), totals with tax, the address, the timeline
+        of everything that happened (``orders.timeline``) and the buttons of the actions that
+        apply now and that the user may take. Times are in the order's merchant's zone."""
+        order = self.get_object(request, object_id)  # 404 for another merchant's
+        # An operator looking at one order sees it in its merchant's zone, as its staff do.
+        with timezone.override(order.merchant.time_zone):
+            context = {
+                **(extra_context or {}),
+                **self._support_context(request, order),
+                "title": f"Order #{order.confirmation_code}",
+                "subtitle": order.product_name,
+            }
+            response = super().change_view(request, object_id, form_url, extra_context=context)
+            if isinstance(response, TemplateResponse):
+                response.render()  # inside the zone: the template formats the times
+            return response
+
+    def _support_context(self, request: HttpRequest, order: Order) -> dict[str, Any]:
+        dispute = getattr(order, "dispute", None)
+        return {
+            "support": SupportView(
+                order=order,
+                platform=dict(Platform.choices).get(order.platform, order.platform),
+                address=ship_to_lines(order.ship_to or {}),
+                timeline=_timeline_rows(request, order_timeline(order)),
+                actions=self._actions(request, order, dispute),
+                time_zone=order.merchant.time_zone,
+            ),
         }
-        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _actions(
+        self, request: HttpRequest, order: Order, dispute: Dispute | None
+    ) -> list[tuple[str, str, str]]:
+        """(url, label, css class) of each action that applies to the order now and that the
+        user may take: cancel, refund, the receipt and credit notes, a case's resolutions and
+        a return's steps."""
+        actions = []
+        if order.status in CANCELLABLE_STATUSES and self.has_cancel_permission(request, order):
+            url = reverse("admin:orders_order_cancel", args=[order.pk])
+            actions.append((url, "Cancel", "cancel-order"))
+        if order.status in REFUNDABLE_STATUSES and self.has_refund_permission(request, order):
+            url = reverse("admin:orders_order_refund", args=[order.pk])
+            actions.append((url, "Refund", "refund-order"))
+        actions += [
+            (url, f"Dispute: {label}", "resolve-dispute")
+            for url, label in _dispute_actions(request, dispute)
+        ]
+        actions += [
+            (url, label, "return-step")
+            for returned in order.returns.order_by("id")
+            for url, label in _return_actions(request, returned)
+        ]
+        receipt = merchant_receipt(order_id=order.pk, merchant_id=order.merchant_id)
+        if receipt is not None:
+            url = reverse("admin:orders_order_receipt_pdf", args=[order.pk])
+            actions.append((url, f"Receipt {receipt.reference} (PDF)", "receipt"))
+        notes = CreditNote.objects.filter(refund__order=order).order_by("number")
+        actions += [
+            (
+                reverse("admin:orders_order_credit_note_pdf", args=[n.pk]),
+                f"Credit note {n.reference} (PDF)",
+                "credit-note",
+            )
+            for n in notes
+        ]
+        return actions
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -413,6 +438,11 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             return fields
         return tuple(name for name in fields if name not in _CARDHOLDER_FIELDS)
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Only the fields listed (read only), never the model's others: a foreign key shown
+        # by Django links its admin page, which may be a 403 (the inbox is the operators').
+        return self.get_readonly_fields(request, obj)
+
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Not a form field either: the page shows neither, even read-only.
         return None if request.user.is_superuser else _CARDHOLDER_FIELDS
@@ -430,6 +460,37 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"
 
+    @admin.display(description="Order", ordering="id")
+    def number(self, obj: Order) -> str:
+        """The one number staff and buyers use for an order: its code (the primary key stays
+        in URLs only)."""
+        return f"#{obj.confirmation_code}"
+
+    @admin.display(description="Purchase post")
+    def purchase_post_link(self, obj: Order) -> str:
+        # On its platform: the inbox is the operators' (its admin page would be a 403).
+        post = obj.purchase_post
+        if post is None:
+            return self.get_empty_value_display()
+        url = post_url(
+            platform=post.platform, post_id=post.post_id, author_handle=post.author_handle
+        )
+        if not url:
+            return f"{post.platform} post {post.post_id}"
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer">{} post {}</a>',
+            url,
+            post.platform,
+            post.post_id,
+        )
+
+    @admin.display(description="Ship to")
+    def ship_to_address(self, obj: Order) -> str:
+        lines = ship_to_lines(obj.ship_to or {})
+        if not lines:
+            return self.get_empty_value_display()
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
     ) -> tuple[QuerySet[Order], bool]:
@@ -440,6 +501,51 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         if term.isdigit():
             match |= Q(pk=int(term))
         return queryset.filter(match), False
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """A timeline entry as the page shows it: with the back-office page of the object it is
+    about, when the user may open it."""
+
+    entry: TimelineEntry
+    case_url: str = ""
+
+
+@dataclass(frozen=True)
+class SupportView:
+    order: Order
+    platform: str
+    address: list[str]
+    timeline: list[TimelineRow]
+    actions: list[tuple[str, str, str]]
+    time_zone: str
+
+
+def _timeline_rows(request: HttpRequest, entries: list[TimelineEntry]) -> list[TimelineRow]:
+    """``entries`` with links to the objects they are about that the user may open: the
+    object's admin grants the user the view and has the object among the user's rows (an
+    escalated case is no longer merchant staff's). One query per kind of object."""
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.case is not None:
+            wanted.setdefault(entry.case[0], set()).add(entry.case[1])
+    openable: set[tuple[str, int]] = set()
+    for label, pks in wanted.items():
+        model = apps.get_model(label)
+        model_admin = admin.site._registry.get(model)
+        if model_admin is None or not model_admin.has_view_permission(request):
+            continue
+        seen = model_admin.get_queryset(request).filter(pk__in=pks).values_list("pk", flat=True)
+        openable.update((label, pk) for pk in seen)
+    rows = []
+    for entry in entries:
+        url = ""
+        if entry.case is not None and entry.case in openable:
+            app_label, model_name = entry.case[0].split(".")
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=[entry.case[1]])
+        rows.append(TimelineRow(entry=entry, case_url=url))
+    return rows
 
 
 # --- Disputes --------------------------------------------------------------------------------

@@ -486,6 +486,10 @@ HASHCART = {
     # Lines of the cardholder's account log on their settings page from apps above accounts, each
     # ``(*, cardholder_id) -> [(when, what, detail)]`` (accounts does not import orders).
     "CARDHOLDER_LOG_SOURCES": ["orders.selectors.cardholder_order_log"],
+    # Entries of an order's support timeline from apps above orders, each
+    # ``(*, order) -> [orders.timeline.TimelineEntry]`` in a fixed number of queries (orders
+    # does not import fulfillment).
+    "ORDER_TIMELINE_SOURCES": ["fulfillment.timeline.shipment_timeline"],
     # The carrier's public tracking page of a shipment, for the buyer's order page:
     # ``(*, carrier, tracking_number) -> str`` ("" when the carrier has none; orders does not
     # import fulfillment).

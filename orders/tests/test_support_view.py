@@ -1,0 +1,265 @@
+"""The order page as a support view (issue 14, item 1): one timeline of everything that happened
+to an order, in a bounded number of queries; the item, buyer handle, totals, address and the
+actions that apply now; one order number; times in the merchant's zone; and no link a staff
+member can see that answers 403."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+from typing import cast
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from allauth.mfa.utils import is_mfa_enabled
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.services import operator_upsert, staff_user_upsert
+from catalog.models import Campaign
+from catalog.tests.factories import CampaignFactory
+from orders.models import Notification, Order, OrderEvent, PaymentOperation
+from orders.services import order_refund
+from orders.services.disputes import dispute_open
+from orders.services.payments import refund_run
+from orders.services.returns import return_request
+from orders.timeline import order_timeline
+from social.models import Reply
+from tests.mfa import totp_enable
+from tests.shop import order_delivered, order_paid, shop_open
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(merchant_id: int, name: str = "staff-a"):
+    user = staff_user_upsert(
+        username=name, email=f"{name}@example.com", password="pw", merchant_id=merchant_id
+    )
+    if not is_mfa_enabled(user):
+        totp_enable(user)
+    return user
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _busy_order() -> Order:
+    """A delivered order that went through everything: posts, replies, e-mails, payment
+    operations (one failed), a refund with its credit note, a return under way, a case opened
+    by "Not me", a staff action, and the carrier's tracking events."""
+    order = order_delivered("alice")
+    staff = _staff(order.merchant_id)
+    now = timezone.now()
+    refund = order_refund(
+        order_id=order.pk,
+        amount=Decimal("10.00"),
+        reason="Scratched box",
+        restock=False,
+        now=now,
+        actor_label="admin",
+        actor_id=staff.pk,
+    )
+    refund_run(refund_id=refund.pk, now=now)
+    return_request(
+        order_id=order.pk, cardholder_id=order.cardholder_id, reason="Too small", now=now
+    )
+    dispute_open(order_id=order.pk, now=now)
+    # Things that went wrong, as the outboxes record them.
+    Reply.objects.filter(in_reply_to=order.purchase_post).update(
+        status="failed", last_error="platform said no"
+    )
+    Notification.objects.filter(order=order).filter(kind="shipped").update(
+        status="failed", last_error="SMTP 550"
+    )
+    PaymentOperation.objects.filter(order=order, operation="capture").update(
+        attempts=3, last_error="gateway timeout"
+    )
+    return order
+
+
+def test_the_timeline_holds_every_kind_of_thing_in_time_order_without_the_buyers_email():
+    shop_open()
+    order = _busy_order()
+    entries = order_timeline(order)
+    sources = {e.source for e in entries}
+    assert sources >= {
+        "post",
+        "decision",
+        "reply",
+        "email",
+        "payment",
+        "refund",
+        "event",
+        "shipment",
+        "tracking",
+    }
+    assert [e.at for e in entries] == sorted(e.at for e in entries)
+    titles = [e.title for e in entries]
+    assert any(t.startswith("Purchase post by @alice on Sandbox") for t in titles)
+    assert any(t == "Confirmed" for t in titles)
+    assert any(t.startswith("Payment: authorize") for t in titles)
+    assert any(t.startswith("Refund 1: 10.00") for t in titles)
+    assert "Return requested" in titles
+    assert any(t.startswith("Case opened") for t in titles)
+    failed_reply = next(e for e in entries if e.source == "reply" and e.status == "failed")
+    assert "platform said no" in failed_reply.detail
+    assert failed_reply.tone == "failed"
+    capture = next(e for e in entries if e.title == "Payment: capture")
+    assert "3 attempts" in capture.detail
+    assert "gateway timeout" in capture.detail
+    refund = next(e for e in entries if e.source == "refund")
+    assert refund.actor == "staff-a"  # a staff login is named
+    assert any(e.source == "email" and e.status == "failed" for e in entries)
+    text = repr(entries)
+    assert order.cardholder.user.email not in text
+    assert "alice@example.com" not in text
+
+
+def test_the_timeline_costs_the_same_queries_however_long_it_is(django_assert_max_num_queries):
+    shop_open()
+    order = _busy_order()
+    short = order_paid("bob")
+    for o in (short, order):
+        o = Order.objects.select_related("purchase_post").get(pk=o.pk)
+        with django_assert_max_num_queries(12):
+            order_timeline(o)
+    # Ten more of everything on the long one costs nothing more.
+    now = timezone.now()
+    OrderEvent.objects.bulk_create(
+        [OrderEvent(order=order, created_at=now, kind="note", actor_label="admin")] * 1
+        + [
+            OrderEvent(order=order, created_at=now + timedelta(seconds=i), kind="refund_requested")
+            for i in range(10)
+        ]
+    )
+    o = Order.objects.select_related("purchase_post").get(pk=order.pk)
+    with django_assert_max_num_queries(12):
+        assert len(order_timeline(o)) > 40
+
+
+def test_the_order_page_is_a_support_view_with_the_actions_that_apply(client):
+    shop_open()
+    order = _busy_order()
+    staff = _staff(order.merchant_id)
+    page = _client(staff).get(reverse("admin:orders_order_change", args=[order.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert re.search(rf"<title>[^<]*Order #{order.confirmation_code} \|", html)
+    assert f"&rsaquo; Order #{order.confirmation_code}" in html  # the breadcrumb
+    assert "Kindle Fire HD" in html
+    assert "@alice on Sandbox" in html
+    assert "1 Main Street" in html
+    assert "Springfield, IL 62701" in html
+    assert '"line1"' not in html  # the address is not JSON
+    assert order.cardholder.user.email not in html
+    # Applies now: refund (captured), the case's and the return's steps, receipt and credit note.
+    for css in ("refund-order", "resolve-dispute", "return-step", "receipt", "credit-note"):
+        assert f'class="button {css}"' in html, css
+    assert 'class="button cancel-order"' not in html  # shipped: too late to cancel
+
+
+def test_the_order_list_and_messages_use_the_code_not_the_pk(client):
+    shop_open()
+    order = order_paid("alice")
+    staff = _staff(order.merchant_id)
+    listing = _client(staff).get(reverse("admin:orders_order_changelist")).content.decode()
+    assert f">#{order.confirmation_code}</a>" in listing
+    assert str(order) == f"Order #{order.confirmation_code}"
+    response = _client(staff).post(
+        reverse("admin:orders_order_cancel", args=[order.pk]), follow=True
+    )
+    assert f"Order #{order.confirmation_code} is cancelled." in response.content.decode()
+
+
+def test_merchant_staff_see_times_in_their_merchants_zone_with_its_abbreviation():
+    shop_open()
+    order = order_paid("alice")
+    order.merchant.time_zone = "America/Los_Angeles"
+    order.merchant.save()
+    staff = _staff(order.merchant_id)
+    created = timezone.localtime(order.created_at, timezone=_zone("America/Los_Angeles"))
+    abbreviation = created.tzname()
+    assert abbreviation in ("PST", "PDT")
+    listing = _client(staff).get(reverse("admin:orders_order_changelist")).content.decode()
+    assert f"{created:%H:%M} {abbreviation}" in listing
+    page = _client(staff).get(reverse("admin:orders_order_change", args=[order.pk]))
+    assert f"{created:%H:%M} {abbreviation}" in page.content.decode()
+    # An operator's list is in UTC; one order's page in its merchant's zone.
+    operator = operator_upsert(username="ops", email="ops@example.com", password="pw")
+    totp_enable(operator)
+    ops = _client(operator)
+    utc = timezone.localtime(order.created_at, timezone=_zone("UTC"))
+    assert f"{utc:%H:%M} UTC" in ops.get(reverse("admin:orders_order_changelist")).content.decode()
+    ops_page = ops.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert f"{created:%H:%M} {abbreviation}" in ops_page
+
+
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
+def _admin_links(page_url: str, html: str) -> set[str]:
+    parser = _Links()
+    parser.feed(html)
+    links = set()
+    for href in parser.hrefs:
+        url = urljoin(page_url, href.replace("&amp;", "&"))
+        parts = urlsplit(url)
+        if parts.netloc in ("", "testserver") and parts.path.startswith("/admin/"):
+            links.add(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return links
+
+
+def test_no_link_merchant_staff_see_on_the_order_list_and_page_answers_403():
+    shop_open()
+    order = _busy_order()
+    other = cast(Campaign, CampaignFactory(hashtag="BuyOtherThing"))
+    staff = _staff(order.merchant_id)
+    assert other.merchant_id != order.merchant_id
+    client = _client(staff)
+    pages = [
+        reverse("admin:orders_order_changelist"),
+        reverse("admin:orders_order_change", args=[order.pk]),
+    ]
+    followed: dict[str, int] = {}
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200
+        for link in sorted(_admin_links(page, response.content.decode())):
+            if link in followed or "/logout/" in link:
+                continue
+            followed[link] = client.get(link).status_code
+    assert len(followed) > 15
+    bad = {link: status for link, status in followed.items() if status in (403, 500)}
+    assert bad == {}
+    assert any(re.search(r"/admin/orders/(dispute|return)/\d+/change/", link) for link in followed)
+
+
+def test_a_refused_page_is_friendly_and_links_home():
+    shop_open()
+    order = order_paid("alice")
+    staff = _staff(order.merchant_id)
+    response = _client(staff).get(reverse("admin:social_post_changelist"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "403 Forbidden" not in html
+    assert "not allowed" in html.lower()
+    assert 'href="/admin/"' in html
