@@ -627,10 +627,15 @@ class DisputeAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
         "deadline",
         "note",
         "resolved_at",
-        "resolved_by",
+        "resolved_by_name",
         "escalated_at",
     )
-    exclude = ("order", "merchant")
+    exclude = ("order", "merchant", "resolved_by")
+
+    @admin.display(description="Resolved by")
+    def resolved_by_name(self, obj: Dispute) -> str:
+        # A name, not a link: logins are the operators' (their admin page is a 403 for staff).
+        return obj.resolved_by.get_username() if obj.resolved_by else self.get_empty_value_display()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
         # Escalated cases are the operators' (``disputes_visible``); open ones come first.
@@ -786,17 +791,59 @@ class ReturnAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
         "requested_at",
         "note",
         "decided_at",
-        "decided_by",
+        "decided_by_name",
         "restock",
         "carrier",
         "tracking_number",
         "label_url",
         "label_bought_at",
         "received_at",
+        "refund_text",
+        "dispute_link",
+    )
+    exclude = (
+        "order",
+        "merchant",
+        "carrier_reference",
+        "label_claimed_until",
+        "decided_by",
         "refund",
         "dispute",
     )
-    exclude = ("order", "merchant", "carrier_reference", "label_claimed_until")
+
+    @admin.display(description="Decided by")
+    def decided_by_name(self, obj: Return) -> str:
+        # A name, not a link: logins are the operators' (their admin page is a 403 for staff).
+        return obj.decided_by.get_username() if obj.decided_by else self.get_empty_value_display()
+
+    @admin.display(description="Refund")
+    def refund_text(self, obj: Return) -> str:
+        refund = obj.refund
+        if refund is None:
+            return self.get_empty_value_display()
+        return f"Refund {refund.number}: {refund.amount} {obj.order.currency} ({refund.status})"
+
+    @admin.display(description="Case")
+    def dispute_link(self, obj: Return) -> str:
+        if obj.dispute_id is None:
+            return self.get_empty_value_display()
+        url = reverse("admin:orders_dispute_change", args=[obj.dispute_id])
+        return format_html(
+            '<a href="{}">Case about order #{}</a>', url, obj.order.confirmation_code
+        )
+
+    @admin.display(description="Case")
+    def dispute_text(self, obj: Return) -> str:
+        return f"Case about order #{obj.order.confirmation_code} (with the operator)"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # An escalated case is the operators' alone: staff read of it, without a link to it.
+        if obj is not None and obj.dispute_id is not None:
+            visible = disputes_visible(merchant_id=merchant_id_of(request))
+            if not visible.filter(pk=obj.dispute_id).exists():
+                fields = tuple("dispute_text" if f == "dispute_link" else f for f in fields)
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Return]:
         return (
@@ -903,10 +950,32 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     superuser_list_filter = ("merchant",)
     search_fields = ("campaign__hashtag",)
     ordering = ("campaign_id", "posted_at", "post_id")
-    readonly_fields = ("campaign", "post", "posted_at", "status", "order", "ended_at", "reason")
+    readonly_fields = (
+        "campaign",
+        "post_link",
+        "posted_at",
+        "status",
+        "order",
+        "ended_at",
+        "reason",
+    )
     fields = readonly_fields
     export_fields = ("id", "campaign_id", "status", "posted_at", "order_id", "ended_at", "reason")
 
     @admin.display(description="Buyer's handle")
     def author(self, obj: WaitlistEntry) -> str:
         return f"@{obj.post.author_handle}"
+
+    @admin.display(description="Post")
+    def post_link(self, obj: WaitlistEntry) -> str:
+        # On its platform: the inbox is the operators' (its admin page would be a 403).
+        post = obj.post
+        url = post_url(
+            platform=post.platform, post_id=post.post_id, author_handle=post.author_handle
+        )
+        label = (
+            f"@{post.author_handle} on {dict(Platform.choices).get(post.platform, post.platform)}"
+        )
+        if not url:
+            return label
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', url, label)
