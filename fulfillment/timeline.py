@@ -20,7 +20,7 @@ def shipment_timeline(*, order: Order) -> list[TimelineEntry]:
             source="shipment",
             title=f"Shipment scheduled: ships by {shipment.ship_by:%a %d %b %Y}, "
             f"promised for {shipment.promised_delivery:%a %d %b %Y}",
-            status=str(shipment.status),
+            detail=f"Now: {shipment.get_status_display().lower()}",
             tone=WAITING if shipment.status == ShipmentStatus.AWAITING_LABEL else OK,
             actor="system",
             case=case,

@@ -376,8 +376,11 @@ def _event_entries(order: Order, events: list[OrderEvent]) -> list[TimelineEntry
     entries = []
     for e in events:
         data = e.data if isinstance(e.data, dict) else {}
+        # A flag is shown when set ("restock"); an empty value not at all.
         details = [
-            f"{label}: {data[key]}" for key, label in _EVENT_DATA if data.get(key) not in (None, "")
+            label if data[key] is True else f"{label}: {data[key]}"
+            for key, label in _EVENT_DATA
+            if data.get(key) not in (None, "", False)
         ]
         if e.from_status and e.to_status and e.from_status != e.to_status:
             details.insert(0, f"{e.from_status} \u2192 {e.to_status}")

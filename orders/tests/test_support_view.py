@@ -19,13 +19,15 @@ from django.utils import timezone
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
+from orders.addresses import ship_to_lines
 from orders.models import Notification, Order, OrderEvent, PaymentOperation
 from orders.services import order_refund
-from orders.services.disputes import dispute_open
+from orders.services.disputes import dispute_escalate, dispute_open, dispute_reject
 from orders.services.payments import refund_run
 from orders.services.returns import return_request
 from orders.timeline import order_timeline
 from social.models import Reply
+from social.platforms import post_url
 from tests.mfa import totp_enable
 from tests.shop import order_delivered, order_paid, shop_open
 
@@ -229,6 +231,9 @@ def _admin_links(page_url: str, html: str) -> set[str]:
 
 
 def test_no_link_merchant_staff_see_on_the_order_list_and_page_answers_403():
+    """Every link under /admin/ on the order list and on an order page with events of every
+    kind, and on the pages of the objects they link (case, return, shipment), answers neither
+    403 nor 500."""
     shop_open()
     order = _busy_order()
     other = cast(Campaign, CampaignFactory(hashtag="BuyOtherThing"))
@@ -240,17 +245,30 @@ def test_no_link_merchant_staff_see_on_the_order_list_and_page_answers_403():
         reverse("admin:orders_order_change", args=[order.pk]),
     ]
     followed: dict[str, int] = {}
-    for page in pages:
+    seen_pages: set[str] = set()
+    while pages:
+        page = pages.pop(0)
+        seen_pages.add(page)
         response = client.get(page)
-        assert response.status_code == 200
+        assert response.status_code == 200, page
         for link in sorted(_admin_links(page, response.content.decode())):
             if link in followed or "/logout/" in link:
                 continue
             followed[link] = client.get(link).status_code
+            # One step further from the objects the order page links.
+            if followed[link] == 200 and link not in seen_pages and _CASE_PAGE.search(link):
+                pages.append(link)
     assert len(followed) > 15
     bad = {link: status for link, status in followed.items() if status in (403, 500)}
     assert bad == {}
-    assert any(re.search(r"/admin/orders/(dispute|return)/\d+/change/", link) for link in followed)
+    assert {m.group(1) for link in seen_pages if (m := _CASE_PAGE.search(link))} >= {
+        "orders/dispute",
+        "orders/return",
+        "fulfillment/shipment",
+    }
+
+
+_CASE_PAGE = re.compile(r"^/admin/(orders/dispute|orders/return|fulfillment/shipment)/\d+/change/$")
 
 
 def test_a_refused_page_is_friendly_and_links_home():
@@ -263,3 +281,73 @@ def test_a_refused_page_is_friendly_and_links_home():
     assert "403 Forbidden" not in html
     assert "not allowed" in html.lower()
     assert 'href="/admin/"' in html
+
+
+def test_an_escalated_case_is_in_the_timeline_without_a_link_staff_could_not_follow():
+    shop_open()
+    order = order_delivered("alice")
+    staff = _staff(order.merchant_id)
+    now = timezone.now()
+    dispute = dispute_open(order_id=order.pk, now=now)
+    assert dispute is not None
+    dispute_url = reverse("admin:orders_dispute_change", args=[dispute.pk])
+    page = reverse("admin:orders_order_change", args=[order.pk])
+    assert dispute_url in _client(staff).get(page).content.decode()
+    dispute_reject(
+        dispute_id=dispute.pk, reason="Signed for", now=now, actor_label="admin", actor_id=staff.pk
+    )
+    dispute_escalate(dispute_id=dispute.pk, cardholder_id=order.cardholder_id, now=now)
+    html = _client(staff).get(page).content.decode()
+    assert "Case escalated to the operator" in html
+    assert dispute_url not in html
+    operator = operator_upsert(username="ops", email="ops@example.com", password="pw")
+    totp_enable(operator)
+    assert dispute_url in _client(operator).get(page).content.decode()
+
+
+def test_ship_to_is_written_as_an_address():
+    assert ship_to_lines(
+        {
+            "name": "Alice Doe",
+            "line1": "1 Main Street",
+            "line2": "",
+            "city": "Springfield",
+            "state": "IL",
+            "postal_code": "62701",
+            "country": "US",
+        }
+    ) == ["Alice Doe", "1 Main Street", "Springfield, IL 62701"]
+    assert ship_to_lines(
+        {"line1": "5 Rue X", "city": "Paris", "postal_code": "75001", "country": "FR"}
+    ) == [
+        "5 Rue X",
+        "Paris, 75001",
+        "FR",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("platform", "post_id", "handle", "url"),
+    [
+        ("x", "1860000000000000001", "alice", "https://x.com/alice/status/1860000000000000001"),
+        ("x", "not-a-number", "alice", ""),
+        (
+            "bluesky",
+            "at://did:plc:abc123/app.bsky.feed.post/3kxyz",
+            "alice.bsky.social",
+            "https://bsky.app/profile/did:plc:abc123/post/3kxyz",
+        ),
+        ("bluesky", "javascript:alert(1)", "alice", ""),
+        (
+            "mastodon",
+            "112233",
+            "alice@example.social",
+            "https://mastodon.social/@alice@example.social/112233",
+        ),
+        ("sandbox", "42", "alice", ""),
+        ("nowhere", "42", "alice", ""),
+    ],
+)
+def test_posts_link_to_their_page_on_their_platform(settings, platform, post_id, handle, url):
+    settings.MASTODON_API_BASE_URL = "https://mastodon.social"
+    assert post_url(platform=platform, post_id=post_id, author_handle=handle) == url
