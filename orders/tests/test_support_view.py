@@ -351,3 +351,27 @@ def test_ship_to_is_written_as_an_address():
 def test_posts_link_to_their_page_on_their_platform(settings, platform, post_id, handle, url):
     settings.MASTODON_API_BASE_URL = "https://mastodon.social"
     assert post_url(platform=platform, post_id=post_id, author_handle=handle) == url
+
+
+def test_no_page_two_steps_from_the_back_office_home_answers_403_to_merchant_staff():
+    """From the home page, every link under /admin/ and every link on the pages they lead to
+    (lists, filters, objects, history) answers without a 403 or 500 for merchant staff."""
+    shop_open()
+    order = _busy_order()
+    client = _client(_staff(order.merchant_id))
+    depth = {"/admin/": 0}
+    queue, status = ["/admin/"], {}
+    while queue:
+        page = queue.pop(0)
+        response = client.get(page)
+        status[page] = response.status_code
+        html = "text/html" in response.get("Content-Type", "")
+        if response.status_code != 200 or depth[page] >= 2 or not html:
+            continue
+        for link in sorted(_admin_links(page, response.content.decode())):
+            if "/logout/" in link or link in depth:
+                continue
+            depth[link] = depth[page] + 1
+            queue.append(link)
+    assert len(status) > 50
+    assert {page: code for page, code in status.items() if code in (403, 500)} == {}
