@@ -400,7 +400,8 @@ def test_ship_to_is_written_as_an_address():
             "alice@example.social",
             "https://mastodon.social/@alice@example.social/112233",
         ),
-        ("sandbox", "42", "alice", ""),
+        ("sandbox", "42", "alice", "/sandbox/posts/42/"),
+        ("sandbox", "../42", "alice", ""),
         ("nowhere", "42", "alice", ""),
     ],
 )
@@ -431,3 +432,20 @@ def test_no_page_two_steps_from_the_back_office_home_answers_403_to_merchant_sta
             queue.append(link)
     assert len(status) > 50
     assert {page: code for page, code in status.items() if code in (403, 500)} == {}
+
+
+def test_the_purchase_post_link_opens_the_post_with_its_replies():
+    shop_open()
+    order = order_paid("alice")
+    html = (
+        _client(_staff(order.merchant_id))
+        .get(reverse("admin:orders_order_change", args=[order.pk]))
+        .content.decode()
+    )
+    link = f"/sandbox/posts/{order.purchase_post.post_id}/"
+    assert f'href="{link}"' in html
+    page = Client().get(link)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "#BuyKindleFireHD" in text
+    assert f"#Confirm{order.confirmation_code}" in text  # the confirmation request, a reply

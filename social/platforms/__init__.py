@@ -39,5 +39,10 @@ def post_url(*, platform: str, post_id: str, author_handle: str) -> str:
         return ""
     build = getattr(adapter, "post_url", PlatformAdapter.post_url)
     url = str(build(post_id=post_id, author_handle=author_handle))
-    # Ids come from the platforms: a link staff click is never anything but a web page.
-    return url if urlsplit(url).scheme in ("http", "https") else ""
+    # Ids come from the platforms: a link staff click is never anything but a web page (or,
+    # for the sandbox network, a page of this site).
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return url
+    local = not parts.scheme and not parts.netloc and url.startswith("/")
+    return url if local and not url.startswith("//") else ""
