@@ -60,9 +60,10 @@ def merchant_time_zone(get_response: Callable[[HttpRequest], HttpResponse]) -> C
 
     def middleware(request: HttpRequest) -> HttpResponse:
         user = request.user
-        merchant = getattr(user, "merchant", None) if user.is_authenticated else None
-        zone = getattr(merchant, "time_zone", "")
-        if not zone or user.is_superuser or not _is_admin_page(request):
+        if not user.is_authenticated or user.is_superuser or not user.is_staff:
+            return get_response(request)
+        zone = getattr(getattr(user, "merchant", None), "time_zone", "")
+        if not zone or not _is_admin_page(request):
             return get_response(request)
         try:
             tz = ZoneInfo(zone)

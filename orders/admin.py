@@ -4,6 +4,16 @@ The change list never counts the whole table (``CappedCountPaginator``), orders 
 key (indexed together with the merchant), joins only the merchant, and searches by exact
 confirmation code, buyer handle or order number, each an index lookup.
 
+An order is known by one number, its code (``#GAQ37``): in the list, the page's title and
+breadcrumbs, the links from cases, returns and the waitlist, and every message; the primary key
+stays in URLs only. Its page is a support view (issue 14): the item, the buyer's handle and
+platform, totals with tax, the ship-to address, one timeline of everything that happened
+(``orders.timeline``), and the buttons of the actions that apply now and that the user may take;
+times in the order's merchant's zone (merchant staff see every back-office page in it:
+``accounts.middleware.merchant_time_zone``). No link on it leads to a page the user may not
+open: the purchase post links its page on its platform (the inbox is the operators'), logins
+are named, not linked, and a timeline entry links its case only while the user may see it.
+
 Merchant staff never see cardholder data (DESIGN §10.2): an order shows the buyer's handle and
 an opaque buyer reference (``order_buyer_reference``), never the cardholder (their e-mail) or
 the card; operators see those too. The CSV export holds neither.

@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.models import Campaign
@@ -254,6 +255,20 @@ def test_merchant_staff_see_times_in_their_merchants_zone_with_its_abbreviation(
     assert f"{utc:%H:%M} UTC" in ops.get(reverse("admin:orders_order_changelist")).content.decode()
     ops_page = ops.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert f"{created:%H:%M} {abbreviation}" in ops_page
+
+
+def test_the_api_keeps_utc_for_merchant_staff():
+    shop_open()
+    order = order_paid("alice")
+    order.merchant.time_zone = "America/Los_Angeles"
+    order.merchant.save()
+    staff = _staff(order.merchant_id)
+    _, token = AuthToken.objects.create(user=staff)
+    client = Client(headers={"Authorization": f"Token {token}"})
+    response = client.get(f"/api/v1/orders/{order.pk}/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["created_at"].endswith(("Z", "+00:00"))
 
 
 def _zone(name: str):
