@@ -40,6 +40,7 @@ from typing import Any
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Q, QuerySet, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -542,9 +543,11 @@ def _timeline_rows(request: HttpRequest, entries: list[TimelineEntry]) -> list[T
             wanted.setdefault(entry.case[0], set()).add(entry.case[1])
     openable: set[tuple[str, int]] = set()
     for label, pks in wanted.items():
-        model = apps.get_model(label)
-        model_admin = admin.site._registry.get(model)
-        if model_admin is None or not model_admin.has_view_permission(request):
+        try:
+            model_admin = admin.site.get_model_admin(apps.get_model(label))
+        except NotRegistered:
+            continue
+        if not model_admin.has_view_permission(request):
             continue
         seen = model_admin.get_queryset(request).filter(pk__in=pks).values_list("pk", flat=True)
         openable.update((label, pk) for pk in seen)
