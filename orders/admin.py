@@ -5,6 +5,16 @@ key (indexed together with the merchant), joins only the merchant, and searches 
 keys (code, handle, post id or link; operators also e-mail and last four: ``orders.search``),
 each an index lookup.
 
+An order is known by one number, its code (``#GAQ37``): in the list, the page's title and
+breadcrumbs, the links from cases, returns and the waitlist, and every message; the primary key
+stays in URLs only. Its page is a support view (issue 14): the item, the buyer's handle and
+platform, totals with tax, the ship-to address, one timeline of everything that happened
+(``orders.timeline``), and the buttons of the actions that apply now and that the user may take;
+times in the order's merchant's zone (merchant staff see every back-office page in it:
+``accounts.middleware.merchant_time_zone``). No link on it leads to a page the user may not
+open: the purchase post links its page on its platform (the inbox is the operators'), logins
+are named, not linked, and a timeline entry links its case only while the user may see it.
+
 Merchant staff never see cardholder data (DESIGN §10.2): an order shows the buyer's handle and
 an opaque buyer reference (``order_buyer_reference``), never the cardholder (their e-mail) or
 the card; operators see those too. The CSV export holds neither.
@@ -25,10 +35,13 @@ refuse with a note the buyer reads (``orders.approve_return``), mark received
 (``orders.receive_return``), which refunds what is left.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, QuerySet, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -37,12 +50,14 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from catalog.models import Campaign
 from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdminMixin
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
+from orders.addresses import ship_to_lines
 from orders.admin_filters import CreatedDateRangeFilter, date_range_ordering
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
@@ -54,8 +69,6 @@ from orders.models import (
     Dispute,
     DisputeStatus,
     Order,
-    OrderEvent,
-    Refund,
     Return,
     ReturnStatus,
     WaitlistEntry,
@@ -74,38 +87,12 @@ from orders.services import order_cancel, order_refund
 from orders.services import returns as return_services
 from orders.services.payments import refund_run_on_commit
 from orders.services.refunds import CENT, REASON_MAX_LENGTH
+from orders.timeline import TimelineEntry, order_timeline
+from social.models import Platform
+from social.platforms import post_url
 
 # Shown to operators only: the cardholder's login (its e-mail) and the card.
 _CARDHOLDER_FIELDS = ("cardholder", "card")
-
-
-class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = OrderEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor_label", "data")
-    readonly_fields = fields
-    ordering = ("id",)
-    extra = 0
-
-
-class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = Refund
-    fields = (
-        "number",
-        "created_at",
-        "amount",
-        "reason",
-        "restock",
-        "status",
-        "actor_label",
-        "succeeded_at",
-    )
-    readonly_fields = fields
-    ordering = ("number",)
-    extra = 0
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Part of the order's page: whoever may see the order sees its refunds.
-        return request.user.has_perm("orders.view_order")
 
 
 class RefundForm(forms.Form):
@@ -119,7 +106,7 @@ class RefundForm(forms.Form):
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
-        "id",
+        "number",
         "created_at",
         "status",
         "product_name",
@@ -128,10 +115,10 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "buyer_reference",
         "platform",
     )
+    list_display_links = ("number",)
     list_filter = ("status", "campaign", CreatedDateRangeFilter)
     search_fields = ("confirmation_code",)  # shows the search box; ``order_search`` searches
     search_help_text = SEARCH_HELP
-    inlines = (RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     actions = ["export_csv", "cancel_orders", "refund_order"]
@@ -140,7 +127,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "campaign",
         "cardholder",
         "card",
-        "purchase_post",
+        "purchase_post_link",
         "platform",
         "author_id",
         "author_handle",
@@ -165,7 +152,7 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         "product_name",
         "product_sku",
         "hashtag",
-        "ship_to",
+        "ship_to_address",
         "created_at",
         "updated_at",
     )
@@ -230,24 +217,73 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        """The order's page, with the buttons of the actions that apply now and are allowed."""
-        order = self.get_object(request, object_id)
-        context = {
-            **(extra_context or {}),
-            "can_cancel": order is not None
-            and order.status in CANCELLABLE_STATUSES
-            and self.has_cancel_permission(request, order),
-            "can_refund": order is not None
-            and order.status in REFUNDABLE_STATUSES
-            and self.has_refund_permission(request, order),
-            "dispute_actions": _dispute_actions(request, getattr(order, "dispute", None)),
-            "return_actions": [
-                action
-                for returned in (order.returns.all() if order is not None else [])
-                for action in _return_actions(request, returned)
-            ],
+        """The order's page as a support view: the item, the buyer (handle and platform; the
+        cardholder and card for operators only), totals with tax, the address, the timeline
+        of everything that happened (``orders.timeline``) and the buttons of the actions that
+        apply now and that the user may take. Times are in the order's merchant's zone."""
+        order = self.get_object(request, object_id)  # 404 for another merchant's
+        # An operator looking at one order sees it in its merchant's zone, as its staff do.
+        with timezone.override(order.merchant.time_zone):
+            context = {
+                **(extra_context or {}),
+                **self._support_context(request, order),
+                "title": f"Order #{order.confirmation_code}",
+                "subtitle": order.product_name,
+            }
+            response = super().change_view(request, object_id, form_url, extra_context=context)
+            if isinstance(response, TemplateResponse):
+                response.render()  # inside the zone: the template formats the times
+            return response
+
+    def _support_context(self, request: HttpRequest, order: Order) -> dict[str, Any]:
+        dispute = getattr(order, "dispute", None)
+        return {
+            "support": SupportView(
+                order=order,
+                platform=dict(Platform.choices).get(order.platform, order.platform),
+                address=ship_to_lines(order.ship_to or {}),
+                timeline=_timeline_rows(request, order_timeline(order)),
+                actions=self._actions(request, order, dispute),
+                time_zone=order.merchant.time_zone,
+            ),
         }
-        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _actions(
+        self, request: HttpRequest, order: Order, dispute: Dispute | None
+    ) -> list[tuple[str, str, str]]:
+        """(url, label, css class) of each action that applies to the order now and that the
+        user may take: cancel, refund, the receipt and credit notes, a case's resolutions and
+        a return's steps."""
+        actions = []
+        if order.status in CANCELLABLE_STATUSES and self.has_cancel_permission(request, order):
+            url = reverse("admin:orders_order_cancel", args=[order.pk])
+            actions.append((url, "Cancel", "cancel-order"))
+        if order.status in REFUNDABLE_STATUSES and self.has_refund_permission(request, order):
+            url = reverse("admin:orders_order_refund", args=[order.pk])
+            actions.append((url, "Refund", "refund-order"))
+        actions += [
+            (url, f"Dispute: {label}", "resolve-dispute")
+            for url, label in _dispute_actions(request, dispute)
+        ]
+        actions += [
+            (url, label, "return-step")
+            for returned in order.returns.order_by("id")
+            for url, label in _return_actions(request, returned)
+        ]
+        receipt = merchant_receipt(order_id=order.pk, merchant_id=order.merchant_id)
+        if receipt is not None:
+            url = reverse("admin:orders_order_receipt_pdf", args=[order.pk])
+            actions.append((url, f"Receipt {receipt.reference} (PDF)", "receipt"))
+        notes = CreditNote.objects.filter(refund__order=order).order_by("number")
+        actions += [
+            (
+                reverse("admin:orders_order_credit_note_pdf", args=[n.pk]),
+                f"Credit note {n.reference} (PDF)",
+                "credit-note",
+            )
+            for n in notes
+        ]
+        return actions
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -416,6 +452,11 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
             return fields
         return tuple(name for name in fields if name not in _CARDHOLDER_FIELDS)
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Only the fields listed (read only), never the model's others: a foreign key shown
+        # by Django links its admin page, which may be a 403 (the inbox is the operators').
+        return self.get_readonly_fields(request, obj)
+
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         # Not a form field either: the page shows neither, even read-only.
         return None if request.user.is_superuser else _CARDHOLDER_FIELDS
@@ -433,6 +474,37 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     def money(self, obj: Order) -> str:
         return f"{obj.total} {obj.currency}"
 
+    @admin.display(description="Order", ordering="id")
+    def number(self, obj: Order) -> str:
+        """The one number staff and buyers use for an order: its code (the primary key stays
+        in URLs only)."""
+        return f"#{obj.confirmation_code}"
+
+    @admin.display(description="Purchase post")
+    def purchase_post_link(self, obj: Order) -> str:
+        # On its platform: the inbox is the operators' (its admin page would be a 403).
+        post = obj.purchase_post
+        if post is None:
+            return self.get_empty_value_display()
+        url = post_url(
+            platform=post.platform, post_id=post.post_id, author_handle=post.author_handle
+        )
+        if not url:
+            return f"{post.platform} post {post.post_id}"
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer">{} post {}</a>',
+            url,
+            post.platform,
+            post.post_id,
+        )
+
+    @admin.display(description="Ship to")
+    def ship_to_address(self, obj: Order) -> str:
+        lines = ship_to_lines(obj.ship_to or {})
+        if not lines:
+            return self.get_empty_value_display()
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
     ) -> tuple[QuerySet[Order], bool]:
@@ -442,6 +514,53 @@ class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
 
     def get_ordering(self, request: HttpRequest) -> Any:
         return date_range_ordering(request) or super().get_ordering(request)
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """A timeline entry as the page shows it: with the back-office page of the object it is
+    about, when the user may open it."""
+
+    entry: TimelineEntry
+    case_url: str = ""
+
+
+@dataclass(frozen=True)
+class SupportView:
+    order: Order
+    platform: str
+    address: list[str]
+    timeline: list[TimelineRow]
+    actions: list[tuple[str, str, str]]
+    time_zone: str
+
+
+def _timeline_rows(request: HttpRequest, entries: list[TimelineEntry]) -> list[TimelineRow]:
+    """``entries`` with links to the objects they are about that the user may open: the
+    object's admin grants the user the view and has the object among the user's rows (an
+    escalated case is no longer merchant staff's). One query per kind of object."""
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.case is not None:
+            wanted.setdefault(entry.case[0], set()).add(entry.case[1])
+    openable: set[tuple[str, int]] = set()
+    for label, pks in wanted.items():
+        try:
+            model_admin = admin.site.get_model_admin(apps.get_model(label))
+        except NotRegistered:
+            continue
+        if not model_admin.has_view_permission(request):
+            continue
+        seen = model_admin.get_queryset(request).filter(pk__in=pks).values_list("pk", flat=True)
+        openable.update((label, pk) for pk in seen)
+    rows = []
+    for entry in entries:
+        url = ""
+        if entry.case is not None and entry.case in openable:
+            app_label, model_name = entry.case[0].split(".")
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=[entry.case[1]])
+        rows.append(TimelineRow(entry=entry, case_url=url))
+    return rows
 
 
 # --- Disputes --------------------------------------------------------------------------------
@@ -523,10 +642,15 @@ class DisputeAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
         "deadline",
         "note",
         "resolved_at",
-        "resolved_by",
+        "resolved_by_name",
         "escalated_at",
     )
-    exclude = ("order", "merchant")
+    exclude = ("order", "merchant", "resolved_by")
+
+    @admin.display(description="Resolved by")
+    def resolved_by_name(self, obj: Dispute) -> str:
+        # A name, not a link: logins are the operators' (their admin page is a 403 for staff).
+        return obj.resolved_by.get_username() if obj.resolved_by else self.get_empty_value_display()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dispute]:
         # Escalated cases are the operators' (``disputes_visible``); open ones come first.
@@ -682,17 +806,59 @@ class ReturnAdmin(OrderLinkMixin, ReadOnlyAdminMixin, MerchantScopedAdmin):
         "requested_at",
         "note",
         "decided_at",
-        "decided_by",
+        "decided_by_name",
         "restock",
         "carrier",
         "tracking_number",
         "label_url",
         "label_bought_at",
         "received_at",
+        "refund_text",
+        "dispute_link",
+    )
+    exclude = (
+        "order",
+        "merchant",
+        "carrier_reference",
+        "label_claimed_until",
+        "decided_by",
         "refund",
         "dispute",
     )
-    exclude = ("order", "merchant", "carrier_reference", "label_claimed_until")
+
+    @admin.display(description="Decided by")
+    def decided_by_name(self, obj: Return) -> str:
+        # A name, not a link: logins are the operators' (their admin page is a 403 for staff).
+        return obj.decided_by.get_username() if obj.decided_by else self.get_empty_value_display()
+
+    @admin.display(description="Refund")
+    def refund_text(self, obj: Return) -> str:
+        refund = obj.refund
+        if refund is None:
+            return self.get_empty_value_display()
+        return f"Refund {refund.number}: {refund.amount} {obj.order.currency} ({refund.status})"
+
+    @admin.display(description="Case")
+    def dispute_link(self, obj: Return) -> str:
+        if obj.dispute_id is None:
+            return self.get_empty_value_display()
+        url = reverse("admin:orders_dispute_change", args=[obj.dispute_id])
+        return format_html(
+            '<a href="{}">Case about order #{}</a>', url, obj.order.confirmation_code
+        )
+
+    @admin.display(description="Case")
+    def dispute_text(self, obj: Return) -> str:
+        return f"Case about order #{obj.order.confirmation_code} (with the operator)"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # An escalated case is the operators' alone: staff read of it, without a link to it.
+        if obj is not None and obj.dispute_id is not None:
+            visible = disputes_visible(merchant_id=merchant_id_of(request))
+            if not visible.filter(pk=obj.dispute_id).exists():
+                fields = tuple("dispute_text" if f == "dispute_link" else f for f in fields)
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Return]:
         return (
@@ -799,13 +965,35 @@ class WaitlistEntryAdmin(ReadOnlyAdminMixin, MerchantScopedAdmin):
     superuser_list_filter = ("merchant",)
     search_fields = ("campaign__hashtag",)
     ordering = ("campaign_id", "posted_at", "post_id")
-    readonly_fields = ("campaign", "post", "posted_at", "status", "order", "ended_at", "reason")
+    readonly_fields = (
+        "campaign",
+        "post_link",
+        "posted_at",
+        "status",
+        "order",
+        "ended_at",
+        "reason",
+    )
     fields = readonly_fields
     export_fields = ("id", "campaign_id", "status", "posted_at", "order_id", "ended_at", "reason")
 
     @admin.display(description="Buyer's handle")
     def author(self, obj: WaitlistEntry) -> str:
         return f"@{obj.post.author_handle}"
+
+    @admin.display(description="Post")
+    def post_link(self, obj: WaitlistEntry) -> str:
+        # On its platform: the inbox is the operators' (its admin page would be a 403).
+        post = obj.post
+        url = post_url(
+            platform=post.platform, post_id=post.post_id, author_handle=post.author_handle
+        )
+        label = (
+            f"@{post.author_handle} on {dict(Platform.choices).get(post.platform, post.platform)}"
+        )
+        if not url:
+            return label
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', url, label)
 
 
 # The webhooks' back office (endpoints, deliveries): registered on import.

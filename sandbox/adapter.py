@@ -5,6 +5,7 @@ from itertools import takewhile
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from sandbox.models import SandboxPost, SandboxUser
@@ -126,6 +127,13 @@ class SandboxAdapter(PlatformAdapter):
     # The sandbox stands in for X in the demo: replies up to 280 characters, each counting one
     # (without X's weights), so that a reply the demo shows is one X would take in Latin text.
     max_reply_length = 280
+
+    @classmethod
+    def post_url(cls, *, post_id: str, author_handle: str) -> str:
+        # The sandbox network's page of the post, while the network's pages are on.
+        if not settings.HASHCART["SANDBOX_PAGE"] or not post_id.isdigit():
+            return ""
+        return reverse("sandbox:post_page", args=[int(post_id)])
 
     @classmethod
     def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -89,6 +89,16 @@ def sandbox_post(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Posted (id {post.pk}).")
     return redirect("sandbox:home")
+
+
+@_sandbox_only
+@require_GET
+def sandbox_post_page(request: HttpRequest, post_id: int) -> HttpResponse:
+    """One post and the replies to it: the sandbox network's page of a post, which the back
+    office links as it links a post on X or Mastodon (``SandboxAdapter.post_url``)."""
+    post = get_object_or_404(SandboxPost.objects.select_related("author"), pk=post_id)
+    replies = post.replies.select_related("author").order_by("id")
+    return render(request, "sandbox/post.html", {"post": post, "replies": replies})
 
 
 @require_POST

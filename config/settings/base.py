@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.staff_mfa_required",
+    "accounts.middleware.merchant_time_zone",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -235,6 +236,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates and times as "30 Nov 2026 14:05 EST": the zone is always shown (issue 14).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -505,6 +508,10 @@ HASHCART = {
     # Lines of the cardholder's account log on their settings page from apps above accounts, each
     # ``(*, cardholder_id) -> [(when, what, detail)]`` (accounts does not import orders).
     "CARDHOLDER_LOG_SOURCES": ["orders.selectors.cardholder_order_log"],
+    # Entries of an order's support timeline from apps above orders, each
+    # ``(*, order) -> [orders.timeline.TimelineEntry]`` in a fixed number of queries (orders
+    # does not import fulfillment).
+    "ORDER_TIMELINE_SOURCES": ["fulfillment.timeline.shipment_timeline"],
     # The carrier's public tracking page of a shipment, for the buyer's order page:
     # ``(*, carrier, tracking_number) -> str`` ("" when the carrier has none; orders does not
     # import fulfillment).

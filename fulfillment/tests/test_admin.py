@@ -1,6 +1,7 @@
 """The back office's fulfillment: the campaign dashboard, shipment actions, SLA badges."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -43,7 +44,9 @@ def test_the_campaign_dashboard_draws_orders_per_hour_and_the_funnel():
     html = page.content.decode()
     assert page.status_code == 200
     assert html.count('<svg class="chart') == 2
-    assert f"{order.created_at:%H}:00: 1 paid or later" in html
+    # Hours in the merchant's zone, as every back-office time for its staff (issue 14).
+    local = order.created_at.astimezone(ZoneInfo(shop.campaign.merchant.time_zone))
+    assert f"{local:%H}:00: 1 paid or later" in html
     funnel = dict(page.context["d"].funnel[i][:2] for i in range(5))
     assert funnel == {
         "purchase posts": 2,

@@ -77,7 +77,8 @@ class Dispute(ConcurrentTransitionMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Dispute of order {self.order_id} ({self.status})"
+        code = self.order.confirmation_code
+        return f"Case about order #{code} ({self.get_status_display().lower()})"
 
     @transition(
         field=status, source=DisputeStatus.OPENED, target=DisputeStatus.RESOLVED_REFUND_ON_RETURN
@@ -192,7 +193,9 @@ class Return(ConcurrentTransitionMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Return of order {self.order_id} ({self.status})"
+        return (
+            f"Return of order #{self.order.confirmation_code} ({self.get_status_display().lower()})"
+        )
 
     @transition(field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.APPROVED)
     def approve(self) -> None:

@@ -73,7 +73,8 @@ class Refund(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.number} of order {self.order_id}: {self.amount} ({self.status})"
+        code = self.order.confirmation_code
+        return f"Refund {self.number} of order #{code}: {self.amount} ({self.status})"
 
 
 class PaymentOperation(TimeStampedModel):
@@ -123,7 +124,8 @@ class PaymentOperation(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operation} order {self.order_id} ({self.status})"
+        code = self.order.confirmation_code
+        return f"{self.operation} of order #{code} ({self.status})"
 
 
 # The kind of the e-mails that alert a merchant's staff (``Notification`` with no cardholder).

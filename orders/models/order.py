@@ -250,7 +250,8 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Order {self.pk} ({self.product_name}, {self.status})"
+        # The one number staff and buyers know an order by (issue 14): its code, never its pk.
+        return f"Order #{self.confirmation_code}"
 
     # --- Transitions (DESIGN §3.4). Side effects live in services, never here. -----------------
     @transition(field=status, source=OrderStatus.PENDING, target=OrderStatus.CONFIRMED)

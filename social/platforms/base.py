@@ -199,6 +199,13 @@ class PlatformAdapter(abc.ABC):
         return len(text) <= cls.max_reply_length
 
     @classmethod
+    def post_url(cls, *, post_id: str, author_handle: str) -> str:
+        """The public web page of a post (``post_id`` as stored, by ``author_handle``), for
+        staff to open it on its platform; "" when the platform has none. Built from the ids
+        alone, without asking the platform."""
+        return ""
+
+    @classmethod
     def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
         """The posts in ``body``, one response of the platform's API saved to a file (read by
         ``replay_posts``). An item that cannot be read is a ``malformed`` post; a body of any

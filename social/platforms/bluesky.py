@@ -144,6 +144,10 @@ def record_key(idempotency_key: str) -> str:
 
 
 # --- The reply record ----------------------------------------------------------------------
+# A post's AT URI (its id here): the author's DID and the record key.
+_POST_URI = re.compile(
+    r"at://(?P<did>did:[a-z]+:[A-Za-z0-9._:%-]+)/app\.bsky\.feed\.post/(?P<rkey>[A-Za-z0-9._~:-]+)"
+)
 _LEADING_MENTION = re.compile(r"@[A-Za-z0-9.-]*[A-Za-z0-9]…?")
 # Characters of a handle a reply shows. A handle is a domain name of up to 253 characters, which
 # would leave a 300-grapheme reply no room; the mention facet links the author's DID whatever
@@ -276,6 +280,15 @@ class BlueskyAdapter(PlatformAdapter):
             len(text.encode("utf-8")) <= cls.max_reply_bytes
             and graphemes(text) <= cls.max_reply_length
         )
+
+    @classmethod
+    def post_url(cls, *, post_id: str, author_handle: str) -> str:
+        # A post id is its AT URI, at://<did>/app.bsky.feed.post/<rkey>: the web app's page
+        # is /profile/<did>/post/<rkey>.
+        match = _POST_URI.fullmatch(post_id)
+        if match is None:
+            return ""
+        return f"https://bsky.app/profile/{match['did']}/post/{match['rkey']}"
 
     @classmethod
     def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:

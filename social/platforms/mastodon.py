@@ -21,6 +21,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.utils import timezone
@@ -183,6 +184,15 @@ class MastodonAdapter(PlatformAdapter):
     @classmethod
     def fits(cls, text: str) -> bool:
         return len(countable_text(text)) <= cls.max_reply_length
+
+    @classmethod
+    def post_url(cls, *, post_id: str, author_handle: str) -> str:
+        # Status ids are the brand's server's: its web page shows any status it knows at
+        # /@acct/id, a remote author's included.
+        if not post_id or not author_handle:
+            return ""
+        base = settings.MASTODON_API_BASE_URL.rstrip("/")
+        return f"{base}/@{quote(author_handle, safe='@.')}/{quote(post_id, safe='')}"
 
     @classmethod
     def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -219,6 +220,13 @@ class XAdapter(PlatformAdapter):
     def fits(cls, text: str) -> bool:
         parsed = parse_tweet(text)
         return parsed.valid and parsed.weightedLength <= cls.max_reply_length
+
+    @classmethod
+    def post_url(cls, *, post_id: str, author_handle: str) -> str:
+        if not post_id.isdigit():
+            return ""
+        # X redirects a wrong handle to the right one; "i" stands in for a missing handle.
+        return f"https://x.com/{quote(author_handle or 'i', safe='')}/status/{post_id}"
 
     @classmethod
     def replay_posts(cls, body: Any, *, fetched_at: datetime) -> list[InboundPost]:
