@@ -42,6 +42,7 @@ from core.admin import LargeMerchantTableAdmin, MerchantScopedAdmin, ReadOnlyAdm
 from core.exceptions import ApplicationError
 from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
+from orders.admin_reports import SalesReportAdminMixin
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
 from orders.models import (
@@ -114,7 +115,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
+class OrderAdmin(SalesReportAdminMixin, ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
         "id",
         "created_at",

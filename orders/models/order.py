@@ -234,6 +234,10 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["cardholder", "-id"], name="order_cardholder_idx"),
             models.Index(fields=["confirmation_code"], name="order_code_idx"),
             models.Index(fields=["author_handle"], name="order_author_handle_idx"),
+            # The sales report's orders of a merchant placed in a date range
+            # (``orders.reports``): a range scan whatever the range, never the merchant's
+            # whole history through ``order_merchant_idx``.
+            models.Index(fields=["merchant", "created_at"], name="order_merchant_created_idx"),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),

@@ -1,0 +1,396 @@
+"""Sales reports for merchant staff (issue 14, item 7): per day, in the merchant's time zone, and
+per platform, across campaigns. Read by the admin's sales report page and its CSV
+(``orders.admin_reports``); drawn with the campaign dashboard's chart code (``orders.dashboard``).
+
+What each number means (the page's help text says the same, ``COLUMN_HELP``):
+
+- **Purchase posts**: decided posts that asked to buy one of the campaigns (whatever their
+  outcome: an order, sold out, waitlisted, blocked…), counted on the day they were posted.
+- **Orders**: orders placed that day (created by a purchase post or a waitlist promotion),
+  whatever became of them. **Units**: their quantities added up.
+- **Confirmed, paid, shipped, delivered** (the funnel): of the orders placed that day, how many
+  reached each stage, whatever happened after: an order confirmed and then declined counts as
+  confirmed; paid then cancelled counts as paid; refunded after delivery counts as delivered.
+  Confirmed: it has a confirmation time. Paid: its card was authorized (status paid or later;
+  a cancelled order with a ``paid`` audit row). Shipped: its label was bought (shipped,
+  delivered, or refunded: only shipped orders are refunded). Delivered: the carrier reported
+  delivery (delivered; a refunded order with a ``delivered`` audit row).
+- **Revenue**: the money captured for the orders placed that day: their totals, tax included,
+  once the capture (run when the label is bought) went through. An order whose capture is
+  queued, running or failed is not revenue yet; refunds do not lower it (see Refunds).
+- **Tax**: the sales tax within that revenue (the orders' ``tax_total``).
+- **Refunds**: money given back, on the day the gateway confirmed the refund (whichever day
+  the order was placed), so a day's net takings are revenue less refunds of later days.
+- **Waitlist joins**: purchase posts of that day that met a sold-out campaign and joined its
+  waitlist (demand beyond the stock).
+
+Amounts are per currency (a row per day, platform and currency). Operators looking at every
+merchant at once see days in UTC.
+
+Cost: three aggregate queries whatever the range (plus one for the campaigns): orders by the
+``order_merchant_created_idx`` index, refunds by ``refund_succeeded_idx``, posts by
+``post_campaign_idx`` (``social.selectors.posts_per_day``). Measured by
+``manage.py bench_sales_report``.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from catalog.models import Campaign, Merchant
+from orders.dashboard import (
+    HEIGHT,
+    PURCHASE_OUTCOMES,
+    WIDTH,
+    Bar,
+    funnel_bars,
+    stacked_bars,
+)
+from orders.models import (
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OutboxStatus,
+    PaymentOperation,
+    PaymentOperationKind,
+    Refund,
+    RefundStatus,
+)
+from orders.outcomes import PostOutcome
+from social.selectors import posts_per_day
+
+# The longest range one report covers: two years of days keeps the table and chart bounded.
+MAX_DAYS = 731
+ZERO = Decimal("0.00")
+
+SHIPPED_OR_LATER = (
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
+)
+PAID_OR_LATER = (OrderStatus.PAID, *SHIPPED_OR_LATER)
+REFUNDED = (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+
+# Colours of the platforms in the chart (colour-blind safe), in the order they stack.
+PLATFORM_COLOURS = {
+    "x": "#1b7837",
+    "mastodon": "#762a83",
+    "bluesky": "#2166ac",
+    "sandbox": "#f1a340",
+}
+OTHER_COLOUR = "#999999"
+
+
+@dataclass
+class ReportRow:
+    """One day, platform and currency. The column order is the table's and the CSV's."""
+
+    day: date
+    platform: str
+    currency: str
+    purchase_posts: int = 0
+    orders: int = 0
+    confirmed: int = 0
+    paid: int = 0
+    shipped: int = 0
+    delivered: int = 0
+    units: int = 0
+    revenue: Decimal = ZERO
+    tax: Decimal = ZERO
+    refunds: Decimal = ZERO
+    waitlist_joins: int = 0
+
+    def add(self, other: "ReportRow") -> None:
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# (field, heading, help): the columns of the table and the CSV, in order.
+COLUMNS = (
+    ("day", "Date", "The day, in the merchant's time zone (UTC for every merchant at once)."),
+    ("platform", "Platform", "Where the purchase posts were made."),
+    ("currency", "Currency", "The currency of the amounts on this row."),
+    (
+        "purchase_posts",
+        "Purchase posts",
+        "Decided posts asking to buy (any outcome), on the day posted.",
+    ),
+    ("orders", "Orders", "Orders placed that day, whatever became of them."),
+    ("confirmed", "Confirmed", "Of those orders, how many the buyer confirmed."),
+    ("paid", "Paid", "Of those orders, how many had their card authorized."),
+    ("shipped", "Shipped", "Of those orders, how many had their label bought."),
+    ("delivered", "Delivered", "Of those orders, how many the carrier delivered."),
+    ("units", "Units", "The quantities of the orders placed that day."),
+    (
+        "revenue",
+        "Revenue",
+        "Captured totals (tax included) of the orders placed that day; not lowered by refunds.",
+    ),
+    ("tax", "Tax", "The sales tax within that revenue."),
+    ("refunds", "Refunds", "Money given back that day (the gateway confirmed it), any order."),
+    (
+        "waitlist_joins",
+        "Waitlist joins",
+        "Purchase posts that day that met a sold-out campaign and joined its waitlist.",
+    ),
+)
+KEY = ("day", "platform", "currency")
+COUNTED = tuple(f.name for f in fields(ReportRow) if f.name not in KEY)
+FUNNEL = (
+    ("purchase posts", "purchase_posts"),
+    ("orders", "orders"),
+    ("confirmed", "confirmed"),
+    ("paid", "paid"),
+    ("shipped", "shipped"),
+    ("delivered", "delivered"),
+)
+
+
+@dataclass
+class SalesChart:
+    """Orders per day, stacked by platform (``stacked_bars``), as the template draws it."""
+
+    bars: list[Bar]
+    y_ticks: list[tuple[float, int]]
+    series: list[tuple[str, str, None]]
+    width: int
+    height: int
+
+
+@dataclass
+class SalesReport:
+    date_from: date
+    date_until: date
+    time_zone: str
+    rows: list[ReportRow]
+    # One per currency: the sums of the rows in that currency (``day`` is ``date_from``).
+    totals: list[ReportRow]
+    funnel: list[tuple[str, int, float, float]]
+    chart: SalesChart
+    campaigns: list[Campaign] = field(default_factory=list)
+
+    def table(self) -> list[list[str]]:
+        """The rows then the totals (one per currency), as text in ``COLUMNS`` order: exactly
+        what the page's table and the CSV show. Totals say "Total" instead of a date."""
+        cells = [[_cell(getattr(row, name)) for name, _, _ in COLUMNS] for row in self.rows]
+        for total in self.totals:
+            cells.append(["Total", "all", *[_cell(getattr(total, n)) for n, _, _ in COLUMNS[2:]]])
+        return cells
+
+
+def _cell(value: object) -> str:
+    """A date as ISO 8601, an amount with two decimals, a count as digits."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def report_time_zone(*, merchant_id: int | None) -> tzinfo:
+    """The zone the report's days are in: the merchant's, or UTC for every merchant at once."""
+    if merchant_id is None:
+        return UTC
+    name = Merchant.objects.values_list("time_zone", flat=True).get(pk=merchant_id)
+    return ZoneInfo(name)
+
+
+def sales_report(
+    *,
+    merchant_id: int | None,
+    date_from: date,
+    date_until: date,
+    tz: tzinfo,
+    campaign_id: int | None = None,
+    platform: str | None = None,
+) -> SalesReport:
+    """The sales of ``merchant_id`` (every merchant's for ``None``: operators only) from
+    ``date_from`` to ``date_until`` inclusive, days in ``tz``, optionally of one campaign or
+    one platform: one row per day, platform and currency that has anything, newest day first.
+    What each number means is this module's docstring.
+
+    Four queries whatever the range: the campaigns, the orders, the refunds, the posts.
+    Raises ``ValueError`` when the range is reversed or longer than ``MAX_DAYS``.
+    """
+    if date_until < date_from or (date_until - date_from).days + 1 > MAX_DAYS:
+        raise ValueError(f"a range of 1 to {MAX_DAYS} days, the first day first")
+    start = datetime.combine(date_from, time.min, tzinfo=tz)
+    end = datetime.combine(date_until + timedelta(days=1), time.min, tzinfo=tz)
+    campaigns = _campaigns(merchant_id=merchant_id, campaign_id=campaign_id, platform=platform)
+    rows: dict[tuple[date, str, str], ReportRow] = {}
+
+    def row(day: date, platform_name: str, currency: str) -> ReportRow:
+        key = (day, platform_name, currency)
+        if key not in rows:
+            rows[key] = ReportRow(day=day, platform=platform_name, currency=currency)
+        return rows[key]
+
+    for values in _order_rows(
+        merchant_id=merchant_id,
+        start=start,
+        end=end,
+        tz=tz,
+        campaign_id=campaign_id,
+        platform=platform,
+    ):
+        target = row(values.pop("day"), values.pop("platform"), values.pop("currency"))
+        for name, value in values.items():
+            setattr(target, name, value)
+    for day, platform_name, currency, amount in _refund_rows(
+        merchant_id=merchant_id,
+        start=start,
+        end=end,
+        tz=tz,
+        campaign_id=campaign_id,
+        platform=platform,
+    ):
+        row(day, platform_name, currency).refunds = amount
+    by_campaign = {c.pk: c for c in campaigns}
+    for campaign_pk, day, outcome, count in posts_per_day(
+        campaign_ids=list(by_campaign),
+        posted_from=start,
+        posted_until=end,
+        outcomes=PURCHASE_OUTCOMES,
+        tz=tz,
+    ):
+        campaign = by_campaign[campaign_pk]
+        target = row(day, campaign.platform, campaign.currency)
+        target.purchase_posts += count
+        if outcome == PostOutcome.WAITLISTED:
+            target.waitlist_joins += count
+    ordered = sorted(rows.values(), key=lambda r: (-r.day.toordinal(), r.platform, r.currency))
+    totals: dict[str, ReportRow] = {}
+    for r in ordered:
+        totals.setdefault(r.currency, ReportRow(date_from, "all", r.currency)).add(r)
+    funnel = funnel_bars([(name, sum(getattr(r, attr) for r in ordered)) for name, attr in FUNNEL])
+    return SalesReport(
+        date_from=date_from,
+        date_until=date_until,
+        time_zone=str(tz),
+        rows=ordered,
+        totals=[totals[c] for c in sorted(totals)],
+        funnel=funnel,
+        chart=_chart(ordered, date_from=date_from, date_until=date_until),
+        campaigns=campaigns,
+    )
+
+
+def _campaigns(
+    *, merchant_id: int | None, campaign_id: int | None, platform: str | None
+) -> list[Campaign]:
+    """The campaigns whose purchase posts count: the merchant's, narrowed by the filters."""
+    campaigns = Campaign.objects.only("pk", "platform", "currency", "merchant_id")
+    if merchant_id is not None:
+        campaigns = campaigns.filter(merchant_id=merchant_id)
+    if campaign_id is not None:
+        campaigns = campaigns.filter(pk=campaign_id)
+    if platform:
+        campaigns = campaigns.filter(platform=platform)
+    return list(campaigns.order_by("pk"))
+
+
+def _order_rows(
+    *,
+    merchant_id: int | None,
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    campaign_id: int | None,
+    platform: str | None,
+) -> list[dict]:
+    """Orders placed in [start, end) by day, platform and currency: counts, the funnel, units,
+    revenue and tax, in one aggregate over ``order_merchant_created_idx``."""
+    orders = Order.objects.filter(created_at__gte=start, created_at__lt=end)
+    if merchant_id is not None:
+        orders = orders.filter(merchant_id=merchant_id)
+    if campaign_id is not None:
+        orders = orders.filter(campaign_id=campaign_id)
+    if platform:
+        orders = orders.filter(platform=platform)
+    # Audit rows looked up only for the few orders whose status hides the stage they reached
+    # (the left operand of each AND is tested first): a cancelled order that had been paid, a
+    # refunded one that had been delivered.
+    had_event = {
+        kind: Exists(OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=kind))
+        for kind in ("paid", "delivered")
+    }
+    # Shipped orders whose capture has not gone through (queued, running, failed): a few rows
+    # of the payment outbox, by ``payment_op_open_idx``.
+    uncaptured = PaymentOperation.objects.filter(
+        operation=PaymentOperationKind.CAPTURE, status__in=_OPEN_STATUSES
+    ).values("order_id")
+    captured = Q(status__in=SHIPPED_OR_LATER) & ~Q(pk__in=uncaptured)
+    return list(
+        orders.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "platform", "currency")
+        .annotate(
+            orders=Count("id"),
+            units=Sum("quantity"),
+            confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
+            paid=Count(
+                "id",
+                filter=Q(status__in=PAID_OR_LATER)
+                | (Q(status=OrderStatus.CANCELLED) & Q(had_event["paid"])),
+            ),
+            shipped=Count("id", filter=Q(status__in=SHIPPED_OR_LATER)),
+            delivered=Count(
+                "id",
+                filter=Q(status=OrderStatus.DELIVERED)
+                | (Q(status__in=REFUNDED) & Q(had_event["delivered"])),
+            ),
+            revenue=Coalesce(Sum("total", filter=captured), ZERO),
+            tax=Coalesce(Sum("tax_total", filter=captured), ZERO),
+        )
+        .order_by()
+    )
+
+
+# Every status of an outbox row but done: what ``payment_op_open_idx`` holds.
+_OPEN_STATUSES = (OutboxStatus.PENDING, OutboxStatus.PROCESSING, OutboxStatus.FAILED)
+
+
+def _refund_rows(
+    *,
+    merchant_id: int | None,
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    campaign_id: int | None,
+    platform: str | None,
+) -> list[tuple[date, str, str, Decimal]]:
+    """Refunds that went through in [start, end), by the day they did, the order's platform
+    and currency (``refund_succeeded_idx``, then each refund's order by primary key)."""
+    refunds = Refund.objects.filter(
+        status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
+    )
+    if merchant_id is not None:
+        refunds = refunds.filter(order__merchant_id=merchant_id)
+    if campaign_id is not None:
+        refunds = refunds.filter(order__campaign_id=campaign_id)
+    if platform:
+        refunds = refunds.filter(order__platform=platform)
+    return list(
+        refunds.annotate(day=TruncDate("succeeded_at", tzinfo=tz))
+        .values_list("day", "order__platform", "order__currency")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    )
+
+
+def _chart(rows: list[ReportRow], *, date_from: date, date_until: date) -> SalesChart:
+    """Orders per day (every day of the range, oldest first), stacked by platform."""
+    per_day: dict[date, Counter[str]] = {}
+    for r in rows:
+        per_day.setdefault(r.day, Counter())[r.platform] += r.orders
+    platforms = sorted({r.platform for r in rows if r.orders})
+    series = [(p, PLATFORM_COLOURS.get(p, OTHER_COLOUR), None) for p in platforms]
+    days = [date_from + timedelta(days=n) for n in range((date_until - date_from).days + 1)]
+    columns = [(f"{d:%d %b}", dict(per_day.get(d, Counter()))) for d in days]
+    bars, ticks = stacked_bars(columns, series=series)
+    return SalesChart(bars=bars, y_ticks=ticks, series=series, width=WIDTH, height=HEIGHT)
