@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import unescape
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,12 +42,15 @@ def _at(day: date, hour: int) -> datetime:
 
 
 def _order(campaign, *, at: datetime, status: str, confirmed: bool = True, **money) -> Order:
-    order: Order = OrderFactory(
-        campaign=campaign,
-        platform=campaign.platform,
-        status=status,
-        confirmed_at=at if confirmed else None,
-        **money,
+    order = cast(
+        Order,
+        OrderFactory(
+            campaign=campaign,
+            platform=campaign.platform,
+            status=status,
+            confirmed_at=at if confirmed else None,
+            **money,
+        ),
     )
     Order.objects.filter(pk=order.pk).update(created_at=at)
     return order
