@@ -7,7 +7,7 @@ Loads ``orders`` rows (default one million) split between two bench merchants wi
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -57,9 +57,10 @@ _GENERATED = {
 }
 
 
-def _insert_sql() -> tuple[str, dict[str, Any]]:
+def _insert_sql(generated: Mapping[str, str] = _GENERATED) -> tuple[str, dict[str, Any]]:
     """The ``INSERT ... SELECT FROM generate_series`` of bench orders, and the parameters of the
-    columns it fills with their model defaults (named ``default_<column>``).
+    columns it fills with their model defaults (named ``default_<column>``). ``generated`` are
+    the columns' SQL over ``g`` (``devtools.bench_sales_report`` brings its own).
 
     Raises ``RuntimeError`` naming the column when a NOT NULL column has neither a generated
     value nor a default: the bench must be taught about it, not fail with an IntegrityError.
@@ -69,9 +70,9 @@ def _insert_sql() -> tuple[str, dict[str, Any]]:
         column = model_field.column
         if model_field.primary_key:
             continue
-        if column in _GENERATED:
+        if column in generated:
             columns.append(column)
-            values.append(_GENERATED[column])
+            values.append(generated[column])
             continue
         if model_field.null:
             continue

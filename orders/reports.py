@@ -316,8 +316,18 @@ def _order_rows(
     # Audit rows looked up only for the few orders whose status hides the stage they reached
     # (the left operand of each AND is tested first): a cancelled order that had been paid, a
     # refunded one that had been delivered.
+    # The event's time is bounded by the order's too (always true: an order is paid and
+    # delivered after it is placed; a day's slack for clocks), a condition that is not an
+    # equality, so PostgreSQL probes each such order's trail by its index rather than hashing
+    # every ``paid`` or ``delivered`` row of the table, as it may for a plain EXISTS.
     had_event = {
-        kind: Exists(OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=kind))
+        kind: Exists(
+            OrderEvent.objects.filter(
+                order_id=OuterRef("pk"),
+                kind=kind,
+                created_at__gte=OuterRef("created_at") - timedelta(days=1),
+            )
+        )
         for kind in ("paid", "delivered")
     }
     # Shipped orders whose capture has not gone through (queued, running, failed): a few rows
