@@ -235,9 +235,26 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             models.Index(fields=["confirmation_code"], name="order_code_idx"),
             models.Index(fields=["author_handle"], name="order_author_handle_idx"),
             # The sales report's orders of a merchant placed in a date range
-            # (``orders.reports``): a range scan whatever the range, never the merchant's
-            # whole history through ``order_merchant_idx``.
-            models.Index(fields=["merchant", "created_at"], name="order_merchant_created_idx"),
+            # (``orders.reports``): a range scan, never the merchant's whole history. It
+            # covers every column the report reads, so a year of a large merchant's orders is
+            # an index-only scan rather than a read of their rows (about a third of the
+            # table's size; ``status`` is indexed elsewhere already, so it costs no HOT
+            # update that was possible before).
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=[
+                    "id",
+                    "platform",
+                    "currency",
+                    "status",
+                    "confirmed_at",
+                    "quantity",
+                    "total",
+                    "tax_total",
+                    "campaign",
+                ],
+                name="order_merchant_created_idx",
+            ),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),
