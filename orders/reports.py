@@ -2,7 +2,7 @@
 per platform, across campaigns. Read by the admin's sales report page and its CSV
 (``orders.admin_reports``); drawn with the campaign dashboard's chart code (``orders.dashboard``).
 
-What each number means (the page's help text says the same, ``COLUMN_HELP``):
+What each number means (the page's help text says the same: ``COLUMNS``):
 
 - **Purchase posts**: decided posts that asked to buy one of the campaigns (whatever their
   outcome: an order, sold out, waitlisted, blocked…), counted on the day they were posted.
@@ -27,10 +27,10 @@ What each number means (the page's help text says the same, ``COLUMN_HELP``):
 Amounts are per currency (a row per day, platform and currency). Operators looking at every
 merchant at once see days in UTC.
 
-Cost: five aggregate queries whatever the range (plus one for the campaigns): orders by the
-``order_merchant_created_idx`` index (three: ``_order_rows``), refunds by
-``refund_succeeded_idx``, posts by ``post_campaign_idx`` (``social.selectors.posts_per_day``).
-Measured by ``manage.py bench_sales_report``.
+Cost: five aggregate queries whatever the range (besides the campaigns and the transaction's
+settings): orders by the ``order_merchant_created_idx`` index (three: ``_order_rows``),
+refunds by ``refund_succeeded_idx``, posts by ``post_campaign_idx``
+(``social.selectors.posts_per_day``). Measured by ``manage.py bench_sales_report``.
 """
 
 from collections import Counter

@@ -57,13 +57,13 @@ class Command(BaseCommand):
             (world.operator, "operator, all, 365 days", days(365)),
         ]
         self.stdout.write(
-            f"{'report':<28} {'median ms':>10} {'max ms':>8} {'sql ms':>8} "
+            f"{'report':<28} {'median ms':>10} {'max ms':>8} {'cpu ms':>8} {'sql ms':>8} "
             f"{'queries':>8} {'rows':>5}"
         )
         for user, label, params in cases:
             t = bench_report(user=user, label=label, params=params, repeat=options["repeat"])
             self.stdout.write(
-                f"{t.label:<28} {t.median_ms:>10.1f} {t.max_ms:>8.1f} "
+                f"{t.label:<28} {t.median_ms:>10.1f} {t.max_ms:>8.1f} {t.cpu_median_ms:>8.1f} "
                 f"{t.sql_ms:>8.1f} {t.queries:>8} {t.rows:>5}"
             )
         self.stdout.write(f"load average {os.getloadavg()[0]:.2f}")
