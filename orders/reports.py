@@ -398,9 +398,10 @@ def _order_rows(
         )
         for kind in ("paid", "delivered")
     }
-    for values in _grouped(
-        orders.filter(status__in=(OrderStatus.CANCELLED, *REFUNDED)), tz
-    ).annotate(
+    # Only an order that was confirmed can have been paid: a cancelled one never confirmed (the
+    # buyer's "Not me", an expired window) needs no lookup.
+    hidden = Q(status=OrderStatus.CANCELLED, confirmed_at__isnull=False) | Q(status__in=REFUNDED)
+    for values in _grouped(orders.filter(hidden), tz).annotate(
         paid=Count("id", filter=Q(status=OrderStatus.CANCELLED) & Q(had_event["paid"])),
         delivered=Count("id", filter=Q(status__in=REFUNDED) & Q(had_event["delivered"])),
     ):
