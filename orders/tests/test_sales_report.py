@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.tests.factories import CampaignFactory, MerchantFactory
@@ -257,6 +258,9 @@ def test_staff_see_their_merchants_report_and_its_csv_equals_the_table(client, s
     assert "<title>02 Nov: 4 sandbox</title>" in page
     assert "<title>02 Nov: 2 mastodon</title>" in page
     assert "<title>delivered: 2</title>" in page  # the funnel
+    # Each column is explained on the page, as the selector's docstring explains it.
+    for _, heading, help_text in COLUMNS:
+        assert f"<dt>{heading}</dt><dd>{escape(help_text)}</dd>" in page
 
 
 def test_staff_cannot_see_another_merchant_by_asking(client, shop):
