@@ -7,7 +7,7 @@ Loads ``orders`` rows (default one million) split between two bench merchants wi
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -114,11 +114,13 @@ _ORDER_SOURCE = f"{_SERIES} JOIN social_post p ON p.platform = 'x' AND p.post_id
 
 
 def _insert_sql(
-    model: type[Model] = Order, generated: dict[str, str] = _GENERATED, source: str = ""
+    model: type[Model] = Order, generated: Mapping[str, str] = _GENERATED, source: str = ""
 ) -> tuple[str, dict[str, Any]]:
     """The ``INSERT ... SELECT FROM generate_series`` of bench rows of ``model`` (orders by
     default), and the parameters of the columns it fills with their model defaults (named
-    ``default_<column>``).
+    ``default_<column>``). ``generated`` are the columns' SQL over ``g``
+    (``devtools.bench_sales_report`` brings its own); ``source`` the FROM clause (bench orders
+    join their purchase posts by default).
 
     Raises ``RuntimeError`` naming the column when a NOT NULL column has neither a generated
     value nor a default: the bench must be taught about it, not fail with an IntegrityError.

@@ -59,6 +59,7 @@ from core.scoping import has_merchant_scope, merchant_id_of, scope_to_merchant
 from orders import messages as texts
 from orders.addresses import ship_to_lines
 from orders.admin_filters import CreatedDateRangeFilter, date_range_ordering
+from orders.admin_reports import SalesReportAdminMixin
 from orders.dashboard import campaign_dashboard
 from orders.messages import percent
 from orders.models import (
@@ -104,7 +105,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
+class OrderAdmin(SalesReportAdminMixin, ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     list_display = (
         "number",
         "created_at",

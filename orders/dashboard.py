@@ -8,8 +8,10 @@ draws a bounded number of bars. Measured by ``manage.py bench_dashboard``.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count
 from django.db.models.functions import TruncHour
@@ -52,6 +54,8 @@ SERIES = (
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 40, 40, 10
 # Hours of the chart: two days of a flash sale, bars still wide enough to read at 640 pixels.
 CHART_HOURS = 48
+# Labels under the bars at most: more would overlap at 640 pixels.
+MAX_LABELS = 8
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Bar:
     x: float
     width: float
     label: str
+    # Whether the label is drawn under the bar: every few bars when there are many.
+    labelled: bool = True
     segments: list[tuple[float, float, str, str, int]] = field(default_factory=list)
 
 
@@ -74,6 +80,51 @@ class Dashboard:
     width: int = WIDTH
     height: int = HEIGHT
     chart_hours: int = CHART_HOURS
+
+
+def stacked_bars(
+    columns: Sequence[tuple[str, Mapping[str, int]]], *, series: Sequence[tuple[str, str, Any]]
+) -> tuple[list[Bar], list[tuple[float, int]]]:
+    """The bars of a stacked bar chart ``WIDTH`` by ``HEIGHT``: one per column (its label and
+    its count of each series, by name), each series (name, colour, anything) stacked bottom up
+    in its colour, and the y axis's five gridlines at whole numbers, as (y, value). Shared by
+    the campaign dashboard and the sales report (``orders.reports``), drawn by the template
+    ``admin/orders/_stacked_chart.html``."""
+    totals = [sum(counts.values()) for _, counts in columns]
+    step = max(1, -(-max(totals, default=0) // 4))  # whole-number gridlines, four of them
+    top = step * 4
+    plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
+    slot = plot_w / max(len(columns), 1)
+    every = -(-len(columns) // MAX_LABELS)
+    bars = []
+    for index, (label, counts) in enumerate(columns):
+        width = min(slot * 0.8, 48.0)
+        bar = Bar(
+            x=LEFT + index * slot + (slot - width) / 2,
+            width=width,
+            label=label,
+            labelled=index % every == 0,
+        )
+        base: float = TOP + plot_h
+        for name, colour, _ in series:
+            count = counts.get(name, 0)
+            if count:
+                height = plot_h * count / top
+                base -= height
+                bar.segments.append((base, height, colour, name, count))
+        bars.append(bar)
+    ticks = [(TOP + plot_h - plot_h * k / 4, step * k) for k in range(5)]
+    return bars, ticks
+
+
+def funnel_bars(stages: Sequence[tuple[str, int]]) -> list[tuple[str, int, float, float]]:
+    """The funnel's rows as (name, count, y, bar width), widths proportional to the counts
+    (the widest stage fills the chart), drawn by ``admin/orders/_funnel_chart.html``."""
+    widest = max((count for _, count in stages), default=0) or 1
+    return [
+        (name, count, 10.0 + 36 * row, max(1.0, (WIDTH - 220) * count / widest))
+        for row, (name, count) in enumerate(stages)
+    ]
 
 
 def purchase_posts(campaign: Campaign) -> int:
@@ -105,25 +156,15 @@ def campaign_dashboard(campaign: Campaign, *, now: datetime | None = None) -> Da
     ):
         per_hour[row["hour"]][row["status"]] += row["n"]
     hours = sorted(per_hour)
-    totals = [sum(per_hour[h].values()) for h in hours]
-    step = max(1, -(-max(totals, default=0) // 4))  # whole-number gridlines, four of them
-    top = step * 4
-    plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
-    slot = plot_w / max(len(hours), 1)
-    bars, table = [], []
-    for index, hour in enumerate(hours):
-        width = min(slot * 0.8, 48.0)
-        bar = Bar(x=LEFT + index * slot + (slot - width) / 2, width=width, label=f"{hour:%H:%M}")
-        base: float = TOP + plot_h
-        for name, colour, statuses in SERIES:
-            count = sum(per_hour[hour][s] for s in statuses)
-            if count:
-                height = plot_h * count / top
-                base -= height
-                bar.segments.append((base, height, colour, name, count))
-        bars.append(bar)
-    for name, _, statuses in SERIES:
-        table.append((name, [sum(per_hour[h][s] for s in statuses) for h in hours]))
+    columns = [
+        (
+            f"{hour:%H:%M}",
+            {name: sum(per_hour[hour][s] for s in statuses) for name, _, statuses in SERIES},
+        )
+        for hour in hours
+    ]
+    bars, ticks = stacked_bars(columns, series=SERIES)
+    table = [(name, [counts[name] for _, counts in columns]) for name, _, _ in SERIES]
     events = OrderEvent.objects.filter(
         order__campaign=campaign, kind__in=["confirmed", "paid", "shipped"]
     )
@@ -135,12 +176,7 @@ def campaign_dashboard(campaign: Campaign, *, now: datetime | None = None) -> Da
         ("paid", reached["paid"]),
         ("shipped", reached["shipped"]),
     ]
-    widest = max(count for _, count in stages) or 1
-    funnel = [
-        (name, count, 10.0 + 36 * row, max(1.0, (WIDTH - 220) * count / widest))
-        for row, (name, count) in enumerate(stages)
-    ]
-    ticks = [(TOP + plot_h - plot_h * k / 4, step * k) for k in range(5)]
+    funnel = funnel_bars(stages)
     return Dashboard(
         campaign=campaign, hours=hours, bars=bars, y_ticks=ticks, funnel=funnel, table=table
     )
