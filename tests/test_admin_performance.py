@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 # Session, user, permissions, the capped count, the page, the campaign filter's choices,
 # measured at 5-7 on SQLite and PostgreSQL; and on the order list, the notice of the disputes
 # waiting for an answer (one query); for merchant staff, their merchant's time zone (one query,
-# ``accounts.middleware.merchant_time_zone``).
-MAX_QUERIES = 10
+# ``accounts.middleware.merchant_time_zone``) and whether it has its alert settings yet (the app
+# list's "Add", once per request, ``orders.alert_admin``).
+MAX_QUERIES = 11
 
 
 def _queries(client, url, params=None):

@@ -388,5 +388,10 @@ def test_a_date_range_orders_the_list_as_the_created_at_indexes_do(rf):
     indexes = {index.name: index for index in Order._meta.indexes}
     assert date_range_ordering(rf.get("/", {"created_to": "2026-01-01"})) == DATE_RANGE_ORDERING
     assert tuple(indexes["order_created_idx"].fields) == DATE_RANGE_ORDERING
-    assert tuple(indexes["order_merchant_created_idx"].fields) == ("merchant", *DATE_RANGE_ORDERING)
+    # The merchant's index is ascending on every column (the sales report scans it forwards), so
+    # the list's all-descending order is the same index read backwards.
+    assert tuple(indexes["order_merchant_created_idx"].fields) == (
+        "merchant",
+        *(field.lstrip("-") for field in DATE_RANGE_ORDERING),
+    )
     assert date_range_ordering(rf.get("/", {"q": "x"})) is None
