@@ -78,7 +78,9 @@ class Shipment(ConcurrentTransitionMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Shipment of order {self.order_id} ({self.status})"
+        # By the order's code, the one order number staff see (one query if the order is not
+        # loaded: lists select it with the shipment).
+        return f"Shipment of order #{self.order.confirmation_code} ({self.get_status_display()})"
 
     @property
     def progress(self) -> str:
