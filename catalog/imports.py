@@ -404,13 +404,14 @@ def _product_write(
     first = ledger.check(key, stated, column="product_name", what="this product")
     if first is not None:
         changes.stated.append(first)
+    new = product is None
     if product is None:
         product = Product(merchant=merchant, sku=row.product_sku)
         changes.created = True
     wanted = {"name": row.product_name}
     if row.description is not None:
         wanted["description"] = row.description
-    if changes.created or any(getattr(product, k) != v for k, v in wanted.items()):
+    if new or any(getattr(product, k) != v for k, v in wanted.items()):
         for name, value in wanted.items():
             setattr(product, name, value)
         product.full_clean()
@@ -450,13 +451,14 @@ def _variant_write(
     if first is not None:
         changes.stated.append(first)
     variant = ProductVariant.objects.filter(product=product, sku=row.variant_sku).first()
+    new = variant is None
     if variant is not None:
         before["variant_sku"] = variant.sku
         before["options"] = options_format(zip(have, variant.values, strict=False))
     else:
         variant = ProductVariant(product=product, sku=row.variant_sku)
         changes.created = True
-    if changes.created or list(variant.values_padded()) != padded:
+    if new or list(variant.values_padded()) != padded:
         variant.option1, variant.option2, variant.option3 = padded
         variant.full_clean(exclude=["product"], validate_constraints=False)
         variant_save(variant=variant)
@@ -505,12 +507,12 @@ def _campaign_write(
         .select_related("product")
         .first()
     )
-    has_options = ProductOption.objects.filter(product=product).exists()
-    if has_options and variant is None:
+    if variant is None and ProductOption.objects.filter(product=product).exists():
         raise ValidationError(
             {"variant_sku": "This product has options: each campaign row names its variant."}
         )
     networks: tuple[str, ...] = ()
+    new = campaign is None
     if campaign is None:
         campaign = Campaign(
             product=product,
@@ -535,7 +537,7 @@ def _campaign_write(
         wanted["stock_total"] = row.stock
     wanted_networks = row.networks or networks or (campaign.platform,)
     if (
-        changes.created
+        new
         or any(getattr(campaign, k) != v for k, v in wanted.items())
         or networks_in_order(wanted_networks[0], wanted_networks) != networks
     ):

@@ -67,7 +67,8 @@ class CatalogResource(resources.Resource):
         return "Products, variants and campaigns"
 
     def before_import(self, dataset: tablib.Dataset, **kwargs: Any) -> None:
-        headers = [cell_text(h) for h in dataset.headers or ()]
+        # "Product SKU" reads as product_sku: spreadsheets' users retype headers.
+        headers = [cell_text(h).lower().replace(" ", "_") for h in dataset.headers or ()]
         missing = [name for name in REQUIRED_COLUMNS if name not in headers]
         unknown = [name for name in headers if name and name not in COLUMNS]
         if missing or unknown:

@@ -328,6 +328,8 @@ def test_rows_of_one_product_or_campaign_must_agree(client):
 
 def test_a_file_without_the_required_columns_is_refused_as_a_whole(client):
     client.force_login(_staff(MerchantFactory()))
+    # Headers are read whatever their case, with spaces for underscores.
+    assert _errors(_preview(client, "Product SKU,Product name\nTEE,Tee\n")) == []
     preview = _preview(client, "name,sku\nTee,TEE\n")
     assert "missing column(s) product_sku, product_name" in preview.content.decode()
     assert "Traceback" not in preview.content.decode()
