@@ -507,10 +507,6 @@ def _campaign_write(
         .select_related("product")
         .first()
     )
-    if variant is None and ProductOption.objects.filter(product=product).exists():
-        raise ValidationError(
-            {"variant_sku": "This product has options: each campaign row names its variant."}
-        )
     networks: tuple[str, ...] = ()
     new = campaign is None
     if campaign is None:
@@ -530,6 +526,16 @@ def _campaign_write(
             )
         networks = campaign_networks(campaign_ids=[campaign.pk])[campaign.pk]
         before |= _campaign_cells(campaign, networks, zone)
+    if (
+        variant is None
+        and ProductOption.objects.filter(product=product).exists()
+        and (new or CampaignVariantStock.objects.filter(campaign=campaign).exists())
+    ):
+        # Its stock is its variants' (only a campaign that has none yet keeps a stock of its own,
+        # as its page allows).
+        raise ValidationError(
+            {"variant_sku": "This product has options: each campaign row names its variant."}
+        )
     wanted: dict[str, Any] = {"ends_at": row.ends_at}
     optional = ("price", "currency", "price_includes_tax", "per_buyer_limit", "confirm_prefix")
     wanted |= {name: getattr(row, name) for name in optional if getattr(row, name) is not None}

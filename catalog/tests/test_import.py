@@ -198,6 +198,8 @@ def test_export_then_import_changes_nothing(client):
         {"product_sku": "CAP", "product_name": "Cap"},
     ]
     _confirm(client, _preview(client, _csv(rows)))
+    # Options given on its page to a product whose campaign keeps a stock of its own.
+    ProductOption.objects.create(product=Product.objects.get(sku="MUG"), position=1, name="Glaze")
     snapshot = _catalogue()
     assert Product.objects.get(sku="TEE").name == "=Tee, with a comma"
     assert len(snapshot["variants"]) == 3
