@@ -253,6 +253,9 @@ def test_staff_never_reach_another_merchants_product_through_its_sku(client):
     assert Product.objects.get(merchant=mine).name == "My tee"
     theirs_now = {k: [r for r in v if r in before[k]] for k, v in _catalogue().items()}
     assert theirs_now == before  # their rows are all still there, unchanged
+    exported = client.get(reverse("admin:catalog_product_export")).content.decode()
+    assert "My tee" in exported
+    assert "Their tee" not in exported
     # Naming the other merchant is refused, and writes nothing.
     named = _preview(client, _csv([mine_row | {"merchant": "theirs", "product_name": "X"}]))
     assert _errors(named) == [(1, "merchant")]
@@ -342,6 +345,9 @@ def test_a_file_without_the_required_columns_is_refused_as_a_whole(client):
 def test_the_example_file_imports(client):
     merchant = MerchantFactory()
     client.force_login(_staff(merchant))
+    products = client.get(reverse("admin:catalog_product_changelist")).content.decode()
+    assert reverse(IMPORT) in products
+    assert reverse("admin:catalog_product_export") in products
     page = client.get(reverse(IMPORT)).content.decode()
     assert "products-import-example.csv" in page  # linked from the import page
 
