@@ -267,7 +267,11 @@ def catalog_row_parse(cells: Mapping[str, object], *, zone: ZoneInfo) -> Catalog
         errors.setdefault("options", []).append(
             "Give the variant's option values, like Size=M; Colour=Blue."
         )
-    if text["hashtag"]:
+    hashtag = campaign_clean_hashtag(text["hashtag"])
+    campaign_cells = ("starts_at", "ends_at", "price", "stock", "networks")
+    if not hashtag and any(text[name] for name in campaign_cells):
+        errors.setdefault("hashtag", []).append("A campaign row needs its hashtag.")
+    if hashtag:
         for name in ("starts_at", "ends_at", "stock"):
             if name not in errors and parsed[name] is None:
                 errors.setdefault(name, []).append("A campaign row needs this column.")
@@ -278,7 +282,7 @@ def catalog_row_parse(cells: Mapping[str, object], *, zone: ZoneInfo) -> Catalog
         product_name=text["product_name"],
         description=text["description"] or None,
         variant_sku=text["variant_sku"],
-        hashtag=campaign_clean_hashtag(text["hashtag"]),
+        hashtag=hashtag,
         currency=text["currency"].upper() or None,
         confirm_prefix=text["confirm_prefix"] or None,
         **parsed,
@@ -296,6 +300,8 @@ class ImportLedger:
     def check(
         self, key: tuple[Any, ...], stated: Any, *, column: str, what: str
     ) -> tuple[tuple[Any, ...], Any] | None:
+        """Raise ``ValidationError`` on ``column`` if an earlier row said otherwise of ``key``;
+        return the entry to record once this row is written (``None`` if one is there)."""
         first = self.seen.get(key)
         if first is not None and first[1] != stated:
             raise ValidationError(

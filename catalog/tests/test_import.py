@@ -323,11 +323,15 @@ def test_rows_of_one_product_or_campaign_must_agree(client):
         {"product_sku": "TEE", "product_name": "Tea", "options": "Size=L", "variant_sku": "L"},
         {"product_sku": "TEE", "product_name": "Tee", "options": "Size=S", "variant_sku": "S"}
         | campaign,
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=L", "variant_sku": "L"}
+        | campaign
+        | {"hashtag": "#"},
     ]
     assert _errors(_preview(client, _csv(rows))) == [
         (2, "hashtag"),
         (3, "product_name"),
         (4, "stock"),
+        (5, "hashtag"),
     ]
 
 
