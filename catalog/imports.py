@@ -1,18 +1,11 @@
-"""Products, their variants and their campaigns as CSV rows (issue 14, item 6): the format, the
-row's write and the export's reads. ``catalog.resources`` adapts them to django-import-export.
+"""Products, their variants and their campaigns written from CSV rows, and read back as rows
+(issue 14, item 6): the format is ``catalog.import_format``'s; ``catalog.resources`` adapts both
+to django-import-export.
 
-One row per variant and campaign: the product (``product_sku``, ``product_name``,
-``description``), the variant (``options`` such as ``Size=M; Colour=Blue`` and ``variant_sku``,
-both blank for a product sold without options), and, when ``hashtag`` is given, the campaign
-(``networks``, ``starts_at``, ``ends_at``, ``price``, ``currency``, ``price_includes_tax``,
-``per_buyer_limit``, ``confirm_prefix``) with ``stock``, its units of this variant. A product
-sold in several campaigns has one row per variant in each; every row repeats its product's and
-its campaign's columns, and rows that disagree on them are refused (naming the first row).
-
-Rows are matched to what exists by natural keys inside the importing merchant: a product by its
-SKU, a variant by its product and SKU, a campaign by its hashtag and start. A blank optional
-cell keeps what a product or campaign has (or the default for a new one); times are in the
-merchant's time zone unless written with an offset.
+A product sold in several campaigns has one row per variant in each; every row repeats its
+product's and its campaign's columns, and rows that disagree on them are refused (naming the
+first row). Rows are matched to what exists by natural keys inside the importing merchant: a
+product by its SKU, a variant by its product and SKU, a campaign by its hashtag and start.
 
 Every row is written by the services the admin forms use, with the forms' checks: the models'
 ``full_clean``, ``option_validate``, ``variant_save`` (one-word values, one SKU per merchant),
@@ -20,11 +13,10 @@ Every row is written by the services the admin forms use, with the forms' checks
 ``variant_stock_save``. The caller holds the transaction that makes a file all or nothing.
 """
 
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +26,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
+from catalog.import_format import (
+    COLUMNS,
+    CatalogRow,
+    cell_guard,
+    options_format,
+    time_format,
+)
 from catalog.models import (
     MAX_OPTIONS,
     Campaign,
@@ -45,248 +44,41 @@ from catalog.models import (
     default_platform,
 )
 from catalog.selectors import campaign_networks, networks_in_order
-from catalog.services import campaign_clean_hashtag, campaign_save
+from catalog.services import campaign_save
 from catalog.variant_services import option_validate, variant_save, variant_stock_save
-from core.exports import FORMULA_STARTS
 from social.hashtags import hashtag_key
-from social.models import Platform
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
-COLUMNS = (
-    "merchant",
-    "product_sku",
-    "product_name",
-    "description",
-    "options",
-    "variant_sku",
-    "hashtag",
-    "networks",
-    "starts_at",
-    "ends_at",
-    "price",
-    "currency",
-    "price_includes_tax",
-    "per_buyer_limit",
-    "confirm_prefix",
-    "stock",
-)
-REQUIRED_COLUMNS = ("product_sku", "product_name")
 
-# Where a service's or model's error (keyed by model field) shows: the file's column.
-_COLUMN_OF = {
+# Where a model's or service's error (keyed by model field) shows: the file's column, by the
+# model it was raised for (a product's ``sku`` is not a variant's).
+_PRODUCT_COLUMNS = {"sku": "product_sku", "name": "product_name"}
+_OPTION_COLUMNS = {"name": "options", "position": "options"}
+_VARIANT_COLUMNS = {
     "sku": "variant_sku",
-    "name": "product_name",
     "option1": "options",
     "option2": "options",
     "option3": "options",
-    "position": "options",
-    "variant": "variant_sku",
-    "stock_total": "stock",
-    "platform": "networks",
-    "platforms": "networks",
 }
-_TRUE = {"yes", "y", "true", "1"}
-_FALSE = {"no", "n", "false", "0"}
-_US_TIME_FORMATS = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y")
-_SEPARATOR = re.compile(r"[;,]")
+_CAMPAIGN_COLUMNS = {"platform": "networks", "platforms": "networks", "stock_total": "stock"}
+_STOCK_COLUMNS = {"stock_total": "stock", "variant": "variant_sku"}
 
 
-# --- Cells ------------------------------------------------------------------------------------
-def cell_text(value: object) -> str:
-    """A cell as written in the file: text with a leading quote that guards a formula (as the
-    export writes it, ``cell_guard``) taken off, surrounding space removed."""
-    text = "" if value is None else str(value).strip()
-    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
-
-
-def cell_guard(text: str) -> str:
-    """``text`` as a cell a spreadsheet shows as text, never runs as a formula: a leading
-    quote before a formula's first character (or before quotes that precede one), which
-    ``cell_text`` removes again, so that an export imports back unchanged."""
-    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
-
-
-def options_format(pairs: Iterable[tuple[str, str]]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in pairs)
-
-
-def options_parse(text: str) -> tuple[tuple[str, str], ...]:
-    """``Size=M; Colour=Blue`` as ``(("Size", "M"), ("Colour", "Blue"))``; blank: none."""
-    if not text:
-        return ()
-    pairs: list[tuple[str, str]] = []
-    for part in (p.strip() for p in text.split(";")):
-        if not part:
-            continue
-        name, equals, value = (s.strip() for s in part.partition("="))
-        if not equals or not name:
-            raise ValidationError(f"Write each option as Name=value, like Size=M (not {part!r}).")
-        if any(hashtag_key(name) == hashtag_key(n) for n, _ in pairs):
-            raise ValidationError(f"The option {name} is given twice.")
-        pairs.append((name, value))
-    if len(pairs) > MAX_OPTIONS:
-        raise ValidationError(f"A product has at most {MAX_OPTIONS} options.")
-    return tuple(pairs)
-
-
-def networks_parse(text: str) -> tuple[str, ...]:
-    """``x; mastodon`` as ``("x", "mastodon")``, the first network first; blank: none given."""
-    names = [n.strip().lower() for n in _SEPARATOR.split(text) if n.strip()]
-    unknown = [n for n in names if n not in Platform.values]
-    if unknown:
-        raise ValidationError(
-            f"Unknown network {', '.join(unknown)}: use {', '.join(Platform.values)}."
-        )
-    return tuple(dict.fromkeys(names))
-
-
-def time_parse(text: str, zone: ZoneInfo) -> datetime | None:
-    """``2026-12-01 09:00`` (or ``12/01/2026 09:00``, as spreadsheets rewrite dates) in
-    ``zone``, unless it carries an offset (``+02:00``, ``Z``); blank: none given."""
-    if not text:
-        return None
+@contextmanager
+def _columns(names: dict[str, str]) -> Iterator[None]:
+    """Re-key the ``ValidationError`` raised inside by column (``names``, else the field's own
+    name when it is a column, else the row as a whole)."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        for pattern in _US_TIME_FORMATS:
-            try:
-                moment = datetime.strptime(text, pattern)  # noqa: DTZ007 (zone set below)
-                break
-            except ValueError:
-                continue
-        else:
-            raise ValidationError(
-                f"{text!r} is not a date and time: write it like 2026-12-01 09:00."
-            ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def time_format(moment: datetime, zone: ZoneInfo) -> str:
-    """``moment`` in ``zone`` as ``time_parse`` reads it back to the same instant: minutes,
-    seconds only when there are some, and the offset only for a wall time the zone's clock
-    change makes ambiguous (or skips)."""
-    local = moment.astimezone(zone)
-    text = local.strftime("%Y-%m-%d %H:%M")
-    if local.second or local.microsecond:
-        text += local.strftime(":%S")
-    if local.microsecond:
-        text += local.strftime(".%f")
-    naive = local.replace(tzinfo=None)
-    if (
-        naive.replace(tzinfo=zone, fold=0).utcoffset()
-        != naive.replace(tzinfo=zone, fold=1).utcoffset()
-    ):
-        offset = local.strftime("%z")
-        text += f"{offset[:3]}:{offset[3:]}"
-    return text
-
-
-def _decimal(text: str) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        return Decimal(text.replace("$", "").replace(",", ""))
-    except InvalidOperation:
-        raise ValidationError(f"{text!r} is not an amount: write it like 149.00.") from None
-
-
-def _integer(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ValidationError(f"{text!r} is not a whole number.") from None
-
-
-def _boolean(text: str) -> bool | None:
-    if not text:
-        return None
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ValidationError(f"{text!r} is not yes or no.")
-
-
-# --- Rows -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CatalogRow:
-    """One row of the file, parsed. ``None`` (and ``()`` for networks): the cell was blank, so
-    the product or campaign keeps what it has, or a new one gets the default."""
-
-    product_sku: str
-    product_name: str
-    description: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
-    variant_sku: str = ""
-    hashtag: str = ""
-    networks: tuple[str, ...] = ()
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    price: Decimal | None = None
-    currency: str | None = None
-    price_includes_tax: bool | None = None
-    per_buyer_limit: int | None = None
-    confirm_prefix: str | None = None
-    stock: int | None = None
-
-
-def catalog_row_parse(cells: Mapping[str, object], *, zone: ZoneInfo) -> CatalogRow:
-    """The row ``cells`` (column name to cell) as a ``CatalogRow``, times in ``zone``.
-
-    Raises ``ValidationError`` keyed by column for a cell that cannot be read or a column a
-    row needs left blank."""
-    text = {name: cell_text(cells.get(name)) for name in COLUMNS}
-    errors: dict[str, list[str]] = {}
-    parsed: dict[str, Any] = {}
-    readers = {
-        "options": options_parse,
-        "networks": networks_parse,
-        "starts_at": lambda t: time_parse(t, zone),
-        "ends_at": lambda t: time_parse(t, zone),
-        "price": _decimal,
-        "price_includes_tax": _boolean,
-        "per_buyer_limit": _integer,
-        "stock": _integer,
-    }
-    for name, read in readers.items():
-        try:
-            parsed[name] = read(text[name])
-        except ValidationError as exc:
-            errors.setdefault(name, []).extend(exc.messages)
-    for name in REQUIRED_COLUMNS:
-        if not text[name]:
-            errors.setdefault(name, []).append("This column is required on every row.")
-    if parsed.get("options") and not text["variant_sku"]:
-        errors.setdefault("variant_sku", []).append("A variant needs its own SKU.")
-    if text["variant_sku"] and not parsed.get("options") and "options" not in errors:
-        errors.setdefault("options", []).append(
-            "Give the variant's option values, like Size=M; Colour=Blue."
-        )
-    hashtag = campaign_clean_hashtag(text["hashtag"])
-    campaign_cells = ("starts_at", "ends_at", "price", "stock", "networks")
-    if not hashtag and any(text[name] for name in campaign_cells):
-        errors.setdefault("hashtag", []).append("A campaign row needs its hashtag.")
-    if hashtag:
-        for name in ("starts_at", "ends_at", "stock"):
-            if name not in errors and parsed[name] is None:
-                errors.setdefault(name, []).append("A campaign row needs this column.")
-    if errors:
-        raise ValidationError(errors)
-    return CatalogRow(
-        product_sku=text["product_sku"],
-        product_name=text["product_name"],
-        description=text["description"] or None,
-        variant_sku=text["variant_sku"],
-        hashtag=hashtag,
-        currency=text["currency"].upper() or None,
-        confirm_prefix=text["confirm_prefix"] or None,
-        **parsed,
-    )
+        yield
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise ValidationError({NON_FIELD_ERRORS: exc.messages}) from exc
+        errors: dict[str, list[str]] = {}
+        for name, messages in exc.message_dict.items():
+            column = names.get(name, name if name in COLUMNS else NON_FIELD_ERRORS)
+            errors.setdefault(column, []).extend(messages)
+        raise ValidationError(errors) from exc
 
 
 @dataclass
@@ -336,21 +128,8 @@ def catalog_row_save(
     Runs in a savepoint: a row refused half-way leaves nothing behind, and the caller's
     transaction continues. Raises ``ValidationError`` keyed by column (``COLUMNS``). Campaign
     refusals are counted and logged for ``actor`` as ``campaign_save`` does."""
-    try:
-        with transaction.atomic():
-            return _row_write(row, number, merchant, now, actor, ledger)
-    except ValidationError as exc:
-        raise _by_column(exc) from exc
-
-
-def _by_column(exc: ValidationError) -> ValidationError:
-    if not hasattr(exc, "error_dict"):
-        return ValidationError({NON_FIELD_ERRORS: exc.messages})
-    errors: dict[str, list[str]] = {}
-    for name, messages in exc.message_dict.items():
-        column = name if name in COLUMNS else _COLUMN_OF.get(name, NON_FIELD_ERRORS)
-        errors.setdefault(column, []).extend(messages)
-    return ValidationError(errors)
+    with _columns({}), transaction.atomic():
+        return _row_write(row, number, merchant, now, actor, ledger)
 
 
 @dataclass
@@ -420,7 +199,8 @@ def _product_write(
     if new or any(getattr(product, k) != v for k, v in wanted.items()):
         for name, value in wanted.items():
             setattr(product, name, value)
-        product.full_clean()
+        with _columns(_PRODUCT_COLUMNS):
+            product.full_clean()
         product.save()
         changes.changed = True
     return product
@@ -439,8 +219,9 @@ def _variant_write(
     if not options:
         for position, name in enumerate(names, start=1):
             option = ProductOption(product=product, position=position, name=name)
-            option.full_clean(exclude=["product"])
-            option_validate(option)
+            with _columns(_OPTION_COLUMNS):
+                option.full_clean(exclude=["product"])
+                option_validate(option)
             option.save()
             options.append(option)
         changes.changed = True
@@ -466,8 +247,9 @@ def _variant_write(
         changes.created = True
     if new or list(variant.values_padded()) != padded:
         variant.option1, variant.option2, variant.option3 = padded
-        variant.full_clean(exclude=["product"], validate_constraints=False)
-        variant_save(variant=variant)
+        with _columns(_VARIANT_COLUMNS):
+            variant.full_clean(exclude=["product"], validate_constraints=False)
+            variant_save(variant=variant)
         changes.changed = True
     return variant
 
@@ -557,8 +339,9 @@ def _campaign_write(
             setattr(campaign, name, value)
         campaign.hashtag_key = key
         exclude = ["product", "merchant", "stock_reserved", "hashtag_key"]
-        campaign.full_clean(exclude=exclude, validate_constraints=False)
-        campaign_save(campaign=campaign, now=now, actor=actor, platforms=wanted_networks)
+        with _columns(_CAMPAIGN_COLUMNS):
+            campaign.full_clean(exclude=exclude, validate_constraints=False)
+            campaign_save(campaign=campaign, now=now, actor=actor, platforms=wanted_networks)
         changes.changed = True
     if variant is not None:
         _stock_write(campaign, variant, row.stock, changes, before)
@@ -580,8 +363,9 @@ def _stock_write(
         if stock.stock_total == units:
             return
         stock.stock_total = units
-    stock.full_clean(exclude=["campaign", "variant"], validate_constraints=False)
-    variant_stock_save(stock=stock)
+    with _columns(_STOCK_COLUMNS):
+        stock.full_clean(exclude=["campaign", "variant"], validate_constraints=False)
+        variant_stock_save(stock=stock)
     changes.changed = True
 
 

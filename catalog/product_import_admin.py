@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 
-from catalog.imports import COLUMNS
+from catalog.import_format import COLUMNS
 from catalog.models import Product
 from catalog.resources import CatalogResource
 from core.scoping import has_merchant_scope, merchant_id_of

@@ -22,16 +22,13 @@ from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 from import_export.results import RowResult
 
+from catalog.import_format import COLUMNS, REQUIRED_COLUMNS, catalog_row_parse, cell_text
 from catalog.imports import (
-    COLUMNS,
-    REQUIRED_COLUMNS,
     Actor,
     ImportLedger,
     catalog_row_cells,
-    catalog_row_parse,
     catalog_row_save,
     catalog_rows_export,
-    cell_text,
 )
 from catalog.models import Merchant, Product
 

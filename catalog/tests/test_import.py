@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
-from catalog.imports import COLUMNS
+from catalog.import_format import COLUMNS
 from catalog.models import (
     Campaign,
     CampaignListing,
@@ -332,6 +332,20 @@ def test_rows_of_one_product_or_campaign_must_agree(client):
         (3, "product_name"),
         (4, "stock"),
         (5, "hashtag"),
+    ]
+
+
+def test_each_error_shows_in_its_column(client):
+    client.force_login(_staff(MerchantFactory()))
+    rows = [
+        {"product_sku": "P" * 65, "product_name": "Too long a SKU"},
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=X L", "variant_sku": "T"},
+        {"product_sku": "CAP", "product_name": "Cap", "options": "Size=M", "variant_sku": "CAP"},
+    ]
+    assert _errors(_preview(client, _csv(rows))) == [
+        (1, "product_sku"),
+        (2, "options"),
+        (3, "variant_sku"),  # the product's own SKU
     ]
 
 
