@@ -74,7 +74,8 @@ class CatalogResource(resources.Resource):
                 problems.append(f"missing column(s) {', '.join(missing)}")
             if unknown:
                 problems.append(f"unknown column(s) {', '.join(unknown)}")
-            raise ValidationError(
+            # Shown as the file's error (its text, not a list as a ValidationError prints).
+            raise ValueError(
                 f"The file's first row names the columns: {'; '.join(problems)}. "
                 f"The columns are {', '.join(COLUMNS)}."
             )

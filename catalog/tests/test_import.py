@@ -354,7 +354,10 @@ def test_a_file_without_the_required_columns_is_refused_as_a_whole(client):
     # Headers are read whatever their case, with spaces for underscores.
     assert _errors(_preview(client, "Product SKU,Product name\nTEE,Tee\n")) == []
     preview = _preview(client, "name,sku\nTee,TEE\n")
-    assert "missing column(s) product_sku, product_name" in preview.content.decode()
+    assert (
+        "<li>The file&#x27;s first row names the columns: missing column(s) product_sku, "
+        "product_name" in preview.content.decode()
+    )
     assert "Traceback" not in preview.content.decode()
     assert not Product.objects.exists()
 
