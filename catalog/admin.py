@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from catalog.models import Campaign, Merchant, Product
+from catalog.product_import_admin import ProductImportExportMixin
 from catalog.selectors import campaign_networks, campaigns_with_waitlist_length
 from catalog.services import (
     CampaignTerms,
@@ -67,7 +68,7 @@ class MerchantAdmin(MerchantScopedAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(MerchantScopedAdmin):
+class ProductAdmin(ProductImportExportMixin, MerchantScopedAdmin):
     list_display = ("name", "sku")
     superuser_list_display = ("merchant",)
     superuser_list_filter = ("merchant",)

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.twitter_oauth2",
     "csp",
     "health_check",
+    # CSV import and export of products, variants and campaigns in the admin (catalog.resources).
+    "import_export",
     "core",
     "accounts",
     "catalog",

@@ -1,0 +1,390 @@
+"""CSV import and export of products, variants and campaigns in the admin (issue 14, item 6),
+through the admin's views: upload, the preview with its row errors, the confirmation."""
+
+import csv
+import io
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.services import operator_upsert, staff_user_upsert
+from catalog.import_format import COLUMNS
+from catalog.models import (
+    Campaign,
+    CampaignListing,
+    CampaignVariantStock,
+    Merchant,
+    Product,
+    ProductOption,
+    ProductVariant,
+)
+from catalog.tests.factories import MerchantFactory
+from tests.mfa import totp_enable
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+IMPORT = "admin:catalog_product_import"
+EXAMPLE = Path(__file__).resolve().parents[1] / "static" / "catalog" / "products-import-example.csv"
+
+
+def _staff(merchant: Merchant):
+    user = staff_user_upsert(
+        username=f"staff-{merchant.slug}",
+        email=f"{merchant.slug}@example.com",
+        password="pw-staff",
+        merchant_id=merchant.pk,
+    )
+    totp_enable(user)
+    return user
+
+
+def _operator():
+    user = operator_upsert(username="operator", email="op@example.com", password="pw-op")
+    totp_enable(user)
+    return user
+
+
+def _csv(rows: list[dict[str, object]], columns=COLUMNS) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _preview(client, text: str):
+    upload = SimpleUploadedFile("products.csv", text.encode(), content_type="text/csv")
+    response = client.post(reverse(IMPORT), {"resource": "0", "format": "0", "import_file": upload})
+    assert response.status_code == 200
+    return response
+
+
+def _errors(response) -> list[tuple[int, str]]:
+    """The preview's errors as (row, column), read from the page's result."""
+    result = response.context["result"]
+    errors = [(0, str(e.error)) for e in result.base_errors]
+    for row in result.invalid_rows:
+        errors.extend((row.number, column) for column in row.error_dict)
+    return errors
+
+
+def _confirm(client, preview):
+    form = preview.context["confirm_form"]
+    assert form is not None, _errors(preview)
+    return client.post(reverse("admin:catalog_product_process_import"), form.initial)
+
+
+def _local(moment: datetime, zone: str = "America/New_York") -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _tees(count: int, *, starts: datetime, ends: datetime) -> list[dict[str, object]]:
+    """``count`` tees, each with a campaign: two sizes (S, M) each, one size for tees 10 and 30.
+    The rows of tee n: its S row, then its M row."""
+    rows: list[dict[str, object]] = []
+    for n in range(count):
+        sizes = ("S",) if n in (10, 30) else ("S", "M")
+        rows.extend(
+            {
+                "product_sku": f"TEE-{n}",
+                "product_name": f"Tee {n}",
+                "options": f"Size={size}",
+                "variant_sku": f"TEE-{n}-{size}",
+                "hashtag": f"BuyTee{n}",
+                "starts_at": _local(starts),
+                "ends_at": _local(ends),
+                "price": "29.00",
+                "stock": 5,
+            }
+            for size in sizes
+        )
+    return rows
+
+
+def _row_of(rows, variant_sku: str) -> int:
+    return next(n for n, row in enumerate(rows, start=1) if row["variant_sku"] == variant_sku)
+
+
+def test_a_thousand_products_preview_their_five_errors_then_import_once_fixed(client, capsys):
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    now = timezone.now()
+    starts, ends = now + timedelta(days=1), now + timedelta(days=10)
+    rows = _tees(1000, starts=starts, ends=ends)
+    bad = {
+        "TEE-10-S": ("hashtag", {"hashtag": "Buy-Tee10"}),
+        "TEE-20-M": ("variant_sku", {"variant_sku": "TEE-19-M"}),  # tee 19's SKU
+        "TEE-30-S": ("ends_at", {"ends_at": _local(starts - timedelta(hours=1))}),
+        "TEE-40-M": ("stock", {"stock": -1}),
+        "TEE-50-M": ("options", {"options": "Size=M; Fabric=Silk"}),
+    }
+    broken = [dict(row) for row in rows]
+    for sku, (_, change) in bad.items():
+        broken[_row_of(rows, sku) - 1] |= change
+
+    began = time.monotonic()
+    preview = _preview(client, _csv(broken))
+    seconds = time.monotonic() - began
+
+    assert sorted(_errors(preview)) == sorted(
+        (_row_of(rows, sku), column) for sku, (column, _) in bad.items()
+    )
+    assert preview.context.get("confirm_form") is None  # nothing to confirm
+    assert "Fabric" in preview.content.decode()  # the unknown option, named on the page
+    assert not Product.objects.exists()
+    assert not Campaign.objects.exists()
+
+    fixed = _preview(client, _csv(rows))
+    assert _errors(fixed) == []
+    assert not Product.objects.exists()  # a preview writes nothing
+    done = _confirm(client, fixed)
+
+    assert done.status_code == 302
+    assert Product.objects.filter(merchant=merchant).count() == 1000
+    assert ProductVariant.objects.count() == len(rows) == 1998
+    assert Campaign.objects.filter(merchant=merchant).count() == 1000
+    assert CampaignVariantStock.objects.count() == 1998
+    assert Campaign.objects.get(hashtag="BuyTee7").stock_total == 10
+    with capsys.disabled():
+        print(f"\n1,000 products ({len(rows)} rows): preview {seconds:.1f} s")
+
+
+def test_export_then_import_changes_nothing(client):
+    merchant = MerchantFactory(time_zone="America/Los_Angeles")
+    client.force_login(_staff(merchant))
+    now = timezone.now().replace(microsecond=123456)
+    rows = [
+        {
+            "product_sku": "TEE",
+            "product_name": "=Tee, with a comma",  # a formula to a spreadsheet: guarded
+            "description": '"Quoted" text',
+            "options": f"Size={size}; Colour=Blue",
+            "variant_sku": f"TEE-{size}",
+            "hashtag": "#BuyTee",
+            "networks": "mastodon; sandbox",
+            "starts_at": (now + timedelta(hours=1, seconds=7)).isoformat(),
+            "ends_at": _local(now + timedelta(days=3), merchant.time_zone),
+            "price": "19.99",
+            "price_includes_tax": "yes",
+            "per_buyer_limit": 2,
+            "stock": units,
+        }
+        for size, units in (("S", 3), ("M", 0))
+    ] + [
+        {
+            "product_sku": "TEE",
+            "product_name": "=Tee, with a comma",
+            "description": '"Quoted" text',
+            "options": "Size=L; Colour=Red",
+            "variant_sku": "TEE-L",
+        },
+        {
+            "product_sku": "MUG",
+            "product_name": "Mug",
+            "hashtag": "BuyMug",
+            "starts_at": _local(now + timedelta(days=2)),
+            "ends_at": _local(now + timedelta(days=4)),
+            "price": "8",
+            "stock": 12,
+        },
+        {"product_sku": "CAP", "product_name": "Cap"},
+    ]
+    _confirm(client, _preview(client, _csv(rows)))
+    # Options given on its page to a product whose campaign keeps a stock of its own.
+    ProductOption.objects.create(product=Product.objects.get(sku="MUG"), position=1, name="Glaze")
+    snapshot = _catalogue()
+    assert Product.objects.get(sku="TEE").name == "=Tee, with a comma"
+    assert len(snapshot["variants"]) == 3
+
+    exported = client.get(reverse("admin:catalog_product_export"))
+    assert exported.status_code == 200
+    text = exported.content.decode()
+    assert "'=Tee, with a comma" in text
+
+    again = _preview(client, text)
+    assert _errors(again) == []
+    assert {row.import_type for row in again.context["result"].rows} == {"skip"}
+    _confirm(client, again)
+    assert _catalogue() == snapshot
+
+
+def _catalogue() -> dict[str, list[tuple]]:
+    """Every catalogue row with every column (``updated_at`` included): equal means untouched."""
+    models: dict[str, type[Any]] = {
+        "products": Product,
+        "options": ProductOption,
+        "variants": ProductVariant,
+        "campaigns": Campaign,
+        "listings": CampaignListing,
+        "stocks": CampaignVariantStock,
+    }
+    return {
+        name: sorted(model.objects.values_list(*[f.attname for f in model._meta.concrete_fields]))
+        for name, model in models.items()
+    }
+
+
+def test_staff_never_reach_another_merchants_product_through_its_sku(client):
+    theirs = MerchantFactory(slug="theirs")
+    mine = MerchantFactory(slug="mine")
+    client.force_login(_staff(theirs))
+    row = {
+        "product_sku": "TEE",
+        "product_name": "Their tee",
+        "options": "Size=M",
+        "variant_sku": "TEE-M",
+    }
+    _confirm(client, _preview(client, _csv([row])))
+    before = _catalogue()
+
+    client.force_login(_staff(mine))
+    mine_row = row | {"product_name": "My tee", "options": "Size=M"}
+    _confirm(client, _preview(client, _csv([mine_row])))
+
+    assert Product.objects.get(merchant=theirs).name == "Their tee"
+    assert Product.objects.get(merchant=mine).name == "My tee"
+    theirs_now = {k: [r for r in v if r in before[k]] for k, v in _catalogue().items()}
+    assert theirs_now == before  # their rows are all still there, unchanged
+    exported = client.get(reverse("admin:catalog_product_export")).content.decode()
+    assert "My tee" in exported
+    assert "Their tee" not in exported
+    # Naming the other merchant is refused, and writes nothing.
+    named = _preview(client, _csv([mine_row | {"merchant": "theirs", "product_name": "X"}]))
+    assert _errors(named) == [(1, "merchant")]
+    assert Product.objects.get(merchant=theirs).name == "Their tee"
+
+
+def test_operators_name_the_merchant_of_each_row(client):
+    merchant = MerchantFactory(slug="shop")
+    client.force_login(_operator())
+    rows = [{"product_sku": "MUG", "product_name": "Mug"}]
+
+    assert _errors(_preview(client, _csv(rows))) == [(1, "merchant")]
+    _confirm(client, _preview(client, _csv([rows[0] | {"merchant": "shop"}])))
+
+    assert Product.objects.get().merchant == merchant
+
+
+def test_a_row_refused_at_confirmation_imports_nothing(client):
+    staff = _staff(MerchantFactory())
+    client.force_login(staff)
+    now = timezone.now()
+    rows = [
+        {
+            "product_sku": f"P{n}",
+            "product_name": f"P{n}",
+            "hashtag": f"BuyP{n}",
+            "starts_at": _local(now + timedelta(days=1)),
+            "ends_at": _local(now + timedelta(days=2)),
+            "price": "5",
+            "stock": 3,
+        }
+        for n in range(3)
+    ]
+    preview = _preview(client, _csv(rows))
+    # Meanwhile another merchant's campaign takes the last row's hashtag.
+    client.force_login(_staff(MerchantFactory()))
+    _confirm(client, _preview(client, _csv([rows[2] | {"product_sku": "X"}])))
+    taken = Product.objects.count()
+    client.force_login(staff)
+
+    done = _confirm(client, preview)
+
+    assert done.status_code == 200
+    assert "Nothing was imported" in done.content.decode()
+    assert _errors(done) == [(3, "hashtag")]
+    assert Product.objects.count() == taken == 1
+
+
+def test_rows_of_one_product_or_campaign_must_agree(client):
+    client.force_login(_staff(MerchantFactory()))
+    now = timezone.now()
+    campaign = {
+        "hashtag": "BuyTee",
+        "starts_at": _local(now + timedelta(days=1)),
+        "ends_at": _local(now + timedelta(days=2)),
+        "price": "5",
+        "stock": 1,
+    }
+    rows = [
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=S", "variant_sku": "S"}
+        | campaign,
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=M", "variant_sku": "M"}
+        | campaign
+        | {"price": "6"},
+        {"product_sku": "TEE", "product_name": "Tea", "options": "Size=L", "variant_sku": "L"},
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=S", "variant_sku": "S"}
+        | campaign,
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=L", "variant_sku": "L"}
+        | campaign
+        | {"hashtag": "#"},
+    ]
+    assert _errors(_preview(client, _csv(rows))) == [
+        (2, "hashtag"),
+        (3, "product_name"),
+        (4, "stock"),
+        (5, "hashtag"),
+    ]
+
+
+def test_each_error_shows_in_its_column(client):
+    client.force_login(_staff(MerchantFactory()))
+    rows = [
+        {"product_sku": "P" * 65, "product_name": "Too long a SKU"},
+        {"product_sku": "TEE", "product_name": "Tee", "options": "Size=X L", "variant_sku": "T"},
+        {"product_sku": "CAP", "product_name": "Cap", "options": "Size=M", "variant_sku": "CAP"},
+    ]
+    assert _errors(_preview(client, _csv(rows))) == [
+        (1, "product_sku"),
+        (2, "options"),
+        (3, "variant_sku"),  # the product's own SKU
+    ]
+
+
+def test_a_file_without_the_required_columns_is_refused_as_a_whole(client):
+    client.force_login(_staff(MerchantFactory()))
+    # Headers are read whatever their case, with spaces for underscores.
+    assert _errors(_preview(client, "Product SKU,Product name\nTEE,Tee\n")) == []
+    preview = _preview(client, "name,sku\nTee,TEE\n")
+    assert (
+        "<li>The file&#x27;s first row names the columns: missing column(s) product_sku, "
+        "product_name" in preview.content.decode()
+    )
+    assert "Traceback" not in preview.content.decode()
+    assert not Product.objects.exists()
+
+
+@time_machine.travel(datetime(2026, 11, 1, 12, tzinfo=ZoneInfo("UTC")), tick=False)
+def test_the_example_file_imports(client):
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    products = client.get(reverse("admin:catalog_product_changelist")).content.decode()
+    assert reverse(IMPORT) in products
+    assert reverse("admin:catalog_product_export") in products
+    page = client.get(reverse(IMPORT)).content.decode()
+    assert "products-import-example.csv" in page  # linked from the import page
+
+    _confirm(client, _preview(client, EXAMPLE.read_text()))
+
+    tee = Campaign.objects.get(hashtag="BuyLogoTee")
+    assert tee.stock_total == 140
+    assert tee.starts_at == datetime(2026, 12, 1, 9, tzinfo=ZoneInfo(merchant.time_zone))
+    assert set(tee.listings.values_list("platform", flat=True)) == {"x", "mastodon"}
+    assert Campaign.objects.get(hashtag="BuyEnamelMug").stock_total == 100
+    assert ProductVariant.objects.filter(product__sku="CAP").count() == 1
+
+
+def test_staff_without_the_rights_to_write_campaigns_cannot_import(client):
+    merchant = MerchantFactory()
+    user = _staff(merchant)
+    user.groups.clear()
+    client.force_login(user)
+    assert client.get(reverse(IMPORT)).status_code == 403
