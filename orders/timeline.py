@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from core.redact import addresses_redacted
 from orders.models import (
     Dispute,
     Notification,
@@ -259,7 +260,9 @@ def _email_entries(order: Order) -> list[TimelineEntry]:
     for mail in mails:
         detail = mail.subject
         if mail.last_error and mail.status != "done":
-            detail += f"\nLast error (attempt {mail.attempts}): {mail.last_error}"
+            # Redacted again here: rows stored before errors were redacted may quote the address.
+            error = addresses_redacted(mail.last_error)
+            detail += f"\nLast error (attempt {mail.attempts}): {error}"
         status = "sent" if mail.status == "done" else str(mail.status)
         entries.append(
             TimelineEntry(

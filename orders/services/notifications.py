@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Cardholder
 from core import outbox
+from core.redact import addresses_redacted
 from orders.models import Notification, Order, OutboxStatus
 from orders.services.common import PRIVATE_REQUEST, notification, order_private_window_open
 from orders.services.reminders import REMINDER, reminder_still_due
@@ -142,7 +143,9 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
             rows,
             status=OutboxStatus.FAILED if failed else OutboxStatus.PENDING,
             next_attempt_at=policy.retry_at(attempts=message.attempts, now=now),
-            last_error=str(exc)[:500],
+            # Never the address: a refusal quotes the recipient, and the order's timeline shows
+            # this error to merchant staff (DESIGN §10.2).
+            last_error=addresses_redacted(f"{type(exc).__name__}: {exc}")[:500],
         )
         if failed:
             logger.error(
@@ -150,7 +153,7 @@ def notification_send(*, notification_id: int, now: datetime) -> bool:
                 message.pk,
                 message.kind,
                 message.attempts,
-                exc,
+                addresses_redacted(str(exc)),
             )
         return False
     if message.kind != PRIVATE_REQUEST:

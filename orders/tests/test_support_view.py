@@ -4,10 +4,12 @@ actions that apply now; one order number; times in the merchant's zone; and no l
 member can see that answers 403."""
 
 import re
+import smtplib
 from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from typing import cast
+from unittest import mock
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -23,9 +25,10 @@ from accounts.services import operator_upsert, staff_user_upsert
 from catalog.models import Campaign
 from catalog.tests.factories import CampaignFactory
 from orders.addresses import ship_to_lines
-from orders.models import Notification, Order, OrderEvent, PaymentOperation
+from orders.models import Notification, Order, OrderEvent, OutboxStatus, PaymentOperation
 from orders.services import order_refund
 from orders.services.disputes import dispute_escalate, dispute_open, dispute_reject
+from orders.services.notifications import notification_send
 from orders.services.payments import refund_run
 from orders.services.returns import return_request
 from orders.timeline import order_timeline
@@ -130,6 +133,33 @@ def _timeline_queries(order: Order) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as captured:
         entries = order_timeline(loaded)
     return len(captured), len(entries)
+
+
+def test_a_mail_server_quoting_the_buyers_address_does_not_show_it_to_staff():
+    """An SMTP refusal quotes the recipient: the stored error and the timeline leave it out."""
+    shop_open()
+    order = order_paid("alice")
+    email = order.cardholder.user.email
+    mail = Notification.objects.filter(order=order).order_by("id").first()
+    assert mail is not None
+    Notification.objects.filter(pk=mail.pk).update(
+        status=OutboxStatus.PENDING, next_attempt_at=timezone.now()
+    )
+    refused = smtplib.SMTPRecipientsRefused(
+        {email: (550, f"5.1.1 <{email}>: Recipient address rejected".encode())}
+    )
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=refused):
+        notification_send(notification_id=mail.pk, now=timezone.now())
+    mail.refresh_from_db()
+    assert "SMTPRecipientsRefused" in mail.last_error
+    assert email not in mail.last_error
+    shown = [e.detail for e in order_timeline(order) if e.source == "email"]
+    assert any("Recipient address rejected" in detail for detail in shown)
+    assert not [detail for detail in shown if email in detail]
+    # A row stored before errors were redacted is redacted when shown.
+    Notification.objects.filter(pk=mail.pk).update(last_error=f"refused: {email}")
+    shown = [e.detail for e in order_timeline(order) if e.source == "email"]
+    assert not [detail for detail in shown if email in detail]
 
 
 def test_the_timeline_costs_the_same_queries_however_long_it_is(django_assert_max_num_queries):
