@@ -36,7 +36,6 @@ from fulfillment.models import (
 from fulfillment.selectors import (
     horizon_phrase,
     label_purchase_preview,
-    labels_due,
     labels_due_horizons,
     labels_due_queryset,
     merchant_today,
@@ -192,8 +191,16 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
     @admin.action(
         description="Buy labels (shows the cost and asks to confirm)", permissions=["ship"]
     )
-    def buy_labels(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> HttpResponse:
-        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+    def buy_labels(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> HttpResponse | None:
+        chosen = list(queryset.order_by("pk").values_list("pk", flat=True)[: BUY_LABELS_MAX + 1])
+        if len(chosen) > BUY_LABELS_MAX:
+            self.message_user(
+                request,
+                f"Choose at most {BUY_LABELS_MAX} shipments to buy labels for at once.",
+                messages.ERROR,
+            )
+            return None
+        ids = ",".join(str(pk) for pk in chosen)
         url = reverse("admin:fulfillment_shipment_buy_labels")
         return redirect(f"{url}?{urlencode({'ids': ids})}")
 
@@ -215,7 +222,19 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
         another merchant's shipment is never confirmed to exist); without ids, the user's
         labels due (``labels_due``, as the queue and the home page)."""
         if not ids:
-            return labels_due(now=timezone.now(), merchant_id=merchant_id_of(request))
+            due = labels_due_queryset(now=timezone.now(), merchant_id=merchant_id_of(request))
+            shown = list(due[: BUY_LABELS_MAX + 1])
+            if len(shown) > BUY_LABELS_MAX:
+                # One confirmation buys at most what one POST may name: the rest next time.
+                shown = shown[:BUY_LABELS_MAX]
+                self.message_user(
+                    request,
+                    f"More than {BUY_LABELS_MAX} labels are due: these are the first "
+                    f"{BUY_LABELS_MAX}, the most overdue first. Buy them, then come back for "
+                    "the rest.",
+                    messages.WARNING,
+                )
+            return shown
         try:
             wanted = {int(part) for part in ids.split(",") if part.strip()}
         except ValueError:

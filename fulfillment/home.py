@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 from catalog.models import Campaign, Merchant
 from catalog.selectors import campaign_list_live, campaigns_with_waitlist_length
 from fulfillment.models import Shipment
-from fulfillment.selectors import SlaRow, labels_due, merchant_today, sla_rows
+from fulfillment.selectors import SlaRow, labels_due_queryset, merchant_today, sla_rows
 from orders.models import (
     OPEN_RETURN_STATUSES,
     Dispute,
@@ -79,7 +79,7 @@ def merchant_home(*, merchant: Merchant, now: datetime) -> MerchantHome:
     at-risk shipments, open disputes and returns, failed payment operations, and live
     campaigns with their stock left and waitlist length. A bounded number of queries."""
     today = merchant_today(merchant, now)
-    due = labels_due(now=now, merchant_id=merchant.pk)
+    due = list(labels_due_queryset(now=now, merchant_id=merchant.pk)[: LIMIT + 1])
     shown = due[:LIMIT]
     label_days = [
         LabelDay(ship_by=day, when=_when(day, today), shipments=list(rows))

@@ -2,6 +2,7 @@
 the user's merchant's shipments, and says what happened to each (issue 14)."""
 
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -169,3 +170,23 @@ def test_the_change_list_links_to_the_labels_due_only_for_those_who_may_buy():
         group.permissions.remove(Permission.objects.get(codename="ship_shipment"))
     listing = client.get(reverse("admin:fulfillment_shipment_changelist")).content.decode()
     assert link not in listing
+
+
+def test_more_labels_due_than_one_confirmation_buys_shows_the_first_and_buys_them():
+    """After a big sale, "Buy the labels due…" shows the first ``BUY_LABELS_MAX`` (most overdue
+    first) and says more wait; its confirmation buys exactly those."""
+    alice, _ = _two_paid()
+    client = staff_of(alice.merchant)
+    url = reverse("admin:fulfillment_shipment_buy_labels")
+    with mock.patch("fulfillment.admin.BUY_LABELS_MAX", 1):
+        page = client.get(url)
+        html = page.content.decode()
+        ids = html.split('name="ids" value="', 1)[1].split('"', 1)[0]
+        assert "More than 1 labels are due" in html
+        assert ids == str(Shipment.objects.order_by("ship_by", "id").first().pk)
+        assert "Buy 1 label" in html
+        confirm = client.post(url, {"ids": ids})
+    assert confirm.status_code == 302
+    statuses = dict(Shipment.objects.values_list("pk", "status"))
+    assert sorted(statuses.values()) == [ShipmentStatus.AWAITING_LABEL, ShipmentStatus.LABEL_BOUGHT]
+    assert statuses[int(ids)] == ShipmentStatus.LABEL_BOUGHT

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +17,7 @@ from accounts.services import operator_upsert, staff_user_upsert
 from accounts.tests.factories import CardholderFactory
 from catalog.tests.factories import CampaignFactory
 from fulfillment.business_days import next_business_day
+from fulfillment.home import LIMIT, merchant_home
 from fulfillment.models import ShipmentStatus
 from fulfillment.selectors import labels_due, merchant_today
 from fulfillment.tests.factories import ShipmentFactory
@@ -241,3 +244,17 @@ def test_the_page_costs_the_same_queries_whatever_the_rows(client, django_assert
 # the admin's own recent actions: measured at 16 (see the test); plus the merchant's time zone
 # (``accounts.middleware.merchant_time_zone``) and whether it has alert settings (the app list).
 MAX_QUERIES = 18
+
+
+def test_the_home_page_reads_a_bounded_number_of_due_labels():
+    """After a big sale the home page reads at most its page of due labels, not all of them."""
+    campaign = CampaignFactory(stock_total=500)
+    for _ in range(LIMIT + 5):
+        _due_tomorrow(campaign)
+    with CaptureQueriesContext(connection) as queries:
+        home = merchant_home(merchant=campaign.merchant, now=timezone.now())
+    assert len(home.label_ids) == LIMIT
+    assert home.labels_more
+    due_reads = [q["sql"] for q in queries.captured_queries if "= 'awaiting_label'" in q["sql"]]
+    assert len(due_reads) == 1, due_reads
+    assert f"LIMIT {LIMIT + 1}" in due_reads[0]
