@@ -75,7 +75,11 @@ def test_an_account_email_that_fails_at_commit_is_sent_by_the_sweep(
     with django_capture_on_commit_callbacks(execute=True):
         account_email(cardholder=cardholder, subject="Linked", body="...")
     row = Notification.objects.get()
-    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "OSError: connection refused")
+    assert (row.status, row.attempts, row.last_error) == (
+        "pending",
+        1,
+        "OSError: connection refused",
+    )
     assert mail.outbox == []
     assert notifications_send_due(now=timezone.now()) == 1
     assert Notification.objects.get().status == "done"

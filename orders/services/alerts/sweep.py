@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Greatest
 from django.utils.module_loading import import_string
 
 from catalog.models import Campaign, Merchant
@@ -89,17 +90,22 @@ def _campaign_data(campaign: Campaign) -> dict[str, Any]:
 # --- Campaigns --------------------------------------------------------------------------------
 def low_stock_rearm(*, now: datetime) -> int:
     """Clear the standing low-stock alerts whose campaign's stock is back above its threshold
-    (or has none now): the next crossing below it is a new cause. A campaign that ended has its
-    alert cleared too (it alerts no more), so the standing ones stay those of live campaigns.
+    by a margin (or has none now): the next crossing below it is a new cause. A campaign that
+    ended has its alert cleared too (it alerts no more), so the standing ones stay those of
+    live campaigns.
     Returns how many were cleared."""
     standing = Alert.objects.filter(kind=LOW_STOCK, cleared_at__isnull=True)
     ids = {a.subject_id: a.pk for a in standing.only("pk", "subject_id")}
     if not ids:
         return 0
+    # Back above the threshold by a margin (half the threshold, at least one unit): a unit or
+    # two coming back in a sale (an order expiring) and taken again is the same crossing, not
+    # an e-mail every sweep.
+    rearm_above = F("low_stock_threshold") + Greatest(F("low_stock_threshold") / 2, Value(1))
     back = Campaign.objects.filter(pk__in=list(ids)).filter(
         Q(low_stock_threshold__isnull=True)
         | Q(ends_at__lte=now)
-        | Q(stock_total__gt=F("stock_reserved") + F("low_stock_threshold"))
+        | Q(stock_total__gt=F("stock_reserved") + rearm_above)
     )
     done = [ids[pk] for pk in back.values_list("pk", flat=True)]
     return standing.filter(pk__in=done).update(cleared_at=now)
@@ -350,16 +356,27 @@ def authorization_lapse_causes(*, now: datetime) -> list[Cause]:
 
 def late_shipments_digest(*, now: datetime) -> list[Alert]:
     """Each merchant's daily digest of late shipments, once per merchant and local day, from
-    its chosen local time on (``AlertSettings.digest_time``, its time zone). A day with none
+    its chosen local time on (``AlertSettings.digest_time``, its time zone), or until the next
+    day's time when no sweep ran at it. A day with none
     late is recorded too (``emails`` 0), so the day is looked at once."""
     late_rows = import_string(settings.HASHCART["ALERT_LATE_SHIPMENTS_SOURCE"])
     merchants = list(Merchant.objects.order_by("pk"))
     chosen = _settings_of(m.pk for m in merchants)
+    # Merchants whose digests already run: before today's time comes, yesterday's is still
+    # owed if no sweep ran at its time (the beat was down, or its time fell just before
+    # midnight, between two sweeps). A merchant's first digest is today's, never yesterday's.
+    running = set(
+        Alert.objects.filter(kind=LATE_SHIPMENTS, merchant_id__in=[m.pk for m in merchants])
+        .values_list("merchant_id", flat=True)
+        .distinct()
+    )
     due: dict[int, tuple[Merchant, date]] = {}
     for merchant in merchants:
         local = now.astimezone(ZoneInfo(merchant.time_zone))
         if local.time() >= chosen[merchant.pk].digest_time:
             due[merchant.pk] = (merchant, local.date())
+        elif merchant.pk in running:
+            due[merchant.pk] = (merchant, local.date() - timedelta(days=1))
     done = set(
         Alert.objects.filter(
             kind=LATE_SHIPMENTS,
