@@ -23,6 +23,7 @@ from orders.models.webhooks import SUBSCRIPTION_CHOICES
 from orders.services.webhooks import (
     webhook_delivery_resend,
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
     webhook_url_validate,
@@ -83,10 +84,14 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
 
     @admin.display(description="Signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
+        try:
+            secret = webhook_endpoint_secret(endpoint=obj)
+        except ValueError:
+            return "It cannot be read with the configured keys: ask the operator."
         return format_html(
             "<code>{}</code><br>Verify each delivery with it (Standard Webhooks: "
             "<code>Webhook(secret).verify(body, headers)</code>).",
-            obj.secret,
+            secret,
         )
 
     def save_model(
