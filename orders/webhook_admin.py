@@ -23,6 +23,7 @@ from orders.models.webhooks import SUBSCRIPTION_CHOICES
 from orders.services.webhooks import (
     webhook_delivery_resend,
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
     webhook_url_validate,
@@ -30,7 +31,13 @@ from orders.services.webhooks import (
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        # The admin's width for URLs (a plain input is too narrow to read one whole).
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
+    )
     events = forms.MultipleChoiceField(
         choices=SUBSCRIPTION_CHOICES, widget=forms.CheckboxSelectMultiple
     )
@@ -83,10 +90,14 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
 
     @admin.display(description="Signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
+        try:
+            secret = webhook_endpoint_secret(endpoint=obj)
+        except ValueError:
+            return "It cannot be read with the configured keys: ask the operator."
         return format_html(
             "<code>{}</code><br>Verify each delivery with it (Standard Webhooks: "
             "<code>Webhook(secret).verify(body, headers)</code>).",
-            obj.secret,
+            secret,
         )
 
     def save_model(
@@ -199,7 +210,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
 
     @admin.display(description="Payload")
     def payload(self, obj: WebhookDelivery) -> str:
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.event.body)
+        # A class, not a style attribute: the Content-Security-Policy refuses inline styles.
+        return format_html('<pre class="webhook-payload">{}</pre>', obj.event.body)
 
     def change_view(
         self,

@@ -24,6 +24,7 @@ from orders.models.webhooks import (
 )
 from orders.services.webhooks import (
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
 )
@@ -46,8 +47,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         min_length=1,
         help_text="Event types sent here; `return.*` and `dispute.*` take every step of them.",
     )
-    secret = serializers.CharField(
-        read_only=True, help_text="Signs every delivery (`whsec_` and base64)."
+    secret = serializers.SerializerMethodField(
+        help_text="Signs every delivery (`whsec_` and base64); null when it cannot be read "
+        "with the configured keys (ask the operator)."
     )
 
     class Meta:
@@ -74,6 +76,12 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "disabled_reason",
             "created_at",
         )
+
+    def get_secret(self, endpoint: WebhookEndpoint) -> str | None:
+        try:
+            return webhook_endpoint_secret(endpoint=endpoint)
+        except ValueError:
+            return None
 
     def create(self, validated_data: dict[str, Any]) -> WebhookEndpoint:
         request = self.context["request"]

@@ -20,15 +20,23 @@ from orders.selectors import disputes_open
 
 register = template.Library()
 
-# The links shown, each only to users holding the permission that its page asks for (a link a
-# staff member can see never leads to a 403).
+# The links shown, each only to users holding a permission that its page accepts (a link a
+# staff member can see never leads to a 403): any one of those listed (the admin opens the
+# pages of rows a user may change, read-only lists only to those who may view them).
 _PERMISSIONS = {
-    "shipments": "fulfillment.view_shipment",
-    "buy_labels": "fulfillment.ship_shipment",
-    "orders": "orders.view_order",
-    "disputes": "orders.view_dispute",
-    "returns": "orders.view_return",
-    "campaigns": "catalog.view_campaign",
+    "shipments": ("fulfillment.view_shipment",),
+    "buy_labels": ("fulfillment.ship_shipment",),
+    "orders": ("orders.view_order",),
+    "disputes": ("orders.view_dispute",),
+    "returns": ("orders.view_return",),
+    "campaigns": ("catalog.view_campaign",),
+    # The merchant's other pages (the "Reports and settings" section). The sales report asks
+    # for the view permission of orders (``orders.admin_reports``), the rest their own model's.
+    "sales_report": ("orders.view_order",),
+    "alert_settings": ("orders.view_alertsettings", "orders.change_alertsettings"),
+    "alerts": ("orders.view_alert",),
+    "webhook_endpoints": ("orders.view_webhookendpoint", "orders.change_webhookendpoint"),
+    "webhook_deliveries": ("orders.view_webhookdelivery",),
 }
 
 
@@ -37,7 +45,8 @@ def merchant_home_section(context: Any) -> dict[str, Any]:
     request: HttpRequest | None = context.get("request")
     if request is None:
         return {"home": None}
-    can = {name: request.user.has_perm(perm) for name, perm in _PERMISSIONS.items()}
+    user = request.user
+    can = {name: any(user.has_perm(p) for p in perms) for name, perms in _PERMISSIONS.items()}
     merchant_id = merchant_id_of(request)
     picker: list[Merchant] = []
     merchant: Merchant | None = None

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.services import operator_upsert, staff_user_upsert
+from accounts.services import MERCHANT_STAFF_PERMISSIONS, operator_upsert, staff_user_upsert
 from accounts.tests.factories import CardholderFactory
 from catalog.tests.factories import CampaignFactory
 from fulfillment.business_days import next_business_day
@@ -136,6 +136,54 @@ def test_staff_without_the_shipping_permission_get_no_buy_button(client):
     page = _home(client)
     assert "Buy labels (" not in page
     assert "Labels to buy" in page
+
+
+# The merchant's other pages, each linked only for a user its page lets in.
+OTHER_PAGES = {
+    "Sales report": ("admin:orders_sales_report", "view_order"),
+    "Alert settings": ("admin:orders_alertsettings_changelist", "view_alertsettings"),
+    "Alerts": ("admin:orders_alert_changelist", "view_alert"),
+    "Webhook endpoints": ("admin:orders_webhookendpoint_changelist", "view_webhookendpoint"),
+    "Webhook deliveries": ("admin:orders_webhookdelivery_changelist", "view_webhookdelivery"),
+}
+
+
+def _links(page: str) -> dict[str, str]:
+    """The page's links by their text."""
+    return {
+        text: href.replace("&amp;", "&")
+        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', page)
+    }
+
+
+def test_staff_reach_the_sales_report_alerts_and_webhooks_from_the_home_page(client):
+    campaign = CampaignFactory()
+    _staff(client, campaign.merchant_id)
+    links = _links(_home(client))
+    for text, (name, _) in OTHER_PAGES.items():
+        assert links.get(text) == reverse(name), text
+        response = client.get(links[text], follow=True)
+        assert response.status_code == 200, (text, response.status_code)
+
+
+@pytest.mark.parametrize("text", list(OTHER_PAGES))
+def test_a_page_the_user_may_not_open_is_not_linked(client, text):
+    campaign = CampaignFactory()
+    user = _staff(client, campaign.merchant_id)
+    name, codename = OTHER_PAGES[text]
+    model = codename.removeprefix("view_")  # every right on it goes (change implies view)
+    kept = [c for c in MERCHANT_STAFF_PERMISSIONS if c[1].split("_", 1)[1] != model]
+    user.groups.clear()
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=[c for _, c in kept], content_type__app_label__in=[a for a, _ in kept]
+        )
+    )
+    assert client.get(reverse(name)).status_code == 403  # the page would refuse
+    page = _home(client)
+    assert text not in _links(page)
+    assert f'href="{reverse(name)}"' not in page
+    assert set(OTHER_PAGES) - {text} <= set(_links(page))
 
 
 def test_the_page_lists_late_shipments_open_cases_failed_payments_and_live_campaigns(client):

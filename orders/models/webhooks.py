@@ -7,6 +7,8 @@ a delivery (``WebhookDelivery``: an outbox row, ``core.outbox``) for each endpoi
 it then. Services in ``orders.services.webhooks`` write all of these.
 """
 
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import Q
 
@@ -42,7 +44,9 @@ SUBSCRIPTION_CHOICES = [
 ]
 
 URL_MAX_LENGTH = 500
-SECRET_MAX_LENGTH = 64  # "whsec_" and 32 random bytes in base64 (44 characters)
+# A secret ("whsec_" and 32 random bytes in base64: 50 characters) encrypted: a Fernet token of
+# 164 characters, with room to spare.
+SECRET_ENCRYPTED_MAX_LENGTH = 255
 EVENT_ID_MAX_LENGTH = 40  # "msg_" and a UUID's 32 hex digits
 EVENT_KEY_MAX_LENGTH = 200
 ERROR_MAX_LENGTH = 500
@@ -57,12 +61,17 @@ def subscribed(events: list[str], event_type: str) -> bool:
 class WebhookEndpoint(TimeStampedModel):
     """A merchant's receiving URL, the events it wants, and the secret that signs them.
 
-    ``secret`` (``whsec_`` and base64, Standard Webhooks' format) signs every delivery; after a
-    rotation the old one is kept in ``previous_secret`` until ``previous_secret_expires_at`` and
-    deliveries carry both signatures meanwhile, so a receiver can switch at its own pace.
+    The secret (``whsec_`` and base64, Standard Webhooks' format) signs every delivery; after a
+    rotation the old one is kept until ``previous_secret_expires_at`` and deliveries carry both
+    signatures meanwhile, so a receiver can switch at its own pace. Both are stored encrypted
+    (``core.crypto``, ``*_encrypted``): ``orders.services.webhooks`` decrypts them to sign a
+    delivery or to show the secret to its merchant, nowhere else.
     ``failing_since``: the first failed attempt since the last success; an endpoint that keeps
     failing for ``HASHCART["WEBHOOK_DISABLE_AFTER_HOURS"]`` is disabled (``disabled_at``).
     """
+
+    # Re-encrypted by ``rotate_credentials`` (``core.crypto``).
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("secret_encrypted", "previous_secret_encrypted")
 
     merchant = models.ForeignKey(
         "catalog.Merchant", on_delete=models.CASCADE, related_name="webhook_endpoints"
@@ -71,8 +80,10 @@ class WebhookEndpoint(TimeStampedModel):
     description = models.CharField(max_length=200, blank=True)
     events = models.JSONField(default=list, help_text="The event types sent to this endpoint.")
     enabled = models.BooleanField(default=True)
-    secret = models.CharField(max_length=SECRET_MAX_LENGTH, editable=False)
-    previous_secret = models.CharField(max_length=SECRET_MAX_LENGTH, blank=True, editable=False)
+    secret_encrypted = models.CharField(max_length=SECRET_ENCRYPTED_MAX_LENGTH, editable=False)
+    previous_secret_encrypted = models.CharField(
+        max_length=SECRET_ENCRYPTED_MAX_LENGTH, blank=True, editable=False
+    )
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -31,6 +31,7 @@ from orders.services.webhooks import (
     webhook_deliveries_send_due,
     webhook_delivery_resend,
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
     webhook_event_record,
@@ -93,12 +94,12 @@ def _record(endpoint: WebhookEndpoint, key: str = "sold-out:1", now=None) -> Non
 # --- Signatures ------------------------------------------------------------------------------
 def test_a_delivery_verifies_with_the_endpoints_secret_and_not_with_another(receiver):
     endpoint = _endpoint(receiver)
-    assert endpoint.secret.startswith("whsec_")
+    assert webhook_endpoint_secret(endpoint=endpoint).startswith("whsec_")
     _record(endpoint)
     summary = webhook_deliveries_send_due(now=timezone.now())
     assert summary.delivered == 1
     [(headers, body)] = receiver.requests
-    payload = Webhook(endpoint.secret).verify(body, headers)
+    payload = Webhook(webhook_endpoint_secret(endpoint=endpoint)).verify(body, headers)
     assert payload["type"] == "campaign.sold_out"
     assert payload["data"] == {"campaign": {"id": 1, "hashtag": "BuyThing"}}
     assert headers["webhook-id"] == WebhookEvent.objects.get().event_id
@@ -106,29 +107,30 @@ def test_a_delivery_verifies_with_the_endpoints_secret_and_not_with_another(rece
         merchant_id=endpoint.merchant_id, url=receiver.url, events=["order.paid"]
     )
     with pytest.raises(WebhookVerificationError):
-        Webhook(other.secret).verify(body, headers)
+        Webhook(webhook_endpoint_secret(endpoint=other)).verify(body, headers)
+    changed = body.replace(b"BuyThing", b"BuyOther")
     with pytest.raises(WebhookVerificationError):  # a changed body fails too
-        Webhook(endpoint.secret).verify(body.replace(b"BuyThing", b"BuyOther"), headers)
+        Webhook(webhook_endpoint_secret(endpoint=endpoint)).verify(changed, headers)
 
 
 def test_after_a_rotation_both_secrets_verify_until_the_overlap_ends(receiver):
     endpoint = _endpoint(receiver)
-    old = endpoint.secret
+    old = webhook_endpoint_secret(endpoint=endpoint)
     now = timezone.now()
     rotated = webhook_endpoint_secret_rotate(endpoint_id=endpoint.pk, now=now)
-    assert rotated.secret != old
+    assert webhook_endpoint_secret(endpoint=rotated) != old
     _record(endpoint, key="a", now=now)
     webhook_deliveries_send_due(now=now)
     headers, body = receiver.requests[-1]
     assert len(headers["webhook-signature"].split(" ")) == 2
     Webhook(old).verify(body, headers)
-    Webhook(rotated.secret).verify(body, headers)
+    Webhook(webhook_endpoint_secret(endpoint=rotated)).verify(body, headers)
     later = now + timedelta(hours=25)
     with time_machine.travel(later, tick=False):
         _record(endpoint, key="b", now=later)
         webhook_deliveries_send_due(now=later)
         headers, body = receiver.requests[-1]
-        Webhook(rotated.secret).verify(body, headers)
+        Webhook(webhook_endpoint_secret(endpoint=rotated)).verify(body, headers)
         with pytest.raises(WebhookVerificationError):
             Webhook(old).verify(body, headers)
 
@@ -272,7 +274,7 @@ def test_send_again_requeues_a_failed_delivery_with_the_same_webhook_id(receiver
     assert delivery.status == WebhookDeliveryStatus.DELIVERED
     first, second = receiver.requests
     assert first[0]["webhook-id"] == second[0]["webhook-id"]
-    Webhook(endpoint.secret).verify(second[1], second[0])
+    Webhook(webhook_endpoint_secret(endpoint=endpoint)).verify(second[1], second[0])
 
 
 def test_send_again_is_refused_while_the_endpoint_is_disabled(receiver):

@@ -4,6 +4,8 @@
 asked to send (DESIGN §2). Decisions about a post are written back as its ``outcome``.
 """
 
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import MD5
@@ -30,6 +32,9 @@ class Platform(models.TextChoices):
 
 class PlatformAccount(TimeStampedModel):
     """The brand account on one platform: its feed is polled and it sends the replies."""
+
+    # Re-encrypted by ``rotate_credentials`` (``core.crypto``).
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("credentials_encrypted",)
 
     platform = models.CharField(max_length=16, choices=Platform.choices)
     platform_user_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)

@@ -50,11 +50,12 @@ def page(live_server, monkeypatch) -> Iterator:
         context = browser.new_context(viewport=PHONE, base_url=live_server.url)
         context.set_default_timeout(15_000)
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        # Each error names the page it came from (a walk visits many).
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
         page.on(
             "console",
             lambda message: (
-                errors.append(message.text)
+                errors.append(f"{page.url}: {message.text}")
                 if message.type == "error" and "Content Security Policy" in message.text
                 else None
             ),
@@ -99,3 +100,12 @@ def accessible(page) -> None:
     assert not bad, f"accessibility violations on {page.url}: {bad}"
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
+
+
+@pytest.fixture
+def backoffice(page, shot, live_server) -> Callable:
+    """One merchant's back office in the browser (``tests.browser.backoffice``): a function
+    opening it at a screen width, signed in as its staff (or the user given)."""
+    from tests.browser.backoffice import backoffice_open  # it imports ``accessible`` from here
+
+    return backoffice_open(page, shot, live_server)

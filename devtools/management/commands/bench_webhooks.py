@@ -36,6 +36,7 @@ from orders.models import WebhookDelivery, WebhookDeliveryStatus
 from orders.services.webhooks import (
     webhook_deliveries_send_due,
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_events_record,
 )
 from orders.services.webhooks.events import EventDraft
@@ -155,7 +156,7 @@ class Command(BaseCommand):
         endpoint = webhook_endpoint_create(
             merchant_id=merchant.pk, url=receiver.url, events=["campaign.low_stock"]
         )
-        receiver.webhook = Webhook(endpoint.secret)
+        receiver.webhook = Webhook(webhook_endpoint_secret(endpoint=endpoint))
         started = time.monotonic()
         now = timezone.now()
         for start in range(0, count, 500):

@@ -7,6 +7,7 @@ the outbox sweep that signs and sends them, retries, disables and sends again.
 
 from orders.services.webhooks.endpoints import (
     webhook_endpoint_create,
+    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
     webhook_secret_new,
@@ -36,6 +37,7 @@ __all__ = [
     "webhook_delivery_resend",
     "webhook_endpoint_create",
     "webhook_endpoint_disable",
+    "webhook_endpoint_secret",
     "webhook_endpoint_secret_rotate",
     "webhook_endpoint_update",
     "webhook_event_id",

@@ -4,6 +4,8 @@ A secret is Standard Webhooks' ``whsec_`` and 32 random bytes in base64. Rotatin
 old one for ``HASHCART["WEBHOOKS"]["SECRET_OVERLAP_HOURS"]``: deliveries meanwhile carry two
 signatures (``webhook-signature: v1,<new> v1,<old>``, as the specification allows), so a
 receiver verifies with either secret and may switch whenever it likes within the overlap.
+Secrets are stored encrypted (``core.crypto``): ``webhook_endpoint_secrets`` decrypts them to
+sign, ``webhook_endpoint_secret`` to show the current one to its merchant.
 """
 
 import base64
@@ -19,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
+from core.crypto import text_decrypt, text_encrypt
 from orders.models import SUBSCRIPTIONS, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
@@ -105,7 +108,7 @@ def webhook_endpoint_create(
         url=url,
         events=webhook_events_validate(events),
         description=description,
-        secret=webhook_secret_new(),
+        secret_encrypted=text_encrypt(webhook_secret_new()),
     )
     endpoint.full_clean(exclude=["merchant"])
     endpoint.save()
@@ -147,21 +150,34 @@ def webhook_endpoint_secret_rotate(*, endpoint_id: int, now: datetime) -> Webhoo
     endpoint's row, so two rotations at once leave one previous secret, not a lost one."""
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
-        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_encrypted = endpoint.secret_encrypted  # as it is, still sealed
         endpoint.previous_secret_expires_at = now + timedelta(
             hours=_config()["SECRET_OVERLAP_HOURS"]
         )
-        endpoint.secret = webhook_secret_new()
+        endpoint.secret_encrypted = text_encrypt(webhook_secret_new())
         endpoint.save(
-            update_fields=["previous_secret", "previous_secret_expires_at", "secret", "updated_at"]
+            update_fields=[
+                "previous_secret_encrypted",
+                "previous_secret_expires_at",
+                "secret_encrypted",
+                "updated_at",
+            ]
         )
     return endpoint
 
 
 def webhook_endpoint_secrets(*, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    """The secrets a delivery is signed with at ``now``: the current one, and the previous one
-    while its overlap lasts."""
+    """The secrets a delivery is signed with at ``now``, in clear: the current one, and the
+    previous one while its overlap lasts. Raises ``ValueError`` when no configured key reads
+    them (``core.crypto.text_decrypt``)."""
     kept = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret and kept is not None and now < kept:
-        return [endpoint.secret, endpoint.previous_secret]
-    return [endpoint.secret]
+    current = text_decrypt(endpoint.secret_encrypted)
+    if endpoint.previous_secret_encrypted and kept is not None and now < kept:
+        return [current, text_decrypt(endpoint.previous_secret_encrypted)]
+    return [current]
+
+
+def webhook_endpoint_secret(*, endpoint: WebhookEndpoint) -> str:
+    """The endpoint's current secret in clear, to show to its merchant (who verifies deliveries
+    with it). Raises ``ValueError`` when no configured key reads it."""
+    return text_decrypt(endpoint.secret_encrypted)

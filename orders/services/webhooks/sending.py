@@ -94,17 +94,20 @@ class _Outcome:
 def _post(delivery: WebhookDelivery, now: datetime) -> _Outcome:
     """One attempt, outside any transaction; never raises for the network's failures."""
     endpoint, event = delivery.endpoint, delivery.event
-    headers = webhook_headers(
-        event_id=event.event_id,
-        body=event.body,
-        secrets=webhook_endpoint_secrets(endpoint=endpoint, now=now),
-        now=now,
-    )
+    outcome = _Outcome(delivery=delivery)
+    try:
+        secrets = webhook_endpoint_secrets(endpoint=endpoint, now=now)
+    except ValueError:
+        # A key dropped before ``rotate_credentials`` ran: an operator's fix, so retry later
+        # (and say why) rather than send unsigned or stop the sweep.
+        logger.error("webhook endpoint %s: no configured key reads its secret", endpoint.pk)
+        outcome.error = "Not sent: the signing secret cannot be read with the configured keys."
+        return outcome
+    headers = webhook_headers(event_id=event.event_id, body=event.body, secrets=secrets, now=now)
     config = _config()
     timeout = urllib3.Timeout(
         connect=config["CONNECT_TIMEOUT_SECONDS"], read=config["TIMEOUT_SECONDS"]
     )
-    outcome = _Outcome(delivery=delivery)
     if config["REQUIRE_HTTPS"] and not webhook_host_public(urlsplit(endpoint.url).hostname or ""):
         outcome.error = "Not sent: the host does not resolve to a public address."
         return outcome
