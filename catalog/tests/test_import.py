@@ -3,6 +3,7 @@ through the admin's views: upload, the preview with its row errors, the confirma
 
 import csv
 import io
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -142,10 +145,14 @@ def test_a_thousand_products_preview_their_five_errors_then_import_once_fixed(cl
     assert not Product.objects.exists()
     assert not Campaign.objects.exists()
 
+    began = time.monotonic()
     fixed = _preview(client, _csv(rows))
+    fixed_seconds = time.monotonic() - began
     assert _errors(fixed) == []
     assert not Product.objects.exists()  # a preview writes nothing
+    began = time.monotonic()
     done = _confirm(client, fixed)
+    confirm_seconds = time.monotonic() - began
 
     assert done.status_code == 302
     assert Product.objects.filter(merchant=merchant).count() == 1000
@@ -154,7 +161,45 @@ def test_a_thousand_products_preview_their_five_errors_then_import_once_fixed(cl
     assert CampaignVariantStock.objects.count() == 1998
     assert Campaign.objects.get(hashtag="BuyTee7").stock_total == 10
     with capsys.disabled():
-        print(f"\n1,000 products ({len(rows)} rows): preview {seconds:.1f} s")
+        print(
+            f"\n1,000 products ({len(rows)} rows): preview with errors {seconds:.1f} s, "
+            f"preview {fixed_seconds:.1f} s, confirm {confirm_seconds:.1f} s "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+
+
+def _queries(client, rows: list[dict[str, object]]) -> tuple[int, int]:
+    """The queries of the preview and of the confirmation of ``rows``."""
+    with CaptureQueriesContext(connection) as previewing:
+        preview = _preview(client, _csv(rows))
+    assert _errors(preview) == []
+    with CaptureQueriesContext(connection) as confirming:
+        assert _confirm(client, preview).status_code == 302
+    return len(previewing), len(confirming)
+
+
+def test_ten_times_the_rows_cost_no_more_queries(client):
+    now = timezone.now()
+    starts, ends = now + timedelta(days=1), now + timedelta(days=10)
+    costs = {}
+    for count in (10, 100):  # 20 and 198 rows, each a new catalogue, then each changed
+        client.force_login(_staff(MerchantFactory(slug=f"shop{count}")))
+        rows = [
+            r | {"hashtag": f"{r['hashtag']}x{count}"}
+            for r in _tees(count, starts=starts, ends=ends)
+        ]
+        created = _queries(client, rows)
+        changed = _queries(
+            client, [r | {"stock": 7, "product_name": f"{r['product_name']}!"} for r in rows]
+        )
+        costs[count] = (created, changed)
+    assert ProductVariant.objects.filter(product__merchant__slug="shop100").count() == 198
+    assert Campaign.objects.get(hashtag="BuyTee3x100").stock_total == 14
+    assert Product.objects.get(sku="TEE-3", merchant__slug="shop100").name == "Tee 3!"
+    (small_new, small_changed), (big_new, big_changed) = costs[10], costs[100]
+    for small, big in ((small_new, big_new), (small_changed, big_changed)):
+        assert big[0] <= small[0], costs  # the preview
+        assert big[1] <= small[1], costs  # the confirmation
 
 
 def test_export_then_import_changes_nothing(client):
