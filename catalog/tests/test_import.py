@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.contrib.admin.models import LogEntry
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,7 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
-from catalog.import_format import COLUMNS
+from catalog.import_format import COLUMNS, catalog_row_parse
+from catalog.imports import CatalogImport
 from catalog.models import (
     Campaign,
     CampaignListing,
@@ -28,8 +32,11 @@ from catalog.models import (
     Product,
     ProductOption,
     ProductVariant,
+    default_platform,
 )
-from catalog.tests.factories import MerchantFactory
+from catalog.services import CampaignTerms, campaign_validate
+from catalog.services import _prefix_unavailable as prefix_unavailable
+from catalog.tests.factories import CampaignFactory, MerchantFactory
 from tests.mfa import totp_enable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -347,6 +354,86 @@ def test_a_row_refused_at_confirmation_imports_nothing(client):
     assert "Nothing was imported" in done.content.decode()
     assert _errors(done) == [(3, "hashtag")]
     assert Product.objects.count() == taken == 1
+
+
+def test_a_campaign_is_refused_as_on_its_page(client):
+    """The import's checks of campaigns (run on the hashtags in use, read once) refuse what
+    ``campaign_validate`` refuses, with its words, and count the file's earlier rows."""
+    cache.clear()  # no refusals counted for this login by an earlier run
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    now = timezone.now()
+    starts, ends = now + timedelta(days=1), now + timedelta(days=3)
+    # Another merchant's: a hashtag held later on, a prefix in use, a hashtag like "#Shoe<CODE>".
+    CampaignFactory(
+        hashtag="BuyLamp", starts_at=starts + timedelta(days=9), ends_at=ends + timedelta(days=9)
+    )
+    CampaignFactory(hashtag="BuyRug", confirm_prefix="Rug")
+    CampaignFactory(hashtag="ShoeAB12C")
+    dates = {"starts_at": _local(starts), "ends_at": _local(ends), "price": "5", "stock": 1}
+    rows = [
+        {"product_sku": "LAMP", "product_name": "Lamp", "hashtag": "BuyLamp"},
+        {"product_sku": "RUG", "product_name": "Rug", "hashtag": "RugXY34Z"},
+        {
+            "product_sku": "SHOE",
+            "product_name": "Shoe",
+            "hashtag": "BuyShoe",
+            "confirm_prefix": "Shoe",
+        },
+        {"product_sku": "MUG", "product_name": "Mug", "hashtag": "BuyMug"},
+        # The row before holds it on overlapping dates; a third row's prefix looks like it.
+        {
+            "product_sku": "CUP",
+            "product_name": "Cup",
+            "hashtag": "buymug",
+            "starts_at": _local(ends - timedelta(hours=1)),
+            "ends_at": _local(ends + timedelta(days=1)),
+        },
+        {"product_sku": "HAT", "product_name": "Hat", "hashtag": "BuyHats", "confirm_prefix": "B"},
+    ]
+    rows = [dates | row for row in rows]
+    preview = _preview(client, _csv(rows))
+
+    errors = {row.number: row.error_dict for row in preview.context["result"].invalid_rows}
+    assert sorted(errors) == [1, 2, 3, 5, 6]
+    for number, column in ((1, "hashtag"), (2, "hashtag"), (3, "confirm_prefix")):
+        row = rows[number - 1]
+        terms = CampaignTerms(
+            platform=default_platform(),
+            hashtag=str(row["hashtag"]),
+            confirm_prefix=str(row.get("confirm_prefix", "Confirm")),
+            starts_at=starts.replace(second=0, microsecond=0),
+            ends_at=ends.replace(second=0, microsecond=0),
+            merchant_id=merchant.pk,
+        )
+        with pytest.raises(ValidationError) as refused:
+            campaign_validate(terms=terms, now=timezone.now())
+        assert errors[number][column] == refused.value.message_dict[column]
+    assert "#buymug is held by another of your campaigns" in errors[5]["hashtag"][0]
+    assert errors[6] == {"confirm_prefix": [prefix_unavailable("B")]}  # #BuyMug, #B<CODE>
+    assert (
+        LogEntry.objects.filter(change_message__startswith="Campaign write refused").count() == 0
+    )  # the preview's audit is rolled back with it
+
+
+def test_a_hashtag_taken_while_the_file_is_written_imports_nothing():
+    """Between the checks and the bulk write another writer takes a hashtag: the database's
+    constraint refuses the write, reported as the file's error, and nothing is left."""
+    merchant = MerchantFactory()
+    now = timezone.now()
+    rows = _tees(3, starts=now + timedelta(days=1), ends=now + timedelta(days=2))
+    plan = CatalogImport(now=now, actor=None)
+    parsed = [catalog_row_parse(row, zone=ZoneInfo(merchant.time_zone)) for row in rows]
+    plan.load((row, merchant) for row in parsed)
+    for number, row in enumerate(parsed, start=1):
+        plan.row(row, number=number, merchant=merchant)
+    CampaignFactory(hashtag="BuyTee2", starts_at=now, ends_at=now + timedelta(days=3))
+
+    with pytest.raises(ValidationError, match="nothing was imported"):
+        plan.write()
+
+    assert not Product.objects.filter(merchant=merchant).exists()
+    assert not ProductVariant.objects.filter(product__merchant=merchant).exists()
 
 
 def test_rows_of_one_product_or_campaign_must_agree(client):
