@@ -297,8 +297,8 @@ class CatalogImport:
         first = self.ledger.check(key, tuple(padded), column="options", what="this variant")
         if first is not None:
             changes.stated.append(first)
-        variant_key = (row.product_sku, row.variant_sku)
-        variant = state.variants.get(variant_key)
+        siblings = state.variants.setdefault(row.product_sku, {})
+        variant = siblings.get(row.variant_sku)
         new = variant is None
         if variant is not None:
             before["variant_sku"] = variant.sku
@@ -319,7 +319,7 @@ class CatalogImport:
                     variant, {f"option{n}": v.strip() for n, v in enumerate(padded, start=1)}
                 )
                 state.variant_validate(row.product_sku, variant, options)
-            undo.put(state.variants, variant_key, variant)
+            undo.put(siblings, row.variant_sku, variant)
             undo.put(state.variant_skus, row.variant_sku, row.product_sku)
             undo.put(state.dirty, id(variant), variant)
             changes.changed = True
@@ -581,7 +581,7 @@ class _Catalogue:
     merchant: Merchant
     products: dict[str, Product]  # by SKU: those of the file's SKUs (products' and variants')
     options: dict[str, list[ProductOption]]  # by product SKU, in position order
-    variants: dict[tuple[str, str], ProductVariant]  # by product SKU and variant SKU
+    variants: dict[str, dict[str, ProductVariant]]  # by product SKU, then variant SKU
     variant_skus: dict[str, str]  # every variant SKU of the file's SKUs: its product's SKU
     campaigns: dict[tuple[str, datetime], _CampaignPlan]  # by hashtag key and start
     dirty: dict[int, Product | ProductOption | ProductVariant] = field(default_factory=dict)
@@ -595,7 +595,7 @@ class _Catalogue:
         options: dict[str, list[ProductOption]] = {}
         for option in ProductOption.objects.filter(product__in=list(by_id)).order_by("position"):
             options.setdefault(by_id[option.product_id].sku, []).append(option)
-        variants: dict[tuple[str, str], ProductVariant] = {}
+        variants: dict[str, dict[str, ProductVariant]] = {}
         variant_skus: dict[str, str] = {}
         # The file's products' variants, and any of the merchant's holding one of the file's SKUs.
         found = ProductVariant.objects.filter(
@@ -605,7 +605,7 @@ class _Catalogue:
             owner = variant.product.sku
             if owner in products:
                 variant.product = products[owner]
-                variants[(owner, variant.sku)] = variant
+                variants.setdefault(owner, {})[variant.sku] = variant
             variant_skus[variant.sku] = owner
         keys = {hashtag_key(r.hashtag) for r in rows if r.hashtag}
         campaigns: dict[tuple[str, datetime], _CampaignPlan] = {}
@@ -637,7 +637,7 @@ class _Catalogue:
             errors["position"] = f"A product has at most {MAX_OPTIONS} options: position 1 to 3."
         if any(hashtag_key(o.name) == hashtag_key(option.name) for o in others):
             errors["name"] = "This product already has an option of that name."
-        if any(owner == product_sku for owner, _ in self.variants):
+        if self.variants.get(product_sku):
             errors["name"] = "Remove the product's variants before giving it another option."
         if errors:
             raise ValidationError(errors)
@@ -660,10 +660,8 @@ class _Catalogue:
                 errors[name] = "A value is one word: letters, digits and underscores."
         keys = tuple(hashtag_key(v) for v in variant.values_padded())
         if any(
-            owner == product_sku
-            and other is not variant
-            and tuple(hashtag_key(v) for v in other.values_padded()) == keys
-            for (owner, _), other in self.variants.items()
+            other is not variant and tuple(hashtag_key(v) for v in other.values_padded()) == keys
+            for other in self.variants.get(product_sku, {}).values()
         ):
             errors.setdefault("option1", "The product already has a variant with these values.")
         holder = self.variant_skus.get(variant.sku)
@@ -686,8 +684,9 @@ class _Catalogue:
                 option.product = self.products[sku]
         ProductOption.objects.bulk_create(by_kind.get(ProductOption, []))
         variants = by_kind.get(ProductVariant, [])
-        for (sku, _), variant in self.variants.items():
-            variant.product = self.products[sku]
+        for sku, siblings in self.variants.items():
+            for variant in siblings.values():
+                variant.product = self.products[sku]
         stored = [v for v in variants if v.pk is not None]
         ProductVariant.objects.bulk_create([v for v in variants if v.pk is None])
         _bulk_update(ProductVariant, stored, now)
@@ -724,7 +723,7 @@ class _Catalogue:
         for plan in plans:
             for sku, stock in plan.dirty_stocks.items():
                 stock.campaign = plan.campaign
-                stock.variant = self.variants[(plan.product_sku, sku)]
+                stock.variant = self.variants[plan.product_sku][sku]
         held_now = (
             dict(
                 CampaignVariantStock.objects.filter(
