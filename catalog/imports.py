@@ -788,6 +788,7 @@ class _HashtagsInUse:
     def __init__(self, now: datetime) -> None:
         self.now = now
         self.holders: dict[int, _Holder] = {}
+        self.throttled: bool | None = None  # whether the importing login is (``_throttled``)
         # By hashtag key; by (network, confirmation prefix key) of those ending after
         # now - PREFIX_GRACE; by (network, a key less a code's length) of those ending after now.
         self.by_key: dict[str, set[int]] = {}
@@ -906,7 +907,11 @@ class _HashtagsInUse:
         """``catalog.services._check_availability``'s rules, on the indexes."""
         tag, prefix = terms.hashtag, terms.confirm_prefix
         key, prefix_key = hashtag_key(tag), hashtag_key(prefix)
-        if refusals_throttled(actor):
+        if self.throttled is None:
+            # Read once, and again after each refusal this import counts (not per campaign:
+            # a cache round trip each would cost more than all the checks).
+            self.throttled = refusals_throttled(actor)
+        if self.throttled:
             errors.setdefault("hashtag", []).append(THROTTLED)
             refusal_audit(
                 actor, terms, campaign_id, "throttled: too many refused hashtags or prefixes"
@@ -959,6 +964,7 @@ class _HashtagsInUse:
         if reasons:
             refusal_count(actor)
             refusal_audit(actor, terms, campaign_id, "refused: " + "; ".join(reasons))
+            self.throttled = None
 
 
 _CODE_LENGTH = CONFIRMATION_CODE.length

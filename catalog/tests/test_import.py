@@ -416,6 +416,32 @@ def test_a_campaign_is_refused_as_on_its_page(client):
     )  # the preview's audit is rolled back with it
 
 
+def test_refused_hashtags_are_throttled_per_login_within_a_file(client, settings):
+    cache.clear()
+    settings.HASHCART = settings.HASHCART | {"HASHTAG_REFUSALS_PER_HOUR": 2}
+    client.force_login(_staff(MerchantFactory()))
+    now = timezone.now()
+    taken = [CampaignFactory(ends_at=now + timedelta(days=5)) for _ in range(3)]
+    rows = [
+        {
+            "product_sku": f"P{n}",
+            "product_name": f"P{n}",
+            "hashtag": campaign.hashtag,
+            "starts_at": _local(now + timedelta(days=10)),
+            "ends_at": _local(now + timedelta(days=11)),
+            "price": "5",
+            "stock": 1,
+        }
+        for n, campaign in enumerate(taken)
+    ]
+    errors = _preview(client, _csv(rows)).context["result"].invalid_rows
+    messages = [row.error_dict["hashtag"][0] for row in errors]
+    assert messages[:2] == [
+        f"#{c.hashtag} is unavailable on this platform. Choose another hashtag." for c in taken[:2]
+    ]
+    assert messages[2].startswith("Too many refused hashtags")
+
+
 def test_a_hashtag_taken_while_the_file_is_written_imports_nothing():
     """Between the checks and the bulk write another writer takes a hashtag: the database's
     constraint refuses the write, reported as the file's error, and nothing is left."""
