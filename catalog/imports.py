@@ -200,10 +200,12 @@ class CatalogImport:
         self._hashtags.load(keys)
 
     def row(self, row: CatalogRow, *, number: int, merchant: Merchant) -> RowOutcome:
-        """Check ``row`` (the file's row ``number``) and note what it writes. Raises
-        ``ValidationError`` keyed by column (``COLUMNS``); the row then leaves nothing."""
+        """Check ``row`` (the file's row ``number``, one of those given to ``load``) and note
+        what it writes. Raises ``ValidationError`` keyed by column (``COLUMNS``); the row then
+        leaves nothing."""
         if merchant.pk not in self._states:
-            self.load([(row, merchant)])
+            # Its catalogue was not read: its products would all look new.
+            raise ValueError(f"Load the rows of {merchant.slug} before checking them.")
         undo = _Undo()
         try:
             with _columns({}):

@@ -209,6 +209,30 @@ def test_ten_times_the_rows_cost_no_more_queries(client):
         assert big[1] <= small[1], costs  # the confirmation
 
 
+def test_a_campaigns_new_dates_and_networks_move_its_listings(client):
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    now = timezone.now()
+    row = {
+        "product_sku": "MUG",
+        "product_name": "Mug",
+        "hashtag": "BuyMug",
+        "starts_at": _local(now + timedelta(days=1)),
+        "ends_at": _local(now + timedelta(days=2)),
+        "price": "8",
+        "stock": 3,
+    }
+    _confirm(client, _preview(client, _csv([row])))
+    later = (now + timedelta(days=4)).replace(second=0, microsecond=0)
+    moved = row | {"ends_at": _local(later), "networks": "mastodon; sandbox", "stock": 5}
+    _confirm(client, _preview(client, _csv([moved])))
+
+    campaign = Campaign.objects.get(hashtag="BuyMug")
+    assert (campaign.platform, campaign.ends_at, campaign.stock_total) == ("mastodon", later, 5)
+    listings = set(campaign.listings.values_list("platform", "hashtag_key", "ends_at"))
+    assert listings == {("mastodon", "buymug", later), ("sandbox", "buymug", later)}
+
+
 def test_export_then_import_changes_nothing(client):
     merchant = MerchantFactory(time_zone="America/Los_Angeles")
     client.force_login(_staff(merchant))
