@@ -233,6 +233,42 @@ def test_a_campaigns_new_dates_and_networks_move_its_listings(client):
     assert listings == {("mastodon", "buymug", later), ("sandbox", "buymug", later)}
 
 
+def test_rows_are_checked_against_what_is_stored(client):
+    client.force_login(_staff(MerchantFactory()))
+    now = timezone.now()
+    cap = {
+        "product_sku": "CAP",
+        "product_name": "Cap",
+        "options": "Size=M",
+        "variant_sku": "CAP-M",
+        "hashtag": "BuyCap",
+        "starts_at": _local(now + timedelta(days=1)),
+        "ends_at": _local(now + timedelta(days=2)),
+        "price": "8",
+        "stock": 5,
+    }
+    _confirm(client, _preview(client, _csv([cap])))
+    # Orders hold 3 units.
+    CampaignVariantStock.objects.update(stock_reserved=3)
+    Campaign.objects.update(stock_reserved=3)
+    rows = [
+        {"product_sku": "HAT", "product_name": "Hat", "options": "Size=M", "variant_sku": "CAP-M"},
+        cap | {"stock": 2},
+        {
+            "product_sku": "CAP",
+            "product_name": "Cap",
+            "options": "Size=L; Fit=Slim",
+            "variant_sku": "CAP-L",
+        },
+    ]
+    assert _errors(_preview(client, _csv(rows))) == [
+        (1, "variant_sku"),
+        (2, "stock"),
+        (3, "options"),
+    ]
+    assert _errors(_preview(client, _csv([cap | {"stock": 3}]))) == []
+
+
 def test_export_then_import_changes_nothing(client):
     merchant = MerchantFactory(time_zone="America/Los_Angeles")
     client.force_login(_staff(merchant))
