@@ -1,5 +1,5 @@
 """CSV import and export on the products page (issue 14, item 6), with django-import-export:
-upload, a preview listing every row's errors (nothing written: a dry run rolled back), then
+upload, a preview listing every row's errors (nothing written), then
 "Confirm import", which imports the whole file or, should anything fail meanwhile, nothing.
 
 Scoped like the rest of the back office: staff import into and export from their own merchant

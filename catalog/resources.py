@@ -1,11 +1,12 @@
 """The products CSV for django-import-export (issue 14, item 6): the admin's import (a preview,
 then a confirmation) and export of ``catalog.imports``' format.
 
-A thin adapter: each row is read by ``catalog_row_parse`` and written by ``catalog_row_save``;
-this module resolves the merchant a row goes to and reports rows as django-import-export
-shows them (new, update, skipped, or invalid with its errors by column). Every row's problems
-are validation errors, so the preview lists them all; the admin imports with
-``rollback_on_validation_errors``, so a file with any of them writes nothing.
+A thin adapter: the rows are read by ``catalog_row_parse``, checked as a whole file and written
+by ``catalog.imports.CatalogImport``; this module resolves the merchant a row goes to and reports
+rows as django-import-export shows them (new, update, skipped, or invalid with its errors by
+column). Every row's problems are validation errors, so the preview lists them all; a file with
+any of them writes nothing (the preview never writes: django-import-export's dry run rolls back
+only the audit of refused hashtags).
 """
 
 from datetime import datetime
@@ -20,17 +21,23 @@ from django.utils import timezone
 from import_export import resources
 from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
-from import_export.results import RowResult
+from import_export.results import Result, RowResult
 
-from catalog.import_format import COLUMNS, REQUIRED_COLUMNS, catalog_row_parse, cell_text
-from catalog.imports import (
-    Actor,
-    ImportLedger,
-    catalog_row_cells,
-    catalog_row_save,
-    catalog_rows_export,
+from catalog.import_format import (
+    COLUMNS,
+    REQUIRED_COLUMNS,
+    CatalogRow,
+    catalog_row_parse,
+    cell_text,
 )
+from catalog.imports import Actor, CatalogImport, catalog_row_cells, catalog_rows_export
 from catalog.models import Merchant, Product
+
+_IMPORT_TYPES = {
+    "new": RowResult.IMPORT_TYPE_NEW,
+    "update": RowResult.IMPORT_TYPE_UPDATE,
+    "skip": RowResult.IMPORT_TYPE_SKIP,
+}
 
 
 class CatalogResource(resources.Resource):
@@ -56,7 +63,6 @@ class CatalogResource(resources.Resource):
         self.merchant_id = merchant_id
         self.actor = actor
         self.now = now or timezone.now()
-        self.ledger = ImportLedger()
         self._merchants: dict[str, Merchant | None] = {}
 
     @classmethod
@@ -81,33 +87,78 @@ class CatalogResource(resources.Resource):
             )
         dataset.headers = headers
 
-    def import_row(self, row: dict[str, Any], instance_loader: Any, **kwargs: Any) -> RowResult:
-        result = self.get_row_result_class()()
+    def import_data_inner(
+        self,
+        dataset: tablib.Dataset,
+        dry_run: bool,
+        raise_errors: bool,
+        using_transactions: bool,
+        collect_failed_rows: bool,
+        **kwargs: Any,
+    ) -> Result:
+        """The whole file at once (django-import-export's loop runs a savepoint and the
+        services' queries per row): every row checked against the catalogue read up front
+        (``CatalogImport``), then, unless this is the preview or a row was refused, written in
+        bulk. The caller's transaction (rolled back for the preview, or on any error) holds it.
+        """
+        result = self.get_result_class()()
+        result.diff_headers = self.get_diff_headers()
+        result.total_rows = len(dataset)
         try:
-            merchant = self._merchant(cell_text(row.get("merchant")))
-            parsed = catalog_row_parse(row, zone=ZoneInfo(merchant.time_zone))
-            outcome = catalog_row_save(
-                row=parsed,
-                number=kwargs["row_number"],
-                merchant=merchant,
-                now=self.now,
-                actor=self.actor,
-                ledger=self.ledger,
-            )
-        except ValidationError as exc:
-            result.import_type = RowResult.IMPORT_TYPE_INVALID
-            result.validation_error = exc
+            self.before_import(dataset, **kwargs)
+        except Exception as exc:  # the file's error, shown as the library shows it
+            self.handle_import_error(result, exc, raise_errors)
             return result
-        result.import_type = {
-            "new": RowResult.IMPORT_TYPE_NEW,
-            "update": RowResult.IMPORT_TYPE_UPDATE,
-            "skip": RowResult.IMPORT_TYPE_SKIP,
-        }[outcome.kind]
-        diff = self.get_diff_class()(self, SimpleNamespace(**outcome.before), outcome.kind == "new")
-        diff.compare_with(self, SimpleNamespace(**catalog_row_cells(parsed, merchant)))
-        result.diff = diff.as_html()
-        result.add_instance_info(outcome.product)
-        result.instance = outcome.product
+        plan = CatalogImport(now=self.now, actor=self.actor)
+        rows: list[tuple[int, dict[str, Any], CatalogRow | ValidationError, Merchant | None]] = []
+        for number, values in enumerate(dataset.dict, start=1):
+            merchant = None
+            try:
+                merchant = self._merchant(cell_text(values.get("merchant")))
+                parsed: CatalogRow | ValidationError = catalog_row_parse(
+                    values, zone=ZoneInfo(merchant.time_zone)
+                )
+            except ValidationError as exc:
+                parsed = exc
+            rows.append((number, values, parsed, merchant))
+        plan.load(
+            (parsed, merchant)
+            for _, _, parsed, merchant in rows
+            if isinstance(parsed, CatalogRow) and merchant is not None
+        )
+        results = []
+        for number, values, parsed, merchant in rows:
+            row_result = self.get_row_result_class()()
+            results.append(row_result)
+            error = parsed if isinstance(parsed, ValidationError) else None
+            if isinstance(parsed, CatalogRow) and merchant is not None:
+                try:
+                    outcome = plan.row(parsed, number=number, merchant=merchant)
+                except ValidationError as exc:
+                    error = exc
+                else:
+                    row_result.import_type = _IMPORT_TYPES[outcome.kind]
+                    diff = self.get_diff_class()(
+                        self, SimpleNamespace(**outcome.before), outcome.kind == "new"
+                    )
+                    diff.compare_with(self, SimpleNamespace(**catalog_row_cells(parsed, merchant)))
+                    row_result.diff = diff.as_html()
+                    row_result.instance = outcome.product
+            if error is not None:
+                row_result.import_type = RowResult.IMPORT_TYPE_INVALID
+                row_result.validation_error = error
+                result.append_invalid_row(number, values, error)
+        if not dry_run and not result.has_validation_errors():
+            try:
+                plan.write()
+            except ValidationError as exc:
+                self.handle_import_error(result, exc, raise_errors)
+        for row_result in results:
+            if row_result.instance is not None:
+                # After the write: the products' ids, for the admin's log of what changed.
+                row_result.add_instance_info(row_result.instance)
+            result.increment_row_result_total(row_result)
+            result.append_row_result(row_result)
         return result
 
     def _merchant(self, named: str) -> Merchant:

@@ -3,6 +3,7 @@ through the admin's views: upload, the preview with its row errors, the confirma
 
 import csv
 import io
+import os
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,12 +12,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.contrib.admin.models import LogEntry
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import operator_upsert, staff_user_upsert
-from catalog.import_format import COLUMNS
+from catalog.import_format import COLUMNS, catalog_row_parse
+from catalog.imports import CatalogImport
 from catalog.models import (
     Campaign,
     CampaignListing,
@@ -25,8 +32,11 @@ from catalog.models import (
     Product,
     ProductOption,
     ProductVariant,
+    default_platform,
 )
-from catalog.tests.factories import MerchantFactory
+from catalog.services import CampaignTerms, campaign_validate
+from catalog.services import _prefix_unavailable as prefix_unavailable
+from catalog.tests.factories import CampaignFactory, MerchantFactory
 from tests.mfa import totp_enable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -142,10 +152,14 @@ def test_a_thousand_products_preview_their_five_errors_then_import_once_fixed(cl
     assert not Product.objects.exists()
     assert not Campaign.objects.exists()
 
+    began = time.monotonic()
     fixed = _preview(client, _csv(rows))
+    fixed_seconds = time.monotonic() - began
     assert _errors(fixed) == []
     assert not Product.objects.exists()  # a preview writes nothing
+    began = time.monotonic()
     done = _confirm(client, fixed)
+    confirm_seconds = time.monotonic() - began
 
     assert done.status_code == 302
     assert Product.objects.filter(merchant=merchant).count() == 1000
@@ -154,7 +168,105 @@ def test_a_thousand_products_preview_their_five_errors_then_import_once_fixed(cl
     assert CampaignVariantStock.objects.count() == 1998
     assert Campaign.objects.get(hashtag="BuyTee7").stock_total == 10
     with capsys.disabled():
-        print(f"\n1,000 products ({len(rows)} rows): preview {seconds:.1f} s")
+        print(
+            f"\n1,000 products ({len(rows)} rows): preview with errors {seconds:.1f} s, "
+            f"preview {fixed_seconds:.1f} s, confirm {confirm_seconds:.1f} s "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+
+
+def _queries(client, rows: list[dict[str, object]]) -> tuple[int, int]:
+    """The queries of the preview and of the confirmation of ``rows``."""
+    with CaptureQueriesContext(connection) as previewing:
+        preview = _preview(client, _csv(rows))
+    assert _errors(preview) == []
+    with CaptureQueriesContext(connection) as confirming:
+        assert _confirm(client, preview).status_code == 302
+    return len(previewing), len(confirming)
+
+
+def test_ten_times_the_rows_cost_no_more_queries(client):
+    now = timezone.now()
+    starts, ends = now + timedelta(days=1), now + timedelta(days=10)
+    costs = {}
+    for count in (10, 100):  # 20 and 198 rows, each a new catalogue, then each changed
+        client.force_login(_staff(MerchantFactory(slug=f"shop{count}")))
+        rows = [
+            r | {"hashtag": f"{r['hashtag']}x{count}"}
+            for r in _tees(count, starts=starts, ends=ends)
+        ]
+        created = _queries(client, rows)
+        changed = _queries(
+            client, [r | {"stock": 7, "product_name": f"{r['product_name']}!"} for r in rows]
+        )
+        costs[count] = (created, changed)
+    assert ProductVariant.objects.filter(product__merchant__slug="shop100").count() == 198
+    assert Campaign.objects.get(hashtag="BuyTee3x100").stock_total == 14
+    assert Product.objects.get(sku="TEE-3", merchant__slug="shop100").name == "Tee 3!"
+    (small_new, small_changed), (big_new, big_changed) = costs[10], costs[100]
+    for small, big in ((small_new, big_new), (small_changed, big_changed)):
+        assert big[0] <= small[0], costs  # the preview
+        assert big[1] <= small[1], costs  # the confirmation
+
+
+def test_a_campaigns_new_dates_and_networks_move_its_listings(client):
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    now = timezone.now()
+    row = {
+        "product_sku": "MUG",
+        "product_name": "Mug",
+        "hashtag": "BuyMug",
+        "starts_at": _local(now + timedelta(days=1)),
+        "ends_at": _local(now + timedelta(days=2)),
+        "price": "8",
+        "stock": 3,
+    }
+    _confirm(client, _preview(client, _csv([row])))
+    later = (now + timedelta(days=4)).replace(second=0, microsecond=0)
+    moved = row | {"ends_at": _local(later), "networks": "mastodon; sandbox", "stock": 5}
+    _confirm(client, _preview(client, _csv([moved])))
+
+    campaign = Campaign.objects.get(hashtag="BuyMug")
+    assert (campaign.platform, campaign.ends_at, campaign.stock_total) == ("mastodon", later, 5)
+    listings = set(campaign.listings.values_list("platform", "hashtag_key", "ends_at"))
+    assert listings == {("mastodon", "buymug", later), ("sandbox", "buymug", later)}
+
+
+def test_rows_are_checked_against_what_is_stored(client):
+    client.force_login(_staff(MerchantFactory()))
+    now = timezone.now()
+    cap = {
+        "product_sku": "CAP",
+        "product_name": "Cap",
+        "options": "Size=M",
+        "variant_sku": "CAP-M",
+        "hashtag": "BuyCap",
+        "starts_at": _local(now + timedelta(days=1)),
+        "ends_at": _local(now + timedelta(days=2)),
+        "price": "8",
+        "stock": 5,
+    }
+    _confirm(client, _preview(client, _csv([cap])))
+    # Orders hold 3 units.
+    CampaignVariantStock.objects.update(stock_reserved=3)
+    Campaign.objects.update(stock_reserved=3)
+    rows = [
+        {"product_sku": "HAT", "product_name": "Hat", "options": "Size=M", "variant_sku": "CAP-M"},
+        cap | {"stock": 2},
+        {
+            "product_sku": "CAP",
+            "product_name": "Cap",
+            "options": "Size=L; Fit=Slim",
+            "variant_sku": "CAP-L",
+        },
+    ]
+    assert _errors(_preview(client, _csv(rows))) == [
+        (1, "variant_sku"),
+        (2, "stock"),
+        (3, "options"),
+    ]
+    assert _errors(_preview(client, _csv([cap | {"stock": 3}]))) == []
 
 
 def test_export_then_import_changes_nothing(client):
@@ -302,6 +414,112 @@ def test_a_row_refused_at_confirmation_imports_nothing(client):
     assert "Nothing was imported" in done.content.decode()
     assert _errors(done) == [(3, "hashtag")]
     assert Product.objects.count() == taken == 1
+
+
+def test_a_campaign_is_refused_as_on_its_page(client):
+    """The import's checks of campaigns (run on the hashtags in use, read once) refuse what
+    ``campaign_validate`` refuses, with its words, and count the file's earlier rows."""
+    cache.clear()  # no refusals counted for this login by an earlier run
+    merchant = MerchantFactory()
+    client.force_login(_staff(merchant))
+    now = timezone.now()
+    starts, ends = now + timedelta(days=1), now + timedelta(days=3)
+    # Another merchant's: a hashtag held later on, a prefix in use, a hashtag like "#Shoe<CODE>".
+    CampaignFactory(
+        hashtag="BuyLamp", starts_at=starts + timedelta(days=9), ends_at=ends + timedelta(days=9)
+    )
+    CampaignFactory(hashtag="BuyRug", confirm_prefix="Rug")
+    CampaignFactory(hashtag="ShoeAB12C")
+    dates = {"starts_at": _local(starts), "ends_at": _local(ends), "price": "5", "stock": 1}
+    rows = [
+        {"product_sku": "LAMP", "product_name": "Lamp", "hashtag": "BuyLamp"},
+        {"product_sku": "RUG", "product_name": "Rug", "hashtag": "RugXY34Z"},
+        {
+            "product_sku": "SHOE",
+            "product_name": "Shoe",
+            "hashtag": "BuyShoe",
+            "confirm_prefix": "Shoe",
+        },
+        {"product_sku": "MUG", "product_name": "Mug", "hashtag": "BuyMug"},
+        # The row before holds it on overlapping dates; a third row's prefix looks like it.
+        {
+            "product_sku": "CUP",
+            "product_name": "Cup",
+            "hashtag": "buymug",
+            "starts_at": _local(ends - timedelta(hours=1)),
+            "ends_at": _local(ends + timedelta(days=1)),
+        },
+        {"product_sku": "HAT", "product_name": "Hat", "hashtag": "BuyHats", "confirm_prefix": "B"},
+    ]
+    rows = [dates | row for row in rows]
+    preview = _preview(client, _csv(rows))
+
+    errors = {row.number: row.error_dict for row in preview.context["result"].invalid_rows}
+    assert sorted(errors) == [1, 2, 3, 5, 6]
+    for number, column in ((1, "hashtag"), (2, "hashtag"), (3, "confirm_prefix")):
+        row = rows[number - 1]
+        terms = CampaignTerms(
+            platform=default_platform(),
+            hashtag=str(row["hashtag"]),
+            confirm_prefix=str(row.get("confirm_prefix", "Confirm")),
+            starts_at=starts.replace(second=0, microsecond=0),
+            ends_at=ends.replace(second=0, microsecond=0),
+            merchant_id=merchant.pk,
+        )
+        with pytest.raises(ValidationError) as refused:
+            campaign_validate(terms=terms, now=timezone.now())
+        assert errors[number][column] == refused.value.message_dict[column]
+    assert "#buymug is held by another of your campaigns" in errors[5]["hashtag"][0]
+    assert errors[6] == {"confirm_prefix": [prefix_unavailable("B")]}  # #BuyMug, #B<CODE>
+    assert (
+        LogEntry.objects.filter(change_message__startswith="Campaign write refused").count() == 0
+    )  # the preview's audit is rolled back with it
+
+
+def test_refused_hashtags_are_throttled_per_login_within_a_file(client, settings):
+    cache.clear()
+    settings.HASHCART = settings.HASHCART | {"HASHTAG_REFUSALS_PER_HOUR": 2}
+    client.force_login(_staff(MerchantFactory()))
+    now = timezone.now()
+    taken = [CampaignFactory(ends_at=now + timedelta(days=5)) for _ in range(3)]
+    rows = [
+        {
+            "product_sku": f"P{n}",
+            "product_name": f"P{n}",
+            "hashtag": campaign.hashtag,
+            "starts_at": _local(now + timedelta(days=10)),
+            "ends_at": _local(now + timedelta(days=11)),
+            "price": "5",
+            "stock": 1,
+        }
+        for n, campaign in enumerate(taken)
+    ]
+    errors = _preview(client, _csv(rows)).context["result"].invalid_rows
+    messages = [row.error_dict["hashtag"][0] for row in errors]
+    assert messages[:2] == [
+        f"#{c.hashtag} is unavailable on this platform. Choose another hashtag." for c in taken[:2]
+    ]
+    assert messages[2].startswith("Too many refused hashtags")
+
+
+def test_a_hashtag_taken_while_the_file_is_written_imports_nothing():
+    """Between the checks and the bulk write another writer takes a hashtag: the database's
+    constraint refuses the write, reported as the file's error, and nothing is left."""
+    merchant = MerchantFactory()
+    now = timezone.now()
+    rows = _tees(3, starts=now + timedelta(days=1), ends=now + timedelta(days=2))
+    plan = CatalogImport(now=now, actor=None)
+    parsed = [catalog_row_parse(row, zone=ZoneInfo(merchant.time_zone)) for row in rows]
+    plan.load((row, merchant) for row in parsed)
+    for number, row in enumerate(parsed, start=1):
+        plan.row(row, number=number, merchant=merchant)
+    CampaignFactory(hashtag="BuyTee2", starts_at=now, ends_at=now + timedelta(days=3))
+
+    with pytest.raises(ValidationError, match="nothing was imported"):
+        plan.write()
+
+    assert not Product.objects.filter(merchant=merchant).exists()
+    assert not ProductVariant.objects.filter(product__merchant=merchant).exists()
 
 
 def test_rows_of_one_product_or_campaign_must_agree(client):
