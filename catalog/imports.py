@@ -23,11 +23,10 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -58,9 +57,9 @@ from catalog.services import (
     _THROTTLED as THROTTLED,
 )
 from catalog.services import (
-    HASHTAG_KEY_MAX_LENGTH,
     CampaignTerms,
     campaign_clean_hashtag,
+    campaign_terms_errors,
     campaigns_lock,
 )
 from catalog.services import (
@@ -89,7 +88,7 @@ from catalog.services import (
 )
 from catalog.variant_services import _ONE_WORD as ONE_WORD
 from core.codes import CONFIRMATION_CODE, LINK_CODE
-from social.hashtags import hashtag_key, is_valid_hashtag
+from social.hashtags import hashtag_key
 from social.models import Platform
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -865,34 +864,7 @@ class _HashtagsInUse:
         """``campaign_validate(terms=terms, now=now, campaign_id=campaign_id, actor=actor)``,
         its rules and messages, on these campaigns rather than the database's (``ident``: the
         campaign's own entry, left out as ``campaign_id`` is)."""
-        errors: dict[str, list[str]] = {}
-        tag = terms.hashtag
-        if tag.isdigit():
-            errors.setdefault("hashtag", []).append("A hashtag cannot be all digits.")
-        elif not is_valid_hashtag(tag):
-            errors.setdefault("hashtag", []).append(
-                "Not a valid hashtag: use letters, digits and underscores, with at least one "
-                "letter, and no spaces or punctuation."
-            )
-        elif len(hashtag_key(tag)) > HASHTAG_KEY_MAX_LENGTH:
-            errors.setdefault("hashtag", []).append(
-                "This hashtag is too long once normalised for matching: use fewer or simpler "
-                "letters."
-            )
-        if not is_valid_hashtag(terms.confirm_prefix + CONFIRMATION_CODE.sample):
-            errors.setdefault("confirm_prefix", []).append(
-                f"#{terms.confirm_prefix}{CONFIRMATION_CODE.sample} would not be a valid hashtag."
-            )
-        max_days = timedelta(days=settings.HASHCART["MAX_CAMPAIGN_DAYS"])
-        if terms.ends_at <= terms.starts_at:
-            errors.setdefault("ends_at", []).append("The campaign must end after it starts.")
-        elif campaign_id is None and terms.ends_at <= self.now:
-            errors.setdefault("ends_at", []).append("A new campaign must end in the future.")
-        elif terms.ends_at - terms.starts_at > max_days or terms.ends_at - self.now > max_days:
-            errors.setdefault("ends_at", []).append(
-                f"A campaign lasts at most {max_days.days} days and ends within "
-                f"{max_days.days} days from now."
-            )
+        errors = campaign_terms_errors(terms=terms, now=self.now, campaign_id=campaign_id)
         if not errors:
             self._availability(terms, ident, campaign_id, actor, errors)
         if errors:

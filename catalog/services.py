@@ -112,6 +112,19 @@ def campaign_validate(
     last two kinds are counted for ``actor`` (throttled past ``HASHTAG_REFUSALS_PER_HOUR``) and
     written to its audit log (``LogEntry``).
     """
+    errors = campaign_terms_errors(terms=terms, now=now, campaign_id=campaign_id)
+    if "hashtag" not in errors and "ends_at" not in errors and "confirm_prefix" not in errors:
+        _check_availability(terms, now=now, campaign_id=campaign_id, actor=actor, errors=errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_terms_errors(
+    *, terms: CampaignTerms, now: datetime, campaign_id: int | None = None
+) -> dict[str, list[str]]:
+    """The refusals of ``terms`` that need no other campaign, by field: the hashtag's and the
+    confirmation hashtag's validity, and the dates (``campaign_validate``'s first checks; the
+    CSV import runs them too, so both say the same)."""
     errors: dict[str, list[str]] = {}
     tag = terms.hashtag
     if tag.isdigit():
@@ -141,10 +154,7 @@ def campaign_validate(
             f"A campaign lasts at most {max_days.days} days and ends within {max_days.days} "
             "days from now."
         )
-    if "hashtag" not in errors and "ends_at" not in errors and "confirm_prefix" not in errors:
-        _check_availability(terms, now=now, campaign_id=campaign_id, actor=actor, errors=errors)
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 def _check_availability(
