@@ -19,7 +19,7 @@ from django.utils.html import escape
 
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.tests.factories import CampaignFactory, MerchantFactory
-from orders import migrations
+from orders import migrations, reports
 from orders.models import (
     Order,
     OrderEvent,
@@ -34,6 +34,7 @@ from orders.services.common import order_transition
 from orders.services.shipping import order_deliver
 from orders.tests.factories import OrderFactory
 from social.models import Platform
+from social.selectors import posts_per_day, posts_per_day_portable
 from social.tests.factories import PostFactory
 from tests.mfa import totp_enable
 
@@ -399,3 +400,42 @@ def test_the_migration_reads_existing_orders_stages_from_status_and_audit_rows()
             orders[order.pk] = expected
     fill(django_apps, None)
     assert dict(Order.objects.values_list("pk", "furthest_stage")) == orders
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("tz", [NEW_YORK, UTC])
+@pytest.mark.parametrize("narrow", [{}, {"platform": "mastodon"}, {"campaign": "sandbox"}])
+def test_postgresqls_day_by_day_reads_equal_the_portable_ones(shop, tz, narrow):
+    """The report reads orders and posts a day at a time on PostgreSQL (``_ORDERS_PER_DAY_SQL``,
+    ``social.selectors.posts_per_day``); the plain grouping other databases run must agree."""
+    a, b = shop
+    campaign_id = a.campaigns.get(platform="sandbox").pk if narrow.get("campaign") else None
+    platform = narrow.get("platform")
+    start = datetime.combine(date(2026, 11, 1), datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(date(2026, 11, 5), datetime.min.time(), tzinfo=tz)
+    orders = Order.objects.filter(merchant_id__in=[a.pk, b.pk], created_at__gte=start)
+    orders = orders.filter(created_at__lt=end)
+    if campaign_id:
+        orders = orders.filter(campaign_id=campaign_id)
+    if platform:
+        orders = orders.filter(platform=platform)
+    fast = reports._orders_per_day_postgresql(
+        merchant_ids=[a.pk, b.pk],
+        start=start,
+        end=end,
+        tz=tz,
+        campaign_id=campaign_id,
+        platform=platform,
+    )
+    plain = reports._orders_per_day(orders, tz)
+    assert fast  # something to compare
+    assert sorted(fast, key=str) == sorted(plain, key=str)
+    posts = {
+        "campaign_ids": [c.pk for c in (*a.campaigns.all(), *b.campaigns.all())],
+        "posted_from": start,
+        "posted_until": end,
+        "outcomes": ["order_created", "waitlisted", "sold_out"],
+        "tz": tz,
+    }
+    assert len(posts_per_day(**posts)) >= 4
+    assert sorted(posts_per_day(**posts)) == sorted(posts_per_day_portable(**posts))
