@@ -256,6 +256,14 @@ FROM orders_order o
 WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s
   AND o.status IN ('refunded', 'partially_refunded')
 """
+# The money given back, on the orders, as the refund service records it (``order_refunded_idx``
+# holds the orders with some).
+_REFUNDED_TOTALS_SQL = """
+UPDATE orders_order o SET refund_requested_total = r.amount, refunded_total = r.amount
+FROM orders_refund r
+WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s AND r.order_id = o.id
+  AND r.status = 'succeeded'
+"""
 # One shipped order in a thousand has its capture failed: open rows of the payment outbox.
 _CAPTURES_SQL = """
 INSERT INTO orders_paymentoperation (created_at, updated_at, order_id, operation,
@@ -272,7 +280,7 @@ WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s AND o.status = 'sh
 def _after_sale_rows_load(*, merchant_ids: list[int], after_id: int) -> None:
     params: dict[str, Any] = {"merchants": merchant_ids, "after": after_id}
     with connection.cursor() as cursor:
-        for sql in (_EVENTS_SQL, _STAGES_SQL, _REFUNDS_SQL, _CAPTURES_SQL):
+        for sql in (_EVENTS_SQL, _STAGES_SQL, _REFUNDS_SQL, _REFUNDED_TOTALS_SQL, _CAPTURES_SQL):
             cursor.execute(sql, params)
 
 

@@ -29,7 +29,7 @@ merchant at once see days in UTC.
 
 Cost: four aggregate queries whatever the range (besides the campaigns and the transaction's
 settings): orders by the ``order_merchant_created_idx`` index (two: ``_order_rows``),
-refunds by ``refund_succeeded_idx``, posts by ``post_campaign_idx``
+refunds by ``refund_succeeded_idx`` and ``order_refunded_idx``, posts by ``post_campaign_idx``
 (``social.selectors.posts_per_day``), each an index-only scan with no per-row lookup.
 Measured by ``manage.py bench_sales_report``.
 """
@@ -493,9 +493,15 @@ def _refund_rows(
     platform: str | None,
 ) -> list[tuple[date, str, str, Decimal]]:
     """Refunds that went through in [start, end), by the day they did, the order's platform
-    and currency (``refund_succeeded_idx``, then each refund's order by primary key)."""
+    and currency: ``refund_succeeded_idx`` joined to ``order_refunded_idx`` (index-only), so
+    the cost follows the refunds and refunded orders, not every order of the merchant."""
     refunds = Refund.objects.filter(
-        status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
+        status=RefundStatus.SUCCEEDED,
+        succeeded_at__gte=start,
+        succeeded_at__lt=end,
+        # Always true of a refund that went through; it lets the orders come from
+        # ``order_refunded_idx`` (the refunded ones) rather than every order's row.
+        order__refunded_total__gt=0,
     )
     if merchant_id is not None:
         refunds = refunds.filter(order__merchant_id=merchant_id)

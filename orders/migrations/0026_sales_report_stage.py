@@ -2,7 +2,9 @@
 report reads its funnel from ``order_merchant_created_idx`` instead of probing the audit rows of
 every cancelled or refunded order. Existing orders get it from their status and, where the
 status hides it, their audit trail: a cancelled order was paid if it has a ``paid`` row, a
-refunded one delivered if it has a ``delivered`` row (what the report read until now)."""
+refunded one delivered if it has a ``delivered`` row (what the report read until now).
+
+Also ``order_refunded_idx``: the refunded orders alone, for the report's refunds."""
 
 from django.db import migrations, models
 from django.db.models import Case, Exists, OuterRef, When
@@ -65,6 +67,15 @@ class Migration(migrations.Migration):
                     "campaign",
                 ),
                 name="order_merchant_created_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("refunded_total__gt", 0)),
+                fields=["merchant", "id"],
+                include=("platform", "currency", "campaign"),
+                name="order_refunded_idx",
             ),
         ),
     ]

@@ -284,6 +284,16 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
                 name="order_merchant_created_idx",
             ),
             models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
+            # The sales report's refunds (``orders.reports``) need each refunded order's
+            # merchant, platform and currency: from this index alone, which holds only the
+            # orders with money given back (a refund that went through raises
+            # ``refunded_total``), not from every order the merchant ever had.
+            models.Index(
+                fields=["merchant", "id"],
+                include=["platform", "currency", "campaign"],
+                condition=Q(refunded_total__gt=0),
+                name="order_refunded_idx",
+            ),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.apps import apps as django_apps
+from django.db.models import F
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -108,6 +109,12 @@ def _refund(order: Order, amount: str, *, at: datetime | None, number: int = 1) 
         idempotency_key=f"order-{order.pk}-refund-{number}",
         status=RefundStatus.SUCCEEDED if at else RefundStatus.FAILED,
         succeeded_at=at,
+    )
+    # The order's totals, as the refund service keeps them: asked for, and given back if it was.
+    given_back = Decimal(amount) if at else Decimal(0)
+    Order.objects.filter(pk=order.pk).update(
+        refund_requested_total=F("refund_requested_total") + Decimal(amount),
+        refunded_total=F("refunded_total") + given_back,
     )
 
 
