@@ -3,8 +3,8 @@
 Loads ``orders`` bench orders (default one million) split between two merchants, each with a
 sandbox and a Mastodon campaign, placed over the last ``DAYS`` days in every status a sale goes
 through (through ``devtools.bench_admin``'s ``INSERT … SELECT generate_series``); refunds for
-the refunded ones (on the fifth day after), audit rows for the cancelled and refunded ones (the
-orders whose funnel stage the report reads from them), a few failed captures, and 1.25
+the refunded ones (on the fifth day after), audit rows for the cancelled and refunded ones (with
+the furthest stage they show: ``Order.furthest_stage``), a few failed captures, and 1.25
 purchase posts per order. Then it times the report through Django's full request path
 (middleware, admin, template) as one merchant's staff and as an operator, for a 30-day and a
 365-day range. Rows are kept for the next run.
@@ -81,6 +81,13 @@ _ORDER_COLUMNS = {
         "ELSE %(now)s - make_interval(days => (g %% %(days)s)::int) END"
     ),
     "confirmation_code": "'BENCH'",
+    # The stage its status shows (``Order.furthest_stage``); ``_STAGES_SQL`` raises the cancelled
+    # and refunded ones that went further, as their audit rows say.
+    "furthest_stage": (
+        f"CASE (%(statuses)s::text[])[1 + ({_H} / 4) %% %(n_statuses)s] "
+        "WHEN 'paid' THEN 1 WHEN 'shipped' THEN 2 WHEN 'delivered' THEN 3 "
+        "WHEN 'partially_refunded' THEN 2 WHEN 'refunded' THEN 2 ELSE 0 END"
+    ),
     "quantity": _QUANTITY,
     "unit_price": "149.00",
     "subtotal": f"149.00 * {_QUANTITY}",
@@ -229,6 +236,15 @@ FROM orders_order o,
 WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s
   AND o.status IN ('cancelled', 'refunded', 'partially_refunded')
 """
+# The stage the audit rows above show (a cancelled order paid, a refunded one delivered), as the
+# transitions wrote it.
+_STAGES_SQL = """
+UPDATE orders_order o SET furthest_stage = CASE WHEN o.status = 'cancelled' THEN 1 ELSE 3 END
+FROM orders_orderevent e
+WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s AND e.order_id = o.id
+  AND ((o.status = 'cancelled' AND e.kind = 'paid')
+       OR (o.status IN ('refunded', 'partially_refunded') AND e.kind = 'delivered'))
+"""
 # Refunds go through on the fifth day after the order; a partial one gives back 10.00.
 _REFUNDS_SQL = """
 INSERT INTO orders_refund (created_at, updated_at, order_id, number, amount, reason,
@@ -239,6 +255,14 @@ SELECT o.created_at + interval '5 days', o.created_at + interval '5 days', o.id,
 FROM orders_order o
 WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s
   AND o.status IN ('refunded', 'partially_refunded')
+"""
+# The money given back, on the orders, as the refund service records it (``order_refunded_idx``
+# holds the orders with some).
+_REFUNDED_TOTALS_SQL = """
+UPDATE orders_order o SET refund_requested_total = r.amount, refunded_total = r.amount
+FROM orders_refund r
+WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s AND r.order_id = o.id
+  AND r.status = 'succeeded'
 """
 # One shipped order in a thousand has its capture failed: open rows of the payment outbox.
 _CAPTURES_SQL = """
@@ -256,7 +280,7 @@ WHERE o.merchant_id = ANY(%(merchants)s) AND o.id > %(after)s AND o.status = 'sh
 def _after_sale_rows_load(*, merchant_ids: list[int], after_id: int) -> None:
     params: dict[str, Any] = {"merchants": merchant_ids, "after": after_id}
     with connection.cursor() as cursor:
-        for sql in (_EVENTS_SQL, _REFUNDS_SQL, _CAPTURES_SQL):
+        for sql in (_EVENTS_SQL, _STAGES_SQL, _REFUNDS_SQL, _REFUNDED_TOTALS_SQL, _CAPTURES_SQL):
             cursor.execute(sql, params)
 
 

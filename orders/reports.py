@@ -11,10 +11,10 @@ What each number means (the page's help text says the same: ``COLUMNS``):
 - **Confirmed, paid, shipped, delivered** (the funnel): of the orders placed that day, how many
   reached each stage, whatever happened after: an order confirmed and then declined counts as
   confirmed; paid then cancelled counts as paid; refunded after delivery counts as delivered.
-  Confirmed: it has a confirmation time. Paid: its card was authorized (status paid or later;
-  a cancelled order with a ``paid`` audit row). Shipped: its label was bought (shipped,
-  delivered, or refunded: only shipped orders are refunded). Delivered: the carrier reported
-  delivery (delivered; a refunded order with a ``delivered`` audit row).
+  Confirmed: it has a confirmation time. Paid: its card was authorized. Shipped: its label
+  was bought. Delivered: the carrier reported delivery. The last three are the order's
+  ``furthest_stage``, which the transitions record and nothing lowers (the status alone
+  cannot say: a cancelled order may have been paid, a refunded one delivered).
 - **Revenue**: the money captured for the orders placed that day: their totals, tax included,
   once the capture (run when the label is bought) went through. An order whose capture is
   queued, running or failed is not revenue yet; refunds do not lower it (see Refunds).
@@ -27,10 +27,11 @@ What each number means (the page's help text says the same: ``COLUMNS``):
 Amounts are per currency (a row per day, platform and currency). Operators looking at every
 merchant at once see days in UTC.
 
-Cost: five aggregate queries whatever the range (besides the campaigns and the transaction's
-settings): orders by the ``order_merchant_created_idx`` index (three: ``_order_rows``),
-refunds by ``refund_succeeded_idx``, posts by ``post_campaign_idx``
-(``social.selectors.posts_per_day``). Measured by ``manage.py bench_sales_report``.
+Cost: four aggregate queries whatever the range (besides the campaigns and the transaction's
+settings): orders by the ``order_merchant_created_idx`` index (two: ``_order_rows``),
+refunds by ``refund_succeeded_idx`` and ``order_refunded_idx``, posts by ``post_campaign_idx``
+(``social.selectors.posts_per_day``), each an index-only scan with no per-row lookup.
+Measured by ``manage.py bench_sales_report``.
 """
 
 from collections import Counter
@@ -41,7 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from catalog.models import Campaign, Merchant
@@ -55,31 +56,21 @@ from orders.dashboard import (
 )
 from orders.models import (
     Order,
-    OrderEvent,
-    OrderStatus,
     OutboxStatus,
     PaymentOperation,
     PaymentOperationKind,
     Refund,
     RefundStatus,
 )
+from orders.models.order import OrderStage
 from orders.outcomes import PostOutcome
-from social.selectors import posts_per_day
+from social.selectors import day_bounds, posts_per_day
 
 # The longest range one report covers: two years of days keeps the table and chart bounded.
 MAX_DAYS = 731
 ZERO = Decimal("0.00")
 # Memory for grouping a year of orders (``_report_settings``): a few thousand groups' sums.
 REPORT_WORK_MEM = "64MB"
-
-SHIPPED_OR_LATER = (
-    OrderStatus.SHIPPED,
-    OrderStatus.DELIVERED,
-    OrderStatus.PARTIALLY_REFUNDED,
-    OrderStatus.REFUNDED,
-)
-PAID_OR_LATER = (OrderStatus.PAID, *SHIPPED_OR_LATER)
-REFUNDED = (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
 
 # Colours of the platforms in the chart (colour-blind safe), in the order they stack.
 PLATFORM_COLOURS = {
@@ -219,7 +210,7 @@ def sales_report(
     one platform: one row per day, platform and currency that has anything, newest day first.
     What each number means is this module's docstring.
 
-    Seven queries whatever the range (settings, campaigns, three of orders, refunds, posts),
+    Six queries whatever the range (settings, campaigns, two of orders, refunds, posts),
     in one transaction with its own settings (``_report_settings``). Raises ``ValueError``
     when the range is reversed or longer than ``MAX_DAYS``.
     """
@@ -240,10 +231,9 @@ def sales_report(
 def _report_settings() -> None:
     """Settings of this transaction's queries (PostgreSQL), in one statement:
 
-    - no JIT compilation: the orders' aggregate is estimated dear (the planner prices each
-      audit-row lookup for every order, not only for the few whose status asks for one), which
-      made PostgreSQL spend seconds compiling a query that reads indexes for a few hundred
-      milliseconds (``bench_sales_report``);
+    - no JIT compilation: a year of orders or posts is estimated dear enough to compile,
+      which costs PostgreSQL more than the few hundred milliseconds of reading the indexes
+      (``bench_sales_report``);
     - ``work_mem`` enough to group a year of a large merchant's orders in memory (a hash of
       day, platform and currency) rather than sorting them on disk.
     """
@@ -352,13 +342,11 @@ def _order_rows(
     platform: str | None,
 ) -> list[dict]:
     """Orders placed in [start, end) by day, platform and currency: counts, the funnel, units,
-    revenue and tax. Three aggregates, all starting from ``order_merchant_created_idx`` (which
+    revenue and tax. Two aggregates, both starting from ``order_merchant_created_idx`` (which
     covers the columns they read, so the big one is an index-only scan):
 
-    1. every order of the range, by status and confirmation time alone;
-    2. the few whose status hides a stage they reached (cancelled: were they paid? refunded:
-       were they delivered?), each looked up in its audit trail;
-    3. the few shipped ones whose capture is still open (queued, running or failed), from
+    1. every order of the range, by confirmation time and furthest stage alone;
+    2. the few shipped ones whose capture is still open (queued, running or failed), from
        ``payment_op_open_idx``: their totals are taken back out of the revenue.
 
     Kept apart so that the first, which reads every order of the range, needs no per-order
@@ -370,44 +358,22 @@ def _order_rows(
         orders = orders.filter(campaign_id=campaign_id)
     if platform:
         orders = orders.filter(platform=platform)
-    shipped = Q(status__in=SHIPPED_OR_LATER)
+    shipped = Q(furthest_stage__gte=OrderStage.SHIPPED)
     rows: dict[tuple, dict[str, Any]] = {}
     values: dict[str, Any]
-    for values in _grouped(orders, tz).annotate(
-        orders=Count("id"),
-        units=Sum("quantity"),
-        confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
-        paid=Count("id", filter=Q(status__in=PAID_OR_LATER)),
-        shipped=Count("id", filter=shipped),
-        delivered=Count("id", filter=Q(status=OrderStatus.DELIVERED)),
-        revenue=Coalesce(Sum("total", filter=shipped), ZERO),
-        tax=Coalesce(Sum("tax_total", filter=shipped), ZERO),
-    ):
-        rows[(values["day"], values["platform"], values["currency"])] = values
-    # The event's time is bounded by the order's too (always true: an order is paid and
-    # delivered after it is placed; a day's slack for clocks), a condition that is not an
-    # equality, so PostgreSQL probes each such order's trail by its index rather than hashing
-    # every ``paid`` or ``delivered`` row of the table, as it may for a plain EXISTS.
-    had_event = {
-        kind: Exists(
-            OrderEvent.objects.filter(
-                order_id=OuterRef("pk"),
-                kind=kind,
-                created_at__gte=OuterRef("created_at") - timedelta(days=1),
-            )
+    if connection.vendor == "postgresql":
+        per_day = _orders_per_day_postgresql(
+            merchant_ids=ids,
+            start=start,
+            end=end,
+            tz=tz,
+            campaign_id=campaign_id,
+            platform=platform,
         )
-        for kind in ("paid", "delivered")
-    }
-    # Only an order that was confirmed can have been paid: a cancelled one never confirmed (the
-    # buyer's "Not me", an expired window) needs no lookup.
-    hidden = Q(status=OrderStatus.CANCELLED, confirmed_at__isnull=False) | Q(status__in=REFUNDED)
-    for values in _grouped(orders.filter(hidden), tz).annotate(
-        paid=Count("id", filter=Q(status=OrderStatus.CANCELLED) & Q(had_event["paid"])),
-        delivered=Count("id", filter=Q(status__in=REFUNDED) & Q(had_event["delivered"])),
-    ):
-        row = rows[(values["day"], values["platform"], values["currency"])]
-        row["paid"] += values["paid"]
-        row["delivered"] += values["delivered"]
+    else:
+        per_day = _orders_per_day(orders, tz)
+    for values in per_day:
+        rows[(values["day"], values["platform"], values["currency"])] = values
     uncaptured = PaymentOperation.objects.filter(
         operation=PaymentOperationKind.CAPTURE, status__in=_OPEN_STATUSES
     ).values("order_id")
@@ -418,6 +384,90 @@ def _order_rows(
         row["revenue"] -= values["revenue"]
         row["tax"] -= values["tax"]
     return list(rows.values())
+
+
+def _orders_per_day(orders: QuerySet[Order], tz: tzinfo) -> list[dict[str, Any]]:
+    """``orders``' numbers by day in ``tz``, platform and currency (``ORDER_NUMBERS``)."""
+    shipped = Q(furthest_stage__gte=OrderStage.SHIPPED)
+    return list(
+        _grouped(orders, tz).annotate(
+            orders=Count("id"),
+            units=Sum("quantity"),
+            confirmed=Count("id", filter=Q(confirmed_at__isnull=False)),
+            paid=Count("id", filter=Q(furthest_stage__gte=OrderStage.PAID)),
+            shipped=Count("id", filter=shipped),
+            delivered=Count("id", filter=Q(furthest_stage=OrderStage.DELIVERED)),
+            revenue=Coalesce(Sum("total", filter=shipped), ZERO),
+            tax=Coalesce(Sum("tax_total", filter=shipped), ZERO),
+        )
+    )
+
+
+ORDER_NUMBERS = (
+    "day",
+    "platform",
+    "currency",
+    "orders",
+    "units",
+    "confirmed",
+    "paid",
+    "shipped",
+    "delivered",
+    "revenue",
+    "tax",
+)
+# ``_orders_per_day`` on PostgreSQL: one range of ``order_merchant_created_idx`` per day and
+# merchant (``d``: each day's bounds in the report's zone), aggregated as it is read, so no
+# order's day is worked out (a time zone conversion and a hash of it per order cost more than
+# reading the index: ``bench_sales_report``). The optional filters are NULL when not asked for.
+_ORDERS_PER_DAY_SQL = """
+SELECT d.day, x.platform, x.currency, x.orders, x.units, x.confirmed, x.paid, x.shipped,
+       x.delivered, x.revenue, x.tax
+FROM unnest(%(days)s::date[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS d(day, s, e)
+CROSS JOIN LATERAL (
+    SELECT o.platform, o.currency, COUNT(*) AS orders, SUM(o.quantity) AS units,
+           COUNT(*) FILTER (WHERE o.confirmed_at IS NOT NULL) AS confirmed,
+           COUNT(*) FILTER (WHERE o.furthest_stage >= %(paid)s) AS paid,
+           COUNT(*) FILTER (WHERE o.furthest_stage >= %(shipped)s) AS shipped,
+           COUNT(*) FILTER (WHERE o.furthest_stage = %(delivered)s) AS delivered,
+           COALESCE(SUM(o.total) FILTER (WHERE o.furthest_stage >= %(shipped)s), 0.00) AS revenue,
+           COALESCE(SUM(o.tax_total) FILTER (WHERE o.furthest_stage >= %(shipped)s), 0.00) AS tax
+    FROM orders_order o
+    WHERE o.merchant_id = ANY(%(merchants)s) AND o.created_at >= d.s AND o.created_at < d.e
+      AND (%(campaign)s::bigint IS NULL OR o.campaign_id = %(campaign)s)
+      AND (%(platform)s::text IS NULL OR o.platform = %(platform)s)
+    GROUP BY o.platform, o.currency
+) AS x
+"""
+
+
+def _orders_per_day_postgresql(
+    *,
+    merchant_ids: list[int],
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    campaign_id: int | None,
+    platform: str | None,
+) -> list[dict[str, Any]]:
+    """What ``_orders_per_day`` returns, by ``_ORDERS_PER_DAY_SQL``."""
+    days, starts, ends = day_bounds(start=start, end=end, tz=tz)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ORDERS_PER_DAY_SQL,
+            {
+                "days": days,
+                "starts": starts,
+                "ends": ends,
+                "merchants": merchant_ids,
+                "campaign": campaign_id,
+                "platform": platform or None,
+                "paid": int(OrderStage.PAID),
+                "shipped": int(OrderStage.SHIPPED),
+                "delivered": int(OrderStage.DELIVERED),
+            },
+        )
+        return [dict(zip(ORDER_NUMBERS, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _grouped(orders: QuerySet[Order], tz: tzinfo) -> Any:
@@ -443,9 +493,15 @@ def _refund_rows(
     platform: str | None,
 ) -> list[tuple[date, str, str, Decimal]]:
     """Refunds that went through in [start, end), by the day they did, the order's platform
-    and currency (``refund_succeeded_idx``, then each refund's order by primary key)."""
+    and currency: ``refund_succeeded_idx`` joined to ``order_refunded_idx`` (index-only), so
+    the cost follows the refunds and refunded orders, not every order of the merchant."""
     refunds = Refund.objects.filter(
-        status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
+        status=RefundStatus.SUCCEEDED,
+        succeeded_at__gte=start,
+        succeeded_at__lt=end,
+        # Always true of a refund that went through; it lets the orders come from
+        # ``order_refunded_idx`` (the refunded ones) rather than every order's row.
+        order__refunded_total__gt=0,
     )
     if merchant_id is not None:
         refunds = refunds.filter(order__merchant_id=merchant_id)

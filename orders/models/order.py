@@ -83,6 +83,26 @@ def holds_stock() -> Q:
     return Q(status__in=STOCK_HOLDING_STATUSES, restocked_at__isnull=True)
 
 
+class OrderStage(models.IntegerChoices):
+    """How far a sale went after its confirmation, whatever became of it later (the sales
+    report's funnel: ``orders.reports``). The status cannot say it alone: a cancelled order may
+    have been paid, a refunded one delivered."""
+
+    NOT_PAID = 0, "Not paid"
+    PAID = 1, "Paid"
+    SHIPPED = 2, "Shipped"
+    DELIVERED = 3, "Delivered"
+
+
+# The stage each transition reaches: ``orders.services.common.order_transition`` writes it in
+# the transition's own UPDATE. Each runs from the stage just below it, so none lowers it.
+STAGE_OF_TRANSITION = {
+    "pay": OrderStage.PAID,
+    "ship": OrderStage.SHIPPED,
+    "deliver": OrderStage.DELIVERED,
+}
+
+
 class CancelReason(models.TextChoices):
     """Who or what cancelled an order: recorded on its ``cancelled`` event and told in its
     e-mail. The last four are the lockdowns of ``accounts.services.Lockdown`` (same values)."""
@@ -183,6 +203,12 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
     refunded_total = models.DecimalField(max_digits=12, decimal_places=2, default=0, editable=False)
     # When staff said the goods came back and the unit went back to stock (at most once).
     restocked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The furthest of paid, shipped and delivered it reached, never lowered (``OrderStage``):
+    # written with the transition that reaches it (and by a delivery after a refund, which
+    # moves no status), so the sales report reads its funnel from an index, not the audit rows.
+    furthest_stage = models.PositiveSmallIntegerField(
+        choices=OrderStage.choices, default=OrderStage.NOT_PAID, editable=False
+    )
 
     class Meta:
         permissions = [
@@ -241,13 +267,14 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
             # The same merchant-and-date index serves the sales report's orders of a merchant
             # placed in a date range (``orders.reports``): a range scan, never the merchant's
             # whole history. It covers every column the report reads, so a year of a large
-            # merchant's orders is an index-only scan rather than a read of their rows.
+            # merchant's orders is an index-only scan rather than a read of their rows. The
+            # funnel is ``confirmed_at`` and ``furthest_stage`` (two bytes, not the status).
             models.Index(
                 fields=["merchant", "created_at", "id"],
                 include=[
                     "platform",
                     "currency",
-                    "status",
+                    "furthest_stage",
                     "confirmed_at",
                     "quantity",
                     "total",
@@ -257,6 +284,16 @@ class Order(ConcurrentTransitionMixin, TimeStampedModel):
                 name="order_merchant_created_idx",
             ),
             models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
+            # The sales report's refunds (``orders.reports``) need each refunded order's
+            # merchant, platform and currency: from this index alone, which holds only the
+            # orders with money given back (a refund that went through raises
+            # ``refunded_total``), not from every order the merchant ever had.
+            models.Index(
+                fields=["merchant", "id"],
+                include=["platform", "currency", "campaign"],
+                condition=Q(refunded_total__gt=0),
+                name="order_refunded_idx",
+            ),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status="pending"),

@@ -15,6 +15,7 @@ from core.fsm import transition_save
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit
 from orders.messages import order_page_line, order_page_url
 from orders.models import Notification, Order, OrderEvent, OrderStatus, PaymentOperation
+from orders.models.order import STAGE_OF_TRANSITION
 from orders.services.webhooks.events import order_events_record
 
 # The e-mail kind of a confirmation request sent privately (``orders.services.private``): its
@@ -113,7 +114,12 @@ def payment_operation_queue(*, order: Order, operation: str) -> None:
 
 def order_transition(*, order: Order, transition: str, fields: dict[str, Any]) -> bool:
     """Run an order's ``transition`` by compare-and-set (``core.fsm.transition_save``); False,
-    changing nothing, if it already happened, another one did, or another worker won."""
+    changing nothing, if it already happened, another one did, or another worker won. A
+    transition that reaches a stage of the sale (paid, shipped, delivered) records it in the
+    same UPDATE (``Order.furthest_stage``)."""
+    stage = STAGE_OF_TRANSITION.get(transition)
+    if stage is not None:
+        fields = {**fields, "furthest_stage": stage}
     return transition_save(instance=order, transition=transition, fields=fields)
 
 

@@ -16,6 +16,7 @@ from orders.models import (
     PaymentOperation,
     PaymentOperationKind,
 )
+from orders.models.order import OrderStage
 from orders.services.common import (
     event,
     events_save,
@@ -109,6 +110,8 @@ def order_deliver(*, order_id: int, delivered_at: datetime, actor: str = "carrie
         if order.status in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
             # Refunded on its way: the status keeps saying what happened to the money, and the
             # delivery is in the audit trail all the same (the shipment's delivery is once).
+            # The sales report counts it delivered all the same (``Order.furthest_stage``).
+            Order.objects.filter(pk=order.pk).update(furthest_stage=OrderStage.DELIVERED)
             events_save(
                 events=[
                     event(

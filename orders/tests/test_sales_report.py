@@ -7,15 +7,20 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import unescape
+from importlib import import_module
+from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.apps import apps as django_apps
+from django.db.models import F
 from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.services import operator_upsert, staff_user_upsert
 from catalog.tests.factories import CampaignFactory, MerchantFactory
+from orders import migrations, reports
 from orders.models import (
     Order,
     OrderEvent,
@@ -24,9 +29,13 @@ from orders.models import (
     Refund,
     RefundStatus,
 )
+from orders.models.order import OrderStage
 from orders.reports import COLUMNS, sales_report
+from orders.services.common import order_transition
+from orders.services.shipping import order_deliver
 from orders.tests.factories import OrderFactory
 from social.models import Platform
+from social.selectors import posts_per_day, posts_per_day_portable
 from social.tests.factories import PostFactory
 from tests.mfa import totp_enable
 
@@ -42,6 +51,17 @@ def _at(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=NEW_YORK)
 
 
+# The stage each status shows it reached (``Order.furthest_stage``), as the transitions that led
+# there wrote it; a cancelled or refunded order's stage is set where it went further.
+STAGE_OF_STATUS = {
+    OrderStatus.PAID: OrderStage.PAID,
+    OrderStatus.SHIPPED: OrderStage.SHIPPED,
+    OrderStatus.DELIVERED: OrderStage.DELIVERED,
+    OrderStatus.PARTIALLY_REFUNDED: OrderStage.SHIPPED,
+    OrderStatus.REFUNDED: OrderStage.SHIPPED,
+}
+
+
 def _order(campaign, *, at: datetime, status: str, confirmed: bool = True, **money) -> Order:
     order = cast(
         Order,
@@ -53,7 +73,8 @@ def _order(campaign, *, at: datetime, status: str, confirmed: bool = True, **mon
             **money,
         ),
     )
-    Order.objects.filter(pk=order.pk).update(created_at=at)
+    stage = STAGE_OF_STATUS.get(OrderStatus(status), OrderStage.NOT_PAID)
+    Order.objects.filter(pk=order.pk).update(created_at=at, furthest_stage=stage)
     return order
 
 
@@ -72,6 +93,13 @@ def _event(order: Order, kind: str, at: datetime) -> None:
     OrderEvent.objects.create(order=order, kind=kind, created_at=at)
 
 
+def _reached(order: Order, kind: str, at: datetime) -> None:
+    """``order`` went on to the stage ``kind`` (paid, delivered) before its status changed: the
+    audit row and the stage, as the transition wrote them."""
+    _event(order, kind, at)
+    Order.objects.filter(pk=order.pk).update(furthest_stage=OrderStage[kind.upper()])
+
+
 def _refund(order: Order, amount: str, *, at: datetime | None, number: int = 1) -> None:
     Refund.objects.create(
         order=order,
@@ -81,6 +109,12 @@ def _refund(order: Order, amount: str, *, at: datetime | None, number: int = 1) 
         idempotency_key=f"order-{order.pk}-refund-{number}",
         status=RefundStatus.SUCCEEDED if at else RefundStatus.FAILED,
         succeeded_at=at,
+    )
+    # The order's totals, as the refund service keeps them: asked for, and given back if it was.
+    given_back = Decimal(amount) if at else Decimal(0)
+    Order.objects.filter(pk=order.pk).update(
+        refund_requested_total=F("refund_requested_total") + Decimal(amount),
+        refunded_total=F("refunded_total") + given_back,
     )
 
 
@@ -110,7 +144,7 @@ def shop():
         sandbox, at=_at(DAY1, 9), status=OrderStatus.DELIVERED, **_money("10.00", 2, "1.50")
     )
     paid_then_cancelled = _order(sandbox, at=_at(DAY1, 10), status=OrderStatus.CANCELLED)
-    _event(paid_then_cancelled, "paid", _at(DAY1, 10))  # counts as paid, not revenue
+    _reached(paid_then_cancelled, "paid", _at(DAY1, 10))  # counts as paid, not revenue
     _order(sandbox, at=_at(DAY1, 11), status=OrderStatus.EXPIRED, confirmed=False)
     capture_failed = _order(sandbox, at=_at(DAY1, 12), status=OrderStatus.SHIPPED)
     PaymentOperation.objects.create(  # shipped, but its money was never taken: no revenue
@@ -126,7 +160,7 @@ def shop():
     refunded = _order(  # delivered, then refunded in full on day 2
         mastodon, at=_at(DAY1, 9), status=OrderStatus.REFUNDED, **_money("30.00")
     )
-    _event(refunded, "delivered", _at(DAY1, 20))
+    _reached(refunded, "delivered", _at(DAY1, 20))
     _refund(refunded, "30.00", at=_at(DAY2, 8))
     partly = _order(  # refunded in part on its way (never delivered), on day 1
         mastodon,
@@ -323,3 +357,92 @@ def test_the_cost_does_not_grow_with_the_range_or_the_rows(
     with django_assert_max_num_queries(len(short)) as year:
         client.get(url, {"date_from": "2025-11-04", "date_until": DAY2.isoformat()})
     assert len(year) == len(short)
+
+
+def test_each_transition_records_the_stage_it_reached_and_nothing_lowers_it():
+    def stage(order: Order) -> int:
+        return Order.objects.values_list("furthest_stage", flat=True).get(pk=order.pk)
+
+    sale = cast(Order, OrderFactory(status=OrderStatus.CONFIRMED))
+    for transition, reached in (
+        ("pay", OrderStage.PAID),
+        ("ship", OrderStage.SHIPPED),
+        ("deliver", OrderStage.DELIVERED),
+        ("refund_fully", OrderStage.DELIVERED),  # refunded after delivery: still delivered
+    ):
+        assert order_transition(order=sale, transition=transition, fields={})
+        assert stage(sale) == reached, transition
+    cancelled = cast(Order, OrderFactory(status=OrderStatus.CONFIRMED))
+    assert order_transition(order=cancelled, transition="pay", fields={})
+    assert order_transition(order=cancelled, transition="cancel", fields={})
+    assert stage(cancelled) == OrderStage.PAID
+    # Delivered after a refund on its way: no transition, the stage all the same.
+    on_its_way = cast(Order, OrderFactory(status=OrderStatus.SHIPPED))
+    assert order_transition(order=on_its_way, transition="refund_partly", fields={})
+    assert stage(on_its_way) == OrderStage.NOT_PAID  # made shipped by the factory, not a transition
+    assert not order_deliver(order_id=on_its_way.pk, delivered_at=_at(DAY2, 9))
+    assert stage(on_its_way) == OrderStage.DELIVERED
+
+
+def test_the_migration_reads_existing_orders_stages_from_status_and_audit_rows():
+    """``furthest_stage_fill`` (the data migration): the stage the report read before it."""
+    [path] = Path(migrations.__file__).parent.glob("*_sales_report_stage.py")
+    fill = import_module(f"orders.migrations.{path.stem}").furthest_stage_fill
+    at = _at(DAY1, 9)
+    cases = {
+        OrderStage.NOT_PAID: [(OrderStatus.CANCELLED, None), (OrderStatus.CONFIRMED, None)],
+        OrderStage.PAID: [(OrderStatus.PAID, None), (OrderStatus.CANCELLED, "paid")],
+        OrderStage.SHIPPED: [(OrderStatus.SHIPPED, None), (OrderStatus.REFUNDED, "paid")],
+        OrderStage.DELIVERED: [
+            (OrderStatus.DELIVERED, None),
+            (OrderStatus.PARTIALLY_REFUNDED, "delivered"),
+        ],
+    }
+    orders = {}
+    for expected, made in cases.items():
+        for status, kind in made:
+            order = cast(Order, OrderFactory(status=status))
+            if kind:
+                _event(order, kind, at)
+            orders[order.pk] = expected
+    fill(django_apps, None)
+    assert dict(Order.objects.values_list("pk", "furthest_stage")) == orders
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("tz", [NEW_YORK, UTC])
+@pytest.mark.parametrize("narrow", [{}, {"platform": "mastodon"}, {"campaign": "sandbox"}])
+def test_postgresqls_day_by_day_reads_equal_the_portable_ones(shop, tz, narrow):
+    """The report reads orders and posts a day at a time on PostgreSQL (``_ORDERS_PER_DAY_SQL``,
+    ``social.selectors.posts_per_day``); the plain grouping other databases run must agree."""
+    a, b = shop
+    campaign_id = a.campaigns.get(platform="sandbox").pk if narrow.get("campaign") else None
+    platform = narrow.get("platform")
+    start = datetime.combine(date(2026, 11, 1), datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(date(2026, 11, 5), datetime.min.time(), tzinfo=tz)
+    orders = Order.objects.filter(merchant_id__in=[a.pk, b.pk], created_at__gte=start)
+    orders = orders.filter(created_at__lt=end)
+    if campaign_id:
+        orders = orders.filter(campaign_id=campaign_id)
+    if platform:
+        orders = orders.filter(platform=platform)
+    fast = reports._orders_per_day_postgresql(
+        merchant_ids=[a.pk, b.pk],
+        start=start,
+        end=end,
+        tz=tz,
+        campaign_id=campaign_id,
+        platform=platform,
+    )
+    plain = reports._orders_per_day(orders, tz)
+    assert fast  # something to compare
+    assert sorted(fast, key=str) == sorted(plain, key=str)
+    posts = {
+        "campaign_ids": [c.pk for c in (*a.campaigns.all(), *b.campaigns.all())],
+        "posted_from": start,
+        "posted_until": end,
+        "outcomes": ["order_created", "waitlisted", "sold_out"],
+        "tz": tz,
+    }
+    assert len(posts_per_day(**posts)) >= 4
+    assert sorted(posts_per_day(**posts)) == sorted(posts_per_day_portable(**posts))
