@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0008_support_search"),
         ("catalog", "0010_campaign_low_stock_threshold"),
-        ("orders", "0025_sales_report_indexes"),
+        ("orders", "0026_webhook_secrets_encrypted"),
         ("social", "0013_bluesky_platform"),
     ]
 
