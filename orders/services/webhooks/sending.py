@@ -318,17 +318,19 @@ def webhook_deliveries_send_due(
     *, now: datetime, limit: int = 500, seconds: float | None = None
 ) -> SendSummary:
     """Send the deliveries due at ``now`` (queued, ``next_attempt_at`` passed, endpoint
-    enabled), at most ``limit``, fairly across endpoints; first takes back the ones whose sender
-    died (lease lapsed), counting each as a failed attempt (retried after the backoff, so one
-    that kills its sender is not taken again at once).
+    enabled), at most ``limit`` per claim, fairly across endpoints; first takes back the ones
+    whose sender died (lease lapsed), counting each as a failed attempt (retried after the
+    backoff, so one that kills its sender is not taken again at once).
 
-    Fair: at most ``PER_ENDPOINT_PER_SWEEP`` deliveries of one endpoint (``_FAILING_PER_SWEEP``
-    of one whose attempts fail, sent one at a time), oldest first, and requests are started
-    round-robin across endpoints. An endpoint that does not answer (or answers slower than half
-    ``TIMEOUT_SECONDS``) gets no new request in this sweep. The sweep starts requests for at most
-    ``seconds`` (and ``_sweep_seconds``, which keeps it within its lease); whatever it claimed
-    but did not try is queued again as it was. Outcomes are written as they come, every
-    ``_FLUSH_SECONDS`` or so.
+    Fair: a claim takes at most ``PER_ENDPOINT_PER_SWEEP`` deliveries of one endpoint
+    (``_FAILING_PER_SWEEP`` of one whose attempts fail, sent one at a time), oldest first, and
+    requests start round-robin across endpoints. An endpoint that does not answer (or answers
+    slower than half ``TIMEOUT_SECONDS``) gets no new request in this sweep. While senders are
+    free the sweep claims again (the clock moved on by the time elapsed), so a request waiting
+    on a dead endpoint does not idle the others. It starts requests for at most ``seconds``
+    (and ``_sweep_seconds``, which keeps every request within its claim's lease); whatever it
+    claimed but did not try is queued again as it was. Outcomes are written as they come,
+    every ``_FLUSH_SECONDS`` or so.
 
     Two sweeps at once claim disjoint deliveries (compare-and-set); a sweep whose lease lapsed
     while it was sending writes nothing (the attempt is sent again by the next holder, with the
@@ -337,49 +339,24 @@ def webhook_deliveries_send_due(
     policy = outbox.policy("webhooks")
     summary = SendSummary()
     _lapsed_requeue(now=now, policy=policy, summary=summary)
-    config = _config()
-    due = _due(now=now, limit=limit, per_endpoint=int(config["PER_ENDPOINT_PER_SWEEP"]))
-    if not due:
-        return summary
-    lease = outbox.claim(
-        WebhookDelivery.objects.filter(pk__in=due),
-        now=now,
-        lease=policy.lease,
-        token_field="claim_token",
-        free=Q(status=QUEUED),
-        held=Q(status=SENDING),
-        values={"status": SENDING, "attempts": F("attempts") + 1},
-    )
-    if lease is None:
-        return summary
-    claimed = list(
-        WebhookDelivery.objects.filter(claim_token=lease.token, status=SENDING)
-        .select_related("event", "endpoint")
-        .order_by("next_attempt_at", "id")
-    )
     budget = _sweep_seconds(policy) if seconds is None else min(seconds, _sweep_seconds(policy))
-    untried = _send(
-        claimed=claimed,
-        deadline=time.monotonic() + budget,
-        lease=lease,
-        now=now,
-        summary=summary,
-        policy=policy,
-    )
-    if untried:
-        summary.deferred += lease.release(
-            WebhookDelivery.objects.filter(pk__in=untried),
-            status=QUEUED,
-            attempts=F("attempts") - 1,
-        )
+    _Sweep(now=now, limit=limit, budget=budget, policy=policy, summary=summary).run()
     return summary
 
 
-def _due(*, now: datetime, limit: int, per_endpoint: int) -> list[int]:
+@dataclass
+class _Claim:
+    """Deliveries claimed together: their lease and the sweep's clock when claimed."""
+
+    lease: outbox.Lease
+    now: datetime
+
+
+def _due(*, now: datetime, limit: int, per_endpoint: int, skip: set[int]) -> list[int]:
     """The ids of at most ``limit`` due deliveries, oldest first, at most ``per_endpoint`` of
-    one endpoint (``_FAILING_PER_SWEEP`` of a failing one): one index probe per enabled
-    endpoint (``webhookdelivery_ep_due_idx``), so a backlog of one endpoint, however
-    long, is neither read whole nor allowed to crowd the others out."""
+    one endpoint (``_FAILING_PER_SWEEP`` of a failing one), none of the endpoints in ``skip``:
+    one index probe per enabled endpoint (``webhookdelivery_ep_due_idx``), so a backlog of one
+    endpoint, however long, is neither read whole nor allowed to crowd the others out."""
     deliveries, endpoints = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
     sql = f"""
         SELECT due.id FROM {endpoints} AS e
@@ -389,12 +366,14 @@ def _due(*, now: datetime, limit: int, per_endpoint: int) -> list[int]:
             ORDER BY d.next_attempt_at, d.id
             LIMIT CASE WHEN e.failing_since IS NULL THEN %s ELSE %s END
         ) AS due
-        WHERE e.enabled
+        WHERE e.enabled AND NOT (e.id = ANY(%s))
         ORDER BY due.next_attempt_at, due.id
         LIMIT %s
     """  # noqa: S608 (table names from the models; every value a parameter)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [QUEUED.value, now, per_endpoint, _FAILING_PER_SWEEP, limit])
+        values: list[Any] = [QUEUED.value, now, per_endpoint, _FAILING_PER_SWEEP]
+        values += [sorted(skip), limit]
+        cursor.execute(sql, values)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -432,73 +411,143 @@ def _lapsed_requeue(*, now: datetime, policy: outbox.Policy, summary: SendSummar
         logger.warning("webhook delivery %s: its sweep stopped; retried later", pk)
 
 
-def _send(
-    *,
-    claimed: list[WebhookDelivery],
-    deadline: float,
-    lease: outbox.Lease,
-    now: datetime,
-    summary: SendSummary,
-    policy: outbox.Policy,
-) -> list[int]:
-    """POST ``claimed`` with ``SENDERS`` threads, started round-robin across endpoints (the
-    main thread starts them and writes the outcomes, so only it uses the database); returns the
-    ids it did not try (see ``webhook_deliveries_send_due``)."""
-    config = _config()
-    senders = max(1, int(config["SENDERS"]))
-    slow_ms = float(config["TIMEOUT_SECONDS"]) * 500  # half the deadline, in milliseconds
-    queues: dict[int, deque[WebhookDelivery]] = defaultdict(deque)
-    for delivery in claimed:
-        queues[delivery.endpoint_id].append(delivery)
-    turn = deque(queues)  # endpoints in the order of their oldest delivery
-    at_once = {
-        pk: 1 if queue[0].endpoint.failing_since else senders for pk, queue in queues.items()
-    }
-    in_flight: dict[int, int] = defaultdict(int)
-    stopped: set[int] = set()  # endpoints given no new request in this sweep
-    running: dict[Future[_Outcome], WebhookDelivery] = {}
-    done: list[_Outcome] = []
-    flushed_at = time.monotonic()
+class _Sweep:
+    """One sweep's sending (see ``webhook_deliveries_send_due``): ``SENDERS`` threads POST,
+    started round-robin across endpoints by the main thread, which alone uses the database
+    (claims and outcomes)."""
 
-    def next_delivery() -> WebhookDelivery | None:
-        for _ in range(len(turn)):
-            pk = turn[0]
-            turn.rotate(-1)
-            if pk not in stopped and queues[pk] and in_flight[pk] < at_once[pk]:
-                return queues[pk].popleft()
+    def __init__(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        budget: float,
+        policy: outbox.Policy,
+        summary: SendSummary,
+    ) -> None:
+        config = _config()
+        self.now, self.limit, self.policy, self.summary = now, limit, policy, summary
+        self.senders = max(1, int(config["SENDERS"]))
+        self.per_endpoint = int(config["PER_ENDPOINT_PER_SWEEP"])
+        self.slow_ms = float(config["TIMEOUT_SECONDS"]) * 500  # half the deadline, in ms
+        self.started = time.monotonic()
+        self.deadline = self.started + budget
+        self.queues: dict[int, deque[tuple[WebhookDelivery, _Claim]]] = defaultdict(deque)
+        self.turn: deque[int] = deque()  # endpoints, in the order of their oldest delivery
+        self.at_once: dict[int, int] = {}
+        self.in_flight: dict[int, int] = defaultdict(int)
+        self.stopped: set[int] = set()  # endpoints given no new request in this sweep
+        self.running: dict[Future[_Outcome], tuple[WebhookDelivery, _Claim]] = {}
+        self.done: list[tuple[_Outcome, _Claim]] = []
+        self.flushed_at = self.claimed_at = self.started
+
+    def clock(self) -> datetime:
+        """The sweep's ``now`` moved on by the time elapsed (tests pass a ``now`` of their own)."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
+
+    def claim(self, now: datetime) -> bool:
+        """Claim the deliveries due at ``now`` (none of an endpoint stopped or with some already
+        waiting here); True if any."""
+        self.claimed_at = time.monotonic()
+        skip = self.stopped | {pk for pk, queue in self.queues.items() if queue}
+        due = _due(now=now, limit=self.limit, per_endpoint=self.per_endpoint, skip=skip)
+        if not due:
+            return False
+        lease = outbox.claim(
+            WebhookDelivery.objects.filter(pk__in=due),
+            now=now,
+            lease=self.policy.lease,
+            token_field="claim_token",
+            free=Q(status=QUEUED),
+            held=Q(status=SENDING),
+            values={"status": SENDING, "attempts": F("attempts") + 1},
+        )
+        if lease is None:
+            return False
+        batch = _Claim(lease=lease, now=now)
+        for delivery in (
+            WebhookDelivery.objects.filter(claim_token=lease.token, status=SENDING)
+            .select_related("event", "endpoint")
+            .order_by("next_attempt_at", "id")
+        ):
+            pk = delivery.endpoint_id
+            if pk not in self.at_once:
+                self.turn.append(pk)
+            self.at_once[pk] = 1 if delivery.endpoint.failing_since else self.senders
+            self.queues[pk].append((delivery, batch))
+        return True
+
+    def next_delivery(self) -> tuple[WebhookDelivery, _Claim] | None:
+        for _ in range(len(self.turn)):
+            pk = self.turn[0]
+            self.turn.rotate(-1)
+            if pk not in self.stopped and self.queues[pk] and self.in_flight[pk] < self.at_once[pk]:
+                return self.queues[pk].popleft()
         return None
 
-    def flush() -> None:
-        nonlocal flushed_at
-        if done:
+    def flush(self) -> None:
+        """Write the outcomes so far, one transaction per claim."""
+        by_claim: dict[int, tuple[_Claim, list[_Outcome]]] = {}
+        for outcome, batch in self.done:
+            by_claim.setdefault(id(batch), (batch, []))[1].append(outcome)
+        for batch, outcomes in by_claim.values():
             with transaction.atomic():
-                _outcomes_write(outcomes=done, lease=lease, now=now, summary=summary, policy=policy)
-            stopped.update(summary.disabled)
-            done.clear()
-        flushed_at = time.monotonic()
+                _outcomes_write(
+                    outcomes=outcomes,
+                    lease=batch.lease,
+                    now=batch.now,
+                    summary=self.summary,
+                    policy=self.policy,
+                )
+        self.stopped.update(self.summary.disabled)
+        self.done.clear()
+        self.flushed_at = time.monotonic()
 
-    with ThreadPoolExecutor(max_workers=senders) as pool:
-        while True:
-            while len(running) < senders and time.monotonic() < deadline:
-                chosen = next_delivery()
-                if chosen is None:
+    def run(self) -> None:
+        if not self.claim(self.now):
+            return
+        with ThreadPoolExecutor(max_workers=self.senders) as pool:
+            while True:
+                while len(self.running) < self.senders and time.monotonic() < self.deadline:
+                    chosen = self.next_delivery()
+                    if chosen is None and time.monotonic() - self.claimed_at >= _FLUSH_SECONDS:
+                        chosen = self.next_delivery() if self.claim(self.clock()) else None
+                    if chosen is None:
+                        break
+                    self.in_flight[chosen[0].endpoint_id] += 1
+                    self.running[pool.submit(_post, chosen[0], chosen[1].now)] = chosen
+                if not self.running:
                     break
-                in_flight[chosen.endpoint_id] += 1
-                running[pool.submit(_post, chosen, now)] = chosen
-            if not running:
-                break
-            finished, _ = wait(running, timeout=_FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-            for future in finished:
-                delivery = running.pop(future)
-                in_flight[delivery.endpoint_id] -= 1
-                outcome = future.result()
-                if outcome.status_code is None or outcome.duration_ms >= slow_ms:
-                    stopped.add(delivery.endpoint_id)
-                done.append(outcome)
-            if len(done) >= _FLUSH_OUTCOMES or time.monotonic() - flushed_at >= _FLUSH_SECONDS:
-                flush()
-        flush()
-    return [delivery.pk for queue in queues.values() for delivery in queue]
+                finished, _ = wait(
+                    self.running, timeout=_FLUSH_SECONDS, return_when=FIRST_COMPLETED
+                )
+                for future in finished:
+                    delivery, batch = self.running.pop(future)
+                    self.in_flight[delivery.endpoint_id] -= 1
+                    outcome = future.result()
+                    if outcome.status_code is None or outcome.duration_ms >= self.slow_ms:
+                        self.stopped.add(delivery.endpoint_id)
+                    self.done.append((outcome, batch))
+                if (
+                    len(self.done) >= _FLUSH_OUTCOMES
+                    or time.monotonic() - self.flushed_at >= _FLUSH_SECONDS
+                ):
+                    self.flush()
+            self.flush()
+        self.release_untried()
+
+    def release_untried(self) -> None:
+        """Queue again, as they were, the deliveries claimed but not tried."""
+        by_claim: dict[int, tuple[_Claim, list[int]]] = {}
+        for queue in self.queues.values():
+            for delivery, batch in queue:
+                by_claim.setdefault(id(batch), (batch, []))[1].append(delivery.pk)
+        for batch, pks in by_claim.values():
+            self.summary.deferred += batch.lease.release(
+                WebhookDelivery.objects.filter(pk__in=pks),
+                status=QUEUED,
+                attempts=F("attempts") - 1,
+            )
 
 
 def _outcomes_write(
