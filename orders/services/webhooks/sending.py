@@ -75,6 +75,9 @@ REPLY_MAX_BYTES = 4096
 # or every ``_FLUSH_OUTCOMES`` outcomes, whichever comes first.
 _FLUSH_SECONDS = 0.5
 _FLUSH_OUTCOMES = 200
+# While senders are free and the last claim found nothing, the sweep claims again this often
+# (deliveries come due as their retry delays pass, or are queued meanwhile).
+_CLAIM_AGAIN_SECONDS = 0.2
 # A failing endpoint (``failing_since`` set) gets at most this many deliveries per sweep, one at
 # a time: it cannot tie up the senders, and one success lifts the limit.
 _FAILING_PER_SWEEP = 4
@@ -436,10 +439,12 @@ class _Sweep:
         self.turn: deque[int] = deque()  # endpoints, in the order of their oldest delivery
         self.at_once: dict[int, int] = {}
         self.in_flight: dict[int, int] = defaultdict(int)
+        self.answered: dict[int, int] = defaultdict(int)  # answers in time, this sweep
         self.stopped: set[int] = set()  # endpoints given no new request in this sweep
         self.running: dict[Future[_Outcome], tuple[WebhookDelivery, _Claim]] = {}
         self.done: list[tuple[_Outcome, _Claim]] = []
         self.flushed_at = self.claimed_at = self.started
+        self.claim_found = False
 
     def clock(self) -> datetime:
         """The sweep's ``now`` moved on by the time elapsed (tests pass a ``now`` of their own)."""
@@ -449,6 +454,7 @@ class _Sweep:
         """Claim the deliveries due at ``now`` (none of an endpoint stopped or with some already
         waiting here); True if any."""
         self.claimed_at = time.monotonic()
+        self.claim_found = False  # until this claim takes some: then at once again if need be
         skip = self.stopped | {pk for pk, queue in self.queues.items() if queue}
         due = _due(now=now, limit=self.limit, per_endpoint=self.per_endpoint, skip=skip)
         if not due:
@@ -465,6 +471,7 @@ class _Sweep:
         if lease is None:
             return False
         batch = _Claim(lease=lease, now=now)
+        self.claim_found = True
         for delivery in (
             WebhookDelivery.objects.filter(claim_token=lease.token, status=SENDING)
             .select_related("event", "endpoint")
@@ -481,7 +488,10 @@ class _Sweep:
         for _ in range(len(self.turn)):
             pk = self.turn[0]
             self.turn.rotate(-1)
-            if pk not in self.stopped and self.queues[pk] and self.in_flight[pk] < self.at_once[pk]:
+            # Slow start: two requests at once to an endpoint, one more per answer it gave in
+            # time, so an endpoint that stopped answering holds two senders, not all of them.
+            limit = min(self.at_once[pk], 2 + self.answered[pk])
+            if pk not in self.stopped and self.queues[pk] and self.in_flight[pk] < limit:
                 return self.queues[pk].popleft()
         return None
 
@@ -510,7 +520,8 @@ class _Sweep:
             while True:
                 while len(self.running) < self.senders and time.monotonic() < self.deadline:
                     chosen = self.next_delivery()
-                    if chosen is None and time.monotonic() - self.claimed_at >= _FLUSH_SECONDS:
+                    since_claim = time.monotonic() - self.claimed_at
+                    if chosen is None and (self.claim_found or since_claim >= _CLAIM_AGAIN_SECONDS):
                         chosen = self.next_delivery() if self.claim(self.clock()) else None
                     if chosen is None:
                         break
@@ -519,7 +530,7 @@ class _Sweep:
                 if not self.running:
                     break
                 finished, _ = wait(
-                    self.running, timeout=_FLUSH_SECONDS, return_when=FIRST_COMPLETED
+                    self.running, timeout=_CLAIM_AGAIN_SECONDS, return_when=FIRST_COMPLETED
                 )
                 for future in finished:
                     delivery, batch = self.running.pop(future)
@@ -527,6 +538,8 @@ class _Sweep:
                     outcome = future.result()
                     if outcome.status_code is None or outcome.duration_ms >= self.slow_ms:
                         self.stopped.add(delivery.endpoint_id)
+                    else:
+                        self.answered[delivery.endpoint_id] += 1
                     self.done.append((outcome, batch))
                 if (
                     len(self.done) >= _FLUSH_OUTCOMES
