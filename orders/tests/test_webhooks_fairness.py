@@ -321,3 +321,135 @@ def test_staff_disabling_holds_the_queue(receiver):  # noqa: F811
     assert WebhookDelivery.objects.get().status == HELD
     webhook_endpoint_update(endpoint=endpoint, now=now, enabled=True)
     assert webhook_deliveries_send_due(now=now).delivered == 1
+
+
+def _tls_files(tmp_path, name):
+    """A CA (its PEM file) and a certificate for ``name`` it signed, with its key."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key):
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file = tmp_path / "ca.pem", tmp_path / "cert.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + pem_key(key))
+    return ca_file, cert_file
+
+
+@pytest.mark.parametrize(("certified", "delivered"), [("hooks.test", True), ("other.test", False)])
+@pytest.mark.django_db
+def test_https_goes_to_the_resolved_address_and_checks_the_host_name(
+    tmp_path, monkeypatch, certified, delivered
+):
+    """hooks.test resolves to 127.0.0.1: the connection goes to that address, with SNI and the
+    Host header on the name, and the certificate must be the name's (one for another name is
+    refused)."""
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    ca_file, cert_file = _tls_files(tmp_path, certified)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # read by the context's default paths
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen["host"] = self.headers["Host"]
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file)
+
+    def sni(sock, name, ctx):
+        seen["sni"] = name
+
+    context.sni_callback = sni
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    endpoint = webhook_endpoint_create(
+        merchant_id=MerchantFactory().pk,
+        url=f"https://hooks.test:{port}/h",
+        events=["campaign.sold_out"],
+    )
+    _record(endpoint, "k")
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        return real("127.0.0.1" if host == "hooks.test" else host, *args, **kwargs)
+
+    try:
+        with mock.patch("socket.getaddrinfo", side_effect=resolve):
+            summary = webhook_deliveries_send_due(now=timezone.now())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert summary.delivered == int(delivered)
+    if delivered:
+        assert seen == {"host": f"hooks.test:{port}", "sni": "hooks.test"}
+    else:
+        error = WebhookDelivery.objects.get().last_error
+        assert error.startswith("SSLError")
+        assert "hooks.test" in error
