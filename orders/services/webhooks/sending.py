@@ -104,6 +104,11 @@ class _Watch:
             if self.expired and sock is not None:
                 _shut(sock)
 
+    def detach(self) -> None:
+        """The request is over: its connection may go back to the pool, out of reach."""
+        with self.lock:
+            self.sock = None
+
     def expire(self) -> None:
         with self.lock:
             self.expired = True
@@ -266,7 +271,7 @@ def _post(delivery: WebhookDelivery, now: datetime) -> _Outcome:
         outcome.status_code = response.status
         if not outcome.ok:
             outcome.error = f"HTTP {response.status}"
-        _reply_discard(response)
+        _reply_discard(response, watch)
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
         if watch.expired:
             outcome.error = f"Timed out: no answer within {total:g} s."
@@ -279,7 +284,7 @@ def _post(delivery: WebhookDelivery, now: datetime) -> _Outcome:
     return outcome
 
 
-def _reply_discard(response: Any) -> None:
+def _reply_discard(response: Any, watch: _Watch) -> None:
     """Finish with an answer whose status was read: a body of a known length up to
     ``REPLY_MAX_BYTES`` is read (the connection is kept for the next request); any other
     (longer, of unknown length, chunked) is not read and its connection is closed."""
@@ -292,6 +297,7 @@ def _reply_discard(response: Any) -> None:
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
         response.close()
     finally:
+        watch.detach()  # before another thread may take the connection from the pool
         response.release_conn()
 
 
@@ -548,6 +554,11 @@ class _Sweep:
                     self.flush()
             self.flush()
         self.release_untried()
+        if self.summary.disabled:
+            # Retries written after its disabling: held with the rest.
+            WebhookDelivery.objects.filter(
+                endpoint_id__in=self.summary.disabled, status=QUEUED
+            ).update(status=HELD, last_error="Held: the endpoint was disabled.")
 
     def release_untried(self) -> None:
         """Queue again, as they were, the deliveries claimed but not tried."""
