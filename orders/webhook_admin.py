@@ -105,14 +105,23 @@ class WebhookEndpointAdmin(MerchantScopedAdmin):
     ) -> None:
         data = form.cleaned_data
         if change:
+            # As stored: the form has already copied its values onto ``obj``, which would hide
+            # a change of ``enabled`` from the service (and so its holding or sending).
+            stored = WebhookEndpoint.objects.get(pk=obj.pk)
+            was_disabled = not stored.enabled
             webhook_endpoint_update(
-                endpoint=obj,
+                endpoint=stored,
                 now=timezone.now(),
                 url=data["url"],
                 events=data["events"],
                 description=data["description"],
                 enabled=data["enabled"],
             )
+            if was_disabled and data["enabled"]:
+                self.message_user(
+                    request,
+                    "Enabled: the deliveries held while it was disabled are being sent now.",
+                )
             return
         merchant_id = merchant_id_of(request)
         if merchant_id is None:

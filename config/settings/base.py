@@ -621,7 +621,7 @@ HASHCART = {
         },
     },
     # Outbound webhooks (orders.services.webhooks): ``SENDERS`` requests at once per sweep;
-    # each waits ``CONNECT_TIMEOUT_SECONDS`` to connect and ``TIMEOUT_SECONDS`` for the answer;
+    # each waits ``CONNECT_TIMEOUT_SECONDS`` to connect and ends within ``TIMEOUT_SECONDS`` in all;
     # an endpoint whose every attempt fails for ``DISABLE_AFTER_HOURS`` is disabled (and its
     # merchant alerted); after a secret's rotation the old one still signs for
     # ``SECRET_OVERLAP_HOURS``; ``REQUIRE_HTTPS`` (production) refuses http:// and non-public
@@ -630,6 +630,10 @@ HASHCART = {
         "SENDERS": env.int("HASHCART_WEBHOOK_SENDERS", default=16),
         "CONNECT_TIMEOUT_SECONDS": 5,
         "TIMEOUT_SECONDS": env.float("HASHCART_WEBHOOK_TIMEOUT_SECONDS", default=10),
+        # Fairness: one endpoint's share of a sweep (of 500), and how long a sweep starts new
+        # requests (capped so that its last request ends well within the 60 s lease).
+        "PER_ENDPOINT_PER_SWEEP": env.int("HASHCART_WEBHOOK_PER_ENDPOINT_PER_SWEEP", default=250),
+        "SWEEP_SECONDS": env.float("HASHCART_WEBHOOK_SWEEP_SECONDS", default=20),
         "DISABLE_AFTER_HOURS": env.float("HASHCART_WEBHOOK_DISABLE_AFTER_HOURS", default=72),
         "SECRET_OVERLAP_HOURS": env.float("HASHCART_WEBHOOK_SECRET_OVERLAP_HOURS", default=24),
         "REQUIRE_HTTPS": env.bool("HASHCART_WEBHOOK_REQUIRE_HTTPS", default=False),

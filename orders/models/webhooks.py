@@ -121,6 +121,8 @@ class WebhookDeliveryStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
+    # Recorded, or queued, while its endpoint was disabled: sent when staff enable it again.
+    HELD = "held", "Held (endpoint disabled)"
 
 
 class WebhookDelivery(models.Model):
@@ -166,6 +168,12 @@ class WebhookDelivery(models.Model):
             ),
             models.Index(fields=["merchant", "-id"], name="webhookdelivery_merchant_idx"),
             models.Index(fields=["endpoint", "status"], name="webhookdelivery_endpoint_idx"),
+            # The sweep's fair claim: each endpoint's oldest due deliveries, one probe each.
+            models.Index(
+                fields=["endpoint", "next_attempt_at", "id"],
+                condition=Q(status="queued"),
+                name="webhookdelivery_ep_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

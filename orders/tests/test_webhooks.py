@@ -232,12 +232,14 @@ def test_an_endpoint_failing_for_days_is_disabled_once_and_its_merchant_alerted(
     assert endpoint.disabled_at == late
     alert.assert_called_once()
     assert alert.call_args.kwargs["kind"] == "webhook_disabled"
-    assert alert.call_args.kwargs["cause"] == str(endpoint.pk)
+    # Once per disabling: the cause names the endpoint and when it was disabled.
+    assert alert.call_args.kwargs["cause"] == f"{endpoint.pk}:{late:%Y%m%dT%H%M%S}"
     assert alert.call_args.kwargs["merchant_id"] == endpoint.merchant_id
     assert not WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.QUEUED).exists()
-    # New events are not queued for a disabled endpoint.
+    # New events are held for a disabled endpoint, not sent.
     _record(endpoint, key="4", now=late)
-    assert not WebhookEvent.objects.filter(event_key="4").exists()
+    held = WebhookDelivery.objects.get(event__event_key="4")
+    assert held.status == WebhookDeliveryStatus.HELD
 
 
 def test_a_success_ends_the_failing_streak(receiver):

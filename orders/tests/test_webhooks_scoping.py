@@ -11,6 +11,7 @@ from catalog.tests.factories import MerchantFactory
 from orders.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from orders.services.webhooks import (
     webhook_endpoint_create,
+    webhook_endpoint_disable,
     webhook_endpoint_secret,
     webhook_event_record,
 )
@@ -129,6 +130,31 @@ def test_staff_add_an_endpoint_for_their_merchant_in_the_admin(staff, world):
     )
     assert refused.status_code == 200
     assert not WebhookEndpoint.objects.filter(url__contains="hooks.example.com/y").exists()
+
+
+def test_staff_enabling_a_disabled_endpoint_sends_what_was_held(staff, world):
+    endpoint = world.a_endpoint
+    now = timezone.now()
+    endpoint.failing_since = now
+    endpoint.save()
+    webhook_endpoint_disable(endpoint=endpoint, now=now)
+    webhook_event_record(
+        merchant_id=world.a.pk, event_type="campaign.sold_out", data={}, event_key="k2", now=now
+    )
+    held = WebhookDelivery.objects.get(endpoint=endpoint, event__event_key="k2")
+    assert held.status == WebhookDeliveryStatus.HELD
+    response = staff.post(
+        f"/admin/orders/webhookendpoint/{endpoint.pk}/change/",
+        {"url": endpoint.url, "description": "", "events": ["campaign.sold_out"], "enabled": "on"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+    assert endpoint.disabled_at is None
+    held.refresh_from_db()
+    assert held.status == WebhookDeliveryStatus.QUEUED
+    assert "being sent now" in response.content.decode()
 
 
 def test_the_api_lists_creates_and_rotates_within_the_tokens_merchant(world):

@@ -13,14 +13,20 @@ merchant with one endpoint, in transactions of 500; then ``webhook_deliveries_se
 sweep after sweep until nothing is queued. The retry delays are shortened for the run
 (``--first-delay``, ``--max-delay``: seconds) so that the backoff does not dominate the clock;
 everything else is the production code path. The merchant and its rows are deleted at the end.
+
+``--dead N``: a second merchant's endpoint, one that accepts connections and never answers, has
+N deliveries queued before the bench's (older, so first in line), to show that it does not hold
+the first merchant's 10,000 back: they must still be delivered exactly once within the minute.
 """
 
 import random
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -122,6 +128,12 @@ class Command(BaseCommand):
         parser.add_argument("--first-delay", type=float, default=0.05)
         parser.add_argument("--max-delay", type=float, default=1.0)
         parser.add_argument("--timeout", type=float, default=120.0, help="Give up after (s).")
+        parser.add_argument(
+            "--dead",
+            type=int,
+            default=0,
+            help="Deliveries queued first for another merchant's endpoint that never answers.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         outbox = {
@@ -143,10 +155,43 @@ class Command(BaseCommand):
     def _run(self, options: dict[str, Any]) -> None:
         slug = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
         merchant = Merchant.objects.create(name="Webhook bench", slug=slug)
+        dead = Merchant.objects.create(name="Webhook bench (dead)", slug=f"{slug}-dead")
+        hole = socket.socket()  # accepts connections (the backlog), never answers
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(1024)
         try:
+            if options["dead"]:
+                self._dead(dead, hole, options["dead"])
             self._bench(merchant, options)
+            if options["dead"]:
+                tried = WebhookDelivery.objects.filter(merchant=dead).exclude(attempts=0).count()
+                self.stdout.write(
+                    f"dead endpoint (other merchant): {options['dead']} queued first, "
+                    f"{tried} tried meanwhile, none answered"
+                )
         finally:
+            hole.close()
             merchant.delete()  # its endpoint, events, deliveries and attempts with it
+            dead.delete()
+
+    def _dead(self, merchant: Merchant, hole: socket.socket, count: int) -> None:
+        port = hole.getsockname()[1]
+        webhook_endpoint_create(
+            merchant_id=merchant.pk, url=f"http://127.0.0.1:{port}/h", events=["campaign.low_stock"]
+        )
+        earlier = timezone.now() - timedelta(seconds=1)
+        drafts = [
+            EventDraft(
+                merchant_id=merchant.pk,
+                type="campaign.low_stock",
+                key=f"bench-dead:{n}",
+                occurred_at=earlier,
+                data=lambda n=n: {"campaign": {"id": n}},  # type: ignore[misc]
+            )
+            for n in range(count)
+        ]
+        with transaction.atomic():
+            webhook_events_record(drafts=drafts, now=earlier)
 
     def _bench(self, merchant: Merchant, options: dict[str, Any]) -> None:
         count = options["events"]

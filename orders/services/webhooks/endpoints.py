@@ -21,8 +21,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
+from core import outbox
 from core.crypto import text_decrypt, text_encrypt
-from orders.models import SUBSCRIPTIONS, WebhookEndpoint
+from orders.models import SUBSCRIPTIONS, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
@@ -64,26 +65,46 @@ def webhook_url_validate(url: str) -> None:
     if host == "localhost" or host.endswith(".localhost"):
         raise ValidationError({"url": "The URL must be a public address."})
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
-        return
-    if not address.is_global:
+        return  # a name: checked again, resolved, before every attempt (the sender)
+    if not webhook_address_public(host):
         raise ValidationError({"url": "The URL must be a public address."})
 
 
-def webhook_host_public(host: str) -> bool:
-    """Whether every address ``host`` resolves to now is public (not loopback, private,
-    link-local like a cloud's metadata service, or reserved). Checked before each request where
-    ``REQUIRE_HTTPS`` holds, as a name that passed ``webhook_url_validate`` may later resolve
-    inside our network. False when it does not resolve."""
+# Prefixes Python's ``is_global`` calls global that reach IPv4 addresses of our own network
+# through a translator (NAT64, 6to4, and NAT64's local-use prefix).
+_TRANSLATED_NETWORKS = tuple(
+    ipaddress.ip_network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16")
+)
+
+
+def webhook_address_public(address: str) -> bool:
+    """Whether the IP ``address`` is one a merchant's endpoint may be reached at: global
+    (not loopback, private, link-local like a cloud's metadata service, shared, reserved or
+    multicast), not an IPv4-mapped address of a non-global one, and not in a NAT64 or 6to4
+    prefix (which lead to any IPv4 address, ours included). False for anything not an IP."""
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
         return False
-    addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(
-        ipaddress.ip_address(str(address).split("%", 1)[0]).is_global for address in addresses
-    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return webhook_address_public(str(ip.ipv4_mapped))
+        if any(ip in net for net in _TRANSLATED_NETWORKS):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def webhook_host_resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to now, in the resolver's order (empty when it does not
+    resolve). The sender resolves once per attempt and connects to an address from this list,
+    never to the name, so what was checked is what is reached (no DNS rebinding)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def webhook_events_validate(events: list[str]) -> list[str]:
@@ -125,8 +146,10 @@ def webhook_endpoint_update(
     enabled: bool | None = None,
 ) -> WebhookEndpoint:
     """Change an endpoint's URL, events, description or whether it is enabled (what is None
-    stays). Enabling a disabled endpoint clears its failing streak; its deliveries that failed
-    meanwhile stay failed until staff send them again. Raises ``ValidationError``."""
+    stays). Disabling holds its queued deliveries (and events recorded while it is disabled are
+    held for it too); enabling clears its failing streak and queues every held delivery at
+    once, with three fresh days of retries (``webhook_deliveries_release``). Deliveries that
+    failed for good stay failed until staff send them again. Raises ``ValidationError``."""
     if url is not None:
         webhook_url_validate(url)
         endpoint.url = url
@@ -140,8 +163,34 @@ def webhook_endpoint_update(
         endpoint.disabled_at = None if enabled else now
         endpoint.disabled_reason = "" if enabled else "Disabled by staff."
     endpoint.full_clean(exclude=["merchant"])
-    endpoint.save()
+    with transaction.atomic():
+        endpoint.save()
+        if enabled is True:
+            webhook_deliveries_release(endpoint_id=endpoint.pk, now=now)
+        elif enabled is False:
+            WebhookDelivery.objects.filter(
+                endpoint_id=endpoint.pk, status=WebhookDeliveryStatus.QUEUED
+            ).update(
+                status=WebhookDeliveryStatus.HELD, last_error="Held: the endpoint was disabled."
+            )
     return endpoint
+
+
+def webhook_deliveries_release(*, endpoint_id: int, now: datetime) -> int:
+    """Queue at once the deliveries held (or left queued) for an endpoint while it was
+    disabled, oldest first as ever, each with three fresh days of retries from ``now``;
+    returns how many. A no-op for an endpoint with none."""
+    give_up_at = outbox.policy("webhooks").give_up_at(now)
+    return WebhookDelivery.objects.filter(
+        endpoint_id=endpoint_id,
+        status__in=[WebhookDeliveryStatus.HELD, WebhookDeliveryStatus.QUEUED],
+    ).update(
+        status=WebhookDeliveryStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        give_up_at=give_up_at,
+        last_error="",
+    )
 
 
 def webhook_endpoint_secret_rotate(*, endpoint_id: int, now: datetime) -> WebhookEndpoint:

@@ -7,7 +7,7 @@ row is: the change and its webhook commit or roll back together, and each change
 one audit row, makes one event, keyed by that row's id). Campaign events (sold out, low stock)
 come through ``webhook_event_record`` from whoever detects them.
 
-The cost when nobody listens: one indexed query on the merchants' enabled endpoints per call
+The cost when nobody listens: one indexed query on the merchants' endpoints per call
 (per decided batch on the flash-sale path, not per order), and no payload is built.
 
 What a payload carries: the order's id and code, status, campaign (id, hashtag), product (name,
@@ -34,6 +34,7 @@ from orders.models import (
     Order,
     OrderEvent,
     WebhookDelivery,
+    WebhookDeliveryStatus,
     WebhookEndpoint,
     WebhookEvent,
 )
@@ -59,6 +60,7 @@ ORDER_EVENT_KINDS = {
     "dispute_escalated": "dispute.escalated",
     "dispute_resolved": "dispute.resolved",
 }
+QUEUED, HELD = WebhookDeliveryStatus.QUEUED, WebhookDeliveryStatus.HELD
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d7c2e-3b8a-4f0e-9c55-2a7d1e4b9f30")
 
 
@@ -111,25 +113,28 @@ def webhook_event_record(
 
 def webhook_events_record(*, drafts: Sequence[EventDraft], now: datetime) -> int:
     """Record ``drafts`` and queue a delivery of each to every enabled endpoint of its merchant
-    subscribed to its type, in the caller's transaction; returns the events recorded now.
+    subscribed to its type (held, for a disabled one: sent when it is enabled again), in the
+    caller's transaction; returns the events recorded now.
 
     Once per key: an event whose id exists already is skipped with its deliveries (two callers
     at once: the unique event id and the unique (event, endpoint) keep one of each).
     """
     if not drafts:
         return 0
+    # Disabled endpoints too: their deliveries are held (sent when staff enable them again).
     endpoints = list(
-        WebhookEndpoint.objects.filter(
-            merchant_id__in={d.merchant_id for d in drafts}, enabled=True
-        ).values_list("pk", "merchant_id", "events")
+        WebhookEndpoint.objects.filter(merchant_id__in={d.merchant_id for d in drafts}).values_list(
+            "pk", "merchant_id", "events", "enabled"
+        )
     )
     if not endpoints:
         return 0
+    enabled = {pk for pk, _, _, on in endpoints if on}
     wanted: dict[str, tuple[EventDraft, list[int]]] = {}
     for draft in drafts:
         targets = [
             pk
-            for pk, merchant_id, events in endpoints
+            for pk, merchant_id, events, _ in endpoints
             if merchant_id == draft.merchant_id and subscribed(events, draft.type)
         ]
         if targets:
@@ -169,6 +174,7 @@ def webhook_events_record(*, drafts: Sequence[EventDraft], now: datetime) -> int
                 merchant_id=draft.merchant_id,
                 event_id=pks[event_id],
                 endpoint_id=endpoint_id,
+                status=QUEUED if endpoint_id in enabled else HELD,
                 next_attempt_at=now,
                 give_up_at=give_up_at,
                 created_at=now,
