@@ -8,19 +8,21 @@ first row). Rows are matched to what exists by natural keys inside the importing
 product by its SKU, a variant by its product and SKU, a campaign by its hashtag and start.
 
 A file is checked as a whole (``CatalogImport``): what its rows may touch is read in a few
-queries, every row is checked in memory by the rules of the admin forms' services (the models'
-field validation, ``option_validate``, ``variant_validate``, ``campaign_validate`` with its
-refusals counted and logged, ``variant_stock_validate``), against the catalogue as the rows
-before it leave it, then everything is written in bulk. A preview or a thousand-row file thus
-costs the same few dozen queries as a ten-row one. The rules of those services are restated
-here over the loaded rows (their functions query per object): a change to them belongs in both
-places. The caller holds the transaction that makes a
-file all or nothing; the database's constraints (one campaign per hashtag at a time, stock no
-lower than orders hold) decide a race with another writer, and then nothing is imported.
+queries (``catalog.import_catalogue``, and everyone's hashtags in ``catalog.import_hashtags``),
+every row is checked in memory by the rules of the admin forms' services, against the catalogue
+as the rows before it leave it, then everything is written in bulk. A preview or a thousand-row
+file thus costs the same few dozen queries as a ten-row one. The hashtag and date rules are the
+form's own function (``campaign_terms_errors``); the others (the models' field validation,
+``option_validate``, ``variant_validate``, the availability part of ``campaign_validate`` with
+its refusals counted and logged, ``variant_stock_validate``) are restated over the loaded rows,
+because those functions query per object: a change to them belongs in both places, and the
+tests hold the import's refusals to the forms' messages. The caller holds the transaction that
+makes a file all or nothing; the database's constraints (one campaign per hashtag at a time,
+stock no lower than orders hold) decide a race with another writer, and then nothing is
+imported. The export is ``catalog.export_rows``.
 """
 
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,20 +33,22 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
-from accounts.services.linking import LINK_PREFIX
+from catalog.export_rows import (  # a row as it was before, to tell what it changed
+    blank_row,
+    campaign_cells,
+    product_cells,
+)
+from catalog.import_catalogue import CampaignPlan, Catalogue, Undo
 from catalog.import_format import (
     COLUMNS,
     CatalogRow,
-    cell_guard,
     options_format,
-    time_format,
 )
+from catalog.import_hashtags import HashtagsInUse
 from catalog.models import (
     MAX_OPTIONS,
     Campaign,
-    CampaignListing,
     CampaignVariantStock,
     Merchant,
     Product,
@@ -52,42 +56,14 @@ from catalog.models import (
     ProductVariant,
     default_platform,
 )
-from catalog.selectors import PREFIX_GRACE, campaign_networks_prefetched, networks_in_order
-from catalog.services import (
-    _THROTTLED as THROTTLED,
-)
+from catalog.selectors import networks_in_order
 from catalog.services import (
     CampaignTerms,
     campaign_clean_hashtag,
-    campaign_terms_errors,
-    campaigns_lock,
-)
-from catalog.services import (
-    _audit as refusal_audit,
-)
-from catalog.services import (
-    _confirmation_looks_like as confirmation_looks_like,
-)
-from catalog.services import (
-    _count_refusal as refusal_count,
-)
-from catalog.services import (
-    _listings_write as listings_write,
-)
-from catalog.services import (
-    _prefix_unavailable as prefix_unavailable,
 )
 from catalog.services import (
     _stock_added as stock_added,
 )
-from catalog.services import (
-    _throttled as refusals_throttled,
-)
-from catalog.services import (
-    _unavailable as unavailable,
-)
-from catalog.variant_services import _ONE_WORD as ONE_WORD
-from core.codes import CONFIRMATION_CODE, LINK_CODE
 from social.hashtags import hashtag_key
 from social.models import Platform
 
@@ -182,8 +158,8 @@ class CatalogImport:
         self.now = now
         self.actor = actor
         self.ledger = ImportLedger()
-        self._states: dict[int, _Catalogue] = {}
-        self._hashtags = _HashtagsInUse(now)
+        self._states: dict[int, Catalogue] = {}
+        self._hashtags = HashtagsInUse(now)
 
     def load(self, rows: Iterable[tuple[CatalogRow, Merchant]]) -> None:
         """Read what ``rows`` may touch: their merchants' products, options, variants,
@@ -194,7 +170,7 @@ class CatalogImport:
         keys: set[str] = set()
         for merchant, its_rows in by_merchant.values():
             if merchant.pk not in self._states:
-                self._states[merchant.pk] = _Catalogue.load(merchant, its_rows)
+                self._states[merchant.pk] = Catalogue.load(merchant, its_rows)
             keys |= {hashtag_key(r.hashtag) for r in its_rows if r.hashtag}
         self._hashtags.load(keys)
 
@@ -205,7 +181,7 @@ class CatalogImport:
         if merchant.pk not in self._states:
             # Its catalogue was not read: its products would all look new.
             raise ValueError(f"Load the rows of {merchant.slug} before checking them.")
-        undo = _Undo()
+        undo = Undo()
         try:
             with _columns({}):
                 return self._row(row, number, self._states[merchant.pk], undo)
@@ -213,12 +189,12 @@ class CatalogImport:
             undo.rollback()
             raise
 
-    def _row(self, row: CatalogRow, number: int, state: "_Catalogue", undo: "_Undo") -> RowOutcome:
+    def _row(self, row: CatalogRow, number: int, state: "Catalogue", undo: "Undo") -> RowOutcome:
         changes = _Changes()
-        before = _blank_row(state.merchant)
+        before = blank_row(state.merchant)
         product = state.products.get(row.product_sku)
         if product is not None:
-            before |= _product_cells(product)
+            before |= product_cells(product)
         product = self._product(row, state, product, changes, undo)
         variant = None
         if row.variant_sku:
@@ -233,10 +209,10 @@ class CatalogImport:
     def _product(
         self,
         row: CatalogRow,
-        state: "_Catalogue",
+        state: "Catalogue",
         product: Product | None,
         changes: _Changes,
-        undo: "_Undo",
+        undo: "Undo",
     ) -> Product:
         stated = (row.product_name, row.description)
         key = ("product", state.merchant.pk, row.product_sku)
@@ -265,11 +241,11 @@ class CatalogImport:
     def _variant(
         self,
         row: CatalogRow,
-        state: "_Catalogue",
+        state: "Catalogue",
         product: Product,
         changes: _Changes,
         before: dict[str, str],
-        undo: "_Undo",
+        undo: "Undo",
     ) -> ProductVariant:
         names = [name for name, _ in row.options]
         values = [value for _, value in row.options]
@@ -329,11 +305,11 @@ class CatalogImport:
     def _campaign(
         self,
         row: CatalogRow,
-        state: "_Catalogue",
+        state: "Catalogue",
         variant: ProductVariant | None,
         changes: _Changes,
         before: dict[str, str],
-        undo: "_Undo",
+        undo: "Undo",
     ) -> None:
         if row.starts_at is None or row.ends_at is None or row.stock is None:
             # catalog_row_parse refuses these already: a row built otherwise is refused here.
@@ -372,7 +348,7 @@ class CatalogImport:
                 starts_at=row.starts_at,
                 stock_total=0,
             )
-            plan = _CampaignPlan(campaign=campaign, product_sku=row.product_sku)
+            plan = CampaignPlan(campaign=campaign, product_sku=row.product_sku)
             changes.created = True
         else:
             campaign = plan.campaign
@@ -381,7 +357,7 @@ class CatalogImport:
                     {"hashtag": f"#{campaign.hashtag} from this start sells {plan.product_sku}."}
                 )
             networks = plan.networks
-            before |= _campaign_cells(campaign, networks, zone)
+            before |= campaign_cells(campaign, networks, zone)
         if variant is None and state.options.get(row.product_sku) and (new or plan.stocks):
             # Its stock is its variants' (only a campaign that has none yet keeps a stock of its
             # own, as its page allows).
@@ -413,7 +389,7 @@ class CatalogImport:
             self._stock(plan, variant, row.stock, changes, before, undo)
 
     def _campaign_check(
-        self, plan: "_CampaignPlan", platforms: tuple[str, ...], undo: "_Undo"
+        self, plan: "CampaignPlan", platforms: tuple[str, ...], undo: "Undo"
     ) -> None:
         """``campaign_save``'s checks of ``plan``'s campaign, run on the hashtags in use."""
         campaign = plan.campaign
@@ -450,12 +426,12 @@ class CatalogImport:
 
     def _stock(
         self,
-        plan: "_CampaignPlan",
+        plan: "CampaignPlan",
         variant: ProductVariant,
         units: int,
         changes: _Changes,
         before: dict[str, str],
-        undo: "_Undo",
+        undo: "Undo",
     ) -> None:
         stock = plan.stocks.get(variant.sku)
         if stock is None:
@@ -505,555 +481,3 @@ class CatalogImport:
             ) from exc
         if raised:
             stock_added(campaign_ids=sorted(raised))
-
-
-class _Undo:
-    """What a row changed in the plan, to take back if the row is refused."""
-
-    def __init__(self) -> None:
-        self.steps: list[Callable[[], None]] = []
-
-    def setattrs(self, obj: object, values: Mapping[str, Any]) -> None:
-        old = {name: getattr(obj, name) for name in values}
-
-        def back() -> None:
-            for name, value in old.items():
-                setattr(obj, name, value)
-
-        self.steps.append(back)
-        for name, value in values.items():
-            setattr(obj, name, value)
-
-    def put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        had, old = key in mapping, mapping.get(key)
-        mapping[key] = value
-
-        def back() -> None:
-            if had:
-                mapping[key] = old
-            else:
-                mapping.pop(key, None)
-
-        self.steps.append(back)
-
-    def rollback(self) -> None:
-        for step in reversed(self.steps):
-            step()
-        self.steps.clear()
-
-
-# Stand-ins for the ids of the file's new campaigns (negative: never a stored campaign's).
-_NEW_IDS = itertools.count(1)
-
-
-@dataclass(eq=False)
-class _CampaignPlan:
-    """A campaign of the file (new, or as stored) with its networks and variant stocks."""
-
-    campaign: Campaign
-    product_sku: str
-    networks: tuple[str, ...] = ()
-    stocks: dict[str, CampaignVariantStock] = field(default_factory=dict)  # by variant SKU
-    dirty_stocks: dict[str, CampaignVariantStock] = field(default_factory=dict)
-    stock_before: int | None = None
-    ident: int = field(default_factory=lambda: -next(_NEW_IDS))
-
-    listed_as: set[tuple[Any, ...]] = field(default_factory=set)  # its stored listings
-
-    def __post_init__(self) -> None:
-        if self.campaign.pk is not None:
-            self.ident = self.campaign.pk
-            self.stock_before = self.campaign.stock_total
-
-    def listing_terms(self) -> set[tuple[Any, ...]]:
-        """The listings the campaign needs: one per network, with its key and dates."""
-        c = self.campaign
-        return {(n, c.hashtag_key, c.starts_at, c.ends_at) for n in self.networks}
-
-    def stock_sum(self) -> int:
-        return sum(s.stock_total for s in self.stocks.values())
-
-
-@dataclass(eq=False)
-class _Catalogue:
-    """One merchant's products, options, variants and campaigns the file may touch, as the
-    accepted rows leave them; ``dirty`` and ``dirty_campaigns``: what ``write`` saves."""
-
-    merchant: Merchant
-    products: dict[str, Product]  # by SKU: those of the file's SKUs (products' and variants')
-    options: dict[str, list[ProductOption]]  # by product SKU, in position order
-    variants: dict[str, dict[str, ProductVariant]]  # by product SKU, then variant SKU
-    variant_skus: dict[str, str]  # every variant SKU of the file's SKUs: its product's SKU
-    campaigns: dict[tuple[str, datetime], _CampaignPlan]  # by hashtag key and start
-    dirty: dict[int, Product | ProductOption | ProductVariant] = field(default_factory=dict)
-    dirty_campaigns: dict[int, _CampaignPlan] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, merchant: Merchant, rows: list[CatalogRow]) -> "_Catalogue":
-        skus = {r.product_sku for r in rows} | {r.variant_sku for r in rows if r.variant_sku}
-        products = {p.sku: p for p in Product.objects.filter(merchant=merchant, sku__in=skus)}
-        by_id = {p.pk: p for p in products.values()}
-        options: dict[str, list[ProductOption]] = {}
-        for option in ProductOption.objects.filter(product__in=list(by_id)).order_by("position"):
-            options.setdefault(by_id[option.product_id].sku, []).append(option)
-        variants: dict[str, dict[str, ProductVariant]] = {}
-        variant_skus: dict[str, str] = {}
-        # The file's products' variants, and any of the merchant's holding one of the file's SKUs.
-        found = ProductVariant.objects.filter(
-            Q(product__in=list(by_id)) | Q(product__merchant=merchant, sku__in=skus)
-        ).select_related("product")
-        for variant in found:
-            owner = variant.product.sku
-            if owner in products:
-                variant.product = products[owner]
-                variants.setdefault(owner, {})[variant.sku] = variant
-            variant_skus[variant.sku] = owner
-        keys = {hashtag_key(r.hashtag) for r in rows if r.hashtag}
-        campaigns: dict[tuple[str, datetime], _CampaignPlan] = {}
-        stored = (
-            Campaign.objects.filter(merchant=merchant, hashtag_key__in=keys)
-            .select_related("product")
-            .prefetch_related("listings", "variant_stocks__variant")
-        )
-        for campaign in stored:
-            plan = _CampaignPlan(
-                campaign=campaign,
-                product_sku=campaign.product.sku,
-                networks=campaign_networks_prefetched(campaign),
-                stocks={s.variant.sku: s for s in campaign.variant_stocks.all()},
-                listed_as={
-                    (li.platform, li.hashtag_key, li.starts_at, li.ends_at)
-                    for li in campaign.listings.all()
-                },
-            )
-            campaigns[(campaign.hashtag_key, campaign.starts_at)] = plan
-        return cls(merchant, products, options, variants, variant_skus, campaigns)
-
-    def option_validate(
-        self, product_sku: str, option: ProductOption, others: list[ProductOption]
-    ) -> None:
-        """``option_validate``'s rules for a new option of the product."""
-        errors: dict[str, str] = {}
-        if not 1 <= (option.position or 0) <= MAX_OPTIONS:
-            errors["position"] = f"A product has at most {MAX_OPTIONS} options: position 1 to 3."
-        if any(hashtag_key(o.name) == hashtag_key(option.name) for o in others):
-            errors["name"] = "This product already has an option of that name."
-        if self.variants.get(product_sku):
-            errors["name"] = "Remove the product's variants before giving it another option."
-        if errors:
-            raise ValidationError(errors)
-
-    def variant_validate(
-        self, product_sku: str, variant: ProductVariant, options: list[ProductOption]
-    ) -> None:
-        """``variant_validate``'s rules, on the catalogue as the rows before leave it."""
-        errors: dict[str, str] = {}
-        count = len(options)
-        if count == 0:
-            errors["option1"] = "Give the product an option (Size, Colour…) before its variants."
-        for position, value in enumerate(variant.values_padded(), start=1):
-            name = f"option{position}"
-            if position <= count and not value:
-                errors[name] = "Give a value for each of the product's options."
-            elif position > count and value:
-                errors[name] = "The product has no option at this position."
-            elif value and not ONE_WORD.match(value):
-                errors[name] = "A value is one word: letters, digits and underscores."
-        keys = tuple(hashtag_key(v) for v in variant.values_padded())
-        if any(
-            other is not variant and tuple(hashtag_key(v) for v in other.values_padded()) == keys
-            for other in self.variants.get(product_sku, {}).values()
-        ):
-            errors.setdefault("option1", "The product already has a variant with these values.")
-        holder = self.variant_skus.get(variant.sku)
-        if (holder is not None and holder != product_sku) or variant.sku in self.products:
-            errors["sku"] = "Another product or variant of this merchant has this SKU."
-        if errors:
-            raise ValidationError(errors)
-
-    def write(self, now: datetime) -> list[int]:
-        """Save the new and changed rows; returns the existing campaigns whose stock rose."""
-        by_kind: dict[type, list[Any]] = {}
-        for obj in self.dirty.values():
-            by_kind.setdefault(type(obj), []).append(obj)
-        products = by_kind.get(Product, [])
-        stored = [p for p in products if p.pk is not None]  # before the new ones get ids
-        Product.objects.bulk_create([p for p in products if p.pk is None])
-        _bulk_update(Product, stored, now)
-        for sku, options in self.options.items():
-            for option in options:
-                option.product = self.products[sku]
-        ProductOption.objects.bulk_create(by_kind.get(ProductOption, []))
-        variants = by_kind.get(ProductVariant, [])
-        for sku, siblings in self.variants.items():
-            for variant in siblings.values():
-                variant.product = self.products[sku]
-        stored = [v for v in variants if v.pk is not None]
-        ProductVariant.objects.bulk_create([v for v in variants if v.pk is None])
-        _bulk_update(ProductVariant, stored, now)
-        plans = list(self.dirty_campaigns.values())
-        locked = campaigns_lock(p.campaign.pk for p in plans if p.campaign.pk is not None)
-        for plan in plans:
-            campaign = plan.campaign
-            campaign.product = self.products[plan.product_sku]
-            campaign.merchant = self.merchant
-            held = locked[campaign.pk].stock_reserved if campaign.pk is not None else 0
-            if campaign.stock_total < held:  # orders took units since the rows were checked
-                raise IntegrityError(f"campaign {campaign.pk}: fewer units than orders hold")
-        new = [p for p in plans if p.campaign.pk is None]
-        changed = [p for p in plans if p.campaign.pk is not None]
-        Campaign.objects.bulk_create([p.campaign for p in new])
-        CampaignListing.objects.bulk_create(
-            CampaignListing(
-                campaign=p.campaign,
-                platform=platform,
-                hashtag_key=p.campaign.hashtag_key,
-                starts_at=p.campaign.starts_at,
-                ends_at=p.campaign.ends_at,
-            )
-            for p in new
-            for platform in p.networks
-        )
-        _bulk_update(
-            Campaign, [p.campaign for p in changed], now, exclude=("stock_reserved", "created_at")
-        )
-        for plan in changed:
-            if plan.listing_terms() != plan.listed_as:
-                listings_write(plan.campaign, plan.networks)
-        stocks = [s for p in plans for s in p.dirty_stocks.values()]
-        for plan in plans:
-            for sku, stock in plan.dirty_stocks.items():
-                stock.campaign = plan.campaign
-                stock.variant = self.variants[plan.product_sku][sku]
-        held_now = (
-            dict(
-                CampaignVariantStock.objects.filter(
-                    pk__in=[s.pk for s in stocks if s.pk is not None]
-                ).values_list("pk", "stock_reserved")
-            )
-            if any(s.pk is not None for s in stocks)
-            else {}
-        )
-        if any(s.stock_total < held_now.get(s.pk, 0) for s in stocks):
-            raise IntegrityError("a variant stock below what orders hold")
-        stored_stocks = [s for s in stocks if s.pk is not None]
-        CampaignVariantStock.objects.bulk_create([s for s in stocks if s.pk is None])
-        CampaignVariantStock.objects.bulk_update(stored_stocks, ["stock_total"])
-        # campaign_stock_sync's rule, in one statement: a campaign selling variants holds the
-        # sum of their stocks as stored now (under the lock), whatever the file said of it.
-        summed = CampaignVariantStock.objects.filter(campaign=OuterRef("pk")).values("campaign")
-        Campaign.objects.filter(pk__in=[p.campaign.pk for p in plans if p.stocks]).update(
-            stock_total=Subquery(summed.annotate(total=Sum("stock_total")).values("total"))
-        )
-        return [
-            p.campaign.pk
-            for p in changed
-            if p.stock_before is not None and p.campaign.stock_total > p.stock_before
-        ]
-
-
-def _bulk_update(
-    model: type[Any], objs: list[Any], now: datetime, exclude: tuple[str, ...] = ()
-) -> None:
-    if not objs:
-        return
-    for obj in objs:
-        obj.updated_at = now
-    names = [
-        f.name
-        for f in model._meta.concrete_fields
-        if not f.primary_key and f.name not in ("created_at", *exclude)
-    ]
-    model.objects.bulk_update(objs, names)
-
-
-@dataclass(frozen=True)
-class _Holder:
-    """A campaign as ``campaign_validate`` weighs it (``ident``: its id, or a new one's)."""
-
-    ident: int
-    merchant_id: int | None
-    networks: frozenset[str]
-    key: str
-    starts_at: datetime
-    ends_at: datetime
-    prefix_key: str
-
-
-class _HashtagsInUse:
-    """Every campaign, anyone's, whose hashtag or confirmation prefix ``campaign_validate``
-    would weigh for the file's campaigns, read in two queries (``load``), with the file's
-    campaigns put in as their rows are accepted (``put``), indexed so that checking a
-    campaign (``validate``) costs no query."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.holders: dict[int, _Holder] = {}
-        self.throttled: bool | None = None  # whether the importing login is (``_throttled``)
-        # By hashtag key; by (network, confirmation prefix key) of those ending after
-        # now - PREFIX_GRACE; by (network, a key less a code's length) of those ending after now.
-        self.by_key: dict[str, set[int]] = {}
-        self.by_prefix: dict[tuple[str, str], set[int]] = {}
-        self.by_stem: dict[tuple[str, str], set[int]] = {}
-
-    def load(self, keys: set[str]) -> None:
-        """Campaigns holding one of ``keys`` (whatever their dates), or ending after now less
-        ``PREFIX_GRACE`` (whatever their hashtag)."""
-        held = Q(ends_at__gt=self.now - PREFIX_GRACE) | Q(hashtag_key__in=keys)
-        listed: dict[int, set[str]] = {}
-        listings = CampaignListing.objects.filter(
-            Q(campaign__ends_at__gt=self.now - PREFIX_GRACE) | Q(campaign__hashtag_key__in=keys)
-        )
-        for pk, platform in listings.values_list("campaign_id", "platform"):
-            listed.setdefault(pk, set()).add(platform)
-        fields = ("pk", "merchant_id", "platform", "hashtag_key", "starts_at", "ends_at")
-        for row in Campaign.objects.filter(held).values_list(*fields, "confirm_prefix"):
-            pk, merchant_id, platform, key, starts_at, ends_at, prefix = row
-            if pk not in self.holders:
-                networks = frozenset({platform} | listed.get(pk, set()))
-                self._add(
-                    _Holder(pk, merchant_id, networks, key, starts_at, ends_at, hashtag_key(prefix))
-                )
-
-    def _indexes(self, holder: _Holder) -> Iterator[set[int]]:
-        yield self.by_key.setdefault(holder.key, set())
-        for network in holder.networks:
-            if holder.ends_at > self.now - PREFIX_GRACE:
-                yield self.by_prefix.setdefault((network, holder.prefix_key), set())
-            if holder.ends_at > self.now and len(holder.key) >= _CODE_LENGTH:
-                yield self.by_stem.setdefault((network, _stem(holder.key)), set())
-
-    def _add(self, holder: _Holder) -> None:
-        self.holders[holder.ident] = holder
-        for index in self._indexes(holder):
-            index.add(holder.ident)
-
-    def _remove(self, ident: int) -> None:
-        holder = self.holders.pop(ident, None)
-        if holder is not None:
-            for index in self._indexes(holder):
-                index.discard(ident)
-
-    def put(self, plan: _CampaignPlan, undo: _Undo) -> None:
-        """Hold ``plan``'s campaign as it now is (replacing what it was), until ``undo``."""
-        campaign = plan.campaign
-        old = self.holders.get(plan.ident)
-        self._remove(plan.ident)
-        self._add(
-            _Holder(
-                plan.ident,
-                campaign.merchant_id,
-                frozenset(plan.networks),
-                campaign.hashtag_key,
-                campaign.starts_at,
-                campaign.ends_at,
-                hashtag_key(campaign.confirm_prefix),
-            )
-        )
-
-        def back() -> None:
-            self._remove(plan.ident)
-            if old is not None:
-                self._add(old)
-
-        undo.steps.append(back)
-
-    def validate(
-        self, terms: CampaignTerms, ident: int, *, campaign_id: int | None, actor: Actor
-    ) -> None:
-        """``campaign_validate(terms=terms, now=now, campaign_id=campaign_id, actor=actor)``,
-        its rules and messages, on these campaigns rather than the database's (``ident``: the
-        campaign's own entry, left out as ``campaign_id`` is)."""
-        errors = campaign_terms_errors(terms=terms, now=self.now, campaign_id=campaign_id)
-        if not errors:
-            self._availability(terms, ident, campaign_id, actor, errors)
-        if errors:
-            raise ValidationError(errors)
-
-    def _availability(
-        self,
-        terms: CampaignTerms,
-        ident: int,
-        campaign_id: int | None,
-        actor: Actor,
-        errors: dict[str, list[str]],
-    ) -> None:
-        """``catalog.services._check_availability``'s rules, on the indexes."""
-        tag, prefix = terms.hashtag, terms.confirm_prefix
-        key, prefix_key = hashtag_key(tag), hashtag_key(prefix)
-        if self.throttled is None:
-            # Read once, and again after each refusal this import counts (not per campaign:
-            # a cache round trip each would cost more than all the checks).
-            self.throttled = refusals_throttled(actor)
-        if self.throttled:
-            errors.setdefault("hashtag", []).append(THROTTLED)
-            refusal_audit(
-                actor, terms, campaign_id, "throttled: too many refused hashtags or prefixes"
-            )
-            return
-        networks = set(terms.networks)
-        holders = [
-            h
-            for h in map(self.holders.__getitem__, self.by_key.get(key, ()))
-            if h.ident != ident
-            and h.networks & networks
-            and (
-                h.ends_at > self.now
-                or (h.starts_at < terms.ends_at and h.ends_at > terms.starts_at)
-            )
-        ]
-        others = sorted(h.ident for h in holders if h.merchant_id != terms.merchant_id)
-        own_overlapping = sorted(
-            (h.starts_at, h.ends_at)
-            for h in holders
-            if h.merchant_id == terms.merchant_id
-            and h.starts_at < terms.ends_at
-            and h.ends_at > terms.starts_at
-        )
-        looks_like_confirmation = len(key) >= _CODE_LENGTH and (
-            _stem(key) == prefix_key
-            or any(
-                self.by_prefix.get((network, _stem(key)), set()) - {ident} for network in networks
-            )
-        )
-        reasons: list[str] = []
-        if others:
-            reasons.append(f"hashtag held by campaign(s) {[i for i in others if i > 0]}")
-            errors.setdefault("hashtag", []).append(unavailable(tag))
-        elif looks_like_confirmation:
-            reasons.append("hashtag looks like a confirmation hashtag of a prefix in use")
-            errors.setdefault("hashtag", []).append(unavailable(tag))
-        elif own_overlapping:
-            starts_at, ends_at = own_overlapping[0]
-            errors.setdefault("hashtag", []).append(
-                f"#{tag} is held by another of your campaigns from {starts_at:%Y-%m-%d %H:%M} to "
-                f"{ends_at:%Y-%m-%d %H:%M} UTC. Choose another hashtag or other dates."
-            )
-        link_tag = LINK_PREFIX + "x" * LINK_CODE.length
-        if any(
-            self.by_stem.get((network, prefix_key), set()) - {ident} for network in networks
-        ) or confirmation_looks_like(prefix_key, link_tag, exact_prefix=LINK_PREFIX):
-            reasons.append("confirmation prefix looks like a hashtag in use or the link tag")
-            errors.setdefault("confirm_prefix", []).append(prefix_unavailable(prefix))
-        if reasons:
-            refusal_count(actor)
-            refusal_audit(actor, terms, campaign_id, "refused: " + "; ".join(reasons))
-            self.throttled = None
-
-
-_CODE_LENGTH = CONFIRMATION_CODE.length
-
-
-def _stem(key: str) -> str:
-    """``key`` less a confirmation code's length: the prefix key of the confirmation hashtags it
-    could be (``_confirmation_looks_like``)."""
-    return key[: len(key) - _CODE_LENGTH]
-
-
-def _blank_row(merchant: Merchant) -> dict[str, str]:
-    return dict.fromkeys(COLUMNS, "") | {"merchant": merchant.slug}
-
-
-def _product_cells(product: Product) -> dict[str, str]:
-    return {
-        "product_sku": product.sku,
-        "product_name": product.name,
-        "description": product.description,
-    }
-
-
-def _campaign_cells(
-    campaign: Campaign, networks: tuple[str, ...], zone: ZoneInfo
-) -> dict[str, str]:
-    return {
-        "hashtag": campaign.hashtag,
-        "networks": "; ".join(networks),
-        "starts_at": time_format(campaign.starts_at, zone),
-        "ends_at": time_format(campaign.ends_at, zone),
-        "price": str(campaign.price),
-        "currency": campaign.currency,
-        "price_includes_tax": "yes" if campaign.price_includes_tax else "no",
-        "per_buyer_limit": str(campaign.per_buyer_limit),
-        "confirm_prefix": campaign.confirm_prefix,
-        "stock": str(campaign.stock_total),
-    }
-
-
-def catalog_row_cells(row: CatalogRow, merchant: Merchant) -> dict[str, str]:
-    """``row`` written back as cells (what the preview shows as the row's new state)."""
-    zone = ZoneInfo(merchant.time_zone)
-    cells = _blank_row(merchant) | {
-        "product_sku": row.product_sku,
-        "product_name": row.product_name,
-        "description": row.description or "",
-        "options": options_format(row.options),
-        "variant_sku": row.variant_sku,
-        "hashtag": row.hashtag,
-        "networks": "; ".join(row.networks),
-        "price": "" if row.price is None else str(row.price),
-        "currency": row.currency or "",
-        "per_buyer_limit": "" if row.per_buyer_limit is None else str(row.per_buyer_limit),
-        "confirm_prefix": row.confirm_prefix or "",
-        "stock": "" if row.stock is None else str(row.stock),
-    }
-    if row.price_includes_tax is not None:
-        cells["price_includes_tax"] = "yes" if row.price_includes_tax else "no"
-    for name in ("starts_at", "ends_at"):
-        moment = getattr(row, name)
-        cells[name] = "" if moment is None else time_format(moment, zone)
-    return cells
-
-
-# --- Export -----------------------------------------------------------------------------------
-def catalog_rows_export(products: QuerySet[Product]) -> Iterator[dict[str, str]]:
-    """The rows of ``products`` in the import's format (cells guarded against formulas), in
-    product order: one per variant of each campaign (earliest campaign first), then one per
-    variant in no campaign, or one for a product with neither. Importing them changes nothing.
-    """
-    products = products.select_related("merchant").prefetch_related(
-        Prefetch("options", queryset=ProductOption.objects.order_by("position")),
-        Prefetch("variants", queryset=ProductVariant.objects.order_by("id")),
-        Prefetch(
-            "campaigns",
-            queryset=Campaign.objects.order_by("starts_at", "id").prefetch_related(
-                "listings",
-                Prefetch(
-                    "variant_stocks",
-                    queryset=CampaignVariantStock.objects.order_by("variant_id", "id"),
-                ),
-            ),
-        ),
-    )
-    for product in products.order_by("merchant__slug", "sku"):
-        for cells in _product_rows(product):
-            yield {name: cell_guard(value) for name, value in cells.items()}
-
-
-def _product_rows(product: Product) -> Iterator[dict[str, str]]:
-    zone = ZoneInfo(product.merchant.time_zone)
-    base = _blank_row(product.merchant) | _product_cells(product)
-    names = [o.name for o in product.options.all()]
-    variants = {v.pk: v for v in product.variants.all()}
-
-    def variant_cells(variant: ProductVariant) -> dict[str, str]:
-        return {
-            "options": options_format(zip(names, variant.values, strict=False)),
-            "variant_sku": variant.sku,
-        }
-
-    stocked: set[int] = set()
-    for campaign in product.campaigns.all():
-        listed = {listing.platform for listing in campaign.listings.all()}
-        terms = _campaign_cells(campaign, networks_in_order(campaign.platform, listed), zone)
-        stocks = list(campaign.variant_stocks.all())
-        if not stocks:
-            yield base | terms
-        for stock in stocks:
-            stocked.add(stock.variant_id)
-            variant = variants[stock.variant_id]
-            yield base | variant_cells(variant) | terms | {"stock": str(stock.stock_total)}
-    unstocked = [v for pk, v in variants.items() if pk not in stocked]
-    for variant in unstocked:
-        yield base | variant_cells(variant)
-    if not variants and not product.campaigns.all():
-        yield base

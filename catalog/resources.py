@@ -23,6 +23,7 @@ from import_export.fields import Field
 from import_export.instance_loaders import BaseInstanceLoader
 from import_export.results import Result, RowResult
 
+from catalog.export_rows import catalog_row_cells, catalog_rows_export
 from catalog.import_format import (
     COLUMNS,
     REQUIRED_COLUMNS,
@@ -30,7 +31,7 @@ from catalog.import_format import (
     catalog_row_parse,
     cell_text,
 )
-from catalog.imports import Actor, CatalogImport, catalog_row_cells, catalog_rows_export
+from catalog.imports import Actor, CatalogImport
 from catalog.models import Merchant, Product
 
 _IMPORT_TYPES = {
