@@ -24,7 +24,6 @@ from django.utils.safestring import mark_safe
 
 from core.admin import LargeMerchantTableAdmin, OperatorOnlyAdmin, ReadOnlyAdminMixin
 from core.scoping import merchant_id_of
-from fulfillment.addresses import address_lines
 from fulfillment.carriers import default_carrier
 from fulfillment.models import (
     CARRIER_MAX_LENGTH,
@@ -43,6 +42,7 @@ from fulfillment.selectors import (
     sla_state,
 )
 from fulfillment.services import label_buy, order_mark_shipped
+from orders.addresses import ship_to_lines
 from orders.models import (
     CONFIRMATION_CODE_LENGTH,
     OutboxStatus,
@@ -164,7 +164,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, LargeMerchantTableAdmin):
 
     @admin.display(description="Ship-to address")
     def ship_to_address(self, obj: Shipment) -> str:
-        lines = address_lines(obj.order.ship_to)
+        lines = ship_to_lines(obj.order.ship_to)
         if not lines:
             return "-"
         return format_html(

@@ -8,10 +8,10 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.exports import csv_safe
-from fulfillment.addresses import address_one_line, ship_to_fields
 from fulfillment.management.commands._due import add_due_options, horizon_words
 from fulfillment.models import Shipment
 from fulfillment.selectors import labels_due
+from orders.addresses import ship_to_fields, ship_to_one_line
 
 # The CSV's columns. Spreadsheets and scripts read them by name: add new ones at the end, never
 # rename or reorder ("zip" is the ship-to postal code, named before the address was complete).
@@ -91,7 +91,7 @@ class Command(BaseCommand):
                 + (f" ({s.order.variant_label})" if s.order.variant_label else ""),
                 str(s.order.quantity),
                 ship_to_fields(s.order.ship_to)["name"],
-                address_one_line(s.order.ship_to),
+                ship_to_one_line(s.order.ship_to),
             )
             for s in queue
         ]
