@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import regex
 from django.conf import settings
@@ -29,7 +28,7 @@ from django.urls import reverse
 from accounts.models import Cardholder
 from accounts.selectors import campaign_link_mark
 from catalog.models import Campaign
-from core.when import moment_words
+from core.when import local_moment_words, moment_words
 from orders.models import CancelReason, Dispute, Order, Return
 from orders.receipts import ReceiptContent
 from social.models import Platform
@@ -719,10 +718,6 @@ class ReceiptText:
     note: str
 
 
-def _local(moment: datetime, time_zone: str) -> str:
-    return f"{moment.astimezone(ZoneInfo(time_zone)):%d %B %Y, %H:%M %Z}"
-
-
 def receipt_text(content: ReceiptContent) -> ReceiptText:
     """The words of a receipt, shared by its e-mail (both parts) and its PDF."""
     cur = content.currency
@@ -731,8 +726,8 @@ def receipt_text(content: ReceiptContent) -> ReceiptText:
         merchant = (*merchant, f"Tax id {content.merchant_tax_id}")
     return ReceiptText(
         title=f"{'Credit note' if content.refers_to else 'Receipt'} {content.reference}",
-        issued=_local(content.issued_at, content.time_zone),
-        ordered=_local(content.ordered_at, content.time_zone),
+        issued=local_moment_words(content.issued_at, content.time_zone),
+        ordered=local_moment_words(content.ordered_at, content.time_zone),
         merchant=merchant,
         order=f"#{content.order_code} (order {content.order_id})",
         items=tuple(

@@ -28,6 +28,7 @@ from django.db.models.functions import Greatest
 from django.utils.module_loading import import_string
 
 from catalog.models import Campaign, Merchant
+from core.when import local_moment_words
 from orders.models import (
     Alert,
     AlertSettings,
@@ -261,7 +262,7 @@ def dispute_opened_causes(*, now: datetime) -> list[Cause]:
             subject=f"Dispute opened on order #{d.order.confirmation_code}",
             body=(
                 f"The buyer of order #{d.order.confirmation_code} says they did not make it. "
-                f"Answer by {_local(d.deadline, d.merchant)}.\n\n"
+                f"Answer by {local_moment_words(d.deadline, d.merchant.time_zone)}.\n\n"
                 f"{admin_url('admin:orders_dispute_change', d.pk)}\n"
             ),
         )
@@ -292,11 +293,6 @@ def return_opened_causes(*, now: datetime) -> list[Cause]:
         )
         for r in returns
     ]
-
-
-def _local(when: datetime, merchant: Merchant) -> str:
-    zone = ZoneInfo(merchant.time_zone)
-    return when.astimezone(zone).strftime("%a %d %b %Y %H:%M ") + merchant.time_zone
 
 
 # --- Shipments (through fulfillment's selectors) ----------------------------------------------
@@ -344,7 +340,8 @@ def authorization_lapse_causes(*, now: datetime) -> list[Cause]:
                 subject=f"Order #{code}: buy its label before its authorization lapses",
                 body=(
                     f"The card authorization of order #{code} ({s.order.total} "
-                    f"{s.order.currency}) lapses about {_local(lapses_at, s.merchant)}, "
+                    f"{s.order.currency}) lapses about "
+                    f"{local_moment_words(lapses_at, s.merchant.time_zone)}, "
                     f"before its ship-by day ({s.ship_by:%a %d %b}) ends. Buy its label (which "
                     "captures the payment) before then.\n\n"
                     f"{admin_url('admin:orders_order_change', s.order_id)}\n"
