@@ -106,37 +106,25 @@ def order_deliver(*, order_id: int, delivered_at: datetime, actor: str = "carrie
     Takes no lock: the compare-and-set is the guard, and callers hold their shipment's row lock,
     which must not be followed by the campaign's (cancelling takes campaign, then shipment)."""
     order = Order.objects.get(pk=order_id)
-    if not order_transition(order=order, transition="deliver", fields={}):
-        if order.status in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
-            # Refunded on its way: the status keeps saying what happened to the money, and the
-            # delivery is in the audit trail all the same (the shipment's delivery is once).
-            # The sales report counts it delivered all the same (``Order.furthest_stage``).
-            Order.objects.filter(pk=order.pk).update(furthest_stage=OrderStage.DELIVERED)
-            events_save(
-                events=[
-                    event(
-                        order=order,
-                        kind="delivered",
-                        now=delivered_at,
-                        from_status=order.status,
-                        to_status=order.status,
-                        actor_label=actor,
-                    )
-                ],
-                now=delivered_at,
-            )
-        return False
+    delivered = order_transition(order=order, transition="deliver", fields={})
+    if not delivered:
+        if order.status not in (OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+            return False
+        # Refunded on its way: the status keeps saying what happened to the money, and the
+        # delivery is in the audit trail all the same (the shipment's delivery is once).
+        # The sales report counts it delivered all the same (``Order.furthest_stage``).
+        Order.objects.filter(pk=order.pk).update(furthest_stage=OrderStage.DELIVERED)
     events_save(
         events=[
             event(
                 order=order,
                 kind="delivered",
                 now=delivered_at,
-                from_status=OrderStatus.SHIPPED,
-                to_status=OrderStatus.DELIVERED,
+                from_status=OrderStatus.SHIPPED if delivered else order.status,
+                to_status=order.status,
                 actor_label=actor,
             )
         ],
         now=delivered_at,
     )
-    return True
+    return delivered
