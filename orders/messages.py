@@ -259,10 +259,16 @@ def reply_invite(*, handle: str, campaign: Campaign, platform: str | None = None
     )
 
 
+def site_url(view: str, *args: object) -> str:
+    """The absolute address of ``view`` (a URL name) on this site (``HASHCART["SITE_URL"]``),
+    for links in e-mails and replies, which are read away from any request."""
+    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(view, args=args)
+
+
 def link_page_url(*, hashtag: str = "") -> str:
     """The opt-in page (``/link/``), with ``?campaign=<hashtag>`` naming the offer to buy and
     our mark on it (the page shows it only with the mark: ``accounts.views.link``)."""
-    url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:link")
+    url = site_url("accounts:link")
     if not hashtag:
         return url
     return f"{url}?{urlencode({'campaign': hashtag, 'm': campaign_link_mark(hashtag)})}"
@@ -331,7 +337,7 @@ def _signed_order_url(order_id: int, *, salt: str, view: str) -> str:
     """An absolute link to ``view`` for one order, signed with ``salt`` (``orders.views``
     reads it back with the same salt), usable without signing in."""
     token = signing.dumps({"order": order_id}, salt=salt, compress=True)
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(view, args=[token])
+    return site_url(view, token)
 
 
 def not_me_url(order_id: int) -> str:
@@ -359,9 +365,7 @@ def order_page_url(order_id: int) -> str:
     """The absolute link to the buyer's page of the order (``orders:cardholder_order``), which
     they see once signed in. Every e-mail about an order carries it
     (``orders.services.common.notification``)."""
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(
-        "orders:cardholder_order", args=[order_id]
-    )
+    return site_url("orders:cardholder_order", order_id)
 
 
 def order_page_line(order_id: int) -> str:
@@ -661,7 +665,7 @@ def email_cancelled(
     paused = ""
     if paused_because is not None:
         why = f" ({paused_because})" if paused_because else ""
-        settings_url = settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+        settings_url = _settings_page()
         paused = (
             f"\nBuying by post is paused for your account{why}: posts from your linked\n"
             f"accounts buy nothing until you resume it on your settings page:\n{settings_url}\n"
@@ -867,7 +871,7 @@ def _orders_page(order: Order) -> str:
 
 def _settings_page() -> str:
     """The cardholder's settings page, where their orders and waitlists are listed."""
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse("accounts:settings")
+    return site_url("accounts:settings")
 
 
 def email_dispute_opened(*, dispute: Dispute, cardholder: Cardholder) -> tuple[str, str]:

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 
 from accounts.models import User
 from core.lengths import EMAIL_SUBJECT_MAX_LENGTH, fit, fit_key
+from orders.messages import site_url
 from orders.models import STAFF_ALERT, Alert, AlertSettings, Notification
 
 logger = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ def alert_recipients(alert_settings: AlertSettings) -> list[str]:
 
 def admin_url(name: str, object_id: int) -> str:
     """The absolute URL of an admin change page, for an alert's body."""
-    return settings.HASHCART["SITE_URL"].rstrip("/") + reverse(name, args=[object_id])
+    return site_url(name, object_id)
 
 
 def alert_record(cause: Cause, *, now: datetime) -> Alert | None:
