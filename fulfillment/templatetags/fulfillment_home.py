@@ -10,7 +10,7 @@ from typing import Any
 
 from django import template
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Merchant
@@ -76,14 +76,8 @@ def merchant_home_section(context: Any) -> dict[str, Any]:
 
 
 def _buy_labels_url(shipment_ids: list[int]) -> str:
-    """The confirmation page of buying these shipments' labels; without it (a branch that
-    lacks the page), the list of shipments awaiting a label, whose "Buy labels" action does
-    the same."""
+    """The confirmation page of buying these shipments' labels, or "" when none is due."""
     if not shipment_ids:
         return ""
-    try:
-        url = reverse("admin:fulfillment_shipment_buy_labels")
-    except NoReverseMatch:
-        url = reverse("admin:fulfillment_shipment_changelist")
-        return f"{url}?status__exact=awaiting_label"
+    url = reverse("admin:fulfillment_shipment_buy_labels")
     return f"{url}?ids={','.join(str(pk) for pk in shipment_ids)}"
