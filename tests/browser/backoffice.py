@@ -10,8 +10,6 @@ from datetime import date
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from django.conf import settings as django_settings
-from django.test import Client
 from django.utils import timezone
 
 from accounts.services import staff_user_upsert
@@ -19,7 +17,7 @@ from fulfillment.business_days import add_business_days, next_business_day
 from fulfillment.models import Shipment
 from fulfillment.selectors import merchant_today
 from orders.models import Order
-from tests.browser.conftest import accessible
+from tests.browser.conftest import accessible, signed_in
 from tests.mfa import totp_enable
 from tests.shop import Shop, order_paid, shop_open
 
@@ -123,18 +121,7 @@ def backoffice_open(page: Any, shot: Callable, live_server: Any) -> Callable[...
 
     def open_at(width: int, user: Any = None) -> Backoffice:
         """The back office at ``width`` pixels, signed in as ``user`` (the staff member)."""
-        client = Client()
-        client.force_login(user or staff)
-        page.context.clear_cookies()
-        page.context.add_cookies(
-            [
-                {
-                    "name": django_settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
+        signed_in(page, user or staff, live_server.url)
         page.set_viewport_size({"width": width, "height": 900})
         return Backoffice(
             page=page,

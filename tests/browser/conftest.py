@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.test import Client
 
 from conftest import require_service
 
@@ -81,6 +82,23 @@ def shot(request) -> Callable:
         return path
 
     return take
+
+
+def signed_in(page, user, live_server_url: str) -> None:
+    """Sign ``page``'s browser in as ``user`` (a session made by Django's test client, whose
+    cookie the browser is given: no login form, no TOTP step), replacing any earlier session."""
+    client = Client()
+    client.force_login(user)
+    page.context.clear_cookies()
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server_url,
+            }
+        ]
+    )
 
 
 def accessible(page) -> None:

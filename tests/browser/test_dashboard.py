@@ -1,13 +1,11 @@
 """The campaign dashboard renders its chart in a browser (issue 5)."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.services import staff_user_upsert
 from fulfillment.tests.test_labels_and_tracking import paid_order
-from tests.browser.conftest import accessible
+from tests.browser.conftest import accessible, signed_in
 from tests.mfa import totp_enable
 from tests.shop import shop_open
 
@@ -22,17 +20,7 @@ def test_the_dashboard_draws_its_chart(page, shot, live_server):
         username="s", email="s@example.com", password="pw", merchant_id=shop.campaign.merchant_id
     )
     totp_enable(staff)
-    client = Client()
-    client.force_login(staff)
-    page.context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    signed_in(page, staff, live_server.url)
     page.set_viewport_size({"width": 1024, "height": 900})
     page.goto(f"/admin/orders/order/campaign/{shop.campaign.pk}/dashboard/")
     chart = page.locator("svg.chart").first

@@ -3,15 +3,13 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.services import staff_user_upsert
 from catalog.tests.factories import CampaignFactory
 from orders.models import Order
 from orders.tests.factories import OrderFactory
-from tests.browser.conftest import accessible
+from tests.browser.conftest import accessible, signed_in
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,17 +27,7 @@ def test_staff_find_an_order_by_code_and_by_day(page, shot, live_server, width):
         username="s", email="s@example.com", password="pw", merchant_id=campaign.merchant_id
     )
     totp_enable(staff)
-    client = Client()
-    client.force_login(staff)
-    page.context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    signed_in(page, staff, live_server.url)
     page.set_viewport_size({"width": width, "height": 900})
     page.goto("/admin/orders/order/")
     rows = page.locator("#result_list tbody tr")

@@ -3,12 +3,10 @@ office's widths: the timeline and the actions are visible, and the page is acces
 not scroll sideways."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from playwright.sync_api import expect
 
 from orders.tests.test_support_view import _busy_order, _staff
-from tests.browser.conftest import accessible
+from tests.browser.conftest import accessible, signed_in
 from tests.shop import shop_open
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,17 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_the_order_page_shows_its_timeline_and_actions(page, shot, live_server, width):
     shop_open()
     order = _busy_order()
-    client = Client()
-    client.force_login(_staff(order.merchant_id))
-    page.context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    signed_in(page, _staff(order.merchant_id), live_server.url)
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"/admin/orders/order/{order.pk}/change/")
     expect(page.locator("h1")).to_contain_text(f"Order #{order.confirmation_code}")

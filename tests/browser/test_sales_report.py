@@ -2,14 +2,12 @@
 its chart and table show, nothing scrolls sideways, axe-core finds nothing serious."""
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
 from accounts.services import staff_user_upsert
 from orders.tests.test_sales_report import DAY1, DAY2, shop  # noqa: F401  (the data set)
-from tests.browser.conftest import accessible
+from tests.browser.conftest import accessible, signed_in
 from tests.mfa import totp_enable
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,17 +20,7 @@ def test_the_sales_report_draws_its_chart_and_table(page, shot, live_server, sho
         username="s", email="s@example.com", password="pw", merchant_id=merchant.pk
     )
     totp_enable(staff)
-    client = Client()
-    client.force_login(staff)
-    page.context.add_cookies(
-        [
-            {
-                "name": django_settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    signed_in(page, staff, live_server.url)
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(
         f"{reverse('admin:orders_sales_report')}"
